@@ -1,0 +1,3 @@
+"""gap-replay: what every stage shares (schema, ledger, shards, Spark session, configuration, CLI)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,119 @@
+"""The Spark shell of stages that turn input files into documents (PubMed XML, JATS, replay JSONL).
+
+The driver expands the input paths into a sorted file list; each Spark task opens its files and runs
+a pure parser ``parse(stream, name) -> Iterator[Outcome]`` over them. Rows carry the file's rank and
+the record's rank within it, so later steps can order versions deterministically.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from gap_replay import storage
+from gap_replay.outcome import Outcome, outcomes_to_batches
+from gap_replay.schema import OUTCOME_SCHEMA
+from gap_replay.shards import InputError
+
+FILE_RANK, RECORD_RANK = "file_rank", "record_rank"
+RANKED_OUTCOME_SCHEMA = OUTCOME_SCHEMA.append(pa.field(FILE_RANK, pa.int32())).append(pa.field(RECORD_RANK, pa.int64()))
+
+Parser = Callable[[BinaryIO, str], Iterator[Outcome]]
+
+
+def expand_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[str]:
+    """Files named by paths, directories (searched recursively for `suffixes`) or globs, sorted by path.
+
+    Sorting makes the file rank (and so 'the last version wins') follow file names, which is how NCBI
+    numbers baseline and update files.
+    """
+    files: set[str] = set()
+    for pattern in patterns:
+        if "://" in pattern:
+            fs, path = storage.resolve(pattern)
+            info = fs.get_file_info(path)
+            if info.type == pafs.FileType.NotFound:
+                raise InputError(f"input not found: {pattern}")
+            if info.type == pafs.FileType.File:
+                files.add(pattern)
+                continue
+            scheme = pattern.split("://", 1)[0]
+            for entry in fs.get_file_info(pafs.FileSelector(path, recursive=True)):
+                if entry.type == pafs.FileType.File and entry.path.endswith(tuple(suffixes)):
+                    files.add(f"{scheme}://{entry.path}")
+            continue
+        matches = glob.glob(os.path.expanduser(pattern)) if glob.has_magic(pattern) else [os.path.expanduser(pattern)]
+        matches = [match for match in matches if os.path.exists(match)]
+        if not matches:
+            raise InputError(f"input not found: {pattern}")
+        for match in matches:
+            if os.path.isdir(match):
+                for root, _, names in os.walk(match):
+                    files.update(os.path.abspath(os.path.join(root, name)) for name in names
+                                 if name.endswith(tuple(suffixes)) and not name.startswith((".", "_")))
+            else:
+                files.add(os.path.abspath(match))
+    return sorted(files)
+
+
+class _ArrowRawStream(io.RawIOBase):
+    """Lets io.BufferedReader (and so gzip, peek) read a pyarrow input stream."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+def open_input(uri: str) -> BinaryIO:
+    if "://" not in uri:
+        return open(uri, "rb")
+    fs, path = storage.resolve(uri)
+    return io.BufferedReader(_ArrowRawStream(fs.open_input_stream(path)))
+
+
+def parse_files(parser: Parser) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A mapInArrow function over (file_rank, path) rows yielding ranked outcomes."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for rank, path in zip(batch.column(FILE_RANK).to_pylist(), batch.column("path").to_pylist()):
+                with open_input(path) as stream:
+                    outcomes = parser(stream, path)
+                    record = 0
+                    for outcome_batch in outcomes_to_batches(outcomes):
+                        count = outcome_batch.num_rows
+                        ranks = pa.array(range(record, record + count), pa.int64())
+                        record += count
+                        yield outcome_batch.append_column(FILE_RANK, pa.array([rank] * count, pa.int32())) \
+                                           .append_column(RECORD_RANK, ranks)
+
+    return run
+
+
+def files_dataframe(spark, files: Sequence[str], partitions: int = 0):
+    """One row per file, spread over `partitions` tasks (default one per file, capped)."""
+    from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+    from gap_replay.spark import default_parallelism
+
+    schema = StructType([StructField(FILE_RANK, IntegerType()), StructField("path", StringType())])
+    partitions = partitions or min(len(files), 4 * default_parallelism(spark))
+    rows = spark.sparkContext.parallelize(list(enumerate(files)), numSlices=max(1, partitions))
+    return spark.createDataFrame(rows, schema)

@@ -1,0 +1,270 @@
+"""Reading and writing shards: Parquet (zstd) files of the document schema.
+
+Writing happens inside Spark tasks with pyarrow, one file per partition named by the partition
+number, so that the same data gives the same file names and bytes whatever the run (Spark's own
+writer names files with a random job id). A task writes ``<name>.attempt<N>`` and renames it, so a
+retried or speculative task never leaves a half file under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from gap_replay import storage
+from gap_replay.ledger import StageLedger
+from gap_replay.schema import (
+    COLUMN_NAMES,
+    DOCUMENT_SCHEMA,
+    DROP_DETAIL,
+    DROP_REASON,
+    DROPS_SCHEMA,
+    conform,
+)
+
+DATA_DIR = "data"
+DROPS_DIR = "drops"
+ROW_GROUP_ROWS = 16_384
+ROW_GROUP_BYTES = 64 << 20
+COMPRESSION = "zstd"
+
+
+class InputError(ValueError):
+    """An input path is missing or is not a finished output."""
+
+
+class ShardWriter:
+    """Streams tables into one Parquet file, buffering into row groups of bounded size."""
+
+    def __init__(self, uri: str, schema: pa.Schema, attempt: int = 0):
+        self.uri, self.schema, self.attempt = uri, schema, attempt
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._buffer: list[pa.Table] = []
+        self._buffered_rows = self._buffered_bytes = 0
+
+    def _open(self) -> None:
+        fs, path = storage.resolve(self.uri)
+        self._temporary = f"{path}.attempt{self.attempt}"
+        self._fs, self._path = fs, path
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        self._writer = pq.ParquetWriter(
+            self._temporary, self.schema, filesystem=fs, compression=COMPRESSION,
+            use_dictionary=True, write_statistics=True,
+        )
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._buffer.append(table)
+        self._buffered_rows += table.num_rows
+        self._buffered_bytes += table.nbytes
+        self.rows += table.num_rows
+        if self._buffered_rows >= ROW_GROUP_ROWS or self._buffered_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        if self._writer is None:
+            self._open()
+        self._writer.write_table(pa.concat_tables(self._buffer), row_group_size=ROW_GROUP_ROWS)
+        self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
+
+    def close(self, write_empty: bool = False) -> bool:
+        """Finish the file; returns whether one was written."""
+        self._flush()
+        if self._writer is None:
+            if not write_empty:
+                return False
+            self._open()
+        self._writer.close()
+        self._fs.move(self._temporary, self._path)
+        return True
+
+
+def _task_identity() -> tuple[int, int]:
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    if context is None:  # called outside Spark (tests of the pure parts)
+        return 0, 0
+    return context.partitionId(), context.attemptNumber()
+
+
+def _drops_table(table: pa.Table, stage: str) -> pa.Table:
+    return pa.Table.from_arrays(
+        [table.column("id"), pa.array([stage] * table.num_rows, pa.string()),
+         table.column(DROP_REASON), table.column(DROP_DETAIL)],
+        schema=DROPS_SCHEMA,
+    )
+
+
+COUNTS_DDL = "reason string, count long"
+KEPT = "__kept__"
+
+
+def outcome_writer(staging: str, stage: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A mapInArrow function: splits outcome batches into kept shards and the drop table, yields counts."""
+    data_dir, drops_dir = storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)
+
+    def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        partition, attempt = _task_identity()
+        name = f"part-{partition:05d}.parquet"
+        kept_writer = ShardWriter(storage.join(data_dir, name), DOCUMENT_SCHEMA, attempt)
+        drops_writer = ShardWriter(storage.join(drops_dir, name), DROPS_SCHEMA, attempt)
+        counts: Counter = Counter()
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            kept_mask = pc.is_null(table.column(DROP_REASON))
+            kept = table.filter(kept_mask)
+            dropped = table.filter(pc.invert(kept_mask))
+            counts[KEPT] += kept.num_rows
+            if kept.num_rows:
+                kept_writer.write(conform(kept.select(list(COLUMN_NAMES))))
+            if dropped.num_rows:
+                drops_writer.write(_drops_table(dropped, stage))
+                counts.update(dropped.column(DROP_REASON).to_pylist())
+        kept_writer.close()
+        drops_writer.close()
+        yield pa.RecordBatch.from_pylist(
+            [{"reason": reason, "count": count} for reason, count in sorted(counts.items())],
+            schema=pa.schema([("reason", pa.string()), ("count", pa.int64())]),
+        )
+
+    return write_partition
+
+
+def write_outcomes(outcomes_df, staging: str, stage: str, documents_in: int | None = None) -> StageLedger:
+    """Write a stage's outcome DataFrame (OUTCOME_SCHEMA) as kept shards + drop table; return its ledger.
+
+    `documents_in` is the stage's own count of inputs when it has one independent of the outcomes
+    (e.g. the rows of the input shards); the ledger check then proves nothing was lost or invented.
+    """
+    rows = outcomes_df.mapInArrow(outcome_writer(staging, stage), COUNTS_DDL).collect()
+    totals: Counter = Counter()
+    for row in rows:
+        totals[row["reason"]] += row["count"]
+    kept = totals.pop(KEPT, 0)
+    ensure_nonempty(storage.join(staging, DATA_DIR), DOCUMENT_SCHEMA)
+    ensure_nonempty(storage.join(staging, DROPS_DIR), DROPS_SCHEMA)
+    ledger = StageLedger(stage, documents_in=kept + sum(totals.values()) if documents_in is None else documents_in,
+                         kept=kept, dropped=totals)
+    return ledger.check()
+
+
+def ensure_nonempty(directory: str, schema: pa.Schema) -> None:
+    """Give a directory with no shard one empty shard, so every reader finds the schema."""
+    if not storage.list_files(directory):
+        writer = ShardWriter(storage.join(directory, "part-00000.parquet"), schema)
+        writer.close(write_empty=True)
+
+
+SHARD_COLUMN = "_shard"
+SHARD_RESULT_DDL = "file string, rows long, bytes long, sha256 string"
+
+
+def shard_name(index: int, num_shards: int) -> str:
+    return f"part-{index:05d}-of-{num_shards:05d}.parquet"
+
+
+def file_digest(uri: str) -> tuple[int, str]:
+    """(size in bytes, sha256 hex) of a file."""
+    fs, path = storage.resolve(uri)
+    digest, size = hashlib.sha256(), 0
+    with fs.open_input_stream(path) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def shard_writer_by_key(directory: str, schema: pa.Schema, num_shards: int):
+    """A mapInArrow function writing rows sorted by SHARD_COLUMN into ``part-<shard>-of-<N>.parquet``.
+
+    The file a row lands in depends only on its shard key, never on which task holds it, so the
+    output is the same whatever the partitioning. Yields one result row per file written.
+    """
+
+    def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        _, attempt = _task_identity()
+        current, writer, results = None, None, []
+
+        def finish() -> None:
+            writer.close(write_empty=True)
+            size, digest = file_digest(writer.uri)
+            results.append({"file": writer.uri.rsplit("/", 1)[1], "rows": writer.rows, "bytes": size, "sha256": digest})
+
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            keys = table.column(SHARD_COLUMN).to_numpy()
+            start = 0
+            while start < len(keys):
+                key = int(keys[start])
+                end = start
+                while end < len(keys) and keys[end] == key:  # rows arrive sorted by shard key
+                    end += 1
+                if key != current:
+                    if writer is not None:
+                        finish()
+                    current = key
+                    writer = ShardWriter(storage.join(directory, shard_name(key, num_shards)), schema, attempt)
+                writer.write(conform(table.slice(start, end - start), schema))
+                start = end
+        if writer is not None:
+            finish()
+        yield pa.RecordBatch.from_pylist(results, schema=pa.schema(
+            [("file", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64()), ("sha256", pa.string())]))
+
+    return write_partition
+
+
+def resolve_document_dirs(inputs: Iterable[str]) -> list[str]:
+    """Shard directories of the given inputs: stage outputs (their ``data``), mix outputs (``train`` and
+    ``validation``), or plain directories/files of Parquet shards."""
+    directories = []
+    for uri in inputs:
+        uri = storage.absolute_uri(uri)
+        if not storage.exists(uri):
+            raise InputError(f"input not found: {uri}")
+        if storage.exists(storage.join(uri, storage.INCOMPLETE)) and not storage.exists(storage.join(uri, storage.SUCCESS)):
+            raise InputError(f"input {uri} is an unfinished output (no _SUCCESS); rerun the command that makes it")
+        if storage.exists(storage.join(uri, DATA_DIR)):
+            directories.append(storage.join(uri, DATA_DIR))
+        elif storage.exists(storage.join(uri, "train")):
+            directories += [storage.join(uri, split) for split in ("train", "validation")
+                            if storage.exists(storage.join(uri, split))]
+        else:
+            directories.append(uri)
+    return directories
+
+
+def read_documents(spark, inputs: Iterable[str]):
+    """A DataFrame of documents from input directories (see resolve_document_dirs)."""
+    from gap_replay.spark import spark_schema
+
+    files: list[str] = []
+    for directory in resolve_document_dirs(inputs):
+        found = [directory] if directory.endswith(".parquet") else storage.list_files(directory)
+        if not found and not storage.exists(storage.join(directory, storage.SUCCESS)):
+            raise InputError(f"no Parquet shards in {directory}")
+        files += found
+    schema = spark_schema(DOCUMENT_SCHEMA)
+    if not files:
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).parquet(*files)
+
+
+def count_rows(inputs: Iterable[str]) -> int:
+    """Rows in the shards of `inputs`, from Parquet footers alone."""
+    total = 0
+    for directory in resolve_document_dirs(inputs):
+        for uri in ([directory] if directory.endswith(".parquet") else storage.list_files(directory)):
+            fs, path = storage.resolve(uri)
+            total += pq.ParquetFile(path, filesystem=fs).metadata.num_rows
+    return total

@@ -1,0 +1,92 @@
+"""The Spark session factory: local[*] by default, any master by configuration, quiet logs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Mapping
+from importlib import resources
+
+import pyarrow as pa
+
+from gap_replay.config import SparkConfig
+
+
+class SparkStartError(RuntimeError):
+    """Spark could not start (no Java, unreachable master...)."""
+
+
+def _log4j_config() -> str:
+    return str(resources.files("gap_replay") / "log4j2.properties")
+
+
+def spark_session(settings: SparkConfig | None = None, extra_conf: Mapping[str, str] | None = None):
+    """Return the active SparkSession, or build one from `settings`.
+
+    Executors run this same Python interpreter (``spark.pyspark.python``), which is what lets the
+    stage code installed here be imported on a standalone cluster started from this installation.
+    """
+    from pyspark.sql import SparkSession
+
+    settings = settings or SparkConfig()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    quiet = f"-Dlog4j2.configurationFile=file:{_log4j_config()}"
+    builder = (
+        SparkSession.builder.master(settings.master)
+        .appName(settings.app_name)
+        .config("spark.ui.enabled", str(settings.ui).lower())
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.driver.extraJavaOptions", quiet)
+        .config("spark.executor.extraJavaOptions", quiet)
+        .config("spark.sql.session.timeZone", "UTC")
+        # Small local jobs: the default 200 shuffle partitions only add task overhead.
+        .config("spark.sql.shuffle.partitions", "8")
+    )
+    for key, value in {**settings.conf, **(extra_conf or {})}.items():
+        builder = builder.config(key, value)
+    log_path = spark_log_path()
+    try:
+        with _stderr_to(log_path):  # the JVM inherits this stderr: its chatter goes to the log file
+            session = builder.getOrCreate()
+    except Exception as error:  # Py4J / Java launch failures carry pages of stack trace
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SparkStartError(f"could not start Spark with master {settings.master!r}: {first} "
+                              f"(Spark's log: {log_path})") from error
+    session.sparkContext.setLogLevel(settings.log_level)
+    return session
+
+
+def spark_log_path() -> str:
+    return os.environ.get("GAP_REPLAY_SPARK_LOG") or os.path.join(tempfile.gettempdir(), f"gap-replay-spark-{os.getpid()}.log")
+
+
+@contextmanager
+def _stderr_to(path: str):
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def spark_schema(schema: pa.Schema):
+    """The Spark StructType for an Arrow schema (used as mapInArrow's output schema)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(pa.schema([field.with_nullable(True) for field in schema]))
+
+
+def default_parallelism(spark) -> int:
+    return max(1, spark.sparkContext.defaultParallelism)
