@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROP_DETAIL, DROP_REASON
-from gap_replay.shards import count_rows, read_documents, write_outcomes
+from gap_replay.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
 from gap_replay.spark import spark_schema
 from dedup.exact import HASH_COLUMN, SOURCE_PRIORITY, add_text_hashes
 
@@ -68,6 +68,7 @@ def dedup_outcomes(documents, *, by_id: bool = True, exact: bool = True):
 
 def run_dedup(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
     settings = context.config.dedup
+    resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     fingerprint = stage_fingerprint(context.config, ["dedup"], inputs)
 
     def produce(output_dir) -> StageLedger:

@@ -21,17 +21,17 @@ def filter_documents(documents: Iterable[dict], identifier: LanguageIdentifier,
                      settings: FilterSettings) -> Iterator[Outcome]:
     """Annotate each document with its language, then keep it or drop it with the failing rule's name.
 
-    Language is checked first so that a short non-English document is reported as non-English.
+    Length is checked first: language identification is unreliable on a few words, so a very
+    short document is reported as too short rather than as whatever language it seemed to be.
     """
     documents = list(documents)
     predictions = identifier.predict([document["text"] for document in documents])
     for document, (language, score) in zip(documents, predictions):
         document = {**document, "language": language, "language_score": score}
-        if language not in settings.languages or score < settings.min_language_score:
-            yield Drop(document["id"], "non_english", f"{language} {score:.2f}", document["source"])
-            continue
         detail = too_short(document["text"], settings.min_words)
         if detail:
             yield Drop(document["id"], "too_short", detail, document["source"])
-            continue
-        yield document
+        elif language not in settings.languages or score < settings.min_language_score:
+            yield Drop(document["id"], "non_english", f"{language} {score:.2f}", document["source"])
+        else:
+            yield document

@@ -10,7 +10,7 @@ from gap_replay.ledger import StageLedger
 from gap_replay.outcome import outcomes_to_batches
 from gap_replay.runner import RunContext, stage_fingerprint, run_stage
 from gap_replay.schema import OUTCOME_SCHEMA
-from gap_replay.shards import count_rows, read_documents, write_outcomes
+from gap_replay.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
 from gap_replay.spark import spark_schema
 from filters.core import FilterSettings, filter_documents
 from filters.langid import LanguageIdentifier, resolve_model_path
@@ -31,6 +31,7 @@ def filter_partition(model_name: str, settings: FilterSettings):
 
 def run_filter(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
     settings = context.config.filter
+    resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     model = resolve_model_path(settings.lid_model)  # fail before Spark starts when there is none
     core_settings = FilterSettings(tuple(settings.languages), settings.min_language_score, settings.min_words)
     fingerprint = stage_fingerprint(context.config, ["filter"], inputs, f"model:{model.name}:{model.stat().st_size}")

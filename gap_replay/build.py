@@ -32,7 +32,8 @@ def sample_settings() -> dict[str, Any]:
     root = sample_dir()
     return {
         "pubmed": {"inputs": [str(root / "pubmed"), str(root / "pmc")]},
-        "guidelines": {"sources_config": str(root / "guidelines_sources.toml"), "request_delay": 0.0,
+        "guidelines": {"sources": ["who", "nice", "wikidoc"],
+                       "sources_config": str(root / "guidelines_sources.toml"), "request_delay": 0.0,
                        "timeout": 10.0, "max_retries": 1},
         "mix": {
             "replay": [str(root / "replay")],
@@ -52,7 +53,10 @@ def run_build(context: RunContext, output: str, sample: bool = False) -> list[St
     from mixer.job import run_mix, run_replay
     from pubmed_ingest.job import run_pubmed
 
+    from filters.langid import resolve_model_path
+
     config = context.config
+    resolve_model_path(config.filter.lid_model)  # fail before hours of parsing, not after
     output = storage.absolute_uri(output)
     stages = storage.join(output, "stages")
     ledgers: list[StageLedger] = []

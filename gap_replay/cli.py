@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 import traceback
@@ -154,11 +155,19 @@ def _run(args: argparse.Namespace) -> list[StageLedger]:
     raise AssertionError(args.command)  # argparse rejects unknown commands
 
 
+_PYTHON_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit): .+")
+
+
 def _one_line(error: BaseException) -> str:
     text = str(error).strip()
-    # Spark errors carry a Java stack trace after the first line; the first line says what went wrong.
-    first = text.splitlines()[0] if text else ""
-    return first or type(error).__name__
+    lines = text.splitlines()
+    # An error raised in a Python worker arrives wrapped with its traceback: its last exception line
+    # says what went wrong. Other Spark errors carry a Java stack trace after their first line.
+    if "An exception was thrown from the Python worker" in text:
+        raised = [line.strip() for line in lines if _PYTHON_ERROR_LINE.match(line.strip())]
+        if raised:
+            return f"in a Spark task: {raised[-1]}"
+    return (lines[0] if lines else "") or type(error).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

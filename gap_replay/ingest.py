@@ -28,10 +28,11 @@ Parser = Callable[[BinaryIO, str], Iterator[Outcome]]
 
 
 def expand_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[str]:
-    """Files named by paths, directories (searched recursively for `suffixes`) or globs, sorted by path.
+    """Files named by paths, directories (searched recursively for `suffixes`) or globs, sorted by
+    file name, then path.
 
-    Sorting makes the file rank (and so 'the last version wins') follow file names, which is how NCBI
-    numbers baseline and update files.
+    Sorting by file name makes the file rank (and so 'the last version wins') follow NCBI's numbering,
+    which runs on from the baseline into the update files whatever directories hold them.
     """
     files: set[str] = set()
     for pattern in patterns:
@@ -59,7 +60,7 @@ def expand_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[str]
                                  if name.endswith(tuple(suffixes)) and not name.startswith((".", "_")))
             else:
                 files.add(os.path.abspath(match))
-    return sorted(files)
+    return sorted(files, key=lambda path: (path.rsplit("/", 1)[-1], path))
 
 
 class _ArrowRawStream(io.RawIOBase):

@@ -26,6 +26,7 @@ from gap_replay.shards import (
     count_rows,
     file_digest,
     read_documents,
+    resolve_document_dirs,
     shard_name,
     shard_writer_by_key,
     write_outcomes,
@@ -109,6 +110,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
     `upstream` ledgers (from a build) are recorded in the manifest beside the mix stage's own.
     """
     settings = context.config.mix
+    resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     fingerprint = stage_fingerprint(context.config, ["mix"], inputs)
 
     def produce(output_dir) -> StageLedger:

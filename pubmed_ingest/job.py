@@ -1,6 +1,6 @@
 """`gap-replay pubmed`: PubMed/MEDLINE XML and PMC JATS files (or OA .tar.gz packages) into documents.
 
-Update semantics: input files are ranked by sorted path (NCBI names baseline and update files in
+Update semantics: input files are ranked by file name (NCBI numbers baseline and update files in
 order). When a PMID (or PMCID) occurs more than once, the record from the last file, and within a
 file the last record, wins; earlier ones are dropped as ``superseded_version``. A ``DeleteCitation``
 drops every earlier version of its PMIDs as ``deleted``; a record re-added after the deletion stays.
@@ -24,12 +24,17 @@ SUFFIXES = (".xml", ".xml.gz", ".nxml", ".tar.gz", ".tgz")
 DELETE = "__delete_citation__"  # internal marker row, never written
 
 
-def parse_input(stream: BinaryIO, name: str) -> Iterator[Outcome]:
-    """Parse one input file of any supported kind; deletions become DELETE marker rows."""
+def parse_input(stream: BinaryIO, path: str) -> Iterator[Outcome]:
+    """Parse one input file of any supported kind; deletions become DELETE marker rows.
+
+    Records and drops name the input by its file name (NCBI file names are unique), so that the
+    output does not depend on where the inputs were stored.
+    """
     from pubmed_ingest.inputs import classify_stream, iter_jats_archive
     from pubmed_ingest.jats import parse_jats
     from pubmed_ingest.medline import DeleteCitation, iter_medline
 
+    name = path.rstrip("/").rsplit("/", 1)[-1]
     kind = classify_stream(stream)
     if kind == "medline":
         for item in iter_medline(stream, name=name):

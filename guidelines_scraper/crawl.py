@@ -1,0 +1,317 @@
+"""Crawl guideline sources into a :class:`~guidelines_scraper.raw_store.RawStore`.
+
+Per source: discover article URLs (``listing``: follow listing/pagination pages from the seeds
+and collect the links matching ``link_pattern``; ``sitemap``: read sitemap.xml files and sitemap
+indexes; ``static``: the seeds are the articles), then fetch each article not already in the
+store. Every response (robots.txt, listings, sitemaps, articles) is appended to the store, so a
+rerun resumes where a killed crawl stopped: articles already stored are not fetched again (only
+transient failures are retried), listings and sitemaps are fetched again to find new articles.
+
+The crawler never leaves a source's ``allowed_hosts`` and never fetches a URL twice in one run.
+Sources with ``requires_js`` are skipped, with a message in the report.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from lxml import etree
+from lxml import html as lxml_html
+
+from guidelines_scraper.fetch import Fetcher, FetchResult, Mirror, normalize_url
+from guidelines_scraper.raw_store import RawStore
+from guidelines_scraper.sources import GuidelineSource
+
+DEFAULT_MAX_LISTING_PAGES = 5000
+_SITEMAP_MAX_BYTES = 100 * 1024 * 1024
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+@dataclass
+class SourceReport:
+    """What happened to one source during a crawl."""
+
+    tag: str
+    discovered: int = 0          # article URLs found (after max_pages_per_source)
+    fetched: int = 0             # article fetches made in this run (successful or not)
+    skipped_existing: int = 0    # article URLs already in the store
+    errors: int = 0              # article fetches that gave no usable page (incl. robots refusals)
+    listings: int = 0            # listing/sitemap pages fetched
+    listing_errors: int = 0
+    skipped: bool = False        # the whole source was skipped (requires_js)
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CrawlReport:
+    sources: dict[str, SourceReport] = field(default_factory=dict)
+
+    @property
+    def messages(self) -> list[str]:
+        return [f"{tag}: {m}" for tag, rep in self.sources.items() for m in rep.messages]
+
+    def totals(self) -> dict[str, int]:
+        keys = ("discovered", "fetched", "skipped_existing", "errors", "listings", "listing_errors")
+        return {k: sum(getattr(r, k) for r in self.sources.values()) for k in keys}
+
+    def summary(self) -> str:
+        lines = []
+        for tag, r in self.sources.items():
+            if r.skipped:
+                lines.append(f"{tag}: skipped ({'; '.join(r.messages)})")
+                continue
+            lines.append(f"{tag}: discovered {r.discovered}, fetched {r.fetched}, already stored "
+                         f"{r.skipped_existing}, errors {r.errors}, listing pages {r.listings}")
+        return "\n".join(lines)
+
+
+def _describe_failure(result: FetchResult) -> str:
+    if result.error:
+        return result.error
+    return f"HTTP {result.status}"
+
+
+def _is_html(result: FetchResult) -> bool:
+    ctype = result.content_type
+    if ctype:
+        return ctype in _HTML_TYPES
+    head = (result.body or b"")[:512].lstrip().lower()
+    return head.startswith(b"<!doctype html") or head.startswith(b"<html")
+
+
+def extract_links(body: bytes, page_url: str) -> list[str]:
+    """Absolute, normalised http(s) link targets of an HTML page, in document order, deduplicated.
+
+    Relative links are resolved against `page_url` (canonical) or the page's ``<base href>``.
+    """
+    if not body:
+        return []
+    try:
+        doc = lxml_html.document_fromstring(body)
+    except (etree.ParserError, ValueError):
+        return []
+    base = page_url
+    for base_el in doc.iter("base"):
+        href = base_el.get("href")
+        if href:
+            try:
+                base = normalize_url(href, base=page_url)
+            except ValueError:
+                pass
+            break
+    seen: set[str] = set()
+    links: list[str] = []
+    for anchor in doc.iter("a", "area"):
+        href = (anchor.get("href") or "").strip()
+        if not href or href.startswith("#"):
+            continue
+        try:
+            url = normalize_url(href, base=base)
+        except ValueError:
+            continue
+        if not url.startswith(("http://", "https://")) or url in seen:
+            continue
+        seen.add(url)
+        links.append(url)
+    return links
+
+
+def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
+    """``(page_urls, child_sitemap_urls)`` of a sitemap or sitemap index (optionally gzipped).
+
+    Parsed with lxml with entity resolution, DTD loading and network access off.
+    """
+    data = body or b""
+    if data[:2] == b"\x1f\x8b":
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
+            data = handle.read(_SITEMAP_MAX_BYTES + 1)
+        if len(data) > _SITEMAP_MAX_BYTES:
+            raise ValueError(f"decompressed sitemap exceeds {_SITEMAP_MAX_BYTES} bytes")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                             huge_tree=False, recover=False)
+    root = etree.fromstring(data, parser=parser)
+    name = etree.QName(root).localname
+    locs = []
+    for element in root.iter():
+        if isinstance(element.tag, str) and etree.QName(element).localname == "loc" and element.text:
+            locs.append(element.text.strip())
+    if name == "sitemapindex":
+        return [], locs
+    if name == "urlset":
+        return locs, []
+    raise ValueError(f"not a sitemap: root element <{name}>")
+
+
+class _SourceCrawl:
+    def __init__(self, source: GuidelineSource, store: RawStore, fetcher: Fetcher, mirror: Mirror,
+                 report: SourceReport, max_pages: int | None, max_listing_pages: int,
+                 progress: Callable[[str, int, int], None] | None):
+        self.source = source
+        self.store = store
+        self.fetcher = fetcher
+        self.mirror = mirror
+        self.report = report
+        self.max_pages = max_pages
+        self.max_listing_pages = max_listing_pages
+        self.progress = progress
+
+    def _fetch(self, url: str, kind: str) -> FetchResult:
+        result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
+        for robots in self.fetcher.take_robots_results():
+            self.store.add(self.source.tag, "robots", robots)
+        self.store.add(self.source.tag, kind, result)
+        return result
+
+    def _allowed(self, url: str) -> bool:
+        return self.source.host_allowed(url)
+
+    def _full(self, articles: list[str]) -> bool:
+        return self.max_pages is not None and len(articles) >= self.max_pages
+
+    def discover(self) -> list[str]:
+        kind = self.source.discovery
+        if kind == "static":
+            articles = [u for u in dict.fromkeys(self.source.seeds) if self._allowed(u)]
+            return articles[: self.max_pages] if self.max_pages is not None else articles
+        if kind == "sitemap":
+            return self._discover_sitemap()
+        return self._discover_listing()
+
+    def _discover_listing(self) -> list[str]:
+        queue = list(dict.fromkeys(self.source.seeds))
+        seen_pages = set(queue)
+        articles: list[str] = []
+        seen_articles: set[str] = set()
+        while queue and not self._full(articles):
+            if self.report.listings >= self.max_listing_pages:
+                self.report.messages.append(f"stopped after {self.max_listing_pages} listing pages")
+                break
+            page = queue.pop(0)
+            result = self._fetch(page, "listing")
+            self.report.listings += 1
+            if not result.ok:
+                self.report.listing_errors += 1
+                self.report.messages.append(f"listing {page}: {_describe_failure(result)}")
+                continue
+            if not _is_html(result):
+                self.report.listing_errors += 1
+                self.report.messages.append(f"listing {page}: not HTML ({result.content_type or 'no type'})")
+                continue
+            for link in extract_links(result.body or b"", result.final_url):
+                if not self._allowed(link):
+                    continue
+                if link in seen_pages or link in seen_articles:
+                    continue
+                if self.source.is_article(link):
+                    seen_articles.add(link)
+                    articles.append(link)
+                    if self._full(articles):
+                        break
+                elif self.source.is_listing(link):
+                    seen_pages.add(link)
+                    queue.append(link)
+        return articles
+
+    def _discover_sitemap(self) -> list[str]:
+        queue = list(dict.fromkeys(self.source.seeds))
+        seen_maps = set(queue)
+        articles: list[str] = []
+        seen_articles: set[str] = set()
+        while queue and not self._full(articles):
+            if self.report.listings >= self.max_listing_pages:
+                self.report.messages.append(f"stopped after {self.max_listing_pages} sitemaps")
+                break
+            sitemap_url = queue.pop(0)
+            result = self._fetch(sitemap_url, "sitemap")
+            self.report.listings += 1
+            if not result.ok:
+                self.report.listing_errors += 1
+                self.report.messages.append(f"sitemap {sitemap_url}: {_describe_failure(result)}")
+                continue
+            try:
+                pages, children = parse_sitemap(result.body or b"")
+            except (etree.XMLSyntaxError, ValueError, OSError, EOFError) as exc:
+                self.report.listing_errors += 1
+                self.report.messages.append(f"sitemap {sitemap_url}: unreadable ({exc})")
+                continue
+            for loc in children:
+                try:
+                    child = normalize_url(loc, base=result.final_url)
+                except ValueError:
+                    continue
+                if child not in seen_maps and self._allowed(child):
+                    seen_maps.add(child)
+                    queue.append(child)
+            for loc in pages:
+                try:
+                    url = normalize_url(loc, base=result.final_url)
+                except ValueError:
+                    continue
+                if url in seen_articles or not self._allowed(url) or not self.source.is_article(url):
+                    continue
+                seen_articles.add(url)
+                articles.append(url)
+                if self._full(articles):
+                    break
+        return articles
+
+    def run(self, done: set[str]) -> None:
+        articles = self.discover()
+        self.report.discovered = len(articles)
+        total = len(articles)
+        for index, url in enumerate(articles, start=1):
+            if url in done:
+                self.report.skipped_existing += 1
+            else:
+                result = self._fetch(url, "article")
+                self.report.fetched += 1
+                done.add(url)
+                if result.error is not None or result.status is None or result.status >= 400:
+                    self.report.errors += 1
+                    self.report.messages.append(f"article {url}: {_describe_failure(result)}")
+                elif result.final_url != url:
+                    done.add(result.final_url)
+            if self.progress is not None:
+                self.progress(self.source.tag, index, total)
+        self.store.flush()
+
+
+def crawl(
+    sources: Iterable[GuidelineSource],
+    store: RawStore,
+    *,
+    fetcher: Fetcher,
+    mirror: dict[str, str] | None = None,
+    max_pages_per_source: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    max_listing_pages: int = DEFAULT_MAX_LISTING_PAGES,
+) -> CrawlReport:
+    """Crawl `sources` into `store`; returns per-source counts and messages.
+
+    `mirror` maps canonical base URLs to the base URLs to fetch instead (a local copy of a
+    site); every stored URL stays canonical. `max_pages_per_source` caps the article URLs taken
+    from discovery (listing pagination stops once enough are found). `progress(tag, done, total)`
+    is called after each article.
+    """
+    mapped = Mirror(mirror)
+    report = CrawlReport()
+    for source in sources:
+        rep = report.sources.setdefault(source.tag, SourceReport(source.tag))
+        if source.requires_js:
+            rep.skipped = True
+            note = f": {source.note}" if source.note else ""
+            rep.messages.append(f"skipped: the site needs JavaScript, which this crawler does not run{note}")
+            continue
+        try:
+            done = store.urls(sources=[source.tag])  # articles are stored (and resumed) per source
+            _SourceCrawl(source, store, fetcher, mapped, rep, max_pages_per_source, max_listing_pages,
+                         progress).run(done)
+        finally:
+            store.flush()
+    return report
+
+
+__all__ = ["CrawlReport", "SourceReport", "crawl", "extract_links", "parse_sitemap"]

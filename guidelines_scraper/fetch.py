@@ -1,0 +1,556 @@
+"""A polite, defensive HTTP fetcher (urllib3) for the guideline crawler.
+
+What it guarantees:
+
+- robots.txt obeyed (``urllib.robotparser``), including ``Crawl-delay``/``Request-rate``, following
+  RFC 9309 for failures: a 4xx robots.txt means "no rules", a 5xx or unreachable one means
+  "disallow everything" for that site;
+- a minimum delay between two requests to the same host (the larger of ``min_delay`` and the
+  site's crawl delay), measured from the end of the previous request;
+- connect, read and total timeouts; retries with exponential backoff and jitter on timeouts,
+  connection errors, 429 (``Retry-After`` honoured) and 5xx; no retry on other 4xx;
+- a cap on the bytes read from the wire (streamed, aborted past the cap) and on the decompressed
+  size (gzip/deflate are decoded here, incrementally, with a cap: no decompression bombs);
+- redirects followed by hand, at most ``max_redirects``, only to http(s) URLs on the allowed
+  hosts, each hop checked against robots.txt;
+- URL normalisation (:func:`normalize_url`) so that each URL has one spelling.
+
+Nothing raises for network problems: every outcome is a :class:`FetchResult`, with ``error`` set
+when no usable response was obtained. Time is injectable (``clock``/``sleep``/``now``/``rng``) so
+tests run without waiting.
+
+A *mirror* (:class:`Mirror`) maps canonical site roots (``https://www.who.int``) to the base URL
+actually fetched (``http://127.0.0.1:8123/who``): requests go to the mirror, but every URL the
+fetcher reports, checks against robots.txt or against the allowed hosts is the canonical one.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import random
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.robotparser import RobotFileParser
+
+import urllib3
+import urllib3.exceptions
+
+DEFAULT_USER_AGENT = "gap-replay/0.1 (clinical-guideline research crawler; polite, obeys robots.txt)"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+_ROBOTS_MAX_BYTES = 512 * 1024
+_SAFE_PATH = "/%:@!$&'()*+,;=-._~"
+_SAFE_QUERY = _SAFE_PATH + "?"
+
+
+# -- URLs -------------------------------------------------------------------------------------------
+
+def _remove_dot_segments(path: str) -> str:
+    if "." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        if seg == "..":
+            if len(out) > 1:
+                out.pop()
+            if i == len(segments) - 1:
+                out.append("")
+        elif seg == ".":
+            if i == len(segments) - 1:
+                out.append("")
+        else:
+            out.append(seg)
+    result = "/".join(out)
+    return result if result.startswith("/") else "/" + result
+
+
+def normalize_url(url: str, base: str | None = None) -> str:
+    """Canonical spelling of `url` (resolved against `base` when given).
+
+    Lower-case scheme and host, default port removed, empty path -> ``/``, dot segments resolved,
+    fragment and user info dropped, unsafe characters percent-encoded. The query is kept as is.
+    Raises ``ValueError`` for a URL that cannot be parsed (e.g. a bad port).
+    """
+    url = re.sub(r"[\t\r\n]", "", url).strip()
+    if base is not None:
+        url = urljoin(base, url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise ValueError(f"URL has no host: {url!r}")
+    port = parts.port  # raises ValueError when not a number / out of range
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    path = quote(_remove_dot_segments(parts.path or "/"), safe=_SAFE_PATH)
+    query = quote(parts.query, safe=_SAFE_QUERY)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def host_of(url_or_host: str) -> str:
+    """The lower-cased host name of a URL (or of a bare ``host[:port]``)."""
+    text = url_or_host.strip()
+    if "://" not in text:
+        text = "//" + text
+    try:
+        return (urlsplit(text).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""
+
+
+def host_allowed(url_or_host: str, allowed_hosts: Iterable[str]) -> bool:
+    """True when the host is listed; ``.example.org`` or ``*.example.org`` also admit subdomains."""
+    host = host_of(url_or_host)
+    if not host:
+        return False
+    for entry in allowed_hosts:
+        entry = entry.strip().lower()
+        if entry.startswith("*."):
+            entry = entry[1:]
+        if entry.startswith("."):
+            if host == entry[1:] or host.endswith(entry):
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Mirror:
+    """Prefix mapping between canonical site roots and the base URLs actually fetched."""
+
+    def __init__(self, mapping: Mapping[str, str] | None = None):
+        pairs = []
+        for canonical, actual in (mapping or {}).items():
+            pairs.append((normalize_url(canonical).rstrip("/"), normalize_url(actual).rstrip("/")))
+        self._by_canonical = sorted(pairs, key=lambda p: len(p[0]), reverse=True)
+        self._by_actual = sorted(pairs, key=lambda p: len(p[1]), reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self._by_canonical)
+
+    @staticmethod
+    def _swap(url: str, prefix: str, replacement: str) -> str | None:
+        if url == prefix or url.startswith(prefix + "/") or url.startswith(prefix + "?"):
+            return replacement + url[len(prefix):]
+        return None
+
+    def to_actual(self, url: str) -> str:
+        """The URL to request for canonical `url` (unchanged when no mirror covers it)."""
+        for canonical, actual in self._by_canonical:
+            swapped = self._swap(url, canonical, actual)
+            if swapped is not None:
+                return swapped
+        return url
+
+    def to_canonical(self, url: str) -> str:
+        """The canonical URL for a fetched `url` (unchanged when it is under no mirror)."""
+        for canonical, actual in self._by_actual:
+            swapped = self._swap(url, actual, canonical)
+            if swapped is not None:
+                return normalize_url(swapped)
+        return url
+
+
+# -- results ------------------------------------------------------------------------------------------
+
+@dataclass
+class FetchResult:
+    """The outcome of one fetch. ``url``/``final_url`` are canonical; ``body`` is decoded
+    (Content-Encoding removed) and None when nothing usable was read."""
+
+    url: str
+    final_url: str
+    status: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    error: str | None = None
+    fetched_at: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@dataclass
+class _Response:
+    status: int | None
+    headers: dict[str, str]
+    body: bytes | None
+    error: str | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+class _BodyError(Exception):
+    pass
+
+
+@dataclass
+class _RobotsRules:
+    parser: RobotFileParser | None  # None: allow everything
+    disallow_all: bool = False
+    delay: float | None = None
+    reason: str = ""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    """UTC ISO-8601 with milliseconds: sorts chronologically as text (the latest record wins)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _inflate(decompressor, data: bytes, cap: int) -> bytes:
+    out = bytearray()
+    buf = data
+    while buf:
+        out += decompressor.decompress(buf, cap + 1 - len(out))
+        if len(out) > cap:
+            raise _BodyError(f"decompressed body exceeds {cap} bytes")
+        buf = decompressor.unconsumed_tail
+        if decompressor.eof:
+            break
+    out += decompressor.flush()
+    if len(out) > cap:
+        raise _BodyError(f"decompressed body exceeds {cap} bytes")
+    return bytes(out)
+
+
+def decode_content(raw: bytes, content_encoding: str | None, cap: int) -> bytes:
+    """Undo a Content-Encoding (gzip, deflate, identity) with a cap on the decoded size."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    data = raw
+    for coding in reversed(codings):
+        try:
+            if coding in ("gzip", "x-gzip"):
+                data = _inflate(zlib.decompressobj(16 + zlib.MAX_WBITS), data, cap)
+            elif coding == "deflate":
+                try:
+                    data = _inflate(zlib.decompressobj(zlib.MAX_WBITS), data, cap)
+                except zlib.error:
+                    data = _inflate(zlib.decompressobj(-zlib.MAX_WBITS), data, cap)
+            else:
+                raise _BodyError(f"unsupported content-encoding {coding!r}")
+        except zlib.error as exc:
+            raise _BodyError(f"corrupt {coding} body: {exc}") from None
+    if len(data) > cap:
+        raise _BodyError(f"decompressed body exceeds {cap} bytes")
+    return data
+
+
+def _parse_retry_after(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+# -- the fetcher -------------------------------------------------------------------------------------
+
+class Fetcher:
+    """Polite HTTP GETs. One instance per crawl (it holds the robots cache and per-host timers).
+
+    Not thread-safe: the crawler fetches sequentially, which is also what politeness asks for.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        min_delay: float = 1.0,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        total_timeout: float = 120.0,
+        max_retries: int = 3,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        jitter: float = 0.5,
+        max_retry_after: float = 300.0,
+        max_bytes: int = 50 * 1024 * 1024,
+        max_decompressed_bytes: int = 200 * 1024 * 1024,
+        max_redirects: int = 5,
+        obey_robots: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = _utc_now,
+        rng: random.Random | None = None,
+    ):
+        self.user_agent = user_agent
+        self.min_delay = float(min_delay)
+        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self.total_timeout = float(total_timeout)
+        self.max_retries = int(max_retries)
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.jitter = float(jitter)
+        self.max_retry_after = float(max_retry_after)
+        self.max_bytes = int(max_bytes)
+        self.max_decompressed_bytes = int(max_decompressed_bytes)
+        self.max_redirects = int(max_redirects)
+        self.obey_robots = obey_robots
+        self._clock = clock
+        self._sleep = sleep
+        self._now = now
+        self._rng = rng or random.Random()
+        self._pool = urllib3.PoolManager(num_pools=32, maxsize=1, retries=False, timeout=self.timeout)
+        self._last_request: dict[str, float] = {}
+        self._robots: dict[str, _RobotsRules] = {}
+        self._robots_log: list[FetchResult] = []
+        self.requests_made = 0
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def fetch(self, url: str, *, allowed_hosts: Iterable[str] | None = None,
+              mirror: Mirror | Mapping[str, str] | None = None) -> FetchResult:
+        """GET `url` (canonical) politely; never raises for network problems."""
+        mirror = mirror if isinstance(mirror, Mirror) else Mirror(mirror)
+        allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
+        return self._fetch(url, allowed, mirror, check_robots=self.obey_robots)
+
+    def robots_allowed(self, url: str, *, allowed_hosts: Iterable[str] | None = None,
+                       mirror: Mirror | Mapping[str, str] | None = None) -> bool:
+        """Whether robots.txt lets us fetch canonical `url` (fetches robots.txt once per site)."""
+        mirror = mirror if isinstance(mirror, Mirror) else Mirror(mirror)
+        allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
+        return self._robots_check(normalize_url(url), allowed, mirror) is None
+
+    def take_robots_results(self) -> list[FetchResult]:
+        """The robots.txt fetches made since the last call (the crawler stores them)."""
+        taken, self._robots_log = self._robots_log, []
+        return taken
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _result(self, url: str, final_url: str, status: int | None = None, headers: dict | None = None,
+                body: bytes | None = None, error: str | None = None) -> FetchResult:
+        return FetchResult(url=url, final_url=final_url, status=status, headers=headers or {}, body=body,
+                           error=error, fetched_at=_iso(self._now()))
+
+    def _fetch(self, url: str, allowed: tuple[str, ...] | None, mirror: Mirror, *,
+               check_robots: bool) -> FetchResult:
+        try:
+            canonical = normalize_url(url)
+        except ValueError as exc:
+            return self._result(url, url, error=f"invalid URL: {exc}")
+        scheme = urlsplit(canonical).scheme
+        if scheme not in _DEFAULT_PORTS:
+            return self._result(canonical, canonical, error=f"unsupported URL scheme {scheme!r} (only http/https)")
+        if allowed is not None and not host_allowed(canonical, allowed):
+            return self._result(canonical, canonical, error=f"host {host_of(canonical)!r} is not in allowed_hosts")
+        current = canonical
+        redirects = 0
+        while True:
+            if check_robots:
+                refusal = self._robots_check(current, allowed, mirror)
+                if refusal is not None:
+                    return self._result(canonical, current, error=refusal)
+            actual = mirror.to_actual(current)
+            response = self._request(current, actual)
+            if response.error is not None:
+                return self._result(canonical, current, response.status, response.headers, response.body,
+                                    response.error)
+            status = response.status
+            if status in _REDIRECT_STATUSES:
+                location = response.headers.get("location")
+                if not location:
+                    return self._result(canonical, current, status, response.headers, None,
+                                        f"HTTP {status} redirect without a Location header")
+                redirects += 1
+                if redirects > self.max_redirects:
+                    return self._result(canonical, current, status, response.headers, None,
+                                        f"too many redirects (more than {self.max_redirects})")
+                try:
+                    target = mirror.to_canonical(normalize_url(location, base=actual))
+                except ValueError as exc:
+                    return self._result(canonical, current, status, response.headers, None,
+                                        f"invalid redirect location {location!r}: {exc}")
+                target_scheme = urlsplit(target).scheme
+                if target_scheme not in _DEFAULT_PORTS:
+                    return self._result(canonical, current, status, response.headers, None,
+                                        f"redirect to unsupported scheme refused: {target}")
+                if allowed is not None and not host_allowed(target, allowed):
+                    return self._result(canonical, current, status, response.headers, None,
+                                        f"redirect to a host outside allowed_hosts refused: {target}")
+                current = target
+                continue
+            return self._result(canonical, current, status, response.headers, response.body, None)
+
+    def _host_delay(self, key: str) -> float:
+        rules = self._robots.get(key)
+        delay = rules.delay if rules is not None and rules.delay is not None else 0.0
+        return max(self.min_delay, delay)
+
+    def _wait_turn(self, key: str) -> None:
+        last = self._last_request.get(key)
+        if last is None:
+            return
+        wait = last + self._host_delay(key) - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return base * (1.0 + self._rng.uniform(0.0, self.jitter))
+
+    def _request(self, canonical: str, actual: str, max_bytes: int | None = None) -> _Response:
+        """One logical GET with retries; per-host politeness keyed on the canonical origin."""
+        key = _origin(canonical)
+        attempt = 0
+        while True:
+            self._wait_turn(key)
+            try:
+                response = self._once(actual, max_bytes or self.max_bytes)
+            finally:
+                self._last_request[key] = self._clock()
+            if not response.retryable:
+                return response
+            attempt += 1
+            what = response.error or f"HTTP {response.status}"
+            if attempt > self.max_retries:
+                response.error = f"gave up after {attempt} attempts: {what}"
+                return response
+            if response.retry_after is not None:
+                if response.retry_after > self.max_retry_after:
+                    response.error = (f"{what}: Retry-After of {response.retry_after:.0f}s exceeds "
+                                      f"max_retry_after ({self.max_retry_after:.0f}s)")
+                    return response
+                wait = response.retry_after
+            else:
+                wait = self._backoff(attempt)
+            self._sleep(wait)
+
+    def _once(self, url: str, max_bytes: int) -> _Response:
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.8,*/*;q=0.5",
+            "Accept-Encoding": "gzip, deflate",
+            "Accept-Language": "en",
+        }
+        self.requests_made += 1
+        started = time.monotonic()
+        try:
+            response = self._pool.request("GET", url, headers=headers, redirect=False, retries=False,
+                                          preload_content=False, decode_content=False, timeout=self.timeout)
+        except (urllib3.exceptions.SSLError, urllib3.exceptions.LocationParseError,
+                urllib3.exceptions.LocationValueError) as exc:
+            return _Response(None, {}, None, f"{type(exc).__name__}: {exc}", retryable=False)
+        except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
+            return _Response(None, {}, None, f"{type(exc).__name__}: {exc}", retryable=True)
+        try:
+            status = response.status
+            resp_headers = {k.lower(): v for k, v in response.headers.items()}
+            retryable = status == 429 or (500 <= status < 600 and status not in (501, 505))
+            retry_after = _parse_retry_after(resp_headers.get("retry-after"), self._now()) if retryable else None
+            if status in _REDIRECT_STATUSES:
+                return _Response(status, resp_headers, None)
+            length = resp_headers.get("content-length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                return _Response(status, resp_headers, None,
+                                 f"response too large: Content-Length {length} exceeds {max_bytes} bytes")
+            raw = bytearray()
+            for chunk in response.stream(64 * 1024, decode_content=False):
+                raw += chunk
+                if len(raw) > max_bytes:
+                    return _Response(status, resp_headers, None, f"response too large: exceeds {max_bytes} bytes")
+                if time.monotonic() - started > self.total_timeout:
+                    return _Response(status, resp_headers, None,
+                                     f"total timeout: body not received within {self.total_timeout:.0f}s",
+                                     retryable=True)
+            try:
+                body = decode_content(bytes(raw), resp_headers.get("content-encoding"), self.max_decompressed_bytes)
+            except _BodyError as exc:
+                return _Response(status, resp_headers, None, str(exc))
+            return _Response(status, resp_headers, body, retryable=retryable, retry_after=retry_after)
+        except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
+            return _Response(None, {}, None, f"{type(exc).__name__}: {exc}", retryable=True)
+        finally:
+            response.close()
+            response.release_conn()
+
+    # -- robots.txt ------------------------------------------------------------------------------
+
+    def _robots_check(self, canonical: str, allowed: tuple[str, ...] | None, mirror: Mirror) -> str | None:
+        """None when allowed, else the refusal message."""
+        rules = self._robots_rules(canonical, allowed, mirror)
+        if rules.disallow_all:
+            return rules.reason
+        if rules.parser is not None and not rules.parser.can_fetch(self.user_agent, canonical):
+            return "disallowed by robots.txt"
+        return None
+
+    def _robots_rules(self, canonical: str, allowed: tuple[str, ...] | None, mirror: Mirror) -> _RobotsRules:
+        key = _origin(canonical)
+        rules = self._robots.get(key)
+        if rules is not None:
+            return rules
+        robots_url = key + "/robots.txt"
+        result = self._fetch(robots_url, allowed, mirror, check_robots=False)
+        self._robots_log.append(result)
+        status = result.status
+        if result.error is None and status is not None and 200 <= status < 300 and result.body is not None:
+            parser = RobotFileParser(robots_url)
+            text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
+            parser.parse(text.splitlines())
+            delay: float | None = None
+            crawl_delay = parser.crawl_delay(self.user_agent)
+            if crawl_delay is not None:
+                delay = float(crawl_delay)
+            rate = parser.request_rate(self.user_agent)
+            if rate is not None and rate.requests > 0:
+                delay = max(delay or 0.0, rate.seconds / rate.requests)
+            rules = _RobotsRules(parser, delay=delay)
+        elif status is not None and 400 <= status < 500:
+            rules = _RobotsRules(None, reason=f"robots.txt HTTP {status}: no rules")
+        elif status is not None and status in _REDIRECT_STATUSES:
+            # Unfollowable redirects: RFC 9309 lets crawlers treat robots.txt as unavailable.
+            rules = _RobotsRules(None, reason=f"robots.txt redirect not followed: {result.error}")
+        else:
+            why = result.error or f"HTTP {status}"
+            # RFC 9309: an unreachable robots.txt means "assume complete disallow" (for now: a
+            # later crawl retries, since the message does not say "disallowed by robots.txt").
+            rules = _RobotsRules(None, disallow_all=True,
+                                 reason=f"robots.txt unreachable, site not crawled: {why}")
+        self._robots[key] = rules
+        return rules

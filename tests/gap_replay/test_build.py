@@ -1,0 +1,162 @@
+"""End to end: the embedded sample through every stage, in-process (shared Spark session) and as the
+`gap-replay` command in fresh processes: reruns, a SIGKILLed build resumed, a standalone cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from gap_replay.build import run_build, sample_settings
+from gap_replay.config import load_config
+from gap_replay.ledger import StageLedger
+from gap_replay.runner import RunContext
+from gap_replay.schema import DOCUMENT_SCHEMA
+
+STAGES = ["pubmed", "guidelines", "filter", "replay", "dedup", "mix"]
+
+
+def shard_digests(output: Path) -> dict[str, str]:
+    """sha256 of every shard of both splits, by relative path."""
+    return {str(path.relative_to(output)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for split in ("train", "validation") for path in sorted((output / split).glob("*.parquet"))}
+
+
+def drops(output: Path, stage: str) -> dict[str, str]:
+    table = pq.read_table(output / "stages" / stage / "drops")
+    return dict(zip(table.column("id").to_pylist(), table.column("reason").to_pylist()))
+
+
+def build_command(output: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "gap_replay.cli", "build", "--sample", "--output", str(output), *extra]
+
+
+@pytest.fixture(scope="module")
+def sample_build(spark, tmp_path_factory):
+    output = tmp_path_factory.mktemp("sample") / "build"
+    context = RunContext(load_config(base=sample_settings()))
+    ledgers = run_build(context, str(output), sample=True)
+    return output, ledgers
+
+
+def test_outputs_exist_and_have_the_schema(sample_build):
+    output, ledgers = sample_build
+    assert [ledger.stage for ledger in ledgers] == STAGES
+    assert (output / "_SUCCESS").is_file()
+    for split in ("train", "validation"):
+        files = sorted((output / split).glob("*.parquet"))
+        assert files, split
+        table = pq.read_table(output / split)
+        assert table.schema.equals(DOCUMENT_SCHEMA, check_metadata=False)
+        assert table.num_rows > 0
+    assert pd.read_parquet(output / "train").shape[0] == pq.read_table(output / "train").num_rows
+    sources = dict(duckdb.sql(f"select source, count(*) from '{output}/train/*.parquet' group by source").fetchall())
+    assert set(sources) == {"guidelines", "pubmed_abstracts", "pubmed_papers", "replay"}
+
+
+def test_manifest_records_every_stage_and_shard(sample_build):
+    output, ledgers = sample_build
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert [stage["stage"] for stage in manifest["stages"]] == STAGES
+    for stage in manifest["stages"]:
+        StageLedger.from_dict(stage).check()  # in = kept + dropped, for every stage
+    for split, info in manifest["splits"].items():
+        assert info["documents"] == sum(info["documents_by_source"].values())
+        assert info["documents"] == sum(shard["rows"] for shard in info["shards"])
+        for shard in info["shards"]:
+            path = output / shard["file"]
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == shard["sha256"]
+            assert pq.ParquetFile(path).metadata.num_rows == shard["rows"]
+    mix = manifest["stages"][-1]
+    assert mix["kept"] == manifest["splits"]["train"]["documents"] + manifest["splits"]["validation"]["documents"]
+
+
+def test_every_document_is_accounted_for_between_stages(sample_build):
+    output, ledgers = sample_build
+    by_stage = {ledger.stage: ledger for ledger in ledgers}
+    assert by_stage["filter"].documents_in == by_stage["pubmed"].kept + by_stage["guidelines"].kept
+    assert by_stage["dedup"].documents_in == by_stage["filter"].kept + by_stage["replay"].kept
+    assert by_stage["mix"].documents_in == by_stage["dedup"].kept
+    for ledger in ledgers[:-1]:
+        table = pq.read_table(output / "stages" / ledger.stage / "drops")
+        assert table.num_rows == ledger.dropped_total
+        assert Counter(table.column("reason").to_pylist()) == ledger.dropped
+        assert set(table.column("stage").to_pylist()) <= {ledger.stage}
+
+
+def test_sample_drops_carry_their_reasons(sample_build):
+    output, _ = sample_build
+    pubmed = Counter(drops(output, "pubmed").values())
+    assert pubmed["no_abstract"] >= 1 and pubmed["deleted"] >= 1 and pubmed["superseded_version"] >= 1
+    assert "non_english" in drops(output, "filter").values()
+    dedup = Counter(drops(output, "dedup").values())
+    assert dedup["superseded_by_full_text"] == 3 and dedup["exact_duplicate"] >= 1
+    assert "fetch_error" in drops(output, "guidelines").values()
+    assert Counter(drops(output, "replay").values()) == Counter({"parse_error": 1, "empty_text": 1})
+
+
+def test_rerun_reuses_finished_outputs(sample_build):
+    output, _ = sample_build
+    before = shard_digests(output)
+    ledgers = run_build(RunContext(load_config(base=sample_settings())), str(output), sample=True)
+    assert all(ledger.seconds is None for ledger in ledgers)  # nothing ran again
+    assert shard_digests(output) == before
+
+
+@pytest.mark.slow
+def test_cli_build_is_byte_identical_to_the_in_process_build(sample_build, tmp_path):
+    reference, _ = sample_build
+    result = subprocess.run(build_command(tmp_path / "cli"), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.splitlines()
+    assert summary[0].split() == ["stage", "in", "kept", "dropped", "time"]
+    assert summary[-1].startswith("total time")
+    assert shard_digests(tmp_path / "cli") == shard_digests(reference)
+    assert (tmp_path / "cli" / "manifest.json").read_text() == (reference / "manifest.json").read_text()
+
+
+@pytest.mark.slow
+def test_build_killed_midway_resumes_to_the_same_shards(sample_build, tmp_path):
+    reference, _ = sample_build
+    output = tmp_path / "killed"
+    process = subprocess.Popen(build_command(output), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    # Kill once the first stage is published and a later one is under way.
+    while not (output / "stages" / "guidelines" / ".incomplete").exists() and time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail("the build finished before it could be killed")
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the JVM and Python workers go too
+    process.wait()
+    assert (output / "stages" / "pubmed" / "_SUCCESS").is_file()
+    assert not (output / "_SUCCESS").exists()
+
+    result = subprocess.run(build_command(output), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "pubmed: reusing finished output" in result.stderr
+    assert shard_digests(output) == shard_digests(reference)
+
+
+@pytest.mark.slow
+def test_standalone_cluster_gives_the_same_shards(sample_build, tmp_path):
+    from tests.gap_replay.standalone import standalone_cluster
+
+    reference, _ = sample_build
+    with standalone_cluster(workers=2, work_dir=tmp_path / "cluster") as master:
+        result = subprocess.run(build_command(tmp_path / "on-cluster", "--master", master),
+                                capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert f"starting Spark {master}" in result.stderr
+    assert shard_digests(tmp_path / "on-cluster") == shard_digests(reference)

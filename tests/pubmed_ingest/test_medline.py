@@ -1,0 +1,365 @@
+"""iter_medline on the real NCBI files in shared/data/pubmed, and on inline edge cases."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import resource
+from pathlib import Path
+
+import pytest
+
+from gap_replay.outcome import Drop
+from gap_replay.schema import COLUMN_NAMES, documents_to_batch
+from pubmed_ingest.medline import DeleteCitation, iter_medline
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBMED = ROOT.parent / "shared" / "data" / "pubmed"
+
+# file -> (citation records, records with an abstract), as counted in PROVENANCE.md
+RECORD_COUNTS = {
+    "biopython_pubmed1.xml": (2, 1),
+    "biopython_pubmed2.xml": (2, 2),
+    "biopython_pubmed4.xml": (1, 1),
+    "biopython_pubmed7.xml": (1, 1),
+    "main_finding_recognition_pubmed_result.xml": (121, 102),
+    "medline16n0902.xml.gz": (604, 526),
+    "ncbiutils_markup.xml": (1, 1),
+    "ncbiutils_pubmed.xml": (5, 5),
+    "ncbiutils_pubmed22n1313.xml.gz": (4, 3),
+    "pubMR_pubmed_result.xml": (93, 92),
+    "pubmed-29768149.xml": (1, 1),
+    "test_current_medline.xml.gz": (4, 3),
+}
+
+
+def outcomes(file_name: str) -> list:
+    return list(iter_medline(PUBMED / file_name, name=file_name))
+
+
+def documents(file_name: str) -> dict[int, dict]:
+    return {item["pmid"]: item for item in outcomes(file_name) if isinstance(item, dict)}
+
+
+def citation_xml(body: str, *, pmid: str = "1", abstract: str = "<AbstractText>Some findings.</AbstractText>",
+                 tail: str = "") -> bytes:
+    """A PubmedArticleSet with one PubmedArticle, `body` inserted in its Article."""
+    abstract_xml = f"<Abstract>{abstract}</Abstract>" if abstract else ""
+    return (
+        f"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID Version=\"2\">{pmid}</PMID>"
+        f"<Article><Journal><Title>J Test</Title><JournalIssue><PubDate><Year>2020</Year></PubDate></JournalIssue>"
+        f"</Journal><ArticleTitle>A title.</ArticleTitle>{abstract_xml}{body}</Article>{tail}"
+        f"</MedlineCitation></PubmedArticle></PubmedArticleSet>"
+    ).encode()
+
+
+def parse_one(data: bytes):
+    items = list(iter_medline(io.BytesIO(data), name="inline.xml"))
+    assert len(items) == 1, items
+    return items[0]
+
+
+# --- real files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("file_name", sorted(RECORD_COUNTS))
+def test_record_counts_match_provenance(file_name):
+    items = outcomes(file_name)
+    records = [item for item in items if not isinstance(item, DeleteCitation)]
+    kept = [item for item in records if isinstance(item, dict)]
+    drops = [item for item in records if isinstance(item, Drop)]
+    assert (len(records), len(kept)) == RECORD_COUNTS[file_name]
+    assert {drop.reason for drop in drops} <= {"no_abstract"}
+    for document in kept:
+        assert document["source"] == "pubmed_abstracts"
+        assert document["id"] == f"pmid:{document['pmid']}"
+        assert document["url"] == f"https://pubmed.ncbi.nlm.nih.gov/{document['pmid']}/"
+        assert "\n\n\n" not in document["text"] and document["text"] == document["text"].strip()
+        assert json.loads(document["extra"])["input"] == file_name
+    documents_to_batch(kept)  # every document fits the Arrow schema
+
+
+def test_every_document_has_all_schema_columns():
+    document = documents("biopython_pubmed4.xml")[27797938]
+    assert tuple(document) == COLUMN_NAMES
+
+
+def test_structured_abstract_with_labels_and_flattened_markup():
+    document = documents("biopython_pubmed4.xml")[27797938]
+    assert document["title"] == ("Leucocyte telomere length, genetic variants at the TERT gene region "
+                                 "and risk of pancreatic cancer.")
+    paragraphs = document["text"].split("\n\n")
+    assert paragraphs[0] == document["title"]
+    labels = [paragraph.split(":")[0] for paragraph in paragraphs[1:]]
+    assert labels == ["OBJECTIVE", "DESIGN", "RESULTS", "CONCLUSIONS"]
+    assert paragraphs[1].startswith("OBJECTIVE: Telomere shortening occurs as an early event")
+    # <i>TERT</i>, p<sub>trend</sub> and r<sup>2</sup>&lt;0.25 flattened, no text lost
+    assert "reverse transcriptase (TERT) gene region" in paragraphs[1]
+    assert "ptrend=0.048" in paragraphs[3] and "r2<0.25" in paragraphs[3]
+    assert "<i>" not in document["text"] and "<sub>" not in document["text"]
+    # CopyrightInformation is not abstract text
+    assert "BMJ Publishing Group" not in document["text"]
+    assert document["doi"] == "10.1136/gutjnl-2016-312510"
+    assert document["pmcid"] == "PMC5442267"
+    assert document["journal"] == "Gut"
+    assert document["year"] == 2017
+    assert "Observational Study" in document["publication_types"]
+    assert document["keywords"] == ["PANCREATIC CANCER"]
+    assert document["retracted"] is False
+    extra = json.loads(document["extra"])
+    assert extra == {"input": "biopython_pubmed4.xml", "issn": "1468-3288", "journal_iso": "Gut",
+                     "languages": ["eng"], "nlm_unique_id": "2985108R", "pmid_version": 1}
+
+
+def test_mesh_major_topic_from_descriptor_or_qualifier():
+    terms = documents("biopython_pubmed4.xml")[27797938]["mesh_terms"]
+    mesh = {term["descriptor"]: term["major_topic"] for term in terms}
+    assert mesh["Pancreatic Neoplasms"] is True
+    assert mesh["Telomere Shortening"] is True
+    assert mesh["Humans"] is False and mesh["Case-Control Studies"] is False
+    assert len(mesh) == 21
+
+
+def test_mathml_in_abstract_is_flattened():
+    document = documents("biopython_pubmed7.xml")[29963580]
+    text = document["text"]
+    assert document["title"].startswith("Development of a pulmonary imaging biomarker pipeline")
+    assert "(1) inhaled He3/Xe129 MRI ventilation and apparent diffusion coefficients" in text
+    assert "ultrashort echo-time H1 MRI proton density" in text
+    assert "mml:" not in text and "<" not in text
+    assert document["doi"] == "10.1117/1.jmi.5.2.026002"  # lower-cased, as the schema says
+
+
+def test_legacy_medline_citation_set_parses():
+    docs = documents("medline16n0902.xml.gz")
+    first = docs[17942999]
+    assert first["title"].startswith("Neuroplasticity in the processing of pitch dimensions")
+    assert first["text"].split("\n\n")[1].startswith("PURPOSE: An auditory electrophysiological study")
+    assert first["journal"] == "Restorative neurology and neuroscience"
+    assert first["year"] == 2007
+    assert first["doi"] is None
+    assert first["pmcid"] == "PMC4380289"  # from OtherID Source="NLM", the legacy format has no PubmedData
+    assert docs[18621939]["year"] == 2008  # <MedlineDate>2008 Jul-Aug</MedlineDate>
+
+
+def test_delete_citations():
+    legacy = [item for item in outcomes("medline16n0902.xml.gz") if isinstance(item, DeleteCitation)]
+    assert legacy == [DeleteCitation(pmids=(26432306,))]
+    update = [item for item in outcomes("ncbiutils_pubmed22n1313.xml.gz") if isinstance(item, DeleteCitation)]
+    assert len(update) == 1 and len(update[0].pmids) == 559
+    assert update[0].pmids[:3] == (21334990, 28296071, 28297399)
+    assert all(isinstance(pmid, int) for pmid in update[0].pmids)
+
+
+def test_other_language_abstracts_and_vernacular_title_kept_in_extra():
+    docs = documents("main_finding_recognition_pubmed_result.xml")
+    chinese = docs[26582223]
+    extra = json.loads(chinese["extra"])
+    assert extra["languages"] == ["chi"]
+    [other] = extra["other_abstracts"]
+    assert other["language"] == "chi" and other["type"] == "Publisher"
+    assert other["text"].startswith("背景与目的 肺小结节尤其是磨玻璃结节")
+    assert "背景与目的" not in chinese["text"]  # the other-language abstract is not in the training text
+
+    norwegian = docs[1948942]
+    extra = json.loads(norwegian["extra"])
+    assert norwegian["title"].startswith("[Cerebral air embolism after percutaneous lung pun")
+    assert extra["vernacular_title"].startswith("Cerebral luftemboli etter perkutan lungepunksjon")
+    assert extra["languages"] == ["nor"]
+
+    polish = json.loads(documents("medline16n0902.xml.gz")[26702272]["extra"])["other_abstracts"]
+    assert polish == [{"language": "pol", "type": "Publisher", "text": "Abstract available from the publisher."}]
+
+
+def test_no_abstract_drop():
+    [drop] = [item for item in outcomes("biopython_pubmed1.xml") if isinstance(item, Drop)]
+    assert drop.id == "pmid:12091962"
+    assert drop.reason == "no_abstract"
+    assert drop.source == "pubmed_abstracts"
+
+
+def test_gzip_detected_by_magic_bytes_not_suffix(tmp_path):
+    plain = tmp_path / "looks_compressed.xml.gz"
+    plain.write_bytes((PUBMED / "biopython_pubmed2.xml").read_bytes())
+    compressed = tmp_path / "looks_plain.xml"
+    compressed.write_bytes(gzip.compress((PUBMED / "biopython_pubmed2.xml").read_bytes()))
+    expected = outcomes("biopython_pubmed2.xml")
+    assert [doc["id"] for doc in iter_medline(plain, name="x")] == [doc["id"] for doc in expected]
+    assert [doc["id"] for doc in iter_medline(compressed, name="x")] == [doc["id"] for doc in expected]
+
+
+def test_file_objects_seekable_or_not():
+    data = (PUBMED / "ncbiutils_pubmed22n1313.xml.gz").read_bytes()
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self, payload: bytes) -> None:
+            self._inner = io.BytesIO(payload)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            chunk = self._inner.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    for stream in (io.BytesIO(data), Unseekable(data)):
+        items = list(iter_medline(stream, name="stream"))
+        assert sum(isinstance(item, dict) for item in items) == 3
+        assert sum(isinstance(item, DeleteCitation) for item in items) == 1
+
+
+# --- inline edge cases --------------------------------------------------------------------
+
+
+def test_retraction_from_publication_type_and_from_comments_corrections():
+    retracted_type = parse_one(citation_xml(
+        "<PublicationTypeList><PublicationType>Journal Article</PublicationType>"
+        "<PublicationType>Retracted Publication</PublicationType></PublicationTypeList>"))
+    assert retracted_type["retracted"] is True
+    retraction_link = parse_one(citation_xml("", tail=(
+        "<CommentsCorrectionsList><CommentsCorrections RefType=\"RetractionIn\"><RefSource>J 2021</RefSource>"
+        "<PMID>99</PMID></CommentsCorrections></CommentsCorrectionsList>")))
+    assert retraction_link["retracted"] is True
+    erratum = parse_one(citation_xml("", tail=(
+        "<CommentsCorrectionsList><CommentsCorrections RefType=\"ErratumIn\"><RefSource>J</RefSource>"
+        "</CommentsCorrections></CommentsCorrectionsList>")))
+    assert erratum["retracted"] is False
+
+
+def test_abstract_paragraphs_labels_markup_and_urls():
+    document = parse_one(citation_xml("", abstract=(
+        "<AbstractText Label=\"Background\" NlmCategory=\"BACKGROUND\">We  studied <i>E. coli</i>\n  in "
+        "H<sub>2</sub>O.</AbstractText>"
+        "<AbstractText>Unlabelled part; see https://example.org/trial.</AbstractText>"
+        "<AbstractText Label=\"EMPTY\"/>")))
+    assert document["text"] == ("A title.\n\nBackground: We studied E. coli in H2O.\n\n"
+                                "Unlabelled part; see.")
+    assert document["extra"] and json.loads(document["extra"])["pmid_version"] == 2
+
+
+def test_vernacular_title_fallback_and_doi_from_elocation():
+    document = parse_one(citation_xml(
+        "<ELocationID EIdType=\"pii\">S1</ELocationID><ELocationID EIdType=\"doi\" ValidYN=\"Y\">"
+        "10.1000/ABC.1</ELocationID><VernacularTitle>Titre français.</VernacularTitle>"
+        "<Language>fre</Language>").replace(b"<ArticleTitle>A title.</ArticleTitle>", b"<ArticleTitle/>"))
+    assert document["title"] == "Titre français."
+    assert document["text"].startswith("Titre français.\n\nSome findings.")
+    assert document["doi"] == "10.1000/abc.1"
+
+
+def test_year_falls_back_to_medline_date_then_article_date():
+    data = citation_xml("<ArticleDate DateType=\"Electronic\"><Year>2019</Year></ArticleDate>")
+    medline_date = data.replace(b"<Year>2020</Year>", b"<MedlineDate>1998 Dec-1999 Jan</MedlineDate>")
+    assert parse_one(medline_date)["year"] == 1998
+    no_pub_year = data.replace(b"<Year>2020</Year>", b"<Season>Spring</Season>")
+    assert parse_one(no_pub_year)["year"] == 2019
+
+
+def test_missing_or_empty_abstract_is_dropped():
+    for abstract in ("", "<AbstractText>  </AbstractText>"):
+        drop = parse_one(citation_xml("", pmid="42", abstract=abstract))
+        assert isinstance(drop, Drop)
+        assert (drop.id, drop.reason) == ("pmid:42", "no_abstract")
+
+
+def test_record_without_usable_pmid_is_a_parse_error_of_that_record():
+    data = citation_xml("", pmid="not-a-number") + b""
+    drop = parse_one(data)
+    assert drop.id == "file:inline.xml#record1"
+    assert drop.reason == "parse_error"
+
+
+def test_malformed_xml_midway_yields_records_before_then_one_file_drop():
+    good = citation_xml("").decode()
+    two_records = good.replace("</PubmedArticleSet>", good[len("<PubmedArticleSet>"):]).replace(
+        "<PMID Version=\"2\">1</PMID>", "<PMID Version=\"2\">2</PMID>", 1)
+    broken = two_records.replace(
+        "</PubmedArticleSet>", "<PubmedArticle><MedlineCitation><PMID>3</PMID><Oops></PubmedArticle>")
+    items = list(iter_medline(io.BytesIO(broken.encode()), name="broken.xml"))
+    assert [item["id"] for item in items[:-1]] == ["pmid:2", "pmid:1"]
+    last = items[-1]
+    assert isinstance(last, Drop) and last.id == "file:broken.xml" and last.reason == "parse_error"
+    assert last.detail.startswith("XMLSyntaxError: ") and last.detail.endswith("(after 2 records)")
+
+
+def test_truncated_gzip_yields_records_before_then_one_file_drop():
+    data = gzip.compress((PUBMED / "main_finding_recognition_pubmed_result.xml").read_bytes())
+    items = list(iter_medline(io.BytesIO(data[: len(data) // 2]), name="cut.xml.gz"))
+    assert len(items) > 10
+    assert all(not isinstance(item, Drop) or item.reason == "no_abstract" for item in items[:-1])
+    assert items[-1].id == "file:cut.xml.gz" and items[-1].reason == "parse_error"
+    assert "EOFError" in items[-1].detail or "XMLSyntaxError" in items[-1].detail
+
+
+def test_not_xml_at_all_is_one_file_drop():
+    [drop] = iter_medline(io.BytesIO(b"\x00\x01 definitely not xml"), name="junk")
+    assert (drop.id, drop.reason) == ("file:junk", "parse_error")
+
+
+def test_billion_laughs_does_not_expand():
+    entities = '<!ENTITY lol0 "lollollollollollollollollollol">' + "".join(
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+    data = citation_xml("", abstract="<AbstractText>Before &lol9; after.</AbstractText>").replace(
+        b"<PubmedArticleSet>", f"<!DOCTYPE PubmedArticleSet [{entities}]><PubmedArticleSet>".encode())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    items = list(iter_medline(io.BytesIO(data), name="laughs.xml"))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: no gigabyte of "lol"
+    assert len(items) == 1
+    text = items[0]["text"] if isinstance(items[0], dict) else items[0].detail
+    assert "lollol" not in text
+
+
+def test_external_entity_is_not_fetched(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    data = citation_xml("", abstract="<AbstractText>Leak: &xxe; end.</AbstractText>").replace(
+        b"<PubmedArticleSet>",
+        f'<!DOCTYPE PubmedArticleSet [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]><PubmedArticleSet>'.encode())
+    [item] = iter_medline(io.BytesIO(data), name="xxe.xml")
+    text = item["text"] if isinstance(item, dict) else item.detail
+    assert "TOP-SECRET" not in text
+    if isinstance(item, dict):
+        assert "Leak: end." in text
+
+
+def test_book_articles_are_accounted_for():
+    data = (b"<PubmedArticleSet><PubmedBookArticle><BookDocument><PMID Version=\"1\">777</PMID>"
+            b"<Abstract><AbstractText>Chapter.</AbstractText></Abstract></BookDocument></PubmedBookArticle>"
+            b"</PubmedArticleSet>")
+    drop = parse_one(data)
+    assert (drop.id, drop.reason) == ("pmid:777", "book_article")
+
+
+class RepeatedRecords(io.RawIOBase):
+    """A large PubmedArticleSet streamed from the records of a real file repeated, never held whole."""
+
+    def __init__(self, source: bytes, copies: int) -> None:
+        start, end = source.index(b"<PubmedArticle>"), source.rindex(b"</PubmedArticleSet>")
+        self._parts = iter([source[:start], *([source[start:end]] * copies), source[end:]])
+        self._current = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._current:
+            self._current = next(self._parts, None)
+            if self._current is None:
+                self._current = b""
+                return 0
+        size = min(len(buffer), len(self._current))
+        buffer[:size] = self._current[:size]
+        self._current = self._current[size:]
+        return size
+
+
+def test_memory_stays_flat_while_streaming_a_large_file():
+    source = (PUBMED / "pubMR_pubmed_result.xml").read_bytes()  # 2 MB, 93 records
+    copies = 15  # 30 MB of XML: kept as a tree it would take several times that
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    count = sum(1 for _ in iter_medline(io.BufferedReader(RepeatedRecords(source, copies)), name="big"))
+    growth_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert count == 93 * copies
+    assert growth_kib < 30_000

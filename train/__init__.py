@@ -1,0 +1,1 @@
+"""Continued pretraining on GAP-Replay shards. `train.data` turns shards into packed token sequences."""
