@@ -1,7 +1,7 @@
 """`gap-replay dedup`: ID and exact-text duplicate removal on Spark.
 
 Rules, applied in this order, each with its own drop reason:
-1. ``superseded_by_full_text``: an abstract whose PMID (or PMCID) belongs to a paper in the input.
+1. ``superseded_by_fulltext``: an abstract whose PMID (or PMCID) belongs to a paper in the input.
 2. ``duplicate_id``: more than one document with the same id; the best copy by SOURCE_PRIORITY,
    then longer text, then smallest text hash, is kept.
 3. ``exact_duplicate``: same normalised text as a better document (same ordering), detail = its id.
@@ -18,6 +18,7 @@ from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROP_DETAIL, DROP_R
 from gap_replay.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
 from gap_replay.spark import spark_schema
 from dedup.exact import HASH_COLUMN, SOURCE_PRIORITY, add_text_hashes
+from dedup.ids import supersede_abstracts
 
 STAGE = "dedup"
 
@@ -33,25 +34,17 @@ def dedup_outcomes(documents, *, by_id: bool = True, exact: bool = True):
     priority = F.create_map(*[item for key, value in SOURCE_PRIORITY.items() for item in (F.lit(key), F.lit(value))])
     df = df.withColumn("_priority", priority[F.col("source")]).withColumn("_length", F.length("text"))
     order = [F.col("_priority").asc(), F.col("_length").desc(), F.col("id").asc(), F.col(HASH_COLUMN).asc()]
-    reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
+    df = df.withColumn(DROP_REASON, F.lit(None).cast("string")).withColumn(DROP_DETAIL, F.lit(None).cast("string"))
 
     if by_id:
-        papers = (df.where(F.col("source") == "pubmed_papers")
-                  .select(F.col("pmid").alias("_paper_pmid"), F.col("pmcid").alias("_paper_pmcid"),
-                          F.col("id").alias("_paper_id")))
-        by_pmid = papers.where(F.col("_paper_pmid").isNotNull()).groupBy("_paper_pmid").agg(
-            F.min("_paper_id").alias("_superseding_pmid"))
-        by_pmcid = papers.where(F.col("_paper_pmcid").isNotNull()).groupBy("_paper_pmcid").agg(
-            F.min("_paper_id").alias("_superseding_pmcid"))
-        df = (df.join(by_pmid, (F.col("source") == "pubmed_abstracts") & (F.col("pmid") == F.col("_paper_pmid")), "left")
-                .join(by_pmcid, (F.col("source") == "pubmed_abstracts") & (F.col("pmcid") == F.col("_paper_pmcid")), "left"))
-        superseding = F.coalesce("_superseding_pmid", "_superseding_pmcid")
-        reason = F.when(superseding.isNotNull(), F.lit("superseded_by_full_text"))
-        detail = F.when(superseding.isNotNull(), superseding)
+        df = supersede_abstracts(df)
         id_rank = F.row_number().over(Window.partitionBy("id").orderBy(*order))
-        df = df.withColumn("_id_rank", id_rank)
-        reason = F.coalesce(reason, F.when(F.col("_id_rank") > 1, F.lit("duplicate_id")))
-        detail = F.coalesce(detail, F.when(F.col("_id_rank") > 1, F.col("id")))
+        duplicate = F.col(DROP_REASON).isNull() & (id_rank > 1)
+        df = (df.withColumn("_duplicate_id", duplicate)
+                .withColumn(DROP_DETAIL, F.when(F.col("_duplicate_id"), F.col("id")).otherwise(F.col(DROP_DETAIL)))
+                .withColumn(DROP_REASON, F.when(F.col("_duplicate_id"), F.lit("duplicate_id"))
+                            .otherwise(F.col(DROP_REASON))))
+    reason, detail = F.col(DROP_REASON), F.col(DROP_DETAIL)
 
     if exact:
         # Rank among the documents still alive, so a dropped copy never "keeps" another one.

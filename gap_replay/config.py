@@ -15,6 +15,7 @@ import tomllib
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,14 @@ class SparkConfig:
 class PubmedConfig:
     # Input files, directories or globs: PubMed XML (.xml/.xml.gz), JATS (.nxml/.xml), PMC OA .tar.gz.
     inputs: list[str] = field(default_factory=list)
-    # Spark partitions for parsing; 0 means one per input file (capped at 4 x default parallelism).
+    # Spark tasks for parsing; 0 means one task per input file.
     partitions: int = 0
+    # PMC upsampling (DESIGN.md): date the recency row counts from, a text file of clinically reviewed
+    # journals (one title per line), and an optional citation table (CSV or Parquet, columns
+    # `id` as `pmid:<n>`/`pmcid:PMC<n>` and `citations`).
+    reference_date: str = "2023-08-01"
+    clinical_journals: str = ""
+    citations: str = ""
 
 
 @dataclass
@@ -137,6 +144,10 @@ def _apply(section: Any, values: Mapping[str, Any], where: str) -> None:
 
 
 def _validate(config: Config) -> None:
+    try:
+        date.fromisoformat(config.pubmed.reference_date)
+    except ValueError:
+        raise ConfigError(f"pubmed.reference_date: expected YYYY-MM-DD, got {config.pubmed.reference_date!r}") from None
     if config.filter.min_language_score < 0 or config.filter.min_language_score > 1:
         raise ConfigError("filter.min_language_score: must be between 0 and 1")
     for source, fraction in config.mix.validation_fraction.items():

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from gap_replay import storage
-from gap_replay.outcome import Outcome, outcomes_to_batches
+from gap_replay.outcome import Drop, Outcome, outcomes_to_batches
 from gap_replay.schema import OUTCOME_SCHEMA
 from gap_replay.shards import InputError
 
@@ -92,29 +92,33 @@ def open_input(uri: str) -> BinaryIO:
 def parse_files(parser: Parser) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A mapInArrow function over (file_rank, path) rows yielding ranked outcomes."""
 
+    def outcomes_of(path: str) -> Iterator[Outcome]:
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            with open_input(path) as stream:
+                yield from parser(stream, path)
+        except Exception as error:  # an unreadable file, or a parser bug: recorded, and the job goes on
+            yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error}")
+
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for rank, path in zip(batch.column(FILE_RANK).to_pylist(), batch.column("path").to_pylist()):
-                with open_input(path) as stream:
-                    outcomes = parser(stream, path)
-                    record = 0
-                    for outcome_batch in outcomes_to_batches(outcomes):
-                        count = outcome_batch.num_rows
-                        ranks = pa.array(range(record, record + count), pa.int64())
-                        record += count
-                        yield outcome_batch.append_column(FILE_RANK, pa.array([rank] * count, pa.int32())) \
-                                           .append_column(RECORD_RANK, ranks)
+                record = 0
+                for outcome_batch in outcomes_to_batches(outcomes_of(path)):
+                    count = outcome_batch.num_rows
+                    ranks = pa.array(range(record, record + count), pa.int64())
+                    record += count
+                    yield outcome_batch.append_column(FILE_RANK, pa.array([rank] * count, pa.int32())) \
+                                       .append_column(RECORD_RANK, ranks)
 
     return run
 
 
 def files_dataframe(spark, files: Sequence[str], partitions: int = 0):
-    """One row per file, spread over `partitions` tasks (default one per file, capped)."""
+    """One row per file, spread over `partitions` tasks (default: one task per file)."""
     from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-    from gap_replay.spark import default_parallelism
-
     schema = StructType([StructField(FILE_RANK, IntegerType()), StructField("path", StringType())])
-    partitions = partitions or min(len(files), 4 * default_parallelism(spark))
+    partitions = partitions or len(files)
     rows = spark.sparkContext.parallelize(list(enumerate(files)), numSlices=max(1, partitions))
     return spark.createDataFrame(rows, schema)

@@ -33,6 +33,8 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("language", pa.string(), True, "Top language from fastText language ID (ISO 639 code), set by the filter stage"),
     ("language_score", pa.float32(), True, "fastText probability of `language`"),
     ("quality_score", pa.float32(), True, "Model-based quality score in [0, 1], when a quality model is configured"),
+    ("upsampling_score", pa.float32(), True,
+     "Papers: the MEDITRON upsampling score (table 10); the mixer repeats the paper 1 + score times"),
     ("pmid", pa.int64(), True, "PubMed id"),
     ("pmcid", pa.string(), True, "PubMed Central id, `PMC` prefix included"),
     ("doi", pa.string(), True, "DOI, lower-cased, no `https://doi.org/` prefix"),

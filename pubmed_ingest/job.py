@@ -4,20 +4,39 @@ Update semantics: input files are ranked by file name (NCBI numbers baseline and
 order). When a PMID (or PMCID) occurs more than once, the record from the last file, and within a
 file the last record, wins; earlier ones are dropped as ``superseded_version``. A ``DeleteCitation``
 drops every earlier version of its PMIDs as ``deleted``; a record re-added after the deletion stays.
+
+Papers then take the publication types and MeSH terms of their PubMed citation when it is among the
+inputs, an abstract whose paper is present in full text is dropped as ``superseded_by_fulltext``, and
+each paper gets its upsampling score (``pubmed_ingest.upsampling``); papers in an excluded category
+(animal studies, retracted publications, preprints...) are dropped as ``upsampling_excluded``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import BinaryIO
 
-from gap_replay.ingest import FILE_RANK, RANKED_OUTCOME_SCHEMA, RECORD_RANK, expand_inputs, files_dataframe, parse_files
+import pyarrow as pa
+
+from dedup.ids import supersede_abstracts
+from gap_replay import storage
+from gap_replay.ingest import (
+    FILE_RANK,
+    RANKED_OUTCOME_SCHEMA,
+    RECORD_RANK,
+    expand_inputs,
+    files_dataframe,
+    open_input,
+    parse_files,
+)
 from gap_replay.ledger import StageLedger
 from gap_replay.outcome import Drop, Outcome
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.shards import InputError, write_outcomes
 from gap_replay.spark import spark_schema
+from pubmed_ingest.upsampling import UpsamplingRules, paper_types, upsampling
 
 STAGE = "pubmed"
 SUFFIXES = (".xml", ".xml.gz", ".nxml", ".tar.gz", ".tgz")
@@ -75,17 +94,125 @@ def resolve_versions(ranked):
     return records.select(*columns, reason.alias(DROP_REASON), detail.alias(DROP_DETAIL))
 
 
+def enrich_papers(outcomes):
+    """Papers take the publication types and MeSH terms of their PubMed citation (JATS has neither)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    alive = F.col(DROP_REASON).isNull()
+    citations = (outcomes.where(alive & (F.col("source") == "pubmed_abstracts") & F.col("pmid").isNotNull())
+                 .select(F.col("pmid").alias("_cite_pmid"), F.col("id").alias("_cite_id"),
+                         F.col("publication_types").alias("_cite_types"), F.col("mesh_terms").alias("_cite_mesh")))
+    first = Window.partitionBy("_cite_pmid").orderBy("_cite_id")
+    citations = citations.withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1).drop("_n", "_cite_id")
+    is_paper = F.col("source") == "pubmed_papers"
+    joined = outcomes.join(citations, is_paper & (F.col("pmid") == F.col("_cite_pmid")), "left")
+    empty = F.array().cast("array<string>")
+    types = F.array_distinct(F.concat(F.coalesce("publication_types", empty), F.coalesce("_cite_types", empty)))
+    return (joined.withColumn("publication_types", F.when(is_paper, types).otherwise(F.col("publication_types")))
+                  .withColumn("mesh_terms", F.when(is_paper & F.col("mesh_terms").isNull(), F.col("_cite_mesh"))
+                              .otherwise(F.col("mesh_terms")))
+                  .drop("_cite_pmid", "_cite_types", "_cite_mesh"))
+
+
+CITATIONS_PER_YEAR = "_citations_per_year"
+
+
+def read_citation_table(spark, path: str):
+    """(id, citations) from a CSV with a header or a Parquet file/directory."""
+    from pyspark.sql import functions as F
+
+    reader = spark.read.option("header", "true") if path.endswith((".csv", ".csv.gz")) else spark.read
+    table = reader.csv(path) if path.endswith((".csv", ".csv.gz")) else reader.parquet(path)
+    missing = {"id", "citations"} - set(table.columns)
+    if missing:
+        raise InputError(f"citation table {path} lacks column(s): {', '.join(sorted(missing))}")
+    return table.select(F.col("id").cast("string").alias("_cited_id"),
+                        F.col("citations").cast("long").alias("_citations"))
+
+
+def add_citations_per_year(outcomes, citations, reference: date):
+    """Citations per year of each paper (matched by its id or by `pmid:<pmid>`); null without data."""
+    from pyspark.sql import functions as F
+
+    by_id = citations.groupBy("_cited_id").agg(F.max("_citations").alias("_by_id"))
+    by_pmid = by_id.select(F.col("_cited_id").alias("_cited_pmid"), F.col("_by_id").alias("_by_pmid"))
+    is_paper = F.col("source") == "pubmed_papers"
+    joined = (outcomes.join(by_id, is_paper & (F.col("id") == F.col("_cited_id")), "left")
+                      .join(by_pmid, is_paper & (F.concat(F.lit("pmid:"), F.col("pmid")) == F.col("_cited_pmid")),
+                            "left"))
+    count = F.coalesce("_by_id", "_by_pmid")
+    years = F.greatest(F.lit(1), F.lit(reference.year) - F.col("year") + F.lit(1))
+    return (joined.withColumn(CITATIONS_PER_YEAR, (count / years).cast("double"))
+                  .drop("_cited_id", "_by_id", "_cited_pmid", "_by_pmid"))
+
+
+def score_papers(rules: UpsamplingRules):
+    """mapInArrow core: the upsampling score of each kept paper, or its exclusion as a drop."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            rows = batch.to_pylist()
+            for row in rows:
+                if row["source"] != "pubmed_papers" or row[DROP_REASON] is not None:
+                    continue
+                result = upsampling(
+                    paper_types(row["publication_types"], row["keywords"]),
+                    [term["descriptor"] for term in row["mesh_terms"] or ()],
+                    row["journal"],
+                    row["year"], row[CITATIONS_PER_YEAR], rules)
+                if result.excluded:
+                    row[DROP_REASON], row[DROP_DETAIL] = "upsampling_excluded", result.excluded
+                else:
+                    row["upsampling_score"] = result.score
+            yield pa.RecordBatch.from_pylist(rows, schema=OUTCOME_SCHEMA)
+
+    return run
+
+
+def upsampling_rules(spark, settings, outcomes) -> tuple[UpsamplingRules, object]:
+    """The configured rules, and `outcomes` with the citations-per-year column they need."""
+    from pyspark.sql import functions as F
+
+    reference = date.fromisoformat(settings.reference_date)
+    journals: frozenset[str] = frozenset()
+    if settings.clinical_journals:
+        with open_input(storage.absolute_uri(settings.clinical_journals)) as stream:
+            lines = stream.read().decode("utf-8").splitlines()
+        journals = frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+    quartiles = None
+    if settings.citations:
+        outcomes = add_citations_per_year(outcomes, read_citation_table(spark, settings.citations), reference)
+        known = outcomes.where(F.col(CITATIONS_PER_YEAR).isNotNull() & (F.col("source") == "pubmed_papers"))
+        cuts = known.approxQuantile(CITATIONS_PER_YEAR, [0.25, 0.75], 0.0)  # exact, so reruns agree
+        quartiles = (cuts[0], cuts[1]) if len(cuts) == 2 else None
+    else:
+        outcomes = outcomes.withColumn(CITATIONS_PER_YEAR, F.lit(None).cast("double"))
+    return UpsamplingRules(reference, journals, quartiles), outcomes
+
+
+def pubmed_outcomes(spark, ranked, settings):
+    """From parsed, ranked records to the stage's outcomes: versions, papers' metadata, superseded
+    abstracts, upsampling scores."""
+    outcomes = supersede_abstracts(enrich_papers(resolve_versions(ranked)))
+    rules, outcomes = upsampling_rules(spark, settings, outcomes)
+    return outcomes.mapInArrow(score_papers(rules), spark_schema(OUTCOME_SCHEMA))
+
+
 def run_pubmed(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
     if not inputs:
         raise InputError("no PubMed/PMC inputs given (--input PATHS or pubmed.inputs in the config)")
     files = expand_inputs(inputs, SUFFIXES)
     if not files:
         raise InputError(f"no PubMed or PMC files ({', '.join(SUFFIXES)}) under {', '.join(inputs)}")
-    fingerprint = stage_fingerprint(context.config, ["pubmed"], files)
+    settings = context.config.pubmed
+    tables = [path for path in (settings.clinical_journals, settings.citations) if path]
+    fingerprint = stage_fingerprint(context.config, ["pubmed"], [*files, *tables])
 
     def produce(output_dir) -> StageLedger:
         frame = files_dataframe(context.spark, files, context.config.pubmed.partitions)
         ranked = frame.mapInArrow(parse_files(parse_input), spark_schema(RANKED_OUTCOME_SCHEMA))
-        return write_outcomes(resolve_versions(ranked), output_dir.staging, STAGE)
+        outcomes = pubmed_outcomes(context.spark, ranked, context.config.pubmed)
+        return write_outcomes(outcomes, output_dir.staging, STAGE)
 
     return run_stage(context, STAGE, output, fingerprint, produce)
