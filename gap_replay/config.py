@@ -43,6 +43,8 @@ class PubmedConfig:
     # journals (one title per line), and an optional citation table (CSV or Parquet, columns
     # `id` as `pmid:<n>`/`pmcid:PMC<n>` and `citations`).
     reference_date: str = "2023-08-01"
+    # `gap-replay pubmed download`: where NCBI's distributions are served from (a mirror works too).
+    ncbi_base_url: str = "https://ftp.ncbi.nlm.nih.gov"
     clinical_journals: str = ""
     citations: str = ""
 

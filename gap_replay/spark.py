@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -47,9 +48,10 @@ def spark_session(settings: SparkConfig | None = None, extra_conf: Mapping[str, 
         .config("spark.driver.extraJavaOptions", quiet)
         .config("spark.executor.extraJavaOptions", quiet)
         .config("spark.sql.session.timeZone", "UTC")
-        # Small local jobs: the default 200 shuffle partitions only add task overhead.
-        .config("spark.sql.shuffle.partitions", "8")
     )
+    local_cores = _local_cores(settings.master)
+    if local_cores:  # on one machine, 200 shuffle partitions (Spark's default) only add task overhead
+        builder = builder.config("spark.sql.shuffle.partitions", str(max(2, local_cores)))
     for key, value in {**settings.conf, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     log_path = spark_log_path()
@@ -62,6 +64,14 @@ def spark_session(settings: SparkConfig | None = None, extra_conf: Mapping[str, 
                               f"(Spark's log: {log_path})") from error
     session.sparkContext.setLogLevel(settings.log_level)
     return session
+
+
+def _local_cores(master: str) -> int | None:
+    """Cores of a local master (`local`, `local[4]`, `local[*]`), None for a cluster."""
+    match = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", master.strip())
+    if not match:
+        return None
+    return os.cpu_count() or 2 if match.group(1) in (None, "*") else int(match.group(1))
 
 
 def spark_log_path() -> str:

@@ -211,8 +211,15 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str) -> Stage
 
     def produce(output_dir) -> StageLedger:
         frame = files_dataframe(context.spark, files, context.config.pubmed.partitions)
-        ranked = frame.mapInArrow(parse_files(parse_input), spark_schema(RANKED_OUTCOME_SCHEMA))
-        outcomes = pubmed_outcomes(context.spark, ranked, context.config.pubmed)
-        return write_outcomes(outcomes, output_dir.staging, STAGE)
+        from pyspark import StorageLevel
+
+        # Parsed once: the version, citation and superseding steps each read the records again.
+        ranked = frame.mapInArrow(parse_files(parse_input), spark_schema(RANKED_OUTCOME_SCHEMA)) \
+                      .persist(StorageLevel.DISK_ONLY)
+        try:
+            outcomes = pubmed_outcomes(context.spark, ranked, context.config.pubmed)
+            return write_outcomes(outcomes, output_dir.staging, STAGE)
+        finally:
+            ranked.unpersist()
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -1,0 +1,591 @@
+"""`gap-replay pubmed download`: list and fetch NCBI's PubMed and PMC open-access distributions.
+
+Collections (directories under the base URL, default ``https://ftp.ncbi.nlm.nih.gov``):
+
+==============  ==================================  =================================================
+collection      directory                           files
+==============  ==================================  =================================================
+``baseline``    ``pubmed/baseline/``                ``pubmedYYnNNNN.xml.gz``, each with ``.md5``
+``updatefiles`` ``pubmed/updatefiles/``             ``pubmedYYnNNNN.xml.gz``, each with ``.md5``
+``oa_comm``     ``pub/pmc/oa_bulk/oa_comm/xml/``    ``oa_comm_xml.PMC000xxxxxx.baseline.<date>.tar.gz``
+                                                    and ``oa_comm_xml.incr.<date>.tar.gz``
+``oa_noncomm``  ``pub/pmc/oa_bulk/oa_noncomm/xml/`` likewise, ``oa_noncomm_xml.*``
+``oa_other``    ``pub/pmc/oa_bulk/oa_other/xml/``   likewise, ``oa_other_xml.*``
+==============  ==================================  =================================================
+
+:func:`list_remote` reads the Apache-style HTML index NCBI serves for each directory (parsed with
+lxml.html: no network access, no external entities) and keeps the names that match the collection's
+pattern; the ``.md5`` files, ``README.txt`` and the PMC ``.filelist.csv``/``.filelist.txt`` are not
+data files and are not returned. On 13 April 2026 PMC moved its legacy FTP files into a directory
+named ``deprecated`` (to be removed in August 2026, in favour of the PMC Cloud Service on AWS); when
+``pub/pmc/oa_bulk/<group>/xml/`` answers 404, ``pub/pmc/deprecated/oa_bulk/<group>/xml/`` is listed
+instead.
+
+Checksums. For PubMed, NCBI publishes ``<file>.md5`` beside every file, in OpenSSL's format
+(``MD5(pubmed25n0001.xml.gz)= <32 hex digits>``); ``md5sum``'s ``<hex>  <name>`` is accepted too.
+For the PMC OA bulk packages NCBI publishes no checksum: the PMC FTP Service page
+(https://pmc.ncbi.nlm.nih.gov/tools/ftp/) describes the baseline and daily incremental packages as
+``.tar.gz`` files, each with its file list beside it (``.filelist.csv`` and ``.filelist.txt``), and
+mentions no checksum for them. A package is therefore verified by size (the length the server announces, ``Content-Length`` or the
+total of ``Content-Range``) and recorded by the completed-download marker below; the MD5 we compute
+while downloading is recorded there too, for later audits. Should NCBI ever list ``<package>.md5``
+beside a package, :func:`list_remote` picks it up and the package is verified like a PubMed file.
+
+:func:`download_all` puts each file at ``<destination>/<collection>/<name>``:
+
+- bytes go to ``<name>.part``, streamed in 1 MiB chunks; an existing ``.part`` (a killed run, a
+  dropped connection) is resumed with ``Range: bytes=<size>-``. A server that ignores the range (200
+  instead of 206) is read from zero again; 416 (nothing past the end) means the part is complete
+  when its size equals the total in ``Content-Range: bytes */<total>``, and is restarted otherwise.
+- connection errors, timeouts, HTTP 429 and 5xx are retried with exponential backoff and jitter
+  (``backoff`` × 2^(n-1) seconds, capped at 60, times a random factor in [0.5, 1]), honouring
+  ``Retry-After``; an attempt that received bytes before failing does not count against ``retries``.
+  Other 4xx answers fail the file at once.
+- a file with an ``.md5`` is verified against it; on a mismatch the part is deleted and fetched once
+  more from zero, and a second mismatch fails the file. A file without one must have the announced
+  size (a server that announces none cannot be verified: the file fails).
+- a verified file gets a marker ``<name>.verified`` (JSON: name, url, size, md5, and ``verified_by``:
+  ``"md5"`` or ``"size"``) and is then renamed into place (``os.replace``, atomic), so a file at its
+  final name is always complete. A rerun skips a file whose marker matches the file's size: no
+  request, no rehashing of gigabytes. NCBI never rewrites a file under the same name (new baselines
+  and updates get new names), so trusting the marker is safe; delete a file or its marker to have it
+  checked again. A file found in place without a valid marker (copied in by hand, or a run killed
+  between the rename and the marker) is treated as a complete ``.part``: it costs one 416 answer and
+  a local hash, not a download.
+
+The ``.part`` and ``.verified`` names do not end in ``.xml.gz`` or ``.tar.gz``, so ``gap-replay pubmed
+--input <destination>`` never mistakes them for input. One file's failure never stops the others: it
+is recorded in :attr:`DownloadReport.failed` with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+
+import urllib3
+from lxml import etree
+from lxml import html as lxml_html
+
+DEFAULT_BASE_URL = "https://ftp.ncbi.nlm.nih.gov"
+USER_AGENT = "gap-replay/0.1 (PubMed/PMC bulk download for corpus regeneration)"
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+CHUNK_BYTES = 1 << 20
+MAX_BACKOFF = 60.0
+MAX_RETRY_AFTER = 600.0
+MAX_LISTING_BYTES = 64 << 20
+MAX_CHECKSUM_BYTES = 64 << 10
+PART_SUFFIX = ".part"
+MARKER_SUFFIX = ".verified"
+
+_PUBMED_FILE = r"pubmed\d{2}n\d{4}\.xml\.gz"
+
+
+def _pmc_package(group: str) -> str:
+    return rf"{group}_xml\.(?:PMC\d{{3}}[xX]{{6}}\.baseline|incr)\.\d{{4}}-\d{{2}}-\d{{2}}\.tar\.gz"
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    directories: tuple[str, ...]  # paths under the base URL, tried in order (404: the next one)
+    pattern: re.Pattern[str]  # full match on a listed file name
+
+
+COLLECTIONS: dict[str, Collection] = {
+    "baseline": Collection("baseline", ("pubmed/baseline/",), re.compile(_PUBMED_FILE)),
+    "updatefiles": Collection("updatefiles", ("pubmed/updatefiles/",), re.compile(_PUBMED_FILE)),
+    **{
+        group: Collection(group, (f"pub/pmc/oa_bulk/{group}/xml/", f"pub/pmc/deprecated/oa_bulk/{group}/xml/"),
+                          re.compile(_pmc_package(group)))
+        for group in ("oa_comm", "oa_noncomm", "oa_other")
+    },
+}
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    url: str
+    name: str
+    collection: str
+    md5_url: str | None
+
+
+class Failure(NamedTuple):
+    name: str
+    reason: str
+
+
+@dataclass
+class DownloadReport:
+    downloaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already complete and verified
+    failed: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (f"{len(self.downloaded)} downloaded, {len(self.skipped)} already complete, "
+                f"{len(self.failed)} failed")
+
+
+class DownloadError(RuntimeError):
+    """A directory listing could not be fetched (raised by :func:`list_remote` only)."""
+
+
+class _Transient(Exception):
+    """Worth retrying: connection trouble, timeout, 429, 5xx, a short body."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, progressed: bool = False):
+        super().__init__(reason)
+        self.reason, self.retry_after, self.progressed = reason, retry_after, progressed
+
+
+class _Permanent(Exception):
+    """Fails the file (or listing) without further attempts."""
+
+
+# Redirects are followed; everything else is retried by our own loop, not urllib3's.
+_NO_RETRY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5,
+                          raise_on_redirect=True, raise_on_status=False)
+
+
+def new_pool_manager() -> urllib3.PoolManager:
+    """The default HTTP client: connect/read timeouts of 10 s/60 s. A caller's own ``http`` (a
+    ``PoolManager`` or ``ProxyManager``) is used with its own timeout settings."""
+    return urllib3.PoolManager(timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT))
+
+
+# --- listing -------------------------------------------------------------------------------------
+
+def parse_listing(page: bytes, directory_url: str) -> list[str]:
+    """Names of the entries linked from an HTML directory index that lie directly in `directory_url`
+    (no parent, subdirectories, sort links or other hosts), decoded, in page order, without repeats."""
+    base = directory_url if directory_url.endswith("/") else directory_url + "/"
+    parser = lxml_html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
+    try:
+        root = lxml_html.document_fromstring(page, parser=parser)
+    except (etree.ParserError, ValueError):
+        return []
+    names: dict[str, None] = {}
+    for anchor in root.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        if not href:
+            continue
+        scheme, netloc, path, _, _ = urlsplit(urljoin(base, href))
+        target = urlunsplit((scheme, netloc, path, "", ""))
+        if not target.startswith(base):
+            continue
+        rest = target[len(base):]
+        if rest and "/" not in rest:
+            names[unquote(rest)] = None
+    return list(names)
+
+
+def list_remote(base_url: str, collections: Sequence[str], *, http=None) -> list[RemoteFile]:
+    """The data files of `collections` (names from :data:`COLLECTIONS`) on the server at `base_url`,
+    collection by collection in the order given, each sorted by name.
+
+    Raises ``ValueError`` for an unknown collection and :class:`DownloadError` when a listing cannot
+    be fetched (after the same retries as downloads).
+    """
+    unknown = [name for name in collections if name not in COLLECTIONS]
+    if unknown:
+        raise ValueError(f"unknown collection(s) {', '.join(unknown)}; choose from {', '.join(COLLECTIONS)}")
+    client = _Client(http or new_pool_manager(), _Policy(retries=5, backoff=1.0, sleep=time.sleep,
+                                                          say=lambda _: None))
+    files: list[RemoteFile] = []
+    for name in dict.fromkeys(collections):
+        files.extend(_list_collection(client, base_url, COLLECTIONS[name]))
+    return files
+
+
+def _list_collection(client: _Client, base_url: str, collection: Collection) -> list[RemoteFile]:
+    tried = []
+    for directory in collection.directories:
+        url = base_url.rstrip("/") + "/" + directory
+        try:
+            status, page = client.get_small(url, MAX_LISTING_BYTES)
+        except _Permanent as error:
+            raise DownloadError(f"cannot list {url}: {error}") from None
+        tried.append(f"{url} (HTTP {status})")
+        if status == 404:
+            continue
+        if status != 200:
+            raise DownloadError(f"cannot list {url}: HTTP {status}")
+        listed = parse_listing(page, url)
+        present = set(listed)
+        return [RemoteFile(url=url + quote(name), name=name, collection=collection.name,
+                           md5_url=url + quote(name + ".md5") if name + ".md5" in present else None)
+                for name in sorted(listed) if collection.pattern.fullmatch(name)]
+    raise DownloadError(f"cannot list collection {collection.name}: {'; '.join(tried)}")
+
+
+# --- checksums -----------------------------------------------------------------------------------
+
+_OPENSSL_LINE = re.compile(r"MD5\s*\((?P<name>.*)\)\s*=\s*(?P<hex>[0-9a-fA-F]{32})")
+_MD5SUM_LINE = re.compile(r"(?P<hex>[0-9a-fA-F]{32})(?:\s+\*?(?P<name>.+))?")
+
+
+def parse_md5(text: str, name: str) -> str:
+    """The MD5 (lower-case hex) that a checksum file gives for `name`.
+
+    Accepts NCBI's OpenSSL format ``MD5(<name>)= <hex>`` and md5sum's ``<hex>  <name>`` (or
+    ``<hex> *<name>``, or a bare ``<hex>``). Raises ``ValueError`` when no line gives one for `name`.
+    """
+    named_others = []
+    for line in text.splitlines():
+        line = line.strip()
+        match = _OPENSSL_LINE.fullmatch(line) or _MD5SUM_LINE.fullmatch(line)
+        if not match:
+            continue
+        listed = (match.group("name") or "").strip()
+        if not listed or listed.rsplit("/", 1)[-1] == name:
+            return match.group("hex").lower()
+        named_others.append(listed)
+    if named_others:
+        raise ValueError(f"the checksum file is for {', '.join(named_others)}, not {name}")
+    raise ValueError(f"no MD5 checksum found in {text[:80]!r}")
+
+
+def _new_md5():
+    return hashlib.md5(usedforsecurity=False)
+
+
+# --- HTTP with retries ---------------------------------------------------------------------------
+
+@dataclass
+class _Policy:
+    retries: int
+    backoff: float
+    sleep: Callable[[float], None]
+    say: Callable[[str], None]
+
+    def delay(self, failures: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
+        return min(MAX_BACKOFF, self.backoff * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+
+    def run(self, what: str, attempt: Callable[[], object]):
+        """`attempt()` until it returns, retrying :class:`_Transient` up to `retries` times (attempts
+        that made progress are free); raises :class:`_Permanent` when retries run out."""
+        failures = 0
+        while True:
+            try:
+                return attempt()
+            except _Transient as error:
+                if not error.progressed:
+                    failures += 1
+                if failures > self.retries:
+                    raise _Permanent(f"{error.reason} (gave up after {self.retries} retries)") from None
+                pause = self.delay(max(failures, 1), error.retry_after)
+                self.say(f"{what}: {error.reason}; retrying in {pause:.1f} s")
+                self.sleep(pause)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _brief(error: Exception) -> str:
+    """An exception's own message, without urllib3's nested repr of its cause."""
+    first = error.args[0] if error.args else ""
+    return first if isinstance(first, str) and first else str(error)
+
+
+def _transient_status(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+def _close(response, consumed: bool) -> None:
+    """Give the connection back to the pool if the body was read to its end, else close it (never
+    reads the rest of a body we gave up on)."""
+    if not consumed:
+        response.close()
+    response.release_conn()
+
+
+class _Client:
+    def __init__(self, http, policy: _Policy):
+        self.http, self.policy = http, policy
+
+    def open(self, url: str, headers: dict[str, str]):
+        """Start a GET, body unread; connection problems become :class:`_Transient`."""
+        try:
+            return self.http.request("GET", url, headers={"User-Agent": USER_AGENT, **headers},
+                                     preload_content=False, decode_content=False, retries=_NO_RETRY)
+        except urllib3.exceptions.MaxRetryError as error:
+            if isinstance(error.reason, urllib3.exceptions.ResponseError):
+                raise _Permanent(str(error.reason)) from None  # too many redirects
+            raise _Transient(f"cannot connect: {error.reason}") from None
+        except urllib3.exceptions.LocationValueError as error:
+            raise _Permanent(f"bad URL {url}: {error}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise _Transient(f"request failed: {error}") from None
+
+    def get_small(self, url: str, limit: int) -> tuple[int, bytes]:
+        """(status, body) of a small document, retrying transient failures; the body only for 200."""
+
+        def attempt() -> tuple[int, bytes]:
+            response = self.open(url, {"Accept-Encoding": "gzip"})
+            consumed = False
+            try:
+                if _transient_status(response.status):
+                    raise _Transient(f"HTTP {response.status} for {url}",
+                                     retry_after=_retry_after(response.headers.get("Retry-After")))
+                if response.status != 200:
+                    return response.status, b""
+                body = response.read(limit + 1, decode_content=True)
+                if len(body) > limit:
+                    raise _Permanent(f"{url} is larger than {limit} bytes")
+                response.read(decode_content=True)  # the end of the stream (empty)
+                consumed = True
+                return 200, body
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                raise _Transient(f"reading {url} failed: {error}") from None
+            finally:
+                _close(response, consumed)
+
+        return self.policy.run(url, attempt)
+
+
+# --- downloading ---------------------------------------------------------------------------------
+
+class _PartFile:
+    """The ``.part`` file and the MD5 of its bytes, updated as bytes are appended (rehashed from
+    disk only when they are out of step, e.g. a part left by an earlier run)."""
+
+    def __init__(self, path: Path):
+        self.path, self.md5, self.size = path, None, -1
+
+    def sync(self) -> int:
+        actual = self.path.stat().st_size if self.path.exists() else 0
+        if self.md5 is None or self.size != actual:
+            self.md5, self.size = _new_md5(), 0
+            if actual:
+                with open(self.path, "rb") as stream:
+                    for block in iter(lambda: stream.read(CHUNK_BYTES), b""):
+                        self.md5.update(block)
+                        self.size += len(block)
+        return self.size
+
+    def reset(self) -> None:
+        with open(self.path, "wb"):
+            pass
+        self.md5, self.size = _new_md5(), 0
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:(?P<start>\d+)-(?P<end>\d+)|\*)/(?P<total>\d+|\*)")
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total) from a Content-Range header; None where absent or ``*``."""
+    match = _CONTENT_RANGE.fullmatch((value or "").strip())
+    if not match:
+        return None, None
+    start = int(match.group("start")) if match.group("start") is not None else None
+    total = int(match.group("total")) if match.group("total") != "*" else None
+    return start, total
+
+
+def _content_length(response) -> int | None:
+    value = response.headers.get("Content-Length")
+    return int(value) if value and value.strip().isdigit() else None
+
+
+class _Downloader:
+    def __init__(self, client: _Client, progress, say):
+        self.client, self.progress, self.say = client, progress, say
+
+    def download(self, remote: RemoteFile, destination: Path) -> str:
+        """``"downloaded"`` or ``"skipped"``; raises :class:`_Permanent` with the reason it failed."""
+        for label, value in (("file name", remote.name), ("collection", remote.collection)):
+            if not value or "/" in value or "\\" in value or value in (".", "..") or "\0" in value:
+                raise _Permanent(f"unsafe {label} {value!r}")
+        folder = destination / remote.collection
+        target = folder / remote.name
+        marker = folder / (remote.name + MARKER_SUFFIX)
+        if _marker_matches(marker, target):
+            return "skipped"
+        folder.mkdir(parents=True, exist_ok=True)
+        part = _PartFile(folder / (remote.name + PART_SUFFIX))
+        expected_md5 = self._expected_md5(remote) if remote.md5_url else None
+        found_in_place = target.is_file()
+        if found_in_place:  # not verified by us: check it as a complete part (416, then hash)
+            marker.unlink(missing_ok=True)
+            os.replace(target, part.path)
+        label = f"{remote.collection}/{remote.name}"
+        transferred = 0
+        for fresh in (False, True):
+            if fresh:
+                part.path.unlink(missing_ok=True)
+                part.md5, part.size = None, -1
+            total, received = self._fetch(remote, part, label)
+            transferred += received
+            digest = part.md5.hexdigest()
+            if expected_md5 is None or digest == expected_md5:
+                break
+            if not fresh:
+                self.say(f"{label}: MD5 mismatch (expected {expected_md5}, got {digest}); downloading again from zero")
+        else:
+            part.path.unlink(missing_ok=True)
+            raise _Permanent(f"MD5 mismatch: {remote.md5_url} gives {expected_md5}, the file has {digest} "
+                             f"(also when downloaded again from zero)")
+        if expected_md5 is None and total is None:
+            part.path.unlink(missing_ok=True)
+            raise _Permanent("no checksum is published and the server announced no size: cannot verify")
+        record = {"name": remote.name, "url": remote.url, "size": part.size, "md5": digest,
+                  "verified_by": "md5" if expected_md5 else "size"}
+        temporary = marker.with_name(marker.name + ".tmp")
+        temporary.write_text(json.dumps(record, indent=1) + "\n")
+        os.replace(temporary, marker)
+        os.replace(part.path, target)
+        if found_in_place and transferred == 0:
+            return "skipped"
+        self.say(f"{label}: {part.size} bytes, verified by {record['verified_by']}")
+        return "downloaded"
+
+    def _expected_md5(self, remote: RemoteFile) -> str:
+        status, body = self.client.get_small(remote.md5_url, MAX_CHECKSUM_BYTES)
+        if status != 200:
+            raise _Permanent(f"cannot fetch the checksum {remote.md5_url}: HTTP {status}")
+        try:
+            return parse_md5(body.decode("utf-8", "replace"), remote.name)
+        except ValueError as error:
+            raise _Permanent(f"unusable checksum file {remote.md5_url}: {error}") from None
+
+    def _fetch(self, remote: RemoteFile, part: _PartFile, label: str) -> tuple[int | None, int]:
+        """Bring the part file to the remote file's full length; (announced total, bytes received)."""
+        received = [0]
+
+        def attempt() -> int | None:
+            total, count = self._attempt(remote, part, label)
+            received[0] += count
+            return total
+
+        total = self.client.policy.run(label, attempt)
+        return total, received[0]
+
+    def _attempt(self, remote: RemoteFile, part: _PartFile, label: str) -> tuple[int | None, int]:
+        offset = part.sync()
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        response = self.client.open(remote.url, headers)
+        consumed = False
+        try:
+            status = response.status
+            if _transient_status(status):
+                raise _Transient(f"HTTP {status}", retry_after=_retry_after(response.headers.get("Retry-After")))
+            if status == 416:
+                _, total = _content_range(response.headers.get("Content-Range"))
+                if offset and total == offset:
+                    self._report(remote.name, offset, total)
+                    return total, 0
+                part.reset()
+                raise _Transient(f"HTTP 416 for a {offset}-byte part (remote size {total}); restarting from zero")
+            if status == 200:
+                if offset:
+                    self.say(f"{label}: the server ignored the range request; downloading from zero")
+                    part.reset()
+                total = _content_length(response)
+            elif status == 206:
+                start, total = _content_range(response.headers.get("Content-Range"))
+                if start != offset:
+                    part.reset()
+                    raise _Transient(f"the server sent bytes from {start}, not {offset}; restarting from zero")
+                if total is None and (length := _content_length(response)) is not None:
+                    total = offset + length
+            elif 400 <= status < 500:
+                raise _Permanent(f"HTTP {status} for {remote.url}")
+            else:
+                raise _Permanent(f"unexpected HTTP {status} for {remote.url}")
+            if part.size:
+                self.say(f"{label}: resuming at byte {part.size}")
+            before = part.size
+            self._report(remote.name, part.size, total)
+            try:
+                with open(part.path, "ab") as out:
+                    for chunk in response.stream(CHUNK_BYTES, decode_content=False):
+                        out.write(chunk)
+                        part.md5.update(chunk)
+                        part.size += len(chunk)
+                        self._report(remote.name, part.size, total)
+            except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as error:
+                raise _Transient(f"connection lost after {part.size} bytes ({_brief(error)})",
+                                 progressed=part.size > before) from None
+            consumed = True
+            if total is not None and part.size < total:
+                raise _Transient(f"connection closed after {part.size} of {total} bytes",
+                                 progressed=part.size > before)
+            if total is not None and part.size > total:
+                part.reset()
+                raise _Transient(f"received more than the announced {total} bytes; restarting from zero")
+            return total, part.size - before
+        finally:
+            _close(response, consumed)
+
+    def _report(self, name: str, done: int, total: int | None) -> None:
+        if self.progress is not None:
+            self.progress(name, done, total if total is not None else 0)
+
+
+def _marker_matches(marker: Path, target: Path) -> bool:
+    try:
+        record = json.loads(marker.read_text())
+        return (isinstance(record, dict) and record.get("name") == target.name
+                and record.get("size") == target.stat().st_size)
+    except (OSError, ValueError):
+        return False
+
+
+def download_all(files: Sequence[RemoteFile], destination: Path, *, http=None, retries: int = 5,
+                 backoff: float = 1.0, sleep=time.sleep, progress: Callable[[str, int, int], None] | None = None,
+                 say: Callable[[str], None] = print) -> DownloadReport:
+    """Download, verify and put in place each of `files` under ``destination/<collection>/<name>``,
+    one after the other; files already complete and verified are skipped. Never raises for one
+    file: failures are listed in the report with their reasons (see the module docstring)."""
+    destination = Path(destination)
+    client = _Client(http or new_pool_manager(), _Policy(retries=retries, backoff=backoff, sleep=sleep, say=say))
+    downloader = _Downloader(client, progress, say)
+    report = DownloadReport()
+    for remote in files:
+        try:
+            outcome = downloader.download(remote, destination)
+        except _Permanent as error:
+            reason = str(error)
+        except Exception as error:  # one bad file (disk, permissions, a server's oddity) never stops the rest
+            reason = f"{type(error).__name__}: {error}"
+        else:
+            (report.downloaded if outcome == "downloaded" else report.skipped).append(remote.name)
+            continue
+        report.failed.append(Failure(remote.name, reason))
+        say(f"{remote.collection}/{remote.name}: FAILED: {reason}")
+    say(f"download: {report.summary()}")
+    return report
