@@ -14,21 +14,42 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# ASCII bytes: letters and digits stay, everything else becomes a space; bytes >= 0x80 (the rest of a
+# UTF-8 sequence) stay, their characters were dealt with before encoding.
+_ASCII_TABLE = bytes(c if chr(c).isalnum() else 0x20 for c in range(128)) + bytes(range(128, 256))
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 # Which copy survives, best first: papers > abstracts > guidelines > replay, then the longer text,
 # then the smallest id. A full paper carries its abstract, so it beats the abstract-only record.
 SOURCE_PRIORITY = {"pubmed_papers": 0, "pubmed_abstracts": 1, "guidelines": 2, "replay": 3}
 
 
-def normalise_text(text: str) -> str:
+def normalise_bytes(text: str) -> bytes:
+    """UTF-8 of the normalised text: NFKC, case-folded, every run of characters that are not
+    letters or digits (``str.isalnum``, so also ``_``) replaced by one space, no space at either end.
+
+    Same result as ``re.sub(r"[\\W_]+", " ", ...)`` on the folded text, several times faster: the
+    non-ASCII characters are looked at once each, the ASCII ones through a byte table.
+    """
     text = unicodedata.normalize("NFKC", text).casefold()
-    return _NON_WORD.sub(" ", text).strip()
+    if not text.isascii():
+        for char in set("".join(_NON_ASCII.findall(text))):
+            if not char.isalnum():
+                text = text.replace(char, " ")
+    return b" ".join(text.encode("utf-8").translate(_ASCII_TABLE).split())
+
+
+def normalise_text(text: str) -> str:
+    return normalise_bytes(text).decode("utf-8")
 
 
 def text_hash(text: str) -> str:
     """128-bit hex digest of the normalised text."""
-    return hashlib.blake2b(normalise_text(text).encode("utf-8"), digest_size=16).hexdigest()
+    return digest_normalised(normalise_bytes(text))
+
+
+def digest_normalised(normalised: bytes) -> str:
+    return hashlib.blake2b(normalised, digest_size=16).hexdigest()
 
 
 HASH_COLUMN = "text_hash"

@@ -1,42 +1,177 @@
-"""`gap-replay dedup`: ID and exact-text duplicate removal on Spark.
+"""`gap-replay dedup`: ID, exact-text and near-duplicate removal, and decontamination, on Spark.
 
-Rules, applied in this order, each with its own drop reason:
-1. ``superseded_by_fulltext``: an abstract whose PMID (or PMCID) belongs to a paper in the input.
-2. ``duplicate_id``: more than one document with the same id; the best copy by SOURCE_PRIORITY,
-   then longer text, then smallest text hash, is kept.
-3. ``exact_duplicate``: same normalised text as a better document (same ordering), detail = its id.
-The ordering is total, so the result does not depend on how Spark partitions the data.
+Rules, applied in this order, each with its own drop reason (detail in brackets):
+1. ``superseded_by_fulltext`` [the paper's id]: an abstract whose PMID (or PMCID) belongs to a paper in
+   the input.
+2. ``duplicate_id`` [the id]: more than one document with the same id; the best copy is kept.
+3. ``exact_duplicate`` [the kept id]: same normalised text as a better document.
+4. ``contaminated`` [the overlap]: at least ``contamination_ratio`` of the document's word n-grams occur
+   in the benchmark questions (only with ``decontaminate`` files).
+5. ``near_duplicate`` [the kept id]: in a cluster of near-duplicates (MinHash LSH, candidate pairs
+   verified by exact Jaccard similarity, connected components) whose best document is another one.
+   All parts are pooled, so medical documents are deduplicated against replay text too.
+
+"Best", everywhere: source priority papers > abstracts > guidelines > replay (``SOURCE_PRIORITY``), then
+the longer text, then the smallest id (then the smallest text hash). The ordering is total and every
+step is a function of the set of documents, so the result does not depend on how Spark partitions
+the data.
+
+Output, beside the usual ``data/``, ``drops/`` and ``_ledger.json``: ``clusters/part-*.parquet`` with one
+row per near-duplicate cluster (``cluster_id``, ``kept_id``, ``size``, ``member_ids``). Intermediate
+tables are checkpointed as Parquet under ``.incomplete/_work/``, deleted before the output is published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
+from gap_replay import storage
+from gap_replay.config import ConfigError, DedupConfig
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROP_DETAIL, DROP_REASON
-from gap_replay.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
+from gap_replay.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
+from gap_replay.shards import count_rows, ensure_nonempty, read_documents, resolve_document_dirs, write_outcomes
 from gap_replay.spark import spark_schema
-from dedup.exact import HASH_COLUMN, SOURCE_PRIORITY, add_text_hashes
+from dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from dedup.ids import supersede_abstracts
+from dedup.lsh import optimal_bands
+from dedup.minhash import HASHES, SCHEMES, MinHasher
+from dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, NODE, OVERLAP, Banding, annotated_schema, annotator,
+                        candidate_pairs, cluster_writer, clusters_of, connected_components, score_pairs)
 
 STAGE = "dedup"
+CLUSTERS_DIR = "clusters"
+WORK_DIR = "_work"
+CLUSTERS_PER_FILE = 1_000_000  # about: the file count is chosen from the verified pairs, an upper bound
 
 
-def dedup_outcomes(documents, *, by_id: bool = True, exact: bool = True):
-    """Outcome DataFrame (document columns + drop_reason/drop_detail) for a DataFrame of documents."""
+def validate(settings: DedupConfig) -> None:
+    """Raise ConfigError for settings that cannot work (before any Spark job runs)."""
+    if settings.ngram < 1 or settings.contamination_ngram < 1:
+        raise ConfigError("dedup.ngram and dedup.contamination_ngram must be at least 1")
+    if settings.num_perm < 2:
+        raise ConfigError("dedup.num_perm must be at least 2")
+    if not 0.0 < settings.threshold <= 1.0:
+        raise ConfigError("dedup.threshold must be in (0, 1]")
+    if not 0.0 < settings.contamination_ratio <= 1.0:
+        raise ConfigError("dedup.contamination_ratio must be in (0, 1]")
+    weights = (settings.false_positive_weight, settings.false_negative_weight)
+    if min(weights) < 0 or max(weights) > 1 or sum(weights) <= 0:
+        raise ConfigError("dedup.false_positive_weight and false_negative_weight must be in [0, 1], not both 0")
+    if (settings.bands > 0) != (settings.rows > 0) or settings.bands < 0 or settings.rows < 0:
+        raise ConfigError("dedup.bands and dedup.rows: set both (> 0) or neither (0)")
+    if settings.bands * settings.rows > settings.num_perm:
+        raise ConfigError(f"dedup.bands x dedup.rows = {settings.bands * settings.rows} exceeds "
+                          f"dedup.num_perm = {settings.num_perm}")
+    if settings.permutation not in SCHEMES:
+        raise ConfigError(f"dedup.permutation: expected one of {', '.join(SCHEMES)}, got {settings.permutation!r}")
+    if settings.shingle_hash not in HASHES:
+        raise ConfigError(f"dedup.shingle_hash: expected one of {', '.join(HASHES)}, got {settings.shingle_hash!r}")
+
+
+def lsh_bands(settings: DedupConfig) -> tuple[int, int]:
+    if settings.bands > 0:
+        return settings.bands, settings.rows
+    return optimal_bands(settings.threshold, settings.num_perm, settings.false_positive_weight,
+                         settings.false_negative_weight)
+
+
+def hasher_of(settings: DedupConfig) -> MinHasher:
+    return MinHasher(num_perm=settings.num_perm, seed=settings.seed, scheme=settings.permutation,
+                     hash=settings.shingle_hash, ngram=settings.ngram)
+
+
+class Checkpoints:
+    """Materialises intermediate DataFrames and cuts their lineage: Parquet under `directory`, or Spark's
+    local checkpoints when there is none (tests, interactive use)."""
+
+    def __init__(self, spark, directory: str | None = None):
+        self.spark, self.directory = spark, directory
+
+    def __call__(self, frame, name: str):
+        if self.directory is None:
+            return frame.localCheckpoint(eager=True)
+        path = storage.join(self.directory, name)
+        frame.write.mode("overwrite").parquet(path)
+        return self.spark.read.parquet(path)
+
+    def remove(self) -> None:
+        if self.directory is not None and storage.exists(self.directory):
+            storage.delete(self.directory)
+
+
+@dataclass
+class DedupResult:
+    outcomes: object  # DataFrame: document columns + drop_reason/drop_detail
+    clusters: object | None  # DataFrame of CLUSTER_SCHEMA columns, None when near-duplicates are off
+    stats: dict = field(default_factory=dict)
+
+
+KEY = ["_file", "_row"]
+
+
+def _describe(spark, text: str) -> None:
+    """Name the Spark jobs that follow (Spark UI, event log)."""
+    spark.sparkContext.setJobDescription(text)
+
+
+def keyed(documents, save: Callable):
+    """`documents` with KEY columns, a deterministic identity of each row: for files, a hash of the
+    file's path and the row's index in it (Spark's ``_metadata``); otherwise (a DataFrame built in
+    memory) a generated id, fixed by a checkpoint."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    try:
+        frame = documents.select("*", F.xxhash64("_metadata.file_path").alias("_file"),
+                                 F.col("_metadata.row_index").alias("_row"))
+        frame.schema  # noqa: B018 - resolves the columns now
+        return frame
+    except AnalysisException:
+        frame = documents.select("*", F.lit(0).cast("long").alias("_file"),
+                                 F.monotonically_increasing_id().alias("_row"))
+        return save(frame, "documents")
+
+
+def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_grams=None,
+                checkpoint: Callable | None = None, clusters_dir: str | None = None) -> DedupResult:
+    """All the rules of the module docstring on a DataFrame of documents.
+
+    `benchmark_grams`: sorted unique uint64 hashes of the benchmarks' word n-grams
+    (:func:`dedup.decontaminate.benchmark_ngrams`), or None. `checkpoint(df, name)`: see
+    :class:`Checkpoints` (default: local checkpoints). `clusters_dir`: where to write the clusters
+    (:func:`write_clusters`); the result's clusters are then read back from there.
+
+    The documents' full rows move twice: once to bring the candidates' texts to their pairs, once to
+    join the decisions back. Every rule runs on a narrow table of keys, ids, lengths and hashes that
+    one pass in Python computes from the texts.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
 
-    hashed_schema = StructType([*spark_schema(DOCUMENT_SCHEMA).fields, StructField(HASH_COLUMN, StringType())])
-    df = documents.mapInArrow(add_text_hashes, hashed_schema)
+    settings = settings or DedupConfig()
+    validate(settings)
+    spark = documents.sparkSession
+    save = checkpoint or Checkpoints(spark)
+    stats: dict = {}
+
+    bands, rows = lsh_bands(settings) if settings.near else (0, 0)
+    banding = Banding(hasher_of(settings) if settings.near else None, bands, rows)
+    broadcast = spark.sparkContext.broadcast(benchmark_grams) if benchmark_grams is not None else None
+    docs = keyed(documents, save)
+    narrow = docs.select(*KEY, *ANNOTATION_INPUT)
+    _describe(spark, "dedup: hashes, benchmark overlap and MinHash band keys of every document")
+    df = save(narrow.mapInArrow(annotator(banding, broadcast, settings.contamination_ngram),
+                                annotated_schema(narrow.schema)), "annotated")
+    _describe(spark, "dedup: id, exact-text and contamination rules")
     priority = F.create_map(*[item for key, value in SOURCE_PRIORITY.items() for item in (F.lit(key), F.lit(value))])
-    df = df.withColumn("_priority", priority[F.col("source")]).withColumn("_length", F.length("text"))
+    df = df.withColumn("_priority", priority[F.col("source")])
     order = [F.col("_priority").asc(), F.col("_length").desc(), F.col("id").asc(), F.col(HASH_COLUMN).asc()]
     df = df.withColumn(DROP_REASON, F.lit(None).cast("string")).withColumn(DROP_DETAIL, F.lit(None).cast("string"))
 
-    if by_id:
+    if settings.by_id:
         df = supersede_abstracts(df)
         id_rank = F.row_number().over(Window.partitionBy("id").orderBy(*order))
         duplicate = F.col(DROP_REASON).isNull() & (id_rank > 1)
@@ -44,29 +179,136 @@ def dedup_outcomes(documents, *, by_id: bool = True, exact: bool = True):
                 .withColumn(DROP_DETAIL, F.when(F.col("_duplicate_id"), F.col("id")).otherwise(F.col(DROP_DETAIL)))
                 .withColumn(DROP_REASON, F.when(F.col("_duplicate_id"), F.lit("duplicate_id"))
                             .otherwise(F.col(DROP_REASON))))
-    reason, detail = F.col(DROP_REASON), F.col(DROP_DETAIL)
 
-    if exact:
+    if settings.exact:
         # Rank among the documents still alive, so a dropped copy never "keeps" another one.
-        alive = reason.isNull()
+        alive = F.col(DROP_REASON).isNull()
         window = Window.partitionBy(HASH_COLUMN, alive).orderBy(*order)
         df = df.withColumn("_alive", alive).withColumn("_text_rank", F.row_number().over(window)) \
                .withColumn("_text_first", F.first("id").over(window))
         duplicate = F.col("_alive") & (F.col("_text_rank") > 1)
-        reason = F.coalesce(reason, F.when(duplicate, F.lit("exact_duplicate")))
-        detail = F.coalesce(detail, F.when(duplicate, F.col("_text_first")))
+        df = (df.withColumn(DROP_DETAIL, F.coalesce(F.col(DROP_DETAIL), F.when(duplicate, F.col("_text_first"))))
+                .withColumn(DROP_REASON, F.coalesce(F.col(DROP_REASON), F.when(duplicate, F.lit("exact_duplicate")))))
 
-    return df.select(*COLUMN_NAMES, reason.alias(DROP_REASON), detail.alias(DROP_DETAIL))
+    if benchmark_grams is not None:
+        contaminated = F.col(DROP_REASON).isNull() & (F.col(OVERLAP) >= F.lit(settings.contamination_ratio))
+        detail = F.format_string(f"%.3f of word {settings.contamination_ngram}-grams in benchmark questions",
+                                 F.col(OVERLAP))
+        df = (df.withColumn(DROP_DETAIL, F.when(contaminated, detail).otherwise(F.col(DROP_DETAIL)))
+                .withColumn(DROP_REASON, F.when(contaminated, F.lit("contaminated")).otherwise(F.col(DROP_REASON))))
+
+    decisions = df.select(*KEY, "id", "_priority", "_length", DROP_REASON, DROP_DETAIL,
+                          F.xxhash64("id").alias(NODE), BANDS)
+    clusters = None
+    if settings.near:
+        decisions = save(decisions, "keys")
+        decisions, clusters = _near_duplicates(docs, decisions, settings, save, clusters_dir, stats)
+    _describe(spark, "dedup: outcomes")
+
+    dropped = decisions.where(F.col(DROP_REASON).isNotNull()).select(
+        *KEY, F.col(DROP_REASON).alias("_reason"), F.col(DROP_DETAIL).alias("_detail"))
+    outcomes = docs.join(dropped, KEY, "left").select(*COLUMN_NAMES, F.col("_reason").alias(DROP_REASON),
+                                                      F.col("_detail").alias(DROP_DETAIL))
+    return DedupResult(outcomes, clusters, stats)
+
+
+def _near_duplicates(docs, decisions, settings: DedupConfig, save: Callable, clusters_dir: str | None, stats: dict):
+    """(decisions with ``near_duplicate`` added, clusters) for the checkpointed `decisions` table."""
+    from pyspark.sql import functions as F
+
+    spark = docs.sparkSession
+    _describe(spark, "dedup: candidate pairs" + (" and their exact similarity" if settings.verify else ""))
+    alive = decisions.where(F.col(DROP_REASON).isNull() & F.col(BANDS).isNotNull())
+    pairs = candidate_pairs(alive)
+    if settings.verify:
+        nodes = pairs.select(F.col("a").alias(NODE)).unionByName(pairs.select(F.col("b").alias(NODE))).distinct()
+        rows = alive.select(*KEY, NODE).join(nodes, NODE, "left_semi")
+        texts = docs.select(*KEY, "text").hint("merge").join(rows, KEY).select(NODE, "text")
+        scored = save(score_pairs(pairs, texts, settings.ngram), "pairs")
+        counts = scored.agg(F.count(F.lit(1)).alias("candidates"),
+                            F.count(F.when(F.col("similarity") >= settings.threshold, 1)).alias("verified")).first()
+        stats["candidate_pairs"], stats["verified_pairs"] = counts["candidates"], counts["verified"]
+        found = counts["verified"]
+        pairs = scored.where(F.col("similarity") >= settings.threshold)
+    else:
+        pairs = save(pairs, "pairs")
+        stats["candidate_pairs"] = found = pairs.count()
+    if not found:  # nothing to cluster: skip the component rounds
+        clusters = spark.createDataFrame([], spark_schema(CLUSTER_SCHEMA))
+        if clusters_dir is not None:
+            stats["clusters"] = write_clusters(clusters, clusters_dir, 1)
+        return decisions, clusters
+    _describe(spark, "dedup: connected components of the near-duplicate pairs")
+    membership, rounds = connected_components(pairs.select("a", "b"), save)
+    stats["component_rounds"] = rounds
+    _describe(spark, "dedup: clusters")
+    clusters = clusters_of(membership, alive)
+    if clusters_dir is not None:  # the written files are the checkpoint
+        stats["clusters"] = write_clusters(clusters, clusters_dir, max(1, math.ceil(found / CLUSTERS_PER_FILE)))
+        clusters = spark.read.schema(spark_schema(CLUSTER_SCHEMA)).parquet(clusters_dir)
+    else:
+        clusters = save(clusters, "clusters")
+    removed = (clusters.select("kept_id", F.explode("member_ids").alias("id"))
+               .where(F.col("id") != F.col("kept_id")))
+    near = F.col(DROP_REASON).isNull() & F.col("kept_id").isNotNull()
+    decisions = decisions.join(removed, "id", "left").select(
+        *KEY, "id", F.when(near, F.lit("near_duplicate")).otherwise(F.col(DROP_REASON)).alias(DROP_REASON),
+        F.when(near, F.col("kept_id")).otherwise(F.col(DROP_DETAIL)).alias(DROP_DETAIL))
+    return decisions, clusters
+
+
+def dedup_outcomes(documents, settings: DedupConfig | None = None, *, by_id: bool | None = None,
+                   exact: bool | None = None, benchmark_grams=None, checkpoint: Callable | None = None):
+    """Outcome DataFrame (document columns + drop_reason/drop_detail) for a DataFrame of documents."""
+    settings = DedupConfig(**vars(settings)) if settings is not None else DedupConfig()
+    if by_id is not None:
+        settings.by_id = by_id
+    if exact is not None:
+        settings.exact = exact
+    return deduplicate(documents, settings, benchmark_grams=benchmark_grams, checkpoint=checkpoint).outcomes
+
+
+def write_clusters(clusters, directory: str, files: int) -> int:
+    """Write clusters as ``part-<n>.parquet`` files under `directory`, a cluster's file chosen by the hash of
+    its id and rows sorted by id (same files whatever the partitioning); returns the number of clusters."""
+    from pyspark.sql import functions as F
+
+    written = (clusters.repartition(files, "cluster_id").sortWithinPartitions("cluster_id")
+               .mapInArrow(cluster_writer(directory), "rows long").agg(F.sum("rows")).first()[0] or 0)
+    ensure_nonempty(directory, CLUSTER_SCHEMA)
+    return int(written)
 
 
 def run_dedup(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
     settings = context.config.dedup
+    validate(settings)
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
-    fingerprint = stage_fingerprint(context.config, ["dedup"], inputs)
+    from dedup.decontaminate import benchmark_files, benchmark_ngrams, benchmark_texts, files_digest
+
+    bench_files = benchmark_files(settings.decontaminate)
+    extra = [f"benchmarks:{files_digest(bench_files)}"] if bench_files else []
+    fingerprint = stage_fingerprint(context.config, ["dedup"], inputs, *extra)
 
     def produce(output_dir) -> StageLedger:
-        documents = read_documents(context.spark, inputs)
-        outcomes = dedup_outcomes(documents, by_id=settings.by_id, exact=settings.exact)
-        return write_outcomes(outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs))
+        grams = None
+        if bench_files:
+            grams = benchmark_ngrams(benchmark_texts(bench_files), settings.contamination_ngram)
+            context.say(f"dedup: {len(bench_files)} benchmark file(s), {len(grams):,} distinct "
+                        f"{settings.contamination_ngram}-grams")
+        if settings.near:
+            bands, rows = lsh_bands(settings)
+            context.say(f"dedup: MinHash {settings.num_perm} permutations, {bands} bands x {rows} rows, "
+                        f"threshold {settings.threshold}, verification {'on' if settings.verify else 'off'}")
+        checkpoints = Checkpoints(context.spark, storage.join(output_dir.staging, WORK_DIR))
+        try:
+            documents = read_documents(context.spark, inputs)
+            result = deduplicate(documents, settings, benchmark_grams=grams, checkpoint=checkpoints,
+                                 clusters_dir=output_dir.path(CLUSTERS_DIR))
+            if result.stats:
+                context.say("dedup: " + ", ".join(f"{key.replace('_', ' ')} {value:,}"
+                                                  for key, value in result.stats.items()))
+            return write_outcomes(result.outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs))
+        finally:
+            checkpoints.remove()
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -1,37 +1,149 @@
-"""The filter stage's pure core: language and quality decisions over a batch of documents."""
+"""The filter stage's pure core: language, quality rules and quality score over a batch of documents.
+
+For each document, in this order, the first failing check is its drop reason:
+
+1. ``too_short`` (fewer than ``min_words`` words): language ID is unreliable on a few words, so a very
+   short document is reported as too short rather than as whatever language it seemed to be;
+2. ``non_english``: top language not among the configured ones, or its score below the threshold;
+3. the heuristic rules of :mod:`filters.quality`, each under its own name;
+4. ``low_quality_score``: the quality model's score below ``min_quality_score`` (when configured).
+
+Kept documents get ``language``, ``language_score`` and, with a quality model, ``quality_score``.
+:func:`filter_batch` works on Arrow record batches (the Spark shell's unit); :func:`filter_documents`
+on document dicts (tests, small tools). Both go through :meth:`DocumentFilter.decide`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import pyarrow as pa
+
+from filters.langid import WINDOW_CHARS, WINDOWS, LanguageIdentifier
+from filters.quality import QualityRules, QualitySettings
 from gap_replay.outcome import Drop, Outcome
-from filters.langid import LanguageIdentifier
-from filters.quality import too_short
+from gap_replay.schema import COLUMN_NAMES, OUTCOME_SCHEMA
+
+NON_ENGLISH = "non_english"
+LOW_QUALITY_SCORE = "low_quality_score"
 
 
 @dataclass(frozen=True)
 class FilterSettings:
     languages: tuple[str, ...] = ("en",)
     min_language_score: float = 0.65
-    min_words: int = 20
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    min_quality_score: float = 0.0
+    lid_windows: int = WINDOWS
+    lid_window_chars: int = WINDOW_CHARS
+
+    @classmethod
+    def from_config(cls, config) -> FilterSettings:
+        """Settings from the [filter] section (gap_replay.config.FilterConfig), validated."""
+        from filters.settings import filter_settings
+
+        return filter_settings(config)
+
+
+@dataclass
+class Decisions:
+    """Per document of a batch: language columns, quality score, and drop reason/detail (None = kept)."""
+
+    languages: list[str | None]
+    language_scores: list[float | None]
+    quality_scores: list[float | None]
+    reasons: list[str | None]
+    details: list[str | None]
+
+
+class DocumentFilter:
+    """Language identifier, rules and optional quality scorer, ready to decide batches of documents."""
+
+    def __init__(self, identifier: LanguageIdentifier, settings: FilterSettings = FilterSettings(), scorer=None):
+        self.identifier = identifier
+        self.settings = settings
+        self.rules = QualityRules(settings.quality)
+        self.scorer = scorer
+        self.languages = frozenset(settings.languages)
+
+    def decide(self, texts: list[str]) -> Decisions:
+        size = len(texts)
+        languages: list[str | None] = [None] * size
+        language_scores: list[float | None] = [None] * size
+        quality_scores: list[float | None] = [None] * size
+        reasons: list[str | None] = [None] * size
+        details: list[str | None] = [None] * size
+
+        check = self.rules.check
+        failures = [check(text) for text in texts]
+        judged = [i for i, failure in enumerate(failures) if failure is None or failure[0] != "too_short"]
+        predictions = self.identifier.predict([texts[i] for i in judged] if len(judged) < size else texts)
+        wanted, min_score = self.languages, self.settings.min_language_score
+        scored = []
+        for i, (language, score) in zip(judged, predictions):
+            languages[i], language_scores[i] = language, score
+            if language not in wanted or score < min_score:
+                reasons[i], details[i] = NON_ENGLISH, f"{language} {score:.2f}"
+            elif failures[i] is not None:
+                reasons[i], details[i] = failures[i]
+            else:
+                scored.append(i)
+        for i, failure in enumerate(failures):
+            if failure is not None and failure[0] == "too_short":
+                reasons[i], details[i] = failure
+
+        if self.scorer is not None and scored:
+            threshold = self.settings.min_quality_score
+            for i, value in zip(scored, self.scorer.score([texts[i] for i in scored])):
+                quality_scores[i] = value
+                if value < threshold:
+                    reasons[i], details[i] = LOW_QUALITY_SCORE, f"{value:.3f} < {threshold:g}"
+        return Decisions(languages, language_scores, quality_scores, reasons, details)
 
 
 def filter_documents(documents: Iterable[dict], identifier: LanguageIdentifier,
-                     settings: FilterSettings) -> Iterator[Outcome]:
-    """Annotate each document with its language, then keep it or drop it with the failing rule's name.
-
-    Length is checked first: language identification is unreliable on a few words, so a very
-    short document is reported as too short rather than as whatever language it seemed to be.
-    """
+                     settings: FilterSettings = FilterSettings(), scorer=None) -> Iterator[Outcome]:
+    """Annotate each document dict and keep it, or drop it with the failing check's name."""
     documents = list(documents)
-    predictions = identifier.predict([document["text"] for document in documents])
-    for document, (language, score) in zip(documents, predictions):
-        document = {**document, "language": language, "language_score": score}
-        detail = too_short(document["text"], settings.min_words)
-        if detail:
-            yield Drop(document["id"], "too_short", detail, document["source"])
-        elif language not in settings.languages or score < settings.min_language_score:
-            yield Drop(document["id"], "non_english", f"{language} {score:.2f}", document["source"])
+    decisions = DocumentFilter(identifier, settings, scorer).decide([document["text"] for document in documents])
+    for i, document in enumerate(documents):
+        if decisions.reasons[i] is not None:
+            yield Drop(document["id"], decisions.reasons[i], decisions.details[i], document["source"])
         else:
-            yield document
+            quality_score = decisions.quality_scores[i] if scorer is not None else document.get("quality_score")
+            yield {**document, "language": decisions.languages[i], "language_score": decisions.language_scores[i],
+                   "quality_score": quality_score}
+
+
+def filter_batch(batch: pa.RecordBatch, document_filter: DocumentFilter) -> pa.RecordBatch:
+    """One Arrow batch of documents to one batch of OUTCOME_SCHEMA.
+
+    Only the text column is converted to Python; the other columns pass through as Arrow arrays,
+    with language, language_score (and quality_score with a scorer) replaced and the outcome
+    columns added. Dropped rows keep their data; the outcome writer only reads id and reason there.
+    """
+    decisions = document_filter.decide(batch.column("text").to_pylist())
+    replaced = {
+        "language": pa.array(decisions.languages, pa.string()),
+        "language_score": pa.array(decisions.language_scores, pa.float32()),
+    }
+    if document_filter.scorer is not None:
+        replaced["quality_score"] = pa.array(decisions.quality_scores, pa.float32())
+    columns = []
+    for name, target in zip(COLUMN_NAMES, OUTCOME_SCHEMA):
+        column = replaced.get(name)
+        if column is None:
+            column = batch.column(name)
+            if column.type != target.type:
+                column = column.cast(target.type)
+        columns.append(column)
+    columns.append(pa.array(decisions.reasons, pa.string()))
+    columns.append(pa.array(decisions.details, pa.string()))
+    return pa.RecordBatch.from_arrays(columns, schema=OUTCOME_SCHEMA)
+
+
+def with_quality(settings: FilterSettings, **changes) -> FilterSettings:
+    """`settings` with some quality thresholds changed (tests, tuning)."""
+    return dataclasses.replace(settings, quality=dataclasses.replace(settings.quality, **changes))

@@ -1,46 +1,87 @@
-"""`gap-replay filter`: the Spark shell around filters.core."""
+"""`gap-replay filter`: the Spark shell around filters.core.
+
+Documents flow through Arrow batches (``mapInArrow``): only the text column is turned into Python
+strings, every other column passes through untouched. The language-ID model (and the quality model,
+when configured) is shipped to executors with ``SparkContext.addFile`` and loaded once per executor
+Python process (:func:`filters.langid.load_model` caches it; Spark reuses Python workers across tasks).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pyarrow as pa
 
+from filters.core import DocumentFilter, FilterSettings, filter_batch
+from filters.langid import LanguageIdentifier, resolve_model_path
 from gap_replay.ledger import StageLedger
-from gap_replay.outcome import outcomes_to_batches
-from gap_replay.runner import RunContext, stage_fingerprint, run_stage
+from gap_replay.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.schema import OUTCOME_SCHEMA
 from gap_replay.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
 from gap_replay.spark import spark_schema
-from filters.core import FilterSettings, filter_documents
-from filters.langid import LanguageIdentifier, resolve_model_path
 
 STAGE = "filter"
 
 
-def filter_partition(model_name: str, settings: FilterSettings):
+def document_filter(lid_model: str, settings: FilterSettings, quality_model: str | None = None) -> DocumentFilter:
+    """The filter of one process: models come from the per-process cache, so building it is cheap."""
+    identifier = LanguageIdentifier(lid_model, settings.lid_windows, settings.lid_window_chars)
+    scorer = None
+    if quality_model:
+        from filters.quality_model import QualityScorer
+
+        scorer = QualityScorer(quality_model, settings.lid_windows, settings.lid_window_chars)
+    return DocumentFilter(identifier, settings, scorer)
+
+
+def filter_partition(model_name: str, settings: FilterSettings, quality_name: str | None = None):
+    """The mapInArrow function: models by their SparkFiles names."""
+
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import SparkFiles
 
-        identifier = LanguageIdentifier(SparkFiles.get(model_name))
+        decider = document_filter(SparkFiles.get(model_name), settings,
+                                  SparkFiles.get(quality_name) if quality_name else None)
         for batch in batches:
-            yield from outcomes_to_batches(filter_documents(batch.to_pylist(), identifier, settings))
+            if batch.num_rows:
+                yield filter_batch(batch, decider)
 
     return run
 
 
+def resolve_quality_model(configured: str) -> Path | None:
+    if not configured:
+        return None
+    path = Path(configured).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"quality model not found at filter.quality_model = {configured} "
+                                "(train one with `gap-replay quality train`)")
+    return path.resolve()
+
+
 def run_filter(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
     settings = context.config.filter
+    core_settings = FilterSettings.from_config(settings)  # bad settings fail here, before anything runs
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     model = resolve_model_path(settings.lid_model)  # fail before Spark starts when there is none
-    core_settings = FilterSettings(tuple(settings.languages), settings.min_language_score, settings.min_words)
-    fingerprint = stage_fingerprint(context.config, ["filter"], inputs, f"model:{model.name}:{model.stat().st_size}")
+    quality = resolve_quality_model(settings.quality_model)
+    extra = [f"model:{model.name}:{model.stat().st_size}"]
+    if quality is not None:
+        from filters.quality_model import shippable_copy
+
+        quality = shippable_copy(quality)  # named by its content: the name identifies the model
+        extra.append(f"quality:{quality.name}")
+    fingerprint = stage_fingerprint(context.config, ["filter"], inputs, *extra)
 
     def produce(output_dir) -> StageLedger:
         spark = context.spark
         spark.sparkContext.addFile(str(model))  # shipped once to every executor
+        if quality is not None:
+            spark.sparkContext.addFile(str(quality))
         documents = read_documents(spark, inputs)
-        outcomes = documents.mapInArrow(filter_partition(model.name, core_settings), spark_schema(OUTCOME_SCHEMA))
+        outcomes = documents.mapInArrow(filter_partition(model.name, core_settings, quality.name if quality else None),
+                                        spark_schema(OUTCOME_SCHEMA))
         return write_outcomes(outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs))
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -2,9 +2,13 @@
 
 Layout of a build output::
 
-    OUT/manifest.json            stage ledgers, shard list with row counts and checksums, settings
-    OUT/train/part-*.parquet     training shards
-    OUT/validation/part-*.parquet
+    OUT/manifest.json            settings, tokenizer, per-part tokens, shards (rows, tokens, sha256), ledgers
+    OUT/README.md                the dataset card
+    OUT/train/train-00000-of-0000N.parquet            training shards
+    OUT/validation/validation-00000-of-0000M.parquet
+    OUT/tokenizer/               the tokenizer that counted the tokens, when the mix trained it
+    OUT/drops/                   documents the mix left out (sampling)
+    OUT/report.html, OUT/report/*.png                 plots of the build
     OUT/stages/<stage>/          each stage's own output: data/, drops/, _ledger.json, _SUCCESS
     OUT/_SUCCESS
 
@@ -42,6 +46,12 @@ def sample_settings() -> dict[str, Any]:
             "validation_fraction": {"guidelines": 0.25, "pubmed_abstracts": 0.2, "pubmed_papers": 0.25,
                                     "replay": 0.0},
             "shard_rows": 40,
+            # A tokenizer trained on the sample itself (a small vocabulary: the sample is a few dozen
+            # documents), by the mixer, into OUT/tokenizer/.
+            "tokenizer_vocab_size": 1000,
+            # The sample's replay is two dozen documents of ~700 tokens: a share this large keeps its
+            # token target many documents long, so whole documents hit it within 2%.
+            "replay_share": 0.5,
         },
     }
 
@@ -55,8 +65,13 @@ def run_build(context: RunContext, output: str, sample: bool = False) -> list[St
 
     from filters.langid import resolve_model_path
 
+    from mixer.job import check_tokenizer
+    from mixer.plan import validate_mix_settings
+
     config = context.config
     resolve_model_path(config.filter.lid_model)  # fail before hours of parsing, not after
+    validate_mix_settings(config.mix)
+    check_tokenizer(config.mix.tokenizer)  # a configured tokenizer must load, before the stages run
     output = storage.absolute_uri(output)
     stages = storage.join(output, "stages")
     ledgers: list[StageLedger] = []
@@ -79,4 +94,7 @@ def run_build(context: RunContext, output: str, sample: bool = False) -> list[St
         to_dedup.append(storage.join(stages, "replay"))
     ledgers.append(run_dedup(context, to_dedup, storage.join(stages, "dedup")))
     ledgers.append(run_mix(context, [storage.join(stages, "dedup")], output, upstream=list(ledgers)))
+    from mixer.report import write_report
+
+    context.say(f"report: {write_report(output)}")
     return ledgers

@@ -3,12 +3,22 @@
 Per source: discover article URLs (``listing``: follow listing/pagination pages from the seeds
 and collect the links matching ``link_pattern``; ``sitemap``: read sitemap.xml files and sitemap
 indexes; ``static``: the seeds are the articles), then fetch each article not already in the
-store. Every response (robots.txt, listings, sitemaps, articles) is appended to the store, so a
-rerun resumes where a killed crawl stopped: articles already stored are not fetched again (only
-transient failures are retried), listings and sitemaps are fetched again to find new articles.
+store. Every response (robots.txt, listings, sitemaps, articles) is appended to the store, and each
+one is durable before the next request is made (the store's journal), so a rerun resumes where a
+killed crawl stopped: articles already stored are not fetched again (only transient failures are
+retried); robots.txt, listings and sitemaps are fetched again, to find new articles.
+
+A *recrawl* (``recrawl=True``) fetches every discovered article again, conditionally: a stored page
+with an ``ETag`` or ``Last-Modified`` is requested with ``If-None-Match``/``If-Modified-Since``, and
+a ``304 Not Modified`` is stored as a record with status 304 that carries the stored body (so the
+newest record of a URL is always self-contained); a page without validators is fetched plainly.
 
 The crawler never leaves a source's ``allowed_hosts`` and never fetches a URL twice in one run.
 Sources with ``requires_js`` are skipped, with a message in the report.
+
+Distribution (:func:`crawl_units`): sources whose allowed hosts overlap form one *unit*; a unit is
+crawled by one fetcher (one Spark task in the job), so every request to a host goes through the
+fetcher that holds that host's robots.txt and delay, whatever the number of executors.
 """
 
 from __future__ import annotations
@@ -21,8 +31,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 from lxml import html as lxml_html
 
-from guidelines_scraper.fetch import Fetcher, FetchResult, Mirror, normalize_url
-from guidelines_scraper.raw_store import RawStore
+from guidelines_scraper.fetch import Fetcher, FetchResult, Mirror, host_of, normalize_url
+from guidelines_scraper.raw_store import RawStore, StoredPage
 from guidelines_scraper.sources import GuidelineSource
 
 DEFAULT_MAX_LISTING_PAGES = 5000
@@ -41,6 +51,7 @@ class SourceReport:
     errors: int = 0              # article fetches that gave no usable page (incl. robots refusals)
     listings: int = 0            # listing/sitemap pages fetched
     listing_errors: int = 0
+    not_modified: int = 0        # recrawl: articles answered 304 (stored body kept)
     skipped: bool = False        # the whole source was skipped (requires_js)
     messages: list[str] = field(default_factory=list)
 
@@ -54,7 +65,7 @@ class CrawlReport:
         return [f"{tag}: {m}" for tag, rep in self.sources.items() for m in rep.messages]
 
     def totals(self) -> dict[str, int]:
-        keys = ("discovered", "fetched", "skipped_existing", "errors", "listings", "listing_errors")
+        keys = ("discovered", "fetched", "skipped_existing", "errors", "listings", "listing_errors", "not_modified")
         return {k: sum(getattr(r, k) for r in self.sources.values()) for k in keys}
 
     def summary(self) -> str:
@@ -63,7 +74,8 @@ class CrawlReport:
             if r.skipped:
                 lines.append(f"{tag}: skipped ({'; '.join(r.messages)})")
                 continue
-            lines.append(f"{tag}: discovered {r.discovered}, fetched {r.fetched}, already stored "
+            unchanged = f" (not modified {r.not_modified})" if r.not_modified else ""
+            lines.append(f"{tag}: discovered {r.discovered}, fetched {r.fetched}{unchanged}, already stored "
                          f"{r.skipped_existing}, errors {r.errors}, listing pages {r.listings}")
         return "\n".join(lines)
 
@@ -158,10 +170,20 @@ class _SourceCrawl:
         self.max_listing_pages = max_listing_pages
         self.progress = progress
 
-    def _fetch(self, url: str, kind: str) -> FetchResult:
-        result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
+    def _fetch(self, url: str, kind: str, stored: StoredPage | None = None) -> FetchResult:
+        if stored is not None:
+            result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror,
+                                        headers=stored.conditional_headers())
+        else:
+            result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
         for robots in self.fetcher.take_robots_results():
             self.store.add(self.source.tag, "robots", robots)
+        if stored is not None and result.status == 304 and result.error is None:
+            # Not modified: keep the stored body, take the new validators.
+            result = FetchResult(url=result.url, final_url=result.final_url, status=304,
+                                 headers={**stored.headers, **result.headers}, body=self.store.stored_body(stored),
+                                 fetched_at=result.fetched_at)
+            self.report.not_modified += 1
         self.store.add(self.source.tag, kind, result)
         return result
 
@@ -258,22 +280,26 @@ class _SourceCrawl:
                     break
         return articles
 
-    def run(self, done: set[str]) -> None:
+    def run(self, done: set[str], stored: dict[str, StoredPage] | None = None) -> None:
+        """Fetch the discovered articles: those not in `done` (URLs stored), or with `stored` (a
+        recrawl) all of them, conditionally where a stored page has validators."""
         articles = self.discover()
         self.report.discovered = len(articles)
         total = len(articles)
+        fetched_now: set[str] = set()
         for index, url in enumerate(articles, start=1):
-            if url in done:
+            if url in fetched_now or (stored is None and url in done):
                 self.report.skipped_existing += 1
             else:
-                result = self._fetch(url, "article")
+                page = stored.get(url) if stored is not None else None
+                result = self._fetch(url, "article", page)
                 self.report.fetched += 1
-                done.add(url)
+                fetched_now.add(url)
                 if result.error is not None or result.status is None or result.status >= 400:
                     self.report.errors += 1
                     self.report.messages.append(f"article {url}: {_describe_failure(result)}")
                 elif result.final_url != url:
-                    done.add(result.final_url)
+                    fetched_now.add(result.final_url)
             if self.progress is not None:
                 self.progress(self.source.tag, index, total)
         self.store.flush()
@@ -288,13 +314,14 @@ def crawl(
     max_pages_per_source: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     max_listing_pages: int = DEFAULT_MAX_LISTING_PAGES,
+    recrawl: bool = False,
 ) -> CrawlReport:
     """Crawl `sources` into `store`; returns per-source counts and messages.
 
     `mirror` maps canonical base URLs to the base URLs to fetch instead (a local copy of a
     site); every stored URL stays canonical. `max_pages_per_source` caps the article URLs taken
     from discovery (listing pagination stops once enough are found). `progress(tag, done, total)`
-    is called after each article.
+    is called after each article. `recrawl` revalidates the stored articles (module docstring).
     """
     mapped = Mirror(mirror)
     report = CrawlReport()
@@ -307,11 +334,50 @@ def crawl(
             continue
         try:
             done = store.urls(sources=[source.tag])  # articles are stored (and resumed) per source
+            stored = None
+            if recrawl:
+                stored = {url: page for (_, url), page in store.stored_pages([source.tag]).items()}
             _SourceCrawl(source, store, fetcher, mapped, rep, max_pages_per_source, max_listing_pages,
-                         progress).run(done)
+                         progress).run(done, stored)
         finally:
             store.flush()
     return report
 
 
-__all__ = ["CrawlReport", "SourceReport", "crawl", "extract_links", "parse_sitemap"]
+def _hosts_overlap(a: str, b: str) -> bool:
+    """Whether two allowed_hosts entries (``host``, ``.domain`` or ``*.domain``) admit a common host."""
+    a, b = a.strip().lower().lstrip("*"), b.strip().lower().lstrip("*")
+    if a.startswith(".") and b.startswith("."):
+        return a.endswith(b) or b.endswith(a)
+    if a.startswith("."):
+        a, b = b, a
+    if b.startswith("."):
+        return a == b[1:] or a.endswith(b)
+    return host_of(a) == host_of(b)
+
+
+def crawl_units(sources: Iterable[GuidelineSource]) -> list[list[GuidelineSource]]:
+    """Sources grouped so that no host is reachable from two groups (connected components over
+    overlapping ``allowed_hosts``), in source order. Crawling each group with its own fetcher, one
+    group per task, keeps robots.txt and the per-host delay with one fetcher per host."""
+    sources = list(sources)
+    parent = list(range(len(sources)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, first in enumerate(sources):
+        for j in range(i + 1, len(sources)):
+            second = sources[j]
+            if any(_hosts_overlap(a, b) for a in first.allowed_hosts for b in second.allowed_hosts):
+                parent[find(j)] = find(i)
+    groups: dict[int, list[GuidelineSource]] = {}
+    for index, source in enumerate(sources):
+        groups.setdefault(find(index), []).append(source)
+    return list(groups.values())
+
+
+__all__ = ["CrawlReport", "SourceReport", "crawl", "crawl_units", "extract_links", "parse_sitemap"]

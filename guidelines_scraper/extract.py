@@ -7,47 +7,78 @@ headings and lists; trafilatura alone can miss the article or drop its structure
 turns that into Markdown (``#`` headers, ``- `` lists, no links, no tables); its escapes and
 emphasis marks are undone here, then :func:`guidelines_scraper.clean.clean_text` cleans it.
 
-PDF (``format = "pdf"``): text from ``pypdf`` when it is installed, else
-``Drop(reason="pdf_unsupported")``. Minimal for now: no header/footer or column handling.
+PDF (a body starting with ``%PDF-``, whatever the source's ``format``; a ``format = "pdf"`` source
+accepts nothing else): text and headings from pdfminer.six (:mod:`guidelines_scraper.pdf`), or
+``Drop(reason="pdf_unsupported")`` when it is not installed.
+
+Title: the source's ``title_selector`` (else ``og:title``, ``<title>`` or the ``<h1>``), with
+``title_remove`` applied; ``subtitle_selector`` appends the text of its first match (a leading
+section number removed) as ``Title - Subtitle``, for sources whose pages share the title of the
+whole guideline (NICE chapters). PDF: the document's ``/Title``, else its first top heading.
 
 Outcomes: ``fetch_error`` (the record has an error or HTTP status >= 400), ``extract_error``
 (wrong content type, undecodable page, selector matching nothing, unreadable PDF),
 ``pdf_unsupported`` and ``too_short`` (fewer than ``source.min_words`` words after cleaning).
+A ``304 Not Modified`` record carries the body stored before it and is extracted like a 200.
+Title deduplication (the paper's rule) happens across documents: :func:`deduplicate_titles`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from bs4 import BeautifulSoup
 from bs4.dammit import UnicodeDammit
+from lxml import etree
+from lxml import html as lxml_html
 
 from gap_replay.outcome import Drop
 from gap_replay.schema import make_document
 from guidelines_scraper.clean import clean_text, count_words, marker_key
 from guidelines_scraper.fetch import normalize_url
 from guidelines_scraper.raw_store import record_headers
-from guidelines_scraper.sources import GuidelineSource
+from guidelines_scraper.sources import GuidelineSource, css_selector
 
 DOCUMENT_SOURCE = "guidelines"
+DUPLICATE_TITLE = "duplicate_title"
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")
 _ORDERED_ITEM = re.compile(r"^(\s*)\d{1,3}[.)]\s+", re.MULTILINE)
 _NESTED_ITEM = re.compile(r"^\s+([-*+])\s+", re.MULTILINE)
 _CODE_SPAN = re.compile(r"`([^`\n]*)`")
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_SECTION_NUMBER = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[A-Z]\.|[IVX]+\.)\s+")
+# Labels as browsers read them (WHATWG): a page labelled latin-1 is decoded as windows-1252, one
+# labelled Shift_JIS as its Microsoft superset, and so on.
+_ENCODING_ALIASES = {"iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252",
+                     "l1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252", "windows-1252": "cp1252",
+                     "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
+                     "windows-31j": "cp932", "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
+                     "euc-kr": "cp949", "ks_c_5601-1987": "cp949", "iso-8859-9": "cp1254", "tis-620": "cp874",
+                     "utf8": "utf-8", "unicode-1-1-utf-8": "utf-8"}
 
 _trafilatura_config = None
+_PARSER = lxml_html.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False, default_doctype=False)
 
 
 def document_id(tag: str, url: str) -> str:
     """``guideline:<tag>:<16 hex of SHA-1 of the canonical URL without its scheme>``."""
     key = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", url)
     return f"guideline:{tag}:{hashlib.sha1(key.encode('utf-8')).hexdigest()[:16]}"
+
+
+def title_key(title: str | None) -> str | None:
+    """What two titles must share to be duplicates: case, accents' composition, punctuation and
+    spacing ignored. None for no title (documents without a title are never title duplicates)."""
+    if not title:
+        return None
+    text = unicodedata.normalize("NFKC", title).casefold()
+    key = " ".join(re.sub(r"[\W_]+", " ", text).split())
+    return key or None
 
 
 def _config():
@@ -74,15 +105,45 @@ def _looks_like_html(body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<html" in head or b"<body" in head
 
 
+def _codec(label: str) -> str | None:
+    import codecs
+
+    label = label.strip().lower()
+    name = _ENCODING_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
 def _decode(body: bytes, headers: Mapping[str, str]) -> str:
-    encodings = [e for e in (_charset(headers),) if e]
+    """The page as text: the HTTP charset, then the ``<meta>`` one, then UTF-8, then windows-1252 (what
+    browsers assume for unlabelled or mislabelled Western pages; statistical detection guesses wrong
+    on pages with few non-ASCII letters), then detection."""
+    labels = [e for e in (_charset(headers),) if e]
     meta = _META_CHARSET.search(body[:4096])
     if meta:
-        encodings.append(meta.group(1).decode("ascii", "replace"))
-    dammit = UnicodeDammit(body, known_definite_encodings=encodings, is_html=True)
+        labels.append(meta.group(1).decode("ascii", "replace"))
+    if body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        labels.insert(0, "utf-8-sig" if body.startswith(b"\xef\xbb\xbf") else "utf-16")
+    labels += ["utf-8", "cp1252"]
+    for label in dict.fromkeys(labels):
+        codec = _codec(label)
+        if codec is None:
+            continue
+        try:
+            return body.decode("utf-8-sig" if codec == "utf-8" else codec)
+        except UnicodeDecodeError:
+            continue
+    dammit = UnicodeDammit(body, is_html=True)
     if dammit.unicode_markup is None:
         raise ValueError("undecodable page")
     return dammit.unicode_markup
+
+
+def _text_of(element) -> str:
+    """Element text with its pieces joined by single spaces (what a reader sees)."""
+    return " ".join(" ".join(piece.split()) for piece in element.itertext() if piece.strip())
 
 
 def _clean_title(title: str | None, source: GuidelineSource) -> str | None:
@@ -94,31 +155,38 @@ def _clean_title(title: str | None, source: GuidelineSource) -> str | None:
     return title or None
 
 
-def _page_title(soup: BeautifulSoup, source: GuidelineSource) -> str | None:
+def _page_title(doc, source: GuidelineSource) -> str | None:
+    title = None
     if source.title_selector:
-        element = soup.select_one(source.title_selector)
-        if element is not None:
-            found = _clean_title(element.get_text(" ", strip=True), source)
-            if found:
-                return found
-    meta = soup.find("meta", attrs={"property": "og:title"})
-    candidates = [meta.get("content") if meta else None]
-    if soup.title is not None:
-        candidates.append(soup.title.get_text(" ", strip=True))
-    h1 = soup.find("h1")
-    heading = re.sub(r"\s+", " ", h1.get_text(" ", strip=True)) if h1 is not None else ""
-    if heading:
-        # "<title>Topic | Site name</title>" + "<h1>Topic</h1>": the heading is the clean title.
-        for candidate in candidates:
-            if candidate and heading != candidate and heading in re.sub(r"\s+", " ", candidate):
-                candidates.insert(0, heading)
+        for element in css_selector(source.title_selector)(doc):
+            title = _clean_title(_text_of(element), source)
+            if title:
                 break
-        candidates.append(heading)
-    for candidate in candidates:
-        found = _clean_title(candidate, source)
-        if found:
-            return found
-    return None
+    if title is None:
+        candidates = [m.get("content") for m in doc.iterfind(".//meta[@property='og:title']")][:1]
+        head_title = next(doc.iter("title"), None)
+        if head_title is not None:
+            candidates.append(_text_of(head_title))
+        h1 = next(doc.iter("h1"), None)
+        heading = _text_of(h1) if h1 is not None else ""
+        if heading:
+            # "<title>Topic | Site name</title>" + "<h1>Topic</h1>": the heading is the clean title.
+            for candidate in candidates:
+                if candidate and heading != candidate and heading in re.sub(r"\s+", " ", candidate):
+                    candidates.insert(0, heading)
+                    break
+            candidates.append(heading)
+        for candidate in candidates:
+            title = _clean_title(candidate, source)
+            if title:
+                break
+    if title and source.subtitle_selector:
+        for element in css_selector(source.subtitle_selector)(doc):
+            subtitle = _SECTION_NUMBER.sub("", _text_of(element)).strip()
+            if subtitle and _comparable(subtitle) != _comparable(title):
+                title = f"{title} - {subtitle}"
+                break
+    return title
 
 
 def normalise_markdown(markdown: str) -> str:
@@ -141,62 +209,69 @@ def _drop_title_header(markdown: str, title: str | None) -> str:
     for index, line in enumerate(lines):
         if not line.strip():
             continue
-        if line.lstrip().startswith("#") and _comparable(marker_key(line)) == _comparable(title):
+        if line.lstrip().startswith("#") and _comparable(marker_key(line)) in (
+                _comparable(title), _comparable(title.split(" - ")[0])):
             del lines[index]
         break
     return "\n".join(lines)
 
 
+def _parse_html(markup: str):
+    markup = _XML_DECLARATION.sub("", markup, count=1)
+    try:
+        doc = lxml_html.document_fromstring(markup, parser=_PARSER)
+    except (etree.ParserError, ValueError) as exc:
+        raise ValueError(f"unparseable HTML ({exc})") from None
+    if doc is None or len(doc) == 0:
+        raise ValueError("unparseable HTML")
+    return doc
+
+
 def _html_markdown(body: bytes, headers: Mapping[str, str], source: GuidelineSource) -> tuple[str | None, str]:
-    """(title, markdown) of an HTML page; raises ValueError when the page cannot be used."""
+    """(title, markdown) of an HTML page; raises ValueError when the page cannot be used.
+
+    The page is parsed once with lxml; selectors are compiled to XPath once per source (cssselect),
+    and trafilatura gets the selected tree itself, so it does not parse the page again."""
     import trafilatura
 
-    markup = _decode(body, headers)
-    soup = BeautifulSoup(markup, "lxml")
-    if soup.find() is None:
-        raise ValueError("unparseable HTML")
-    title = _page_title(soup, source)
+    doc = _parse_html(_decode(body, headers))
+    title = _page_title(doc, source)
     if source.exclude_selector:
-        for element in soup.select(source.exclude_selector):
-            element.decompose()
+        for element in css_selector(source.exclude_selector)(doc):
+            if element.getparent() is not None:
+                element.drop_tree()
     if source.content_selector:
-        selected = soup.select(source.content_selector)
+        selected = css_selector(source.content_selector)(doc)
+        members = set(selected)
         # Keep the outermost matches only (a match nested in another one would repeat text).
-        chosen = [e for e in selected if not any(p in selected for p in e.parents)]
+        chosen = [e for e in selected if not any(p in members for p in e.iterancestors())]
         if not chosen:
             raise ValueError(f"content_selector {source.content_selector!r} matched nothing")
-        fragment = "<html><body><article>" + "".join(str(e) for e in chosen) + "</article></body></html>"
-        extracted = trafilatura.extract(fragment, output_format="markdown", include_links=False,
+        root = lxml_html.Element("html")
+        article = etree.SubElement(etree.SubElement(root, "body"), "article")
+        for element in chosen:
+            article.append(element)   # moved out of the page, with its subtree
+            element.tail = None       # the text after it belongs to the page, not to the article
+        extracted = trafilatura.extract(root, output_format="markdown", include_links=False,
                                         include_tables=False, include_images=False, include_comments=False,
                                         fast=True, favor_recall=True, config=_config())
     else:
-        page = str(soup) if source.exclude_selector else markup
-        extracted = trafilatura.extract(page, output_format="markdown", include_links=False,
+        extracted = trafilatura.extract(doc, output_format="markdown", include_links=False,
                                         include_tables=False, include_images=False, include_comments=False,
                                         favor_precision=True, config=_config())
     return title, normalise_markdown(extracted or "")
 
 
-def _pdf_text(body: bytes) -> tuple[str | None, str]:
-    import pypdf  # noqa: PLC0415 - optional dependency, checked by the caller
-
-    reader = pypdf.PdfReader(io.BytesIO(body))
-    pages = [(page.extract_text() or "") for page in reader.pages]
-    title = None
+def _pdf_available() -> bool:
     try:
-        metadata = reader.metadata
-        title = metadata.title if metadata is not None else None
-    except Exception:  # noqa: BLE001 - broken metadata must not lose the text
-        title = None
-    return (str(title).strip() or None) if title else None, "\n\n".join(pages)
-
-
-def _pypdf_available() -> bool:
-    try:
-        import pypdf  # noqa: F401, PLC0415
+        import pdfminer  # noqa: F401, PLC0415
     except ImportError:
         return False
     return True
+
+
+def is_pdf(body: bytes) -> bool:
+    return b"%PDF-" in body[:1024]
 
 
 def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict | Drop:
@@ -216,26 +291,32 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
         return drop("fetch_error", str(status))
     if error or status is None:
         return drop("fetch_error", str(error or "no response"))
-    if status >= 300:
+    if status >= 300 and status != 304:
         return drop("fetch_error", f"{status} (unfollowed redirect)")
     body = record.get("body")
     if not body:
-        return drop("extract_error", "empty body")
+        return drop("extract_error", "empty body" if status != 304 else "304 without a stored body")
     if isinstance(body, (bytearray, memoryview)):
         body = bytes(body)
     headers = record_headers(record)
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
 
-    if source.format == "pdf":
-        if b"%PDF-" not in body[:1024]:
-            return drop("extract_error", f"not a PDF ({content_type or 'unknown type'})")
-        if not _pypdf_available():
-            return drop("pdf_unsupported", "install pypdf")
+    if is_pdf(body):
+        if not _pdf_available():
+            return drop("pdf_unsupported", "install pdfminer.six")
+        from guidelines_scraper.pdf import PdfError, pdf_to_markdown
+
         try:
-            title, text = _pdf_text(body)
-        except Exception as exc:  # noqa: BLE001 - any PDF library failure is this document's problem
+            title, text = pdf_to_markdown(body)
+        except PdfError as exc:
+            return drop("extract_error", f"unreadable PDF: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any PDF failure is this document's problem
             return drop("extract_error", f"unreadable PDF: {type(exc).__name__}: {exc}")
+        if not text.strip():
+            return drop("extract_error", "PDF without extractable text (scanned images?)")
         title = _clean_title(title, source)
+    elif source.format == "pdf":
+        return drop("extract_error", f"not a PDF ({content_type or 'unknown type'})")
     else:
         if content_type and content_type not in _HTML_TYPES:
             return drop("extract_error", f"not HTML ({content_type})")
@@ -247,7 +328,7 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
             return drop("extract_error", str(exc))
         except Exception as exc:  # noqa: BLE001 - a parser failure on one page must not stop the job
             return drop("extract_error", f"{type(exc).__name__}: {exc}")
-        text = _drop_title_header(text, title)
+    text = _drop_title_header(text, title)
 
     cleaned = clean_text(text, source)
     words = count_words(cleaned)
@@ -258,6 +339,8 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
     final_url = record.get("final_url")
     if final_url and final_url != url:
         extra["final_url"] = final_url
+    if is_pdf(body):
+        extra["format"] = "pdf"
     return make_document(
         id=doc_id,
         source=DOCUMENT_SOURCE,
@@ -286,3 +369,33 @@ def extract_records(records: Iterable[Mapping[str, Any]],
                        detail=f"no source spec for tag {record.get('source')!r}", source=DOCUMENT_SOURCE)
             continue
         yield extract_document(record, source)
+
+
+def keeps_over(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Of two documents with the same title, whether `a` is the one kept: the longer text, then the
+    smaller id (a deterministic choice, whatever the order the documents come in)."""
+    return (-len(a["text"]), a["id"]) < (-len(b["text"]), b["id"])
+
+
+def deduplicate_titles(outcomes: Iterable[dict | Drop]) -> list[dict | Drop]:
+    """Title deduplication within each source (the paper's rule): of the documents of one subset whose
+    :func:`title_key` is equal, one is kept (:func:`keeps_over`) and each other one becomes
+    ``Drop(reason="duplicate_title", detail=<kept id>)``. Drops pass through; order is kept.
+    (The Spark job does the same with a window over ``(subset, title key)``.)"""
+    outcomes = list(outcomes)
+    best: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for outcome in outcomes:
+        if isinstance(outcome, dict) and (key := title_key(outcome.get("title"))) is not None:
+            group = (outcome["subset"], key)
+            if group not in best or keeps_over(outcome, best[group]):
+                best[group] = outcome
+    result: list[dict | Drop] = []
+    for outcome in outcomes:
+        if isinstance(outcome, dict) and (key := title_key(outcome.get("title"))) is not None:
+            kept = best[(outcome["subset"], key)]
+            if kept is not outcome:
+                result.append(Drop(id=outcome["id"], reason=DUPLICATE_TITLE, detail=kept["id"],
+                                   source=DOCUMENT_SOURCE))
+                continue
+        result.append(outcome)
+    return result

@@ -10,9 +10,12 @@ What it guarantees:
 - connect, read and total timeouts; retries with exponential backoff and jitter on timeouts,
   connection errors, 429 (``Retry-After`` honoured) and 5xx; no retry on other 4xx;
 - a cap on the bytes read from the wire (streamed, aborted past the cap) and on the decompressed
-  size (gzip/deflate are decoded here, incrementally, with a cap: no decompression bombs);
+  size (gzip/deflate are decoded here, incrementally, with a cap: no decompression bombs; a
+  truncated or corrupt stream is an error);
 - redirects followed by hand, at most ``max_redirects``, only to http(s) URLs on the allowed
-  hosts, each hop checked against robots.txt;
+  hosts, each hop checked against robots.txt; a loop is reported as such at its first repeat;
+- conditional requests on demand (``headers=`` with ``If-None-Match``/``If-Modified-Since``): a
+  ``304 Not Modified`` comes back as status 304 with an empty body and no error;
 - URL normalisation (:func:`normalize_url`) so that each URL has one spelling.
 
 Nothing raises for network problems: every outcome is a :class:`FetchResult`, with ``error`` set
@@ -235,6 +238,8 @@ def _inflate(decompressor, data: bytes, cap: int) -> bytes:
     out += decompressor.flush()
     if len(out) > cap:
         raise _BodyError(f"decompressed body exceeds {cap} bytes")
+    if not decompressor.eof:
+        raise zlib.error("truncated stream")
     return bytes(out)
 
 
@@ -334,11 +339,16 @@ class Fetcher:
     # -- public ----------------------------------------------------------------------------------
 
     def fetch(self, url: str, *, allowed_hosts: Iterable[str] | None = None,
-              mirror: Mirror | Mapping[str, str] | None = None) -> FetchResult:
-        """GET `url` (canonical) politely; never raises for network problems."""
+              mirror: Mirror | Mapping[str, str] | None = None,
+              headers: Mapping[str, str] | None = None) -> FetchResult:
+        """GET `url` (canonical) politely; never raises for network problems.
+
+        `headers` are sent on the first request only (not on redirect hops): e.g. the
+        ``If-None-Match``/``If-Modified-Since`` of a recrawl, answered ``304`` (``status`` 304, no
+        body, no error) when the page did not change."""
         mirror = mirror if isinstance(mirror, Mirror) else Mirror(mirror)
         allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
-        return self._fetch(url, allowed, mirror, check_robots=self.obey_robots)
+        return self._fetch(url, allowed, mirror, check_robots=self.obey_robots, extra_headers=headers)
 
     def robots_allowed(self, url: str, *, allowed_hosts: Iterable[str] | None = None,
                        mirror: Mirror | Mapping[str, str] | None = None) -> bool:
@@ -369,7 +379,7 @@ class Fetcher:
                            error=error, fetched_at=_iso(self._now()))
 
     def _fetch(self, url: str, allowed: tuple[str, ...] | None, mirror: Mirror, *,
-               check_robots: bool) -> FetchResult:
+               check_robots: bool, extra_headers: Mapping[str, str] | None = None) -> FetchResult:
         try:
             canonical = normalize_url(url)
         except ValueError as exc:
@@ -381,13 +391,14 @@ class Fetcher:
             return self._result(canonical, canonical, error=f"host {host_of(canonical)!r} is not in allowed_hosts")
         current = canonical
         redirects = 0
+        chain = [canonical]
         while True:
             if check_robots:
                 refusal = self._robots_check(current, allowed, mirror)
                 if refusal is not None:
                     return self._result(canonical, current, error=refusal)
             actual = mirror.to_actual(current)
-            response = self._request(current, actual)
+            response = self._request(current, actual, headers=extra_headers if redirects == 0 else None)
             if response.error is not None:
                 return self._result(canonical, current, response.status, response.headers, response.body,
                                     response.error)
@@ -413,6 +424,10 @@ class Fetcher:
                 if allowed is not None and not host_allowed(target, allowed):
                     return self._result(canonical, current, status, response.headers, None,
                                         f"redirect to a host outside allowed_hosts refused: {target}")
+                if target in chain:
+                    return self._result(canonical, current, status, response.headers, None,
+                                        "redirect loop: " + " -> ".join(chain[chain.index(target):] + [target]))
+                chain.append(target)
                 current = target
                 continue
             return self._result(canonical, current, status, response.headers, response.body, None)
@@ -434,14 +449,15 @@ class Fetcher:
         base = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
         return base * (1.0 + self._rng.uniform(0.0, self.jitter))
 
-    def _request(self, canonical: str, actual: str, max_bytes: int | None = None) -> _Response:
+    def _request(self, canonical: str, actual: str, max_bytes: int | None = None,
+                 headers: Mapping[str, str] | None = None) -> _Response:
         """One logical GET with retries; per-host politeness keyed on the canonical origin."""
         key = _origin(canonical)
         attempt = 0
         while True:
             self._wait_turn(key)
             try:
-                response = self._once(actual, max_bytes or self.max_bytes)
+                response = self._once(actual, max_bytes or self.max_bytes, headers)
             finally:
                 self._last_request[key] = self._clock()
             if not response.retryable:
@@ -461,12 +477,13 @@ class Fetcher:
                 wait = self._backoff(attempt)
             self._sleep(wait)
 
-    def _once(self, url: str, max_bytes: int) -> _Response:
+    def _once(self, url: str, max_bytes: int, extra: Mapping[str, str] | None = None) -> _Response:
         headers = {
             "User-Agent": self.user_agent,
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.8,*/*;q=0.5",
             "Accept-Encoding": "gzip, deflate",
             "Accept-Language": "en",
+            **(extra or {}),
         }
         self.requests_made += 1
         started = time.monotonic()
@@ -485,6 +502,8 @@ class Fetcher:
             retry_after = _parse_retry_after(resp_headers.get("retry-after"), self._now()) if retryable else None
             if status in _REDIRECT_STATUSES:
                 return _Response(status, resp_headers, None)
+            if status == 304:
+                return _Response(status, resp_headers, b"")
             length = resp_headers.get("content-length", "")
             if length.isdigit() and int(length) > max_bytes:
                 return _Response(status, resp_headers, None,

@@ -1,14 +1,38 @@
-"""`gap-replay guidelines`: crawl the sources into a raw store, then extract documents on Spark.
+"""`gap-replay guidelines`: crawl the sources on Spark into a raw store, then extract documents on Spark.
 
-Crawling runs on the driver, one source after another, through one polite fetcher (robots.txt,
-per-host delays, retries), and keeps every response in the raw store; extraction is a Spark job over
-that store, so it can be rerun without refetching. Each article URL is one input: kept as a document,
-or dropped with the reason extraction gives (``fetch_error``, ``too_short``, ``extract_error``...).
+Crawling: the selected sources are grouped into *units* (:func:`~guidelines_scraper.crawl.crawl_units`:
+sources whose allowed hosts overlap share a unit; in practice one unit per site), and each unit is
+crawled, discovery included, by one Spark task with its own polite fetcher (robots.txt, per-host
+delay, retries). Since no host is reachable from two units, every request to a host goes through
+one fetcher, however many executors run: politeness holds across the cluster. Each task appends to
+the raw store through its own writer (unique file names per task attempt; each response durable
+before the next request), so a task retried, or a crawl killed and rerun, fetches nothing twice.
+Each unit is its own Spark job, submitted from a driver thread, so the driver reports each unit's
+sources as soon as its task finishes.
+The raw store is written by the executors, so on a cluster ``guidelines.raw_store`` must be a
+directory every executor sees at the same path (a shared mount; object stores cannot hold the
+append-and-fsync journal); the embedded sample and one-machine clusters use a local directory.
+
+Extraction is a Spark job over the raw store, so it can be rerun without refetching. Each article
+URL is one input (its newest record, unless that is a transient failure and an older usable one
+exists): kept as a document, or dropped with the reason extraction gives (``fetch_error``,
+``too_short``, ``extract_error``...). Then title deduplication within each source (the paper's
+rule): of the documents of one source with the same title (:func:`~guidelines_scraper.extract.title_key`),
+the one with the longest text (then the smallest id) is kept, the others are dropped as
+``duplicate_title`` with the kept document's id as the detail.
+
+Recrawl: with ``guidelines.recrawl = true`` in the configuration the stored articles are fetched
+again with conditional requests (``If-None-Match``/``If-Modified-Since``); a 304 keeps the stored
+body. Without it, articles already stored are not fetched again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
+from typing import Any
 
 import pyarrow as pa
 
@@ -17,69 +41,174 @@ from gap_replay.ledger import StageLedger
 from gap_replay.outcome import outcomes_to_batches
 from gap_replay.progress import ProgressBar
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import OUTCOME_SCHEMA
+from gap_replay.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.shards import write_outcomes
 from gap_replay.spark import spark_schema
-from guidelines_scraper.crawl import crawl
-from guidelines_scraper.extract import extract_records
+from guidelines_scraper.crawl import CrawlReport, SourceReport, crawl, crawl_units
+from guidelines_scraper.extract import DUPLICATE_TITLE, extract_records, title_key
 from guidelines_scraper.fetch import Fetcher
 from guidelines_scraper.local_site import sample_mirror, sample_site_root, serve_directory
 from guidelines_scraper.raw_store import RAW_SCHEMA, RawStore
 from guidelines_scraper.sources import GuidelineSource, load_sources, select_sources
 
 STAGE = "guidelines"
+TITLE_KEY = "_title_key"
+EXTRACT_SCHEMA = OUTCOME_SCHEMA.append(pa.field(TITLE_KEY, pa.string()))
 
+
+# -- crawling ------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class CrawlTask:
+    """What one Spark task needs to crawl one unit (picklable)."""
+
+    sources: tuple[GuidelineSource, ...]
+    raw_store: str
+    fetcher: tuple[tuple[str, Any], ...]      # Fetcher keyword arguments
+    mirror: tuple[tuple[str, str], ...] = ()
+    max_pages_per_source: int | None = None
+    recrawl: bool = False
+
+
+def run_crawl_task(task: CrawlTask) -> dict[str, dict[str, Any]]:
+    """Crawl one unit (runs inside a Spark task, or anywhere); returns its per-source reports."""
+    with RawStore(task.raw_store) as store, Fetcher(**dict(task.fetcher)) as fetcher:
+        report = crawl(task.sources, store, fetcher=fetcher, mirror=dict(task.mirror),
+                       max_pages_per_source=task.max_pages_per_source, recrawl=task.recrawl)
+    return {tag: dataclasses.asdict(rep) for tag, rep in report.sources.items()}
+
+
+def crawl_on_spark(spark, tasks: list[CrawlTask], on_done=None) -> CrawlReport:
+    """Run each task as a one-task Spark job, concurrently; `on_done(task, reports)` on the driver as
+    each finishes. Returns the merged report."""
+    context = spark.sparkContext
+    report = CrawlReport()
+
+    def run(task: CrawlTask) -> dict[str, dict[str, Any]]:
+        tags = ",".join(source.tag for source in task.sources)
+        context.setJobDescription(f"crawl guideline sources {tags}")
+        return context.parallelize([task], 1).map(run_crawl_task).collect()[0]
+
+    if not tasks:
+        return report
+    with ThreadPoolExecutor(max_workers=min(len(tasks), 32), thread_name_prefix="crawl") as pool:
+        futures = {pool.submit(run, task): task for task in tasks}
+        results: dict[int, dict[str, dict[str, Any]]] = {}
+        for future in as_completed(futures):
+            task = futures[future]
+            reports = future.result()
+            results[tasks.index(task)] = reports
+            if on_done is not None:
+                on_done(task, reports)
+    for index in range(len(tasks)):  # in source order, whatever the order tasks finished in
+        for tag, values in results[index].items():
+            report.sources[tag] = SourceReport(**values)
+    return report
+
+
+def crawl_tasks(sources: list[GuidelineSource], raw_store: str, fetcher: Mapping[str, Any],
+                mirror: Mapping[str, str] | None = None, max_pages_per_source: int | None = None,
+                recrawl: bool = False) -> list[CrawlTask]:
+    """One task per crawl unit of `sources`."""
+    return [CrawlTask(tuple(unit), raw_store, tuple(sorted(fetcher.items())), tuple(sorted((mirror or {}).items())),
+                      max_pages_per_source, recrawl) for unit in crawl_units(sources)]
+
+
+# -- extraction ----------------------------------------------------------------------------------
 
 def extract_partition(sources: Mapping[str, GuidelineSource]):
+    """mapInArrow function: raw article records -> outcomes, with the title key of kept documents."""
+
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            yield from outcomes_to_batches(extract_records(batch.to_pylist(), sources), batch_size=64)
+            for out in outcomes_to_batches(extract_records(batch.to_pylist(), sources), batch_size=64):
+                keys = [title_key(title) if reason is None else None
+                        for title, reason in zip(out.column("title").to_pylist(), out.column(DROP_REASON).to_pylist())]
+                yield pa.RecordBatch.from_arrays(out.columns + [pa.array(keys, pa.string())], schema=EXTRACT_SCHEMA)
 
     return run
 
 
+def _transient(status, error):
+    """Column expression of raw_store.is_transient."""
+    from pyspark.sql import functions as F
+
+    no_response = status.isNull() & (error.isNull() | ~error.startswith("disallowed by robots.txt"))
+    return F.coalesce(no_response | (status == 429) | (status >= 500), F.lit(False))
+
+
 def latest_articles(spark, files: list[str], tags: list[str]):
-    """The last stored record of each article URL of the `tags` sources (a refetch after a transient
-    error supersedes the failed attempt)."""
+    """One record per article URL of the `tags` sources: the newest one that is not a transient failure,
+    else the newest (a refetch after a 503 supersedes the failure; a recrawl's 503 does not hide the
+    page stored before it)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    raw = spark.read.schema(spark_schema(RAW_SCHEMA)).parquet(*files).where((F.col("kind") == "article") & F.col("source").isin(tags))
-    order = Window.partitionBy("source", "url").orderBy(F.col("fetched_at").desc(), F.col("body_sha256").desc())
+    raw = (spark.read.schema(spark_schema(RAW_SCHEMA)).parquet(*files)
+           .where((F.col("kind") == "article") & F.col("source").isin(tags)))
+    order = Window.partitionBy("source", "url").orderBy(
+        _transient(F.col("status"), F.col("error")).asc(), F.col("fetched_at").desc(), F.col("body_sha256").desc())
     return raw.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1).drop("_rank")
 
+
+def deduplicate_titles(outcomes):
+    """Title deduplication within each source on the outcome DataFrame (see the module docstring)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    candidate = F.col(DROP_REASON).isNull() & F.col(TITLE_KEY).isNotNull()
+    order = Window.partitionBy("subset", TITLE_KEY).orderBy(F.length("text").desc(), F.col("id").asc())
+    with_kept = outcomes.withColumn("_kept_id", F.when(candidate, F.first("id").over(order)))
+    duplicate = candidate & (F.col("_kept_id") != F.col("id"))
+    return (with_kept
+            .withColumn(DROP_DETAIL, F.when(duplicate, F.col("_kept_id")).otherwise(F.col(DROP_DETAIL)))
+            .withColumn(DROP_REASON, F.when(duplicate, F.lit(DUPLICATE_TITLE)).otherwise(F.col(DROP_REASON)))
+            .drop("_kept_id", TITLE_KEY))
+
+
+# -- the stage -----------------------------------------------------------------------------------
 
 def run_guidelines(context: RunContext, output: str, sample: bool = False) -> StageLedger:
     settings = context.config.guidelines
     sources = load_sources(settings.sources_config or None)
     selected = select_sources(sources, settings.sources or None)
     output = storage.absolute_uri(output)
-    raw_path = settings.raw_store or output.rstrip("/") + "-raw"
+    raw_path = storage.absolute_uri(settings.raw_store) if settings.raw_store else output.rstrip("/") + "-raw"
     fingerprint = stage_fingerprint(context.config, ["guidelines"], [], f"sample:{sample}")
+    recrawl = bool(getattr(settings, "recrawl", False))
 
     def produce(output_dir) -> StageLedger:
-        fetcher = Fetcher(user_agent=settings.user_agent, min_delay=settings.request_delay,
-                          read_timeout=settings.timeout, max_retries=settings.max_retries)
-        bar = ProgressBar("crawling", context.stream)
+        fetch_settings = {"user_agent": settings.user_agent, "min_delay": settings.request_delay,
+                          "read_timeout": settings.timeout, "max_retries": settings.max_retries}
         limit = settings.max_pages_per_source or None
-        with RawStore(raw_path) as store:
-            if sample:
-                with serve_directory(sample_site_root()) as base:
-                    context.say(f"guidelines: serving the sample site at {base}")
-                    report = crawl(selected, store, fetcher=fetcher, mirror=sample_mirror(base, selected),
-                                   max_pages_per_source=limit, progress=bar.update)
-            else:
-                report = crawl(selected, store, fetcher=fetcher, max_pages_per_source=limit, progress=bar.update)
-            files = [str(path) for path in store.files()]
-        for line in report.summary().splitlines():
-            context.say(f"guidelines: {line}")
         spark = context.spark
+        RawStore(raw_path).close()  # create it; recover the journals of a crawl killed before
+        bar = ProgressBar("crawled", context.stream)
+        total = len(selected)
+        finished = 0
+
+        def on_done(task: CrawlTask, reports: dict[str, dict[str, Any]]) -> None:
+            nonlocal finished
+            finished += len(task.sources)
+            for tag, values in reports.items():
+                context.say(f"guidelines: {CrawlReport({tag: SourceReport(**values)}).summary()}")
+            bar.update("sources", finished, total)
+
+        with serve_directory(sample_site_root()) if sample else nullcontext(None) as base:
+            mirror = sample_mirror(base, selected) if sample else {}
+            if sample:
+                context.say(f"guidelines: serving the sample site at {base}")
+            tasks = crawl_tasks(selected, str(raw_path), fetch_settings, mirror, limit, recrawl)
+            context.say(f"guidelines: crawling {total} source(s) in {len(tasks)} Spark task(s), one per site")
+            crawl_on_spark(spark, tasks, on_done)
+        store = RawStore(raw_path)  # recovers the journal of any task attempt that died
+        files = [str(path) for path in store.files()]
         by_tag = {source.tag: source for source in selected}
         if not files:
             articles = spark.createDataFrame([], spark_schema(RAW_SCHEMA))
         else:
             articles = latest_articles(spark, files, sorted(by_tag))
-        outcomes = articles.mapInArrow(extract_partition(by_tag), spark_schema(OUTCOME_SCHEMA))
-        return write_outcomes(outcomes, output_dir.staging, STAGE)
+        outcomes = articles.mapInArrow(extract_partition(by_tag), spark_schema(EXTRACT_SCHEMA))
+        return write_outcomes(deduplicate_titles(outcomes), output_dir.staging, STAGE)
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -15,6 +15,9 @@ GUIDELINE_SOURCES.md); a user TOML file with the same layout overrides or extend
     seeds = ["/index.html"]        # relative seeds are resolved against base_url
     discovery = "static"
 
+Selectors (``content_selector``, ``exclude_selector``, ``title_selector``, ``subtitle_selector``) are CSS
+as cssselect understands it (compiled to XPath and run on lxml trees).
+
 Patterns: ``link_pattern`` and ``listing_pattern`` are searched (``re.search``) in the absolute,
 normalised canonical URL. ``start_markers``/``stop_markers``/``remove_markers`` are matched,
 case-insensitively and against the *whole* line (``re.fullmatch``), on the line's text with any
@@ -31,7 +34,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import soupsieve
 import tomllib
 
 from guidelines_scraper.fetch import host_allowed, host_of, normalize_url
@@ -63,6 +65,7 @@ class GuidelineSource:
     content_selector: str | None = None
     exclude_selector: str | None = None
     title_selector: str | None = None
+    subtitle_selector: str | None = None
     title_remove: str | None = None
     format: str = "html"
     start_markers: tuple[str, ...] = ()
@@ -101,18 +104,27 @@ def _compile(pattern: str, flags: int) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
+@lru_cache(maxsize=256)
+def css_selector(selector: str):
+    """`selector` compiled once to an XPath callable over lxml HTML trees (cssselect's HTML rules:
+    case-insensitive element names). Raises for a selector cssselect cannot translate."""
+    from lxml.cssselect import CSSSelector
+
+    return CSSSelector(selector, translator="html")
+
+
 # -- loading and validation -------------------------------------------------------------------
 
 _FIELD_NAMES = tuple(f.name for f in fields(GuidelineSource))
 _TUPLE_FIELDS = {"seeds", "allowed_hosts", "start_markers", "stop_markers", "remove_markers"}
 _OPTIONAL_STR = {"link_pattern", "listing_pattern", "content_selector", "exclude_selector", "title_selector",
-                 "title_remove"}
+                 "subtitle_selector", "title_remove"}
 _STR_FIELDS = {"name", "base_url", "discovery", "format", "audience", "country", "note"}
 _BOOL_FIELDS = {"open", "requires_js"}
 _REQUIRED_NEW = ("name", "base_url", "seeds", "discovery")
 _REGEX_FIELDS = ("link_pattern", "listing_pattern", "title_remove")
 _MARKER_FIELDS = ("start_markers", "stop_markers", "remove_markers")
-_CSS_FIELDS = ("content_selector", "exclude_selector", "title_selector")
+_CSS_FIELDS = ("content_selector", "exclude_selector", "title_selector", "subtitle_selector")
 
 
 def _err(tag: str, fieldname: str | None, message: str, origin: str | None) -> SourceConfigError:
@@ -193,8 +205,8 @@ def _validate(source: GuidelineSource, origin: str | None) -> GuidelineSource:
         selector = getattr(source, name)
         if selector is not None:
             try:
-                soupsieve.compile(selector)
-            except Exception as exc:  # soupsieve raises SelectorSyntaxError (a SyntaxError subclass)
+                css_selector(selector)
+            except Exception as exc:  # cssselect raises SelectorSyntaxError / ExpressionError
                 raise _err(tag, name, f"is not a valid CSS selector ({exc}): {selector!r}", origin) from None
     allowed = tuple(h.strip().lower() for h in source.allowed_hosts if h.strip()) or (parts.hostname.lower(),)
     if not source.seeds:

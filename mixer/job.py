@@ -1,43 +1,70 @@
-"""`gap-replay replay` and `gap-replay mix`: replay text as documents, and the final train/validation shards.
+"""`gap-replay replay` and `gap-replay mix`: replay text as documents, and the final mixture.
 
-Mixing rules (all deterministic functions of the document id and the seed, so reruns are
-byte-identical and the result does not depend on partitioning):
-- split: a document goes to validation when ``pmod(xxhash64(seed, id), 10^6) < fraction * 10^6``,
-  with the fraction of its source (``mix.validation_fraction``);
-- shards: ``ceil(rows / mix.shard_rows)`` per split, a document's shard from another hash of its id;
-- order within a shard: by ``xxhash64(seed, id, "order")``, a pseudo-random shuffle, then id.
+The mix (all deterministic functions of the seed, the document ids and totals computed exactly, so
+reruns are byte-identical and nothing depends on partitioning):
+
+1. token counts: the configured tokenizer (or one trained on a seeded sample of the inputs, shipped in
+   ``OUT/tokenizer/``) counts every document's tokens in Spark tasks (``mapInArrow``; the tokenizer is
+   loaded once per Python worker). Only (id, part, tokens, a few metadata columns) are kept in memory.
+2. split: a document goes to validation when ``pmod(xxhash64(seed, id), 10^6) < fraction * 10^6``
+   with its part's ``mix.validation_fraction``; copies of a document share its id, hence its split.
+3. copies per document: weights, token targets and the replay share (mixer/plan.py).
+4. shards: per split, ``max(ceil(rows / shard_rows), ceil(tokens / shard_tokens))`` shards; a row's
+   shard is ``pmod(xxhash64(seed, id, copy, "shard"), N)`` and its place in the shard the order of
+   ``xxhash64(seed, id, copy, "order")``: a seeded global shuffle. Files are
+   ``OUT/train/train-00000-of-000NN.parquet`` and ``OUT/validation/validation-00000-of-000MM.parquet``.
+5. ``manifest.json`` (settings, seed, code version, tokenizer, per-part documents and tokens before and
+   after mixing, per-shard rows/tokens/bytes/sha256, statistics, every stage's ledger), the dataset card
+   ``README.md`` and the mix's drop table ``OUT/drops/`` (documents left out by sampling).
+
+Copies: the first copy of a document is the document unchanged; copy k >= 1 keeps its ``id`` and
+carries ``"mix_copy": k`` at the front of its ``extra`` JSON, so (id, mix_copy) identifies a row.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from typing import Any
 
-from gap_replay import storage
+from gap_replay import __version__, storage
+from gap_replay.config import ConfigError, MixConfig
 from gap_replay.ingest import RANKED_OUTCOME_SCHEMA, expand_inputs, files_dataframe, parse_files
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, OUTCOME_SCHEMA, SCHEMA_VERSION
-from gap_replay.shards import (
-    SHARD_COLUMN,
-    SHARD_RESULT_DDL,
-    ShardWriter,
-    count_rows,
-    file_digest,
-    read_documents,
-    resolve_document_dirs,
-    shard_name,
-    shard_writer_by_key,
-    write_outcomes,
-)
+from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, OUTCOME_SCHEMA, SCHEMA_VERSION, SOURCES
+from gap_replay.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
 from gap_replay.spark import default_parallelism, spark_schema
+from mixer import plan as planning
 from mixer.replay import iter_replay
+from mixer.tokens import (
+    END_OF_DOCUMENT,
+    SPECIAL_TOKENS,
+    TokenizerError,
+    save_tokenizer,
+    token_counter_udf,
+    tokenizer_info,
+    train_tokenizer,
+)
+from mixer.writer import KEY_COLUMN, RESULT_DDL, keyed_writer, write_empty
 
 REPLAY_STAGE, MIX_STAGE = "replay", "mix"
 SPLITS = ("train", "validation")
 MANIFEST = "manifest.json"
-REPLAY_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json")
+CARD = "README.md"
+TOKENIZER_DIR = "tokenizer"
+DROPS_DIR = "drops"
+DROP_SHARD_ROWS = 1_000_000
+REPLAY_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json", ".parquet")
+COPY_KEY = "mix_copy"
+
+SPLIT, U, BASE, BASE_MILLI, TOKENS, COPIES, COPY = "_split", "_u", "_base", "_base_milli", "_tokens", "_copies", "_copy"
+NARROW_COLUMNS = ("id", "source", "subset", "language", "upsampling_score", "license")
+NARROW_DDL = ("id string, source string, subset string, language string, upsampling_score float, license string, "
+              f"{TOKENS} long")
+U_MASK = (1 << planning.U_BITS) - 1
 
 
 def run_replay(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
@@ -52,7 +79,10 @@ def run_replay(context: RunContext, inputs: Sequence[str], output: str) -> Stage
     return run_stage(context, REPLAY_STAGE, output, fingerprint, produce)
 
 
-def _split_column(seed: int, fractions: dict[str, float]):
+# -- Spark expressions -----------------------------------------------------------------------------
+
+
+def split_column(seed: int, fractions: dict[str, float]):
     from pyspark.sql import functions as F
 
     bucket = F.pmod(F.xxhash64(F.lit(seed), F.col("id")), F.lit(1_000_000))
@@ -62,75 +92,423 @@ def _split_column(seed: int, fractions: dict[str, float]):
     return F.when(bucket < threshold, F.lit("validation")).otherwise(F.lit("train"))
 
 
-def write_mixture(spark, documents, staging: str, seed: int, fractions: dict[str, float], shard_rows: int) -> dict:
-    """Write train/ and validation/ shards under `staging`; return the manifest's shard section."""
+def with_mix_columns(frame, settings: MixConfig):
+    """Add the split, the uniform number u and the base factor (papers: 1 + upsampling_score)."""
     from pyspark.sql import functions as F
 
-    documents = documents.withColumn("_split", _split_column(seed, fractions)).cache()
-    counts = {(row["_split"], row["source"]): row["count"]
-              for row in documents.groupBy("_split", "source").count().collect()}
-    splits = {}
-    for split in SPLITS:
-        rows = sum(count for (name, _), count in counts.items() if name == split)
-        num_shards = max(1, math.ceil(rows / shard_rows))
-        directory = storage.join(staging, split)
-        shard = F.pmod(F.xxhash64(F.lit(seed), F.col("id"), F.lit("shard")), F.lit(num_shards)).cast("int")
-        written = (
-            documents.where(F.col("_split") == split)
-            .withColumn(SHARD_COLUMN, shard)
-            .repartition(min(num_shards, default_parallelism(spark) * 4), SHARD_COLUMN)
-            .sortWithinPartitions(SHARD_COLUMN, F.xxhash64(F.lit(seed), F.col("id"), F.lit("order")), "id")
-            .select(*COLUMN_NAMES, SHARD_COLUMN)
-            .mapInArrow(shard_writer_by_key(directory, DOCUMENT_SCHEMA, num_shards), SHARD_RESULT_DDL)
-            .collect()
-        )
-        by_name = {row["file"]: row.asDict() for row in written}
-        files = []
-        for index in range(num_shards):
-            name = shard_name(index, num_shards)
-            if name not in by_name:  # no document hashed to this shard: still write it, so the set is whole
-                uri = storage.join(directory, name)
-                ShardWriter(uri, DOCUMENT_SCHEMA).close(write_empty=True)
-                size, digest = file_digest(uri)
-                by_name[name] = {"file": name, "rows": 0, "bytes": size, "sha256": digest}
-            files.append({**by_name[name], "file": f"{split}/{name}"})
-        splits[split] = {
-            "documents": rows,
-            "documents_by_source": {source: count for (name, source), count in sorted(counts.items()) if name == split},
-            "shards": files,
-        }
-    documents.unpersist()
-    return splits
+    score = F.greatest(F.coalesce(F.col("upsampling_score").cast("double"), F.lit(0.0)), F.lit(0.0))
+    return (frame
+            .withColumn(SPLIT, split_column(settings.seed, settings.validation_fraction))
+            .withColumn(U, F.xxhash64(F.lit(settings.seed), F.col("id"), F.lit("sample")).bitwiseAND(F.lit(U_MASK)))
+            .withColumn(BASE, F.when(F.col("source") == planning.PAPERS, F.lit(1.0) + score).otherwise(F.lit(1.0))))
+
+
+def _plan_column(plan: planning.Plan):
+    from pyspark.sql import functions as F
+
+    if plan.method == "weight":
+        factor = F.lit(float(plan.weight)) * F.col(BASE)
+        whole = F.floor(factor)
+        extra = F.when(F.col(U).cast("double") / F.lit(float(planning.U_RANGE)) < factor - whole, 1).otherwise(0)
+        return (whole + extra).cast("int")
+    if plan.bound is None:
+        extra = F.lit(0)
+    elif plan.bound[0] >= planning.U_RANGE:
+        extra = F.lit(1)
+    else:
+        u, doc_id = plan.bound
+        extra = F.when((F.col(U) < F.lit(u)) | ((F.col(U) == F.lit(u)) & (F.col("id") < F.lit(doc_id))), 1).otherwise(0)
+    return (F.lit(plan.full) + extra).cast("int")
+
+
+def copies_column(plans: dict[str, planning.Plan]):
+    """Copies of each document (0: left out), by its part's plan; a part with no plan keeps weight 1."""
+    from pyspark.sql import functions as F
+
+    expression = F.lit(1)
+    for part, plan in sorted(plans.items()):
+        expression = F.when(F.col("source") == part, _plan_column(plan)).otherwise(expression)
+    return expression.cast("int")
+
+
+def shard_column(seed: int, shards: dict[str, int]):
+    """Global shard key: train shards 0..N-1, then validation shards N..N+M-1."""
+    from pyspark.sql import functions as F
+
+    def within(split: str):
+        return F.pmod(F.xxhash64(F.lit(seed), F.col("id"), F.col(COPY), F.lit("shard")), F.lit(shards[split]))
+
+    return F.when(F.col(SPLIT) == "train", within("train")).otherwise(F.lit(shards["train"]) + within("validation")).cast("int")
+
+
+def _extra_with_copy():
+    """``extra`` of copy k >= 1: ``{"mix_copy": k, ...the original keys}``; copy 0 is unchanged."""
+    from pyspark.sql import functions as F
+
+    extra, copy = F.col("extra"), F.col(COPY).cast("string")
+    head = F.concat(F.lit(f'{{"{COPY_KEY}": '), copy)
+    return (F.when(F.col(COPY) == 0, extra)
+            .when(extra.isNull() | (F.trim(extra) == "{}"), F.concat(head, F.lit("}")))
+            .when(F.trim(extra).startswith("{"), F.concat(head, F.lit(", "), F.expr("substring(ltrim(extra), 2)")))
+            .otherwise(F.concat(head, F.lit(', "value": '), extra, F.lit("}"))))
+
+
+# -- the mix ---------------------------------------------------------------------------------------
+
+
+def _shard_names(shards: dict[str, int]) -> list[str]:
+    return [f"{split}/{split}-{index:05d}-of-{shards[split]:05d}.parquet" for split in SPLITS for index in range(shards[split])]
+
+
+def _train_tokenizer(context: RunContext, documents, directory: str) -> str:
+    from pyspark.sql import functions as F
+
+    settings = context.config.mix
+    context.say(f"mix: training a byte-level BPE tokenizer (vocab {settings.tokenizer_vocab_size:,}) "
+                f"on up to {settings.tokenizer_max_documents:,} documents")
+    sample = (documents.select("text").where(F.length("text") > 0)
+              .orderBy(F.xxhash64(F.lit(settings.seed), F.col("text")), F.col("text"))
+              .limit(settings.tokenizer_max_documents).toArrow())
+    texts = sample.column("text").to_pylist()
+    tokenizer = train_tokenizer(iter(texts), settings.tokenizer_vocab_size, length=len(texts))
+    return save_tokenizer(tokenizer, directory)
+
+
+def _before(narrow, settings: MixConfig) -> tuple[dict, dict]:
+    """One pass: documents, tokens and base-weighted tokens per (part, split), and the token histogram
+    over u buckets of the training documents of the parts sized by a prefix."""
+    from pyspark.sql import functions as F
+
+    prefixed = sorted(part for part in SOURCES if planning.needs_prefix(part, settings))
+    bucket = F.when(F.col("source").isin(prefixed) & (F.col(SPLIT) == "train"),
+                    F.shiftright(F.col(U), planning.BUCKET_SHIFT))
+    rows = (narrow.groupBy("source", SPLIT, bucket.alias("bucket"))
+            .agg(F.count(F.lit(1)).alias("documents"), F.sum(TOKENS).alias("tokens"),
+                 F.sum(F.col(BASE_MILLI) * F.col(TOKENS)).alias("weighted")).collect())
+    before: dict = {}
+    histograms: dict[str, dict[int, int]] = defaultdict(dict)
+    for row in rows:
+        entry = before.setdefault((row["source"], row[SPLIT]), {"documents": 0, "tokens": 0, "weighted": 0})
+        entry["documents"] += row["documents"]
+        entry["tokens"] += row["tokens"] or 0
+        entry["weighted"] += row["weighted"] or 0
+        if row["bucket"] is not None:
+            histograms[row["source"]][row["bucket"]] = row["tokens"] or 0
+    return before, histograms
+
+
+def _prefix_bound(narrow, part: str, step: planning.PrefixStep, histogram: dict[int, int]) -> tuple[int, str] | None:
+    from pyspark.sql import functions as F
+
+    if step.remainder == 0:
+        return None
+    bucket, before = planning.crossing_bucket(histogram, step.remainder)
+    documents = (narrow.where((F.col("source") == part) & (F.col(SPLIT) == "train")
+                              & (F.shiftright(F.col(U), planning.BUCKET_SHIFT) == bucket))
+                 .select(U, "id", TOKENS).collect())
+    return planning.cut_bucket([(row[U], row["id"], row[TOKENS]) for row in documents], bucket, step.remainder, before)
+
+
+def _plans(context: RunContext, narrow, before: dict,
+           histograms: dict[str, dict[int, int]]) -> tuple[dict[str, planning.Plan], dict[str, Any]]:
+    from pyspark.sql import functions as F
+
+    settings = context.config.mix
+    parts = sorted({part for part, _ in before} | set(SOURCES))
+    plans: dict[str, planning.Plan] = {}
+
+    def prefix(part: str, target: int) -> planning.Plan:
+        step = planning.prefix_step(target, before.get((part, "train"), {}).get("tokens", 0))
+        return planning.prefix_plan(step, target, _prefix_bound(narrow, part, step, histograms.get(part, {})))
+
+    for part in parts:
+        if part == planning.REPLAY:
+            continue
+        if planning.needs_prefix(part, settings):
+            plans[part] = prefix(part, settings.target_tokens[part])
+        else:
+            plans[part] = planning.weight_plan(part, settings, before.get((part, "train"), {}).get("weighted", 0))
+    other = 0
+    if settings.replay_share or planning.REPLAY in settings.target_tokens:
+        other = (narrow.where((F.col(SPLIT) == "train") & (F.col("source") != planning.REPLAY))
+                 .select(F.sum(copies_column(plans).cast("long") * F.col(TOKENS)).alias("tokens"))
+                 .collect()[0]["tokens"]) or 0
+    target = planning.replay_target(settings, other)
+    plans[planning.REPLAY] = prefix(planning.REPLAY, target)
+    replay = {"share": settings.replay_share if planning.REPLAY not in settings.target_tokens else None,
+              "target_tokens": target, "other_train_tokens": other}
+    return plans, replay
+
+
+def _statistics(narrow, plans) -> list:
+    """One aggregation over the documents with their copies: everything the manifest reports."""
+    from pyspark.sql import functions as F
+
+    source = F.col("source")
+    return (narrow.withColumn(COPIES, copies_column(plans)).groupBy(
+        source.alias("source"), F.col(SPLIT).alias("split"),
+        F.when(source.isin("guidelines", "replay"), F.col("subset")).alias("subset"),
+        F.when(source == "guidelines", F.col("license")).alias("license"),
+        F.coalesce(F.col("language"), F.lit("und")).alias("language"),
+        F.floor(F.log2(F.col(TOKENS) + 1) * 4).cast("int").alias("length_bucket"),
+        F.when(source == planning.PAPERS, F.round(F.coalesce(F.col("upsampling_score"), F.lit(0.0)), 2)).alias("score"),
+        F.col(COPIES).alias("copies"),
+    ).agg(F.count(F.lit(1)).alias("documents"), F.sum(TOKENS).alias("tokens")).collect())
+
+
+def _summaries(groups: list) -> dict[str, Any]:
+    """Per part and split, before and after mixing; distributions for the card and the report."""
+    def zero():
+        return {"documents": 0, "tokens": 0}
+
+    parts: dict[str, Any] = {}
+    lengths: dict[str, Counter] = defaultdict(Counter)
+    languages: dict[str, Counter] = defaultdict(Counter)
+    scores: Counter = Counter()
+    paper_copies: Counter = Counter()
+    subsets: dict[str, dict[str, dict[str, Any]]] = {"guidelines": {}, "replay": {}}
+    for row in groups:
+        part, split, docs, tokens, copies = row["source"], row["split"], row["documents"], row["tokens"] or 0, row["copies"]
+        entry = parts.setdefault(part, {"before": {s: zero() for s in SPLITS},
+                                        "after": {s: {"documents": 0, "rows": 0, "tokens": 0} for s in SPLITS}})
+        entry["before"][split]["documents"] += docs
+        entry["before"][split]["tokens"] += tokens
+        if copies > 0:
+            after = entry["after"][split]
+            after["documents"] += docs
+            after["rows"] += docs * copies
+            after["tokens"] += tokens * copies
+            lengths[part][row["length_bucket"]] += docs
+            languages[part][row["language"]] += docs
+        if part == planning.PAPERS:
+            scores[f"{row['score']:.2f}"] += docs
+            paper_copies[copies] += docs
+        if part in subsets and row["subset"] is not None:
+            sub = subsets[part].setdefault(row["subset"], {"documents": 0, "rows": 0, "tokens": 0, "license": None})
+            if copies > 0:
+                sub["documents"] += docs
+                sub["rows"] += docs * copies
+                sub["tokens"] += tokens * copies
+            if row["license"] is not None:
+                sub["license"] = row["license"]
+    for entry in parts.values():
+        for stage in ("before", "after"):
+            entry[stage]["total"] = {key: sum(entry[stage][s][key] for s in SPLITS) for key in entry[stage]["train"]}
+    statistics = {
+        "length_buckets": "bucket b holds documents with floor(4 * log2(tokens + 1)) = b, i.e. "
+                          "2^(b/4) - 1 <= tokens < 2^((b+1)/4) - 1",
+        "length_histogram": {part: {str(b): n for b, n in sorted(counter.items())} for part, counter in sorted(lengths.items())},
+        "languages": {part: dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
+                      for part, counter in sorted(languages.items())},
+        "upsampling": {"score": planning.histogram_pairs(scores.items()),
+                       "copies": planning.histogram_pairs(paper_copies.items())},
+        "guideline_sources": dict(sorted(subsets["guidelines"].items())),
+        "replay_sets": {key: {k: v for k, v in value.items() if k != "license"}
+                        for key, value in sorted(subsets["replay"].items())},
+    }
+    return {"parts": dict(sorted(parts.items())), "statistics": statistics}
+
+
+def _guideline_registry(context: RunContext) -> dict[str, dict[str, Any]]:
+    """Name, URL and redistribution flag of every guideline source known to the configuration."""
+    try:
+        from guidelines_scraper.sources import load_sources
+
+        sources = load_sources(context.config.guidelines.sources_config or None)
+    except Exception as error:  # noqa: BLE001 - the card falls back to the licence column of the data
+        context.say(f"mix: guideline source registry unavailable ({type(error).__name__}: {error})")
+        return {}
+    return {tag: {"name": source.name, "url": source.base_url, "open": bool(source.open)}
+            for tag, source in sources.items()}
+
+
+def _drop_detail(plans: dict[str, planning.Plan]):
+    from pyspark.sql import functions as F
+
+    detail = F.lit("left out by the mixture's sampling")
+    for part, plan in sorted(plans.items()):
+        if plan.method == "weight":
+            text = f"{part}: weight {plan.weight:.6g}, rounded probabilistically with the seed"
+        else:
+            text = f"{part}: outside the seeded sample that reaches {plan.target_tokens:,} training tokens"
+        detail = F.when(F.col("source") == part, F.lit(text)).otherwise(detail)
+    return detail
+
+
+def _write_drops(context: RunContext, narrow, plans, staging: str, dropped: int) -> None:
+    from pyspark.sql import functions as F
+
+    files = max(1, math.ceil(dropped / DROP_SHARD_ROWS))
+    names = [f"{DROPS_DIR}/part-{index:05d}-of-{files:05d}.parquet" for index in range(files)]
+    if dropped == 0:
+        write_empty(staging, names[0], DROPS_SCHEMA)
+        return
+    written = (narrow.withColumn(COPIES, copies_column(plans)).where(F.col(COPIES) == 0)
+               .select("id", F.lit(MIX_STAGE).alias("stage"), F.lit("not_sampled").alias("reason"),
+                       _drop_detail(plans).alias("detail"),
+                       F.pmod(F.xxhash64(F.col("id")), F.lit(files)).cast("int").alias(KEY_COLUMN))
+               .repartition(min(files, default_parallelism(context.spark) * 4), KEY_COLUMN)
+               .sortWithinPartitions(KEY_COLUMN, "id")
+               .mapInArrow(keyed_writer(staging, names, DROPS_SCHEMA, DROPS_SCHEMA.names, text_column=None), RESULT_DDL)
+               .collect())
+    for name in set(names) - {row["file"] for row in written}:
+        write_empty(staging, name, DROPS_SCHEMA)
+
+
+def _write_shards(context: RunContext, inputs: Sequence[str], plans, staging: str,
+                  shards: dict[str, int]) -> dict[str, dict[str, Any]]:
+    from pyspark.sql import functions as F
+
+    settings = context.config.mix
+    seed = settings.seed
+    names = _shard_names(shards)
+    documents = with_mix_columns(read_documents(context.spark, inputs), settings)
+    rows = (documents.withColumn(COPIES, copies_column(plans)).where(F.col(COPIES) > 0)
+            .withColumn(COPY, F.explode(F.sequence(F.lit(0), F.col(COPIES) - 1)))
+            .withColumn("extra", _extra_with_copy())
+            .withColumn(KEY_COLUMN, shard_column(seed, shards))
+            .repartition(min(len(names), default_parallelism(context.spark) * 4), KEY_COLUMN)
+            .sortWithinPartitions(KEY_COLUMN, F.xxhash64(F.lit(seed), F.col("id"), F.col(COPY), F.lit("order")),
+                                  "id", COPY, F.xxhash64(F.col("text")), "text")
+            .select(*COLUMN_NAMES, KEY_COLUMN))
+    written = rows.mapInArrow(keyed_writer(staging, names, DOCUMENT_SCHEMA, COLUMN_NAMES), RESULT_DDL).collect()
+    by_name = {row["file"]: row.asDict() for row in written}
+    for name in names:
+        if name not in by_name:  # no row hashed to this shard: still write it, so the set is whole
+            by_name[name] = write_empty(staging, name, DOCUMENT_SCHEMA)
+    return by_name
+
+
+def _shard_tokens(narrow, plans, seed: int, shards: dict[str, int]) -> dict[int, tuple[int, int]]:
+    """(rows, tokens) per shard key, from the token counts (no text needed)."""
+    from pyspark.sql import functions as F
+
+    rows = (narrow.withColumn(COPIES, copies_column(plans)).where(F.col(COPIES) > 0)
+            .select(SPLIT, "id", TOKENS, F.explode(F.sequence(F.lit(0), F.col(COPIES) - 1)).alias(COPY))
+            .groupBy(shard_column(seed, shards).alias("key"))
+            .agg(F.count(F.lit(1)).alias("rows"), F.sum(TOKENS).alias("tokens")).collect())
+    return {row["key"]: (row["rows"], row["tokens"]) for row in rows}
+
+
+def check_tokenizer(spec: str) -> None:
+    """Load a configured tokenizer now (ConfigError if it cannot be); "" (train one) passes."""
+    if spec:
+        try:
+            tokenizer_info(spec)
+        except TokenizerError as error:
+            raise ConfigError(str(error)) from None
+
+
+def tokenizer_fingerprint(spec: str) -> str:
+    if not spec:
+        return "tokenizer:trained"
+    return f"tokenizer:{spec}:{tokenizer_info(spec).sha256}"
 
 
 def run_mix(context: RunContext, inputs: Sequence[str], output: str,
             upstream: Sequence[StageLedger] = ()) -> StageLedger:
-    """Mix document inputs into ``<output>/{train,validation}`` with a ``manifest.json``.
+    """Mix document inputs into ``<output>/{train,validation}`` with ``manifest.json`` and ``README.md``.
 
     `upstream` ledgers (from a build) are recorded in the manifest beside the mix stage's own.
     """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
     settings = context.config.mix
+    planning.validate_mix_settings(settings)
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
-    fingerprint = stage_fingerprint(context.config, ["mix"], inputs)
+    check_tokenizer(settings.tokenizer)
+    fingerprint = stage_fingerprint(context.config, ["mix"], inputs, tokenizer_fingerprint(settings.tokenizer),
+                                    f"guidelines:{context.config.guidelines.sources_config}")
 
     def produce(output_dir) -> StageLedger:
+        staging = output_dir.staging
         documents = read_documents(context.spark, inputs)
         documents_in = count_rows(inputs)
-        splits = write_mixture(context.spark, documents, output_dir.staging, settings.seed,
-                               settings.validation_fraction, settings.shard_rows)
-        kept = sum(split["documents"] for split in splits.values())
-        ledger = StageLedger(MIX_STAGE, documents_in=documents_in, kept=kept).check()
+        if settings.tokenizer:
+            spec, trained = settings.tokenizer, False
+        else:
+            spec, trained = _train_tokenizer(context, documents, storage.join(staging, TOKENIZER_DIR)), True
+        info = tokenizer_info(spec)
+        context.say(f"mix: counting tokens (vocabulary of {info.vocab_size:,})")
+        narrow = with_mix_columns(
+            documents.select(*NARROW_COLUMNS, "text")
+            .mapInArrow(token_counter_udf(spec, info.sha256, keep=NARROW_COLUMNS), NARROW_DDL), settings)
+        narrow = narrow.withColumn(BASE_MILLI, F.round(F.col(BASE) * planning.BASE_SCALE).cast("long"))
+        narrow = narrow.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            before, histograms = _before(narrow, settings)
+            plans, replay = _plans(context, narrow, before, histograms)
+            summary = _summaries(_statistics(narrow, plans))
+            totals = {split: {key: sum(part["after"][split][key] for part in summary["parts"].values())
+                              for key in ("documents", "rows", "tokens")} for split in SPLITS}
+            shards = {split: planning.shard_count(totals[split]["rows"], totals[split]["tokens"],
+                                                  settings.shard_rows, settings.shard_tokens) for split in SPLITS}
+            per_key = _shard_tokens(narrow, plans, settings.seed, shards)
+            kept = sum(totals[split]["documents"] for split in SPLITS)
+            dropped = sum(part["before"]["total"]["documents"] for part in summary["parts"].values()) - kept
+            _write_drops(context, narrow, plans, staging, dropped)
+        finally:
+            narrow.unpersist()
+        context.say(f"mix: writing {shards['train']} train and {shards['validation']} validation shards")
+        files = _write_shards(context, inputs, plans, staging, shards)
+        ledger = StageLedger(MIX_STAGE, documents_in=documents_in, kept=kept,
+                             dropped=Counter({"not_sampled": dropped} if dropped else {})).check()
+        names = _shard_names(shards)
+        splits: dict[str, Any] = {}
+        for split in SPLITS:
+            offset = 0 if split == "train" else shards["train"]
+            listed = []
+            for key in range(offset, offset + shards[split]):
+                name, (rows, tokens) = names[key], per_key.get(key, (0, 0))
+                if rows != files[name]["rows"]:
+                    raise RuntimeError(f"{name}: {files[name]['rows']} rows written, {rows} planned")
+                listed.append({"file": name, "rows": rows, "tokens": tokens, "bytes": files[name]["bytes"],
+                               "sha256": files[name]["sha256"]})
+            splits[split] = {**totals[split],
+                             "by_source": {part: entry["after"][split] for part, entry in summary["parts"].items()},
+                             "shards": listed}
+        train_tokens = totals["train"]["tokens"]
+        replay_train = summary["parts"].get(planning.REPLAY, {}).get("after", {}).get("train", {}).get("tokens", 0)
+        replay["train_tokens"] = replay_train
+        replay["actual_share"] = replay_train / train_tokens if train_tokens else 0.0
+        replay["relative_error"] = planning.relative_error(replay_train, replay["target_tokens"])
+        parts = {}
+        for part, entry in summary["parts"].items():
+            plan = plans.get(part)
+            target = plan.target_tokens if plan else None
+            parts[part] = {"plan": plan.to_dict() if plan else None, **entry,
+                           "relative_error": planning.relative_error(entry["after"]["train"]["tokens"], target)
+                           if target is not None else None}
+        mix_settings = context.config.to_dict()["mix"]
         manifest = {
             "schema_version": SCHEMA_VERSION,
+            "code_version": __version__,
+            "seed": settings.seed,
+            "settings": mix_settings,
+            "tokenizer": {"spec": f"{TOKENIZER_DIR}/tokenizer.json" if trained else spec, "trained": trained,
+                          "sha256": info.sha256, "vocab_size": info.vocab_size,
+                          "special_tokens": list(SPECIAL_TOKENS) if trained else None,
+                          "end_of_document": END_OF_DOCUMENT if trained else None,
+                          "counts": "tokens of `text`, no special tokens added"},
             "schema": [{"name": field.name, "type": str(field.type), "nullable": field.nullable}
                        for field in DOCUMENT_SCHEMA],
-            "settings": context.config.to_dict()["mix"],
+            "parts": parts,
+            "replay": replay,
             "splits": splits,
-            "stages": [ledger.to_dict() for ledger in (*upstream, ledger)],
+            "statistics": {**summary["statistics"], "guideline_registry": _guideline_registry(context)},
+            "stages": [ledger_.to_dict() for ledger_ in (*upstream, ledger)],
         }
         for stage in manifest["stages"]:
             stage.pop("seconds", None)  # timings vary; the manifest describes the data
-        storage.write_text(storage.join(output_dir.staging, MANIFEST), json.dumps(manifest, indent=2) + "\n")
+        storage.write_text(storage.join(staging, MANIFEST), json.dumps(manifest, indent=2) + "\n")
+        from mixer.card import dataset_card
+
+        storage.write_text(storage.join(staging, CARD), dataset_card(manifest))
+        replay_note = (f"; replay {replay['actual_share']:.2%} of training tokens (target "
+                       f"{replay['target_tokens']:,} tokens)") if replay["target_tokens"] else ""
+        context.say(f"mix: {totals['train']['rows']:,} train rows ({train_tokens:,} tokens), "
+                    f"{totals['validation']['rows']:,} validation rows{replay_note}")
         return ledger
 
     return run_stage(context, MIX_STAGE, output, fingerprint, produce)

@@ -1,7 +1,10 @@
-"""Replay text: RedPajama-style JSONL (``{"text": ..., "meta": {"redpajama_set_name": ...}}``) as documents.
+"""Replay text: RedPajama-style JSONL (``{"text": ..., "meta": {"redpajama_set_name": ...}}``) or Parquet
+as documents.
 
-Reads plain, gzip or zstd files (detected by magic bytes). A line that is not a JSON object with a
+Reads plain, gzip or zstd JSONL files (detected by magic bytes). A line that is not a JSON object with a
 string ``text`` is dropped as ``parse_error`` with its line number; an empty text as ``empty_text``.
+Parquet files need a string column ``text``; their ``meta`` column (a struct, or a JSON string) plays
+the part of the JSONL ``meta``, and without one the other columns do (e.g. ``redpajama_set_name``).
 """
 
 from __future__ import annotations
@@ -58,7 +61,49 @@ def replay_document(record: dict) -> dict:
     )
 
 
+def _parquet_meta(row: dict) -> dict:
+    meta = row.get("meta")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except json.JSONDecodeError:
+            meta = None
+    if isinstance(meta, dict):
+        return {key: value for key, value in meta.items() if value is not None}
+    return {key: value for key, value in row.items() if key not in ("text", "meta") and value is not None}
+
+
+def iter_replay_parquet(uri: str, *, name: str) -> Iterator[Outcome]:
+    """Replay documents from a Parquet file with a ``text`` column."""
+    import pyarrow.parquet as pq
+
+    from gap_replay import storage
+
+    number = 0
+    try:
+        fs, path = storage.resolve(uri)
+        parquet = pq.ParquetFile(path, filesystem=fs)
+        if "text" not in parquet.schema_arrow.names:
+            yield Drop(f"file:{name}", "parse_error", "no column 'text'", "replay")
+            return
+        for batch in parquet.iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                number += 1
+                text = row.get("text")
+                if not isinstance(text, str):
+                    yield Drop(f"file:{name}#row{number}", "parse_error", "no string field 'text'", "replay")
+                elif not text.strip():
+                    yield Drop(f"file:{name}#row{number}", "empty_text", "text is empty", "replay")
+                else:
+                    yield replay_document({"text": text, "meta": json.loads(json.dumps(_parquet_meta(row), default=str))})
+    except Exception as error:  # corrupt file: keep what was read, report the rest
+        yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error} (after row {number})", "replay")
+
+
 def iter_replay(stream: BinaryIO, *, name: str) -> Iterator[Outcome]:
+    if name.endswith(".parquet"):
+        yield from iter_replay_parquet(name, name=name)
+        return
     lines = open_text_lines(stream)
     number = 0
     try:

@@ -19,7 +19,8 @@ Choices the rules leave open:
   author contributions, supplementary material) are dropped like their ``back`` counterparts.
 - A figure or table inside a paragraph is emitted after that paragraph, not mid-sentence;
   figures and tables in ``floats-group`` (outside the body) are emitted after the body.
-- An xref that cannot be resolved (no rid, unknown target, empty title) emits nothing, and
+- An xref that cannot be resolved (no rid, unknown target, a reference without a title or
+  without an author name) emits nothing, and
   xrefs to footnotes, affiliations and correspondence are dropped with their symbols; other
   xrefs (to sections, supplementary files, equations) keep their visible text.
 - Lists become ``- item`` lines (nested items indented two spaces) in one block.
@@ -95,8 +96,9 @@ _TRAILING_PUNCTUATION = " .;,:"
 def parse_jats(data: bytes, *, name: str) -> dict | Drop:
     """One JATS article (``.nxml``/``.xml`` bytes, gzip-compressed or not) to a document or a Drop.
 
-    Drop reasons: ``parse_error`` (malformed XML or gzip, not an article, or an unexpected
-    structure; id ``file:<name>``), ``too_large`` (gzip inflating beyond MAX_GUNZIPPED_BYTES),
+    Drop reasons: ``parse_error`` (malformed XML or gzip, an empty input, or an unexpected
+    structure; id ``file:<name>``), ``unsupported_input`` (well-formed XML whose root is neither
+    ``article`` nor a ``pmc-articleset`` holding one; id ``file:<name>``), ``too_large`` (gzip inflating beyond MAX_GUNZIPPED_BYTES),
     ``no_identifier`` (neither PMCID nor DOI; id ``file:<name>``), ``no_text`` (empty abstract
     and body; id of the article).
     """
@@ -114,7 +116,7 @@ def parse_jats(data: bytes, *, name: str) -> dict | Drop:
         return _parse_error(name, error)
     article = root if root.tag == "article" else root.find("article")  # also accept a pmc-articleset wrapper
     if article is None:
-        return Drop(id=f"file:{name}", reason="parse_error",
+        return Drop(id=f"file:{name}", reason="unsupported_input",
                     detail=f"root element <{local_name(root.tag)}> is not a JATS <article>", source=SOURCE)
     try:
         return _ArticleReader(article, name).outcome()
@@ -453,7 +455,7 @@ class _ArticleReader:
         return self._float_refs.get(rid, "")
 
     def _index_references(self) -> dict[str, str]:
-        """``[BIB_REF]`` marker per reference id, for the references that have a title."""
+        """``[BIB_REF]`` marker per reference id, for the references that have a title and an author."""
         markers = {}
         for ref in self.article.iter("ref"):
             ref_id = ref.get("id")
@@ -465,11 +467,13 @@ class _ArticleReader:
                 title = remove_urls(self._plain(citation.find(f".//{title_tag}"))).rstrip(_TRAILING_PUNCTUATION)
                 if title:
                     break
-            if not title:
-                continue
-            author = self._plain(citation.find(".//surname")) or self._plain(citation.find(".//collab"))
-            content = f"{_truncate(title)}, {author}" if author else _truncate(title)
-            markers[ref_id] = f"[BIB_REF]{content}[/BIB_REF]"
+            author = ""  # the first author: a person's surname or a collaboration's name, whichever comes first
+            for name in citation.iter("surname", "collab"):
+                author = self._plain(name).strip(_TRAILING_PUNCTUATION)
+                if author:
+                    break
+            if title and author:  # the marker's format needs both
+                markers[ref_id] = f"[BIB_REF]{_truncate(title)}, {author}[/BIB_REF]"
         return markers
 
     # -- plain text of small elements (titles, captions, labels, references) ------------

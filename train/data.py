@@ -2,16 +2,23 @@
 pack into fixed-length sequences. No Spark: pyarrow reads the shards directly.
 
 Each of `world_size` ranks takes every `world_size`-th document (by position in the sorted shard
-list), so ranks see disjoint, deterministic slices. :class:`PackedSequences` exposes its position
-(`state_dict`) so that a resumed run continues exactly where it stopped.
+list, or among the documents of the selected parts), so ranks see disjoint, deterministic slices.
+:class:`PackedSequences` exposes its position (`state_dict`) so that a resumed run continues exactly
+where it stopped; :class:`BatchStream` turns it into endless micro-batches (epoch after epoch, a
+background thread tokenising ahead) whose position is that of the last batch handed out.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 Tokenize = Callable[[list[str]], list[list[int]]]
@@ -25,20 +32,35 @@ def shard_files(directory: str | Path) -> list[Path]:
     return files
 
 
+def parts(files: Sequence[Path]) -> list[str]:
+    """The parts (values of the `source` column) present in the shards, sorted."""
+    found: set[str] = set()
+    for path in files:
+        column = pq.read_table(path, columns=["source"]).column("source")
+        found.update(value for value in pc.unique(column).to_pylist() if value is not None)
+    return sorted(found)
+
+
 def iter_texts(files: Sequence[Path], rank: int = 0, world_size: int = 1, start: int = 0,
-               batch_rows: int = 256) -> Iterator[tuple[int, str]]:
-    """(document index, text) for this rank's documents with index >= `start`, reading only `text`."""
+               batch_rows: int = 256, sources: Sequence[str] | None = None) -> Iterator[tuple[int, str]]:
+    """(document index, text) for this rank's documents with index >= `start`, reading only `text`
+    (and `source` when `sources` selects parts: indexes then count the selected documents only)."""
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} outside world of {world_size}")
     index = 0
+    columns = ["text"] if sources is None else ["text", "source"]
+    wanted = None if sources is None else pa.array(list(sources), pa.string())
     for path in files:
         parquet = pq.ParquetFile(path)
         rows = parquet.metadata.num_rows
-        if index + rows <= start:  # whole shard already consumed: skip without reading it
+        if sources is None and index + rows <= start:  # whole shard already consumed: skip without reading it
             index += rows
             continue
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=["text"]):
-            for text in batch.column(0).to_pylist():
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+            texts = batch.column(0)
+            if wanted is not None:
+                texts = texts.filter(pc.is_in(batch.column(1), value_set=wanted))
+            for text in texts.to_pylist():
                 if index >= start and index % world_size == rank:
                     yield index, text
                 index += 1
@@ -49,7 +71,9 @@ class PackedSequences:
     """Iterator of token sequences of `seq_len` tokens packed from the documents of one rank.
 
     Position = (next document index, tokens of the current document already emitted); tokens of a
-    document split across two sequences continue in the next one.
+    document split across two sequences continue in the next one. Documents are tokenised
+    `tokenize_batch` at a time; `sources` restricts reading to some parts; with `keep_partial` the
+    trailing partial sequence is yielded too (validation), otherwise it is dropped.
     """
 
     files: Sequence[Path]
@@ -60,6 +84,9 @@ class PackedSequences:
     world_size: int = 1
     document: int = 0
     offset: int = 0
+    tokenize_batch: int = 1
+    sources: Sequence[str] | None = None
+    keep_partial: bool = False
     _buffer: list[int] = field(default_factory=list, repr=False)
 
     def state_dict(self) -> dict[str, int]:
@@ -68,22 +95,153 @@ class PackedSequences:
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.document, self.offset = int(state["document"]), int(state["offset"])
 
+    def _tokenized(self) -> Iterator[tuple[int, list[int]]]:
+        chunk: list[tuple[int, str]] = []
+        texts = iter_texts(self.files, self.rank, self.world_size, self.document, sources=self.sources)
+        while True:
+            chunk.clear()
+            for item in texts:
+                chunk.append(item)
+                if len(chunk) == self.tokenize_batch:
+                    break
+            if not chunk:
+                return
+            for (index, _), tokens in zip(chunk, self.tokenize([text for _, text in chunk]), strict=True):
+                yield index, list(tokens) + [self.eod_id]
+
     def __iter__(self) -> Iterator[list[int]]:
         buffer: list[int] = []
-        # Where the sequence being filled started: saved as the position once it is emitted.
-        for index, text in iter_texts(self.files, self.rank, self.world_size, self.document):
-            tokens = self.tokenize([text])[0] + [self.eod_id]
-            skip = self.offset if index == self.document else 0
-            position = skip
+        first = self.document
+        for index, tokens in self._tokenized():
+            position = self.offset if index == first else 0
             while position < len(tokens):
                 take = min(self.seq_len - len(buffer), len(tokens) - position)
                 buffer.extend(tokens[position:position + take])
                 position += take
                 if len(buffer) == self.seq_len:
+                    # The position saved is where the next sequence starts.
                     if position < len(tokens):
                         self.document, self.offset = index, position
                     else:
                         self.document, self.offset = index + 1, 0
                     yield buffer
                     buffer = []
-        # A trailing partial sequence is dropped: every training step sees full sequences.
+        if buffer and self.keep_partial:
+            yield buffer
+        # Otherwise a trailing partial sequence is dropped: every training step sees full sequences.
+
+
+class DataExhausted(RuntimeError):
+    """A rank's slice of the data does not hold one full sequence."""
+
+
+class BatchStream:
+    """Endless micro-batches (``int64`` arrays of shape ``[micro_batch_size, seq_len]``) for one rank.
+
+    When the rank's slice is exhausted the next epoch reads it again from the start (same order: the
+    mixer has already mixed the shards). The position ``{"epoch", "document", "offset"}`` is that of
+    the first sequence not yet handed out, so a stream restored from ``state_dict()`` yields exactly
+    the batches the original would have yielded next. With ``prefetch > 0`` a background thread
+    tokenises and packs up to that many batches ahead; the position stays exact.
+    """
+
+    def __init__(self, files: Sequence[Path], tokenize: Tokenize, seq_len: int, eod_id: int,
+                 micro_batch_size: int, rank: int = 0, world_size: int = 1, tokenize_batch: int = 64,
+                 prefetch: int = 0):
+        self.files, self.tokenize, self.seq_len, self.eod_id = list(files), tokenize, seq_len, eod_id
+        self.micro_batch_size, self.rank, self.world_size = micro_batch_size, rank, world_size
+        self.tokenize_batch, self.prefetch = tokenize_batch, prefetch
+        self._state = {"epoch": 0, "document": 0, "offset": 0}
+        self._source: Iterator[tuple[np.ndarray, dict[str, int]]] | None = None
+        self._queue: queue.Queue | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def state_dict(self) -> dict[str, int]:
+        return dict(self._state)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.close()
+        self._state = {key: int(state[key]) for key in ("epoch", "document", "offset")}
+
+    def _produce(self, state: dict[str, int]) -> Iterator[tuple[np.ndarray, dict[str, int]]]:
+        """(batch, position after it), forever."""
+        epoch, position = state["epoch"], {"document": state["document"], "offset": state["offset"]}
+        rows: list[list[int]] = []
+        while True:
+            packed = PackedSequences(self.files, self.tokenize, self.seq_len, self.eod_id, self.rank,
+                                     self.world_size, tokenize_batch=self.tokenize_batch)
+            packed.load_state_dict(position)
+            produced = False
+            for sequence in packed:
+                produced = True
+                rows.append(sequence)
+                if len(rows) == self.micro_batch_size:
+                    batch = np.asarray(rows, dtype=np.int64)
+                    rows = []
+                    yield batch, {"epoch": epoch, **packed.state_dict()}
+            if not produced and position == {"document": 0, "offset": 0}:
+                raise DataExhausted(f"rank {self.rank} of {self.world_size}: its slice of the data holds less "
+                                    f"than one sequence of {self.seq_len} tokens")
+            # Rows left over fill the first batch of the next epoch; the position reported is always
+            # that of the next sequence to read.
+            epoch, position = epoch + 1, {"document": 0, "offset": 0}
+
+    def _worker(self, state: dict[str, int], out: queue.Queue, stop: threading.Event) -> None:
+        try:
+            for item in self._produce(state):
+                while not stop.is_set():
+                    try:
+                        out.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            out.put(error)
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if self.prefetch <= 0:
+            if self._source is None:
+                self._source = self._produce(dict(self._state))
+            batch, self._state = next(self._source)
+            return batch
+        if self._thread is None:
+            self._stop = threading.Event()
+            self._queue = queue.Queue(maxsize=self.prefetch)
+            self._thread = threading.Thread(target=self._worker, args=(dict(self._state), self._queue, self._stop),
+                                            name=f"batch-stream-{self.rank}", daemon=True)
+            self._thread.start()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        batch, self._state = item
+        return batch
+
+    def close(self) -> None:
+        """Stop the background thread (a later `next` starts afresh from the current position)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = self._queue = None
+        self._source = None
+
+
+def validation_sequences(files: Sequence[Path], part: str, tokenize: Tokenize, seq_len: int, eod_id: int,
+                         rank: int, world_size: int, limit: int = 0, tokenize_batch: int = 64) -> list[list[int]]:
+    """This rank's validation sequences of one part: its documents packed like the training data, the
+    last partial sequence kept; at most ``ceil(limit / world_size)`` sequences (0 = all)."""
+    per_rank = -(-limit // world_size) if limit else 0
+    packed = PackedSequences(files, tokenize, seq_len, eod_id, rank, world_size, tokenize_batch=tokenize_batch,
+                             sources=[part], keep_partial=True)
+    sequences: list[list[int]] = []
+    for sequence in packed:
+        sequences.append(sequence)
+        if per_rank and len(sequences) == per_rank:
+            break
+    return sequences

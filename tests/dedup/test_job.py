@@ -1,10 +1,17 @@
+import json
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from dedup.exact import normalise_text, text_hash
-from dedup.job import dedup_outcomes
+from dedup.job import dedup_outcomes, run_dedup
+from gap_replay.build import sample_dir
+from gap_replay.config import ConfigError, load_config
+from gap_replay.runner import RunContext
 from gap_replay.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
 from gap_replay.spark import spark_schema
+from pubmed_ingest.medline import iter_medline
 
 TEXT = "Beta blockers after myocardial infarction reduce mortality in adults with reduced ejection fraction."
 
@@ -37,8 +44,13 @@ def test_normalisation_ignores_case_punctuation_and_spacing():
     assert text_hash("hello world") != text_hash("hello there world")
 
 
-def test_rules_and_kept_copies(spark):
-    result = outcomes(spark, 3)
+@pytest.fixture(scope="module")
+def two_partitions(spark):
+    return outcomes(spark, 2)
+
+
+def test_rules_and_kept_copies(two_partitions):
+    result = two_partitions
     assert result == [
         ("guideline:nice:b", "  BETA BLOCK", None, None),  # same priority: the longer text wins
         ("guideline:who:a", TEXT[:12], "exact_duplicate", "guideline:nice:b"),
@@ -54,5 +66,49 @@ def test_rules_and_kept_copies(spark):
 
 
 @pytest.mark.parametrize("partitions", [1, 4])
-def test_result_does_not_depend_on_partitioning(spark, partitions):
-    assert outcomes(spark, partitions) == outcomes(spark, 2)
+def test_result_does_not_depend_on_partitioning(spark, two_partitions, partitions):
+    assert outcomes(spark, partitions) == two_partitions
+
+
+def sample_abstracts(tmp_path):
+    """The embedded sample's PubMed records as a shard directory (both files, versions and all)."""
+    documents = [outcome for path in sorted((sample_dir() / "pubmed").iterdir())
+                 for outcome in iter_medline(path, name=path.name) if isinstance(outcome, dict)]
+    (tmp_path / "input").mkdir()
+    pq.write_table(pa.Table.from_batches([documents_to_batch(documents)]), tmp_path / "input" / "part-00000.parquet")
+    return str(tmp_path / "input")
+
+
+def test_decontamination_drops_the_abstract_quoted_in_a_benchmark_question(spark, tmp_path):
+    inputs = sample_abstracts(tmp_path)
+    benchmarks = tmp_path / "bench.jsonl"
+    lines = (sample_dir() / "benchmarks" / "medqa_sample.jsonl").read_text().splitlines()
+    benchmarks.write_text("\n".join([lines[0], json.dumps({"question": "A question with no options at all."}),
+                                     *lines[1:]]) + "\n")
+    config = load_config(base={"dedup": {"decontaminate": [str(benchmarks)], "near": False}})
+    ledger = run_dedup(RunContext(config), [inputs], str(tmp_path / "out"))
+    drops = {row["id"]: (row["reason"], row["detail"]) for row in pq.read_table(tmp_path / "out" / "drops").to_pylist()}
+    assert drops["pmid:90000027"] == ("contaminated", "0.921 of word 8-grams in benchmark questions")
+    assert ledger.dropped["contaminated"] == 1  # questions 2-5 are close in topic, but paraphrased
+    assert drops["pmid:90000022"] == ("exact_duplicate", "pmid:90000021")
+    # A stricter ratio keeps it; the changed settings are a new fingerprint, not a reuse.
+    stricter = load_config(base={"dedup": {"decontaminate": [str(benchmarks)], "near": False,
+                                           "contamination_ratio": 0.95}})
+    ledger = run_dedup(RunContext(stricter, overwrite=True), [inputs], str(tmp_path / "out"))
+    assert "contaminated" not in ledger.dropped
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("dedup.permutation='affine64'", "dedup.permutation"),
+    ("dedup.bands=40", "set both"),
+    ("dedup.threshold=1.5", "dedup.threshold"),
+    ("dedup.decontaminate=['/nonexistent/bench.jsonl']", "benchmark file not found"),
+])
+def test_bad_settings_fail_before_any_work(tmp_path, setting, message):
+    from gap_replay.shards import InputError
+
+    (tmp_path / "input").mkdir()
+    pq.write_table(pa.Table.from_batches([documents_to_batch(documents())]), tmp_path / "input" / "part-00000.parquet")
+    with pytest.raises((ConfigError, InputError), match=message):
+        run_dedup(RunContext(load_config(overrides=[setting])), [str(tmp_path / "input")], str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

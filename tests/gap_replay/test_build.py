@@ -17,12 +17,15 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from gap_replay.build import run_build, sample_settings
 from gap_replay.config import load_config
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext
 from gap_replay.schema import DOCUMENT_SCHEMA
+from mixer.report import PLOTS
+from mixer.tokens import count_tokens
 
 STAGES = ["pubmed", "guidelines", "filter", "replay", "dedup", "mix"]
 
@@ -57,6 +60,7 @@ def test_outputs_exist_and_have_the_schema(sample_build):
     for split in ("train", "validation"):
         files = sorted((output / split).glob("*.parquet"))
         assert files, split
+        assert [f.name for f in files] == [f"{split}-{i:05d}-of-{len(files):05d}.parquet" for i in range(len(files))]
         table = pq.read_table(output / split)
         assert table.schema.equals(DOCUMENT_SCHEMA, check_metadata=False)
         assert table.num_rows > 0
@@ -72,14 +76,57 @@ def test_manifest_records_every_stage_and_shard(sample_build):
     for stage in manifest["stages"]:
         StageLedger.from_dict(stage).check()  # in = kept + dropped, for every stage
     for split, info in manifest["splits"].items():
-        assert info["documents"] == sum(info["documents_by_source"].values())
-        assert info["documents"] == sum(shard["rows"] for shard in info["shards"])
+        assert info["documents"] == sum(part["documents"] for part in info["by_source"].values())
+        assert info["rows"] == sum(part["rows"] for part in info["by_source"].values())
+        assert info["rows"] == sum(shard["rows"] for shard in info["shards"])
+        assert info["tokens"] == sum(shard["tokens"] for shard in info["shards"])
         for shard in info["shards"]:
             path = output / shard["file"]
             assert hashlib.sha256(path.read_bytes()).hexdigest() == shard["sha256"]
             assert pq.ParquetFile(path).metadata.num_rows == shard["rows"]
     mix = manifest["stages"][-1]
     assert mix["kept"] == manifest["splits"]["train"]["documents"] + manifest["splits"]["validation"]["documents"]
+
+
+def test_mixture_equals_a_recount_with_the_sample_tokenizer(sample_build):
+    output, _ = sample_build
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["tokenizer"]["trained"] and (output / "tokenizer" / "tokenizer.json").is_file()
+    recount = Counter()
+    for split in ("train", "validation"):
+        table = pq.read_table(output / split)
+        tokens = count_tokens(str(output / "tokenizer"), table.column("text").to_pylist())
+        for source, count in zip(table.column("source").to_pylist(), tokens):
+            recount[(source, split)] += count
+    for part, info in manifest["parts"].items():
+        for split in ("train", "validation"):
+            assert info["after"][split]["tokens"] == recount[(part, split)], (part, split)
+    replay = manifest["replay"]
+    train_tokens = sum(count for (_, split), count in recount.items() if split == "train")
+    assert replay["actual_share"] == pytest.approx(recount[("replay", "train")] / train_tokens)
+    assert abs(replay["actual_share"] - sample_settings()["mix"]["replay_share"]) / replay["share"] <= 0.02
+    # Papers are upsampled: 1 + upsampling score copies, all in the paper's split.
+    papers = pq.read_table(output / "stages" / "dedup" / "data").to_pylist()
+    copies = Counter(pq.read_table(output / "train").column("id").to_pylist()
+                     + pq.read_table(output / "validation").column("id").to_pylist())
+    for paper in (p for p in papers if p["source"] == "pubmed_papers"):
+        factor = 1 + paper["upsampling_score"]
+        assert int(factor) <= copies[paper["id"]] <= -int(-factor // 1)
+    train_ids = set(pq.read_table(output / "train").column("id").to_pylist())
+    assert not train_ids & set(pq.read_table(output / "validation").column("id").to_pylist())
+
+
+def test_dataset_card_and_report_are_written(sample_build):
+    output, _ = sample_build
+    manifest = json.loads((output / "manifest.json").read_text())
+    meta = yaml.safe_load((output / "README.md").read_text().split("---\n")[1])
+    assert [f["split"] for f in meta["configs"][0]["data_files"]] == ["train", "validation"]
+    assert {s["name"]: s["num_examples"] for s in meta["dataset_info"]["splits"]} == \
+        {split: info["rows"] for split, info in manifest["splits"].items()}
+    page = (output / "report.html").read_text()
+    assert f"{manifest['splits']['train']['tokens']:,} tokens" in page
+    for name in PLOTS:
+        assert (output / "report" / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_every_document_is_accounted_for_between_stages(sample_build):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import types
 from dataclasses import replace
 
 import pytest
@@ -19,6 +18,7 @@ from guidelines_scraper.extract import (
 from guidelines_scraper.sources import parse_sources
 
 from .conftest import FIXTURES
+from .pdfwriter import write_pdf
 
 PAGES = FIXTURES / "pages"
 URL = "https://guidelines.example.org/diarrhoea"
@@ -140,7 +140,7 @@ def test_fetch_errors(rec, detail):
 
 
 @pytest.mark.parametrize("rec, detail", [
-    (record(b"%PDF-1.7 binary", content_type="application/pdf"), "not HTML (application/pdf)"),
+    (record(b"{\"not\": \"html\"}", content_type="application/json"), "not HTML (application/json)"),
     (record(b"\x89PNG\r\n\x1a\n....", content_type=None), "not HTML (no content type, no HTML markup)"),
     (record(b"", content_type="text/html"), "empty body"),
     (record(b"<html><body><p>No guideline body here.</p></body></html>"),
@@ -156,40 +156,54 @@ def test_html_sniffed_without_content_type():
     assert isinstance(doc, dict) and doc["text"] == EXPECTED_STRUCTURED
 
 
-def test_pdf_without_pypdf(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pypdf", None)  # import fails as if not installed
+def test_pdf_without_pdfminer(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pdfminer", None)  # import fails as if not installed
     outcome = extract_document(record(b"%PDF-1.4 ...", content_type="application/pdf"), make_source(format="pdf"))
-    assert outcome.reason == "pdf_unsupported" and outcome.detail == "install pypdf"
+    assert outcome.reason == "pdf_unsupported" and outcome.detail == "install pdfminer.six"
     outcome = extract_document(record(b"<html></html>"), make_source(format="pdf"))
-    assert outcome.reason == "extract_error" and outcome.detail.startswith("not a PDF")
+    assert outcome.reason == "extract_error" and outcome.detail == "not a PDF (text/html)"
 
 
-def test_pdf_with_pypdf(monkeypatch):
-    pages = ["INTRODUCTION\nMalaria chemoprevention reduces illness in young chil-\ndren during the rainy season.\n"
-             "\uf0b7 Give the first dose under supervision.\no Repeat monthly for four months.\n3",
-             "Programmes should monitor coverage and adverse events.\nAcknowledgements\nThanks to all."]
-
-    class Page:
-        def __init__(self, text):
-            self.text = text
-
-        def extract_text(self):
-            return self.text
-
-    class PdfReader:
-        def __init__(self, stream):
-            assert stream.read(5) == b"%PDF-"
-            self.pages = [Page(t) for t in pages]
-            self.metadata = types.SimpleNamespace(title="Seasonal malaria chemoprevention")
-
-    monkeypatch.setitem(sys.modules, "pypdf", types.SimpleNamespace(PdfReader=PdfReader))
+def test_pdf_document_through_pdfminer():
+    markup = """
+= Seasonal malaria chemoprevention
+# Introduction
+Malaria chemoprevention reduces illness in young chil{-}dren during the rainy season when it is given every month.
+- Give the first dose under supervision.
+- Repeat monthly for four months.
+<<page>>
+Programmes should monitor coverage and adverse events.
+# Acknowledgements
+Thanks to all.
+"""
+    pdf = write_pdf(markup, header="Guideline on malaria", footer="Page {page} of {pages}")
     source = make_source(format="pdf", start_markers=["introduction"], stop_markers=["acknowledge?ments"], min_words=10)
-    doc = extract_document(record(b"%PDF-1.7 fake", content_type="application/pdf"), source)
+    doc = extract_document(record(pdf, content_type="application/pdf"), source)
     assert doc["title"] == "Seasonal malaria chemoprevention"
-    assert doc["text"] == ("Seasonal malaria chemoprevention\n\nINTRODUCTION Malaria chemoprevention reduces illness in "
-                           "young children during the rainy season.\n\n- Give the first dose under supervision.\n"
-                           "- Repeat monthly for four months.\n\nPrograms should monitor coverage and adverse events."
-                           .replace("Programs", "Programmes"))
+    assert doc["text"] == ("Seasonal malaria chemoprevention\n\n# Introduction\n\nMalaria chemoprevention reduces "
+                           "illness in young children during the rainy season when it is given every month.\n\n"
+                           "- Give the first dose under supervision.\n- Repeat monthly for four months.\n\n"
+                           "Programmes should monitor coverage and adverse events.")
+    assert json.loads(doc["extra"])["format"] == "pdf"
+    # An HTML source accepts a PDF too (catalogues link PDFs); the PDF's /Title wins over its heading.
+    titled = write_pdf(markup, title="Malaria: seasonal chemoprevention (2023)")
+    doc = extract_document(record(titled, content_type="application/pdf"), make_source(min_words=10))
+    assert doc["title"] == "Malaria: seasonal chemoprevention (2023)"
+
+
+@pytest.mark.parametrize("body, detail", [
+    (b"%PDF-1.4\n1 0 obj << /Type /Catalog", "unreadable PDF: "),
+    (b"%PDF-1.7\n" + bytes(range(256)) * 8, "unreadable PDF: "),
+])
+def test_corrupt_pdf_is_a_drop_with_a_reason(body, detail):
+    outcome = extract_document(record(body, content_type="application/pdf"), make_source(format="pdf"))
+    assert isinstance(outcome, Drop) and outcome.reason == "extract_error" and outcome.detail.startswith(detail)
+
+
+def test_pdf_without_text_is_a_drop():
+    empty = write_pdf("")  # one page, no text at all (like a scanned image without OCR)
+    outcome = extract_document(record(empty, content_type="application/pdf"), make_source(format="pdf"))
+    assert outcome.reason == "extract_error" and "without extractable text" in outcome.detail
 
 
 def test_final_url_recorded_when_redirected():

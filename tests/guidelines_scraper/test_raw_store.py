@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
@@ -27,6 +28,7 @@ def test_flush_writes_complete_files_readable_with_the_schema(tmp_path):
     assert store.files() == [] and len(store) == 2  # buffered, not yet on disk
     first = store.flush()
     assert first.name.startswith("part-000000-") and store.flush() is None
+    assert first.name.endswith(f"-{store.token}-0.parquet")
     store.add("nice", "article", result("https://www.nice.org.uk/b", status=404, body=b"gone"))
     store.flush()
     assert [f.name[:11] for f in store.files()] == ["part-000000", "part-000001"]
@@ -61,7 +63,8 @@ def test_flush_failure_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(pq, "write_table", broken_write)
     with pytest.raises(OSError, match="disk full"):
         store.flush()
-    assert list(tmp_path.iterdir()) == []
+    assert store.files() == [] and not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+    assert len(list(tmp_path.glob(".journal-*.wal"))) == 1  # the record is still safe in the journal
     monkeypatch.undo()
     assert store.flush() is not None and len(RawStore(tmp_path)) == 1  # the buffer survived
 
@@ -110,3 +113,82 @@ def test_file_uri_accepted_other_schemes_refused(tmp_path):
 def test_rejects_unknown_kind(tmp_path):
     with pytest.raises(ValueError, match="kind must be one of"):
         RawStore(tmp_path).add("who", "page", result("https://www.who.int/a"))
+
+
+WRITER = """
+import sys
+from guidelines_scraper.fetch import FetchResult
+from guidelines_scraper.raw_store import RawStore
+store = RawStore(sys.argv[1])
+for i in range(3):
+    store.add("who", "article", FetchResult(url=f"https://www.who.int/{i}", final_url=f"https://www.who.int/{i}",
+                                            status=200, body=b"page %d" % i, fetched_at="t"))
+print("written", flush=True)
+sys.stdin.readline()   # killed here, before any flush
+"""
+
+
+def test_records_survive_a_sigkill_and_are_recovered_once(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "written"
+        assert RawStore(tmp_path).files() == []          # alive: its journal is left alone
+        assert len(list(tmp_path.glob(".journal-*.wal"))) == 1
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    store = RawStore(tmp_path)                           # recovery: the dead writer's journal -> a part
+    assert store.recovered == 3 and len(store.files()) == 1
+    assert [r["url"] for r in store.records()] == [f"https://www.who.int/{i}" for i in range(3)]
+    assert not list(tmp_path.glob(".journal-*")) and not list(tmp_path.glob(".writer-*"))
+    assert RawStore(tmp_path).recovered == 0 and len(RawStore(tmp_path).files()) == 1
+
+
+def test_torn_journal_tail_is_ignored(tmp_path):
+    writer = RawStore(tmp_path)
+    writer.add("who", "article", result("https://www.who.int/a"))
+    writer.add("who", "article", result("https://www.who.int/b"))
+    journal = next(tmp_path.glob(".journal-*.wal"))
+    journal.write_bytes(journal.read_bytes()[:-10])       # a write cut short by the kill
+    writer._journal.close()
+    os.close(writer._lock_fd)                             # the writer "dies"
+    store = RawStore(tmp_path)
+    assert store.recovered == 1 and [r["url"] for r in store.records()] == ["https://www.who.int/a"]
+
+
+def test_concurrent_writers_use_distinct_files(tmp_path):
+    first, second = RawStore(tmp_path), RawStore(tmp_path)
+    first.add("who", "article", result("https://www.who.int/a"))
+    second.add("nice", "article", result("https://www.nice.org.uk/b"))
+    assert RawStore(tmp_path).recovered == 0            # both alive: nothing touched
+    first.close()
+    second.close()
+    names = [f.name for f in RawStore(tmp_path).files()]
+    assert len(names) == 2 and len(set(names)) == 2 and first.token in names[0] + names[1]
+    assert sorted(r["url"] for r in RawStore(tmp_path).records()) == ["https://www.nice.org.uk/b",
+                                                                       "https://www.who.int/a"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_stored_pages_give_validators_and_bodies(tmp_path):
+    store = RawStore(tmp_path)
+    ok = FetchResult(url="https://www.who.int/a", final_url="https://www.who.int/a", status=200,
+                     headers={"etag": '"v1"', "last-modified": "Fri, 01 Mar 2024 10:00:00 GMT"}, body=b"old",
+                     fetched_at="2024-03-01T12:00:00.000Z")
+    store.add("who", "article", ok)
+    store.add("who", "article", result("https://www.who.int/gone", status=404))
+    store.flush()
+    store.add("who", "article", dict(vars(ok), status=304, headers={"etag": '"v1"'}, fetched_at="2024-04-01"))
+    pages = store.stored_pages(["who"])
+    assert list(pages) == [("who", "https://www.who.int/a")]
+    page = pages[("who", "https://www.who.int/a")]
+    assert page.fetched_at == "2024-04-01" and page.conditional_headers() == {"If-None-Match": '"v1"'}
+    assert store.stored_body(page) == b"old"
+    store.close()
+    page = RawStore(tmp_path).stored_pages()[("who", "https://www.who.int/a")]
+    assert RawStore(tmp_path).stored_body(page) == b"old"

@@ -136,4 +136,5 @@ def test_sample_sources_file_is_a_valid_override():
     who, nice, wikidoc = sources["who"], sources["nice"], sources["wikidoc"]
     assert who.format == "html" and who.base_url == "https://www.who.int" and who.start_markers == ()
     assert nice.discovery == "sitemap" and nice.content_selector == "div.chapter"
+    assert nice.subtitle_selector is None and load_sources()["nice"].subtitle_selector
     assert wikidoc.seeds == ("https://www.wikidoc.org/index.php/Special:AllPages",)

@@ -120,6 +120,59 @@ def test_reference_list_acknowledgements_and_table_bodies_are_left_out(file_name
             assert content not in text
 
 
+@pytest.mark.parametrize("file_name", ARTICLE_FILES)
+def test_every_citation_marker_has_a_title_and_a_surname(file_name):
+    markers = BIB_REF.findall(document(file_name)["text"])
+    assert markers
+    for content in markers:
+        title, _, surname = content.rpartition(",")
+        assert title.strip() and surname.strip(), content
+
+
+@pytest.mark.parametrize("file_name", ARTICLE_FILES)
+def test_reference_titles_and_table_cells_are_not_in_the_text(file_name):
+    """Outside the markers, no reference title (3 words or more) and no table cell (4 or more).
+
+    Shorter ones are ordinary phrases that the text may well use ("at 25 min", "Oral contraceptive use").
+    """
+    text = without_markers(document(file_name)["text"])
+    titles = {words(ref.find(".//article-title")) for ref in tree(file_name).iter("ref")}
+    assert not [title for title in titles if len(title.split()) >= 3 and title in text]
+    cells = {words(cell) for cell in tree(file_name).iter("td", "th")}
+    assert not [cell for cell in cells if len(cell.split()) >= 4 and cell in text]
+
+
+# Where the article's own prose names one of its authors (file -> phrases): these are text, not
+# the author list. Any other occurrence of an author's surname outside the markers fails.
+AUTHORS_IN_PROSE = {
+    "1471-2180-11-174.nxml": ["holin hole formation described by Wang et al."],
+    "ehp-116-1694.nxml": ["(Lema SC, Dickey JT, Schultz IR, Swanson P, unpublished data"],
+    "elife00007.xml": ["(M C Schuman and I T Baldwin, personal observation, June 2010)"],
+    "elife02935.xml": ["Wright–Fisher"],
+}
+
+
+@pytest.mark.parametrize("file_name", ARTICLE_FILES)
+def test_author_list_is_not_in_the_text(file_name):
+    # Markers are stripped first: an author may well be the first author of a cited paper.
+    text = without_markers(document(file_name)["text"])
+    explained = AUTHORS_IN_PROSE.get(file_name, [])
+    for phrase in explained:
+        assert phrase in text, phrase  # still there: the explanation is not stale
+        text = text.replace(phrase, " ")
+    authors = tree(file_name).findall("front/article-meta/contrib-group/contrib[@contrib-type='author']")
+    assert authors
+    for author in authors:
+        surname, given = words(author.find(".//surname")), words(author.find(".//given-names"))
+        if surname:
+            assert not re.search(rf"\b{re.escape(surname)}\b", text), surname
+            assert f"{given} {surname}" not in text and f"{surname} {given}" not in text
+    for affiliation in tree(file_name).iter("aff"):
+        content = words(affiliation)
+        if len(content.split()) >= 6:
+            assert content not in text
+
+
 def test_research_article_metadata():
     doc = document("1471-2180-11-174.nxml")
     assert doc["id"] == "pmcid:PMC3166277"
@@ -201,7 +254,9 @@ REFS = ('<ref-list><title>References</title>'
         '<ref id="r2"><mixed-citation><person-group><name><surname>Snow</surname></name></person-group>. '
         '<source>Cholera book</source>.</mixed-citation></ref>'
         '<ref id="r3"><element-citation><person-group><name><surname>Nobody</surname></name></person-group>'
-        '<year>1999</year></element-citation></ref></ref-list>')
+        '<year>1999</year></element-citation></ref>'
+        '<ref id="r4"><element-citation><article-title>An anonymous report</article-title><source>Gazette</source>'
+        '</element-citation></ref></ref-list>')
 
 
 def article(body: str = "<p>Body text.</p>", *, ids: str = IDS, abstract: str = "", back: str = REFS,
@@ -248,14 +303,26 @@ def test_empty_body_and_abstract_is_no_text():
     assert abstract_only["text"] == "Inline test article\n\n# Abstract\n\nOnly the abstract."
 
 
-def test_malformed_and_non_article_xml_are_parse_errors():
+def test_malformed_truncated_and_empty_input_are_parse_errors():
     truncated = article()[:-40]
     drop = parse(truncated)
     assert isinstance(drop, Drop) and (drop.id, drop.reason) == ("file:inline.nxml", "parse_error")
     assert drop.detail.startswith("XMLSyntaxError")
-    other = parse(b"<PubmedArticleSet/>")
-    assert isinstance(other, Drop) and other.reason == "parse_error" and "PubmedArticleSet" in other.detail
-    assert parse(b"").reason == "parse_error"
+    for data in (b"", b"   \n", b"\x00\x01 not xml", b"<article><front></article>"):
+        drop = parse(data)
+        assert isinstance(drop, Drop) and (drop.id, drop.reason) == ("file:inline.nxml", "parse_error"), data
+
+
+@pytest.mark.parametrize("data, root", [
+    (b"<PubmedArticleSet/>", "PubmedArticleSet"),
+    (b"<html><head><title>Not found</title></head><body><p>404</p></body></html>", "html"),
+    (b'<foo xmlns="urn:x"><article/></foo>', "foo"),
+    (b"<pmc-articleset><other/></pmc-articleset>", "pmc-articleset"),
+])
+def test_wrong_root_element_is_unsupported_input(data, root):
+    drop = parse(data)
+    assert isinstance(drop, Drop) and (drop.id, drop.reason) == ("file:inline.nxml", "unsupported_input")
+    assert f"<{root}>" in drop.detail and drop.source == "pubmed_papers"
 
 
 def test_pmc_articleset_wrapper_is_accepted():
@@ -274,12 +341,13 @@ def test_section_nesting_and_paragraph_spacing():
 def test_citations_resolved_truncated_and_degraded():
     body = ('<p>Known <xref ref-type="bibr" rid="r1">1</xref>, book <xref ref-type="bibr" rid="r2">2</xref>, '
             'two <xref ref-type="bibr" rid="r1 r2">1,2</xref>, untitled <xref ref-type="bibr" rid="r3">3</xref>, '
+            'anonymous <xref ref-type="bibr" rid="r4">4</xref>, '
             'unknown <xref ref-type="bibr" rid="r99">99</xref>, no rid <xref ref-type="bibr">?</xref>.</p>')
     assert body_text(article(body)) == (
         "Known [BIB_REF]On radioactive substances found in pitchblende and their many remarkable properties "
         "observed..., Curie[/BIB_REF], book [BIB_REF]Cholera book, Snow[/BIB_REF], two [BIB_REF]On radioactive "
         "substances found in pitchblende and their many remarkable properties observed..., Curie[/BIB_REF], "
-        "[BIB_REF]Cholera book, Snow[/BIB_REF], untitled , unknown , no rid .")
+        "[BIB_REF]Cholera book, Snow[/BIB_REF], untitled , anonymous , unknown , no rid .")
 
 
 def test_figures_tables_and_their_references():

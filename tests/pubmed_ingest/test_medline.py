@@ -12,7 +12,8 @@ import pytest
 
 from gap_replay.outcome import Drop
 from gap_replay.schema import COLUMN_NAMES, documents_to_batch
-from pubmed_ingest.medline import DeleteCitation, iter_medline
+from pubmed_ingest import medline
+from pubmed_ingest.medline import DeleteCitation, _Pruner, iter_medline
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBMED = ROOT.parent / "shared" / "data" / "pubmed"
@@ -363,3 +364,116 @@ def test_memory_stays_flat_while_streaming_a_large_file():
     growth_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert count == 93 * copies
     assert growth_kib < 30_000
+
+
+# --- wrong or empty input ---------------------------------------------------------------
+
+
+def test_empty_file_is_one_file_drop(tmp_path):
+    for data in (b"", b"  \n\t", gzip.compress(b""), b'<?xml version="1.0"?>\n'):
+        path = tmp_path / "empty.xml"
+        path.write_bytes(data)
+        [drop] = iter_medline(path, name="empty.xml")
+        assert (drop.id, drop.reason, drop.source) == ("file:empty.xml", "parse_error", "pubmed_abstracts"), data
+
+
+@pytest.mark.parametrize("data, root", [
+    (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><p>nginx</p></body></html>", "html"),
+    (b"<foo><PubmedArticle/></foo>", "foo"),
+    (b'<?xml version="1.0"?><x:PubmedArticleSet xmlns:x="urn:not-nlm"/>', "PubmedArticleSet"),
+    (b"<article><front/></article>", "article"),  # JATS goes to parse_jats
+])
+def test_wrong_root_element_is_one_unsupported_input_drop(data, root):
+    for payload in (data, gzip.compress(data)):
+        [drop] = iter_medline(io.BytesIO(payload), name="wrong.xml")
+        assert (drop.id, drop.reason) == ("file:wrong.xml", "unsupported_input")
+        assert f"<{root}>" in drop.detail
+
+
+def test_wrong_root_is_told_before_the_file_is_read():
+    class Endless(io.RawIOBase):
+        """An HTML page that never ends: reading all of it would never finish."""
+
+        def __init__(self) -> None:
+            self.served = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            chunk = (b"<html><body>" if self.served == 0 else b"<p>more</p>" * 1000)[: len(buffer)]
+            buffer[: len(chunk)] = chunk
+            self.served += len(chunk)
+            return len(chunk)
+
+    stream = Endless()
+    [drop] = iter_medline(io.BufferedReader(stream), name="page")
+    assert drop.reason == "unsupported_input" and stream.served < 1_000_000
+
+
+def test_a_lone_record_as_root_is_read():
+    document = parse_one(citation_xml("").replace(b"<PubmedArticleSet>", b"").replace(b"</PubmedArticleSet>", b""))
+    assert document["id"] == "pmid:1"
+    legacy = (b"<MedlineCitation><PMID>7</PMID><Article><Journal><Title>J</Title></Journal><ArticleTitle>T.</ArticleTitle>"
+              b"<Abstract><AbstractText>A.</AbstractText></Abstract></Article></MedlineCitation>")
+    assert parse_one(legacy)["text"] == "T.\n\nA."
+
+
+# --- byte-level pruning -------------------------------------------------------------------
+
+
+def test_pruner_removes_whole_elements_whatever_the_chunking():
+    document = (b'<a><AuthorList CompleteYN="Y"><Author><LastName>X</LastName></Author></AuthorList>'
+                b'<AuthorListing/>t<AuthorList/><ReferenceList><Title>R</Title><ReferenceListY/><ReferenceList>'
+                b'<Reference/></ReferenceList><ReferenceList/></ReferenceList><b>keep</b><History>\n<x/><HistoryZ>'
+                b'</HistoryZ></History  \n><History\n>y</History ><c attr="&lt;History&gt;">&lt;AuthorList&gt;</c></a>')
+    expected = b'<a><AuthorListing/>t<b>keep</b><c attr="&lt;History&gt;">&lt;AuthorList&gt;</c></a>'
+    for size in range(1, len(document) + 1):
+        pruner = _Pruner(("AuthorList", "ReferenceList", "History"))
+        pruned = b"".join(pruner.feed(document[i:i + size]) for i in range(0, len(document), size)) + pruner.flush()
+        assert pruned == expected, size
+
+
+@pytest.mark.parametrize("markup", [b"<!-- <AuthorList> -->", b"<![CDATA[<AuthorList>]]>", b"<?pi <AuthorList>?>"])
+def test_pruner_stops_at_comments_cdata_and_processing_instructions(markup):
+    document = b"<a><AuthorList>gone</AuthorList><b>" + markup + b"</b><AuthorList>kept</AuthorList></a>"
+    for size in (1, 7, len(document)):
+        pruner = _Pruner(("AuthorList",))
+        pruned = b"".join(pruner.feed(document[i:i + size]) for i in range(0, len(document), size)) + pruner.flush()
+        assert pruned == b"<a><b>" + markup + b"</b><AuthorList>kept</AuthorList></a>", size
+
+
+@pytest.mark.parametrize("read_size", [700, 4096, 65536])
+@pytest.mark.parametrize("file_name", sorted(RECORD_COUNTS))
+def test_pruning_changes_no_outcome(file_name, read_size, monkeypatch):
+    """No field comes from a pruned element: with chunks smaller than a record, all records but
+    the first go through the pruner."""
+    monkeypatch.setattr(medline, "READ_SIZE", read_size)
+    pruned = list(medline._iter_medline(PUBMED / file_name, name=file_name, prune=True))
+    assert pruned == list(medline._iter_medline(PUBMED / file_name, name=file_name, prune=False))
+
+
+def test_errors_are_still_found_around_and_inside_pruned_elements(monkeypatch):
+    monkeypatch.setattr(medline, "READ_SIZE", 512)  # pruning starts after the first record
+    good = citation_xml("<AuthorList><Author><LastName>A</LastName></Author></AuthorList>").decode()
+    records = good[len("<PubmedArticleSet>"):-len("</PubmedArticleSet>")]
+    many = "<PubmedArticleSet>" + records * 20
+    cut_inside = (many + records[: records.index("</AuthorList>")]).encode()  # truncated in a pruned element
+    *kept, last = iter_medline(io.BytesIO(cut_inside), name="cut.xml")
+    assert len(kept) == 20 and (last.reason, last.id) == ("parse_error", "file:cut.xml")
+    unclosed = (many + records.replace("<Abstract>", "<Abstract><Oops>") + "</PubmedArticleSet>").encode()
+    *kept, last = iter_medline(io.BytesIO(unclosed), name="bad.xml")
+    assert len(kept) == 20 and last.reason == "parse_error" and last.detail.startswith("XMLSyntaxError")
+    commented = (many + records.replace("<Abstract>", "<!-- </AuthorList> --><Abstract>") + "</PubmedArticleSet>")
+    items = list(iter_medline(io.BytesIO(commented.encode()), name="comment.xml"))
+    assert len(items) == 21 and all(isinstance(item, dict) for item in items)
+
+
+def test_pruner_does_not_hold_an_endless_tag(monkeypatch):
+    monkeypatch.setattr(medline, "READ_SIZE", 4096)
+    records = citation_xml("").decode()[len("<PubmedArticleSet>"):-len("</PubmedArticleSet>")]
+    endless = ("<PubmedArticleSet>" + records * 30 + "<PubmedArticle><MedlineCitation><AuthorList x=\"").encode()
+    stream = io.BytesIO(endless + b"a" * (3 * 1024 * 1024))
+    *kept, last = iter_medline(stream, name="endless.xml")
+    assert len(kept) == 30 and (last.reason, last.id) == ("parse_error", "file:endless.xml")
+    assert "ValueError" in last.detail

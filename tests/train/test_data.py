@@ -58,3 +58,88 @@ def test_missing_shards_and_bad_rank(tmp_path):
         shard_files(tmp_path)
     with pytest.raises(ValueError):
         list(iter_texts([], rank=2, world_size=2))
+
+
+# --- parts, batching, epochs, prefetch -----------------------------------------------------------------
+
+from train.data import BatchStream, DataExhausted, parts, validation_sequences
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """Two shards of documents from two parts, interleaved."""
+    texts = [f"{'guideline' if i % 3 == 0 else 'abstract'} {i} " + "y" * (i * 5 % 17) for i in range(24)]
+    for shard in range(2):
+        writer = ShardWriter(str(tmp_path / f"train-{shard:05d}-of-00002.parquet"), DOCUMENT_SCHEMA)
+        batch = documents_to_batch(
+            make_document(id=f"replay:t:{i}", source="guidelines" if i % 3 == 0 else "pubmed_abstracts",
+                          text=texts[i]) for i in range(shard * 12, shard * 12 + 12))
+        writer.write(pa.Table.from_batches([batch]))
+        writer.close()
+    return shard_files(tmp_path), texts
+
+
+def test_tokenizing_in_batches_packs_the_same_sequences(shards):
+    files, _ = shards
+    one = list(PackedSequences(files, byte_tokens, seq_len=16, eod_id=EOD, rank=1, world_size=2))
+    batched = list(PackedSequences(files, byte_tokens, seq_len=16, eod_id=EOD, rank=1, world_size=2,
+                                   tokenize_batch=7))
+    assert one == batched
+
+
+def test_parts_and_reading_one_part(mixed):
+    files, texts = mixed
+    assert parts(files) == ["guidelines", "pubmed_abstracts"]
+    guidelines = [text for i, text in enumerate(texts) if i % 3 == 0]
+    assert [text for _, text in iter_texts(files, sources=["guidelines"])] == guidelines
+    # Indexes count the selected documents, so ranks split a part evenly.
+    rank1 = list(iter_texts(files, rank=1, world_size=2, sources=["guidelines"]))
+    assert [index for index, _ in rank1] == [1, 3, 5, 7] and rank1[0][1] == guidelines[1]
+
+
+def test_validation_sequences_keep_the_partial_tail_and_honour_the_limit(mixed):
+    files, texts = mixed
+    stream = [token for i, text in enumerate(texts) if i % 3 == 0 for token in list(text.encode()) + [EOD]]
+    everything = validation_sequences(files, "guidelines", byte_tokens, 16, EOD, rank=0, world_size=1)
+    assert [token for sequence in everything for token in sequence] == stream
+    assert len(everything[-1]) == len(stream) % 16 or len(everything[-1]) == 16
+    limited = validation_sequences(files, "guidelines", byte_tokens, 16, EOD, rank=1, world_size=2, limit=3)
+    assert len(limited) == 2  # ceil(3 / 2) per rank
+
+
+def _batches(stream, count):
+    return [batch.tolist() for batch in itertools.islice(stream, count)]
+
+
+def test_batch_stream_runs_epoch_after_epoch(shards):
+    files, _ = shards
+    per_epoch = list(PackedSequences(files, byte_tokens, seq_len=16, eod_id=EOD, rank=0, world_size=2))
+    stream = BatchStream(files, byte_tokens, 16, EOD, micro_batch_size=3, rank=0, world_size=2)
+    rows = [row for batch in _batches(stream, 2 * len(per_epoch)) for row in batch]
+    # Three epochs' worth of rows (a batch may straddle two epochs), each epoch the same sequences.
+    assert rows == (per_epoch * 7)[: len(rows)]
+    assert stream.state_dict()["epoch"] >= 5
+
+
+@pytest.mark.parametrize("prefetch", [0, 3])
+@pytest.mark.parametrize("stop_after", [1, 4, 9, 14])
+def test_batch_stream_resumes_exactly(shards, prefetch, stop_after):
+    files, _ = shards
+    make = lambda: BatchStream(files, byte_tokens, 16, EOD, micro_batch_size=2, rank=1, world_size=2,
+                               tokenize_batch=4, prefetch=prefetch)
+    reference = _batches(make(), stop_after + 6)
+    first = make()
+    head = _batches(first, stop_after)
+    state = first.state_dict()
+    first.close()
+    resumed = make()
+    resumed.load_state_dict(state)
+    assert head + _batches(resumed, 6) == reference
+    resumed.close()
+
+
+def test_batch_stream_reports_a_slice_too_small(shards):
+    files, _ = shards
+    stream = BatchStream(files, byte_tokens, 10_000, EOD, micro_batch_size=1, prefetch=2)
+    with pytest.raises(DataExhausted):
+        next(stream)

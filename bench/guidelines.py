@@ -1,0 +1,165 @@
+"""Guideline extraction and crawl throughput. Prints one JSON line.
+
+Extraction: the HTML article pages of the fixture sites (tests/guidelines_scraper/fixtures/sites:
+WikiDoc, NICE, canada.ca via CMA) and of the embedded sample site, crawled once into a raw store
+through their source specs, then timed in the same run, interleaved, best of ``--repeat`` rounds:
+
+- ``ours``: :func:`guidelines_scraper.extract.extract_document` on each stored record (decoding,
+  selectors, trafilatura, cleaning, the finished document);
+- ``trafilatura``: plain ``trafilatura.extract(body, output_format="markdown")`` on the same bodies.
+
+The overhead is ``trafilatura pages/s / ours pages/s - 1`` (target: at most 0.15; negative means
+ours is faster: trafilatura only sees the selected article, not the whole page). PDF documents per
+second (pdfminer.six, headings included) are reported on the fixture PDFs for information.
+
+Crawl: a generated site of ``--crawl-pages`` article pages (copies of the fixture pages) behind
+paginated listings, served on 127.0.0.1 and crawled with :func:`guidelines_scraper.crawl.crawl`
+with rate limiting off (``min_delay=0``), robots.txt on, every response fsynced to the raw store's
+journal before the next request: pages (articles + listings) per second.
+
+    python bench/guidelines.py [--repeat K] [--crawl-pages N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from guidelines_scraper.crawl import crawl  # noqa: E402
+from guidelines_scraper.extract import extract_document, is_pdf  # noqa: E402
+from guidelines_scraper.fetch import Fetcher  # noqa: E402
+from guidelines_scraper.local_site import (  # noqa: E402
+    host_mirror,
+    sample_mirror,
+    sample_site_root,
+    sample_sources_path,
+    serve_site,
+)
+from guidelines_scraper.pdf import pdf_to_markdown  # noqa: E402
+from guidelines_scraper.raw_store import RawStore  # noqa: E402
+from guidelines_scraper.sources import load_sources, parse_sources, select_sources  # noqa: E402
+
+SITES = ROOT / "tests" / "guidelines_scraper" / "fixtures" / "sites"
+TARGET_OVERHEAD = 0.15
+
+
+def stored_pages(workdir: Path):
+    """(record, source) of every article the fixture and sample sites hold, fetched into a raw store."""
+    pairs = []
+    builtins = load_sources()
+    fixture_sources = [builtins[tag] for tag in ("cco", "cdc", "cma", "icrc", "nice", "spor", "who", "wikidoc")]
+    with serve_site(SITES) as site, Fetcher(min_delay=0, max_retries=0) as fetcher, \
+            RawStore(workdir / "fixtures") as store:
+        crawl(fixture_sources, store, fetcher=fetcher, mirror=host_mirror(site.base, fixture_sources, SITES))
+    sample = select_sources(load_sources(sample_sources_path()), ["who", "nice", "wikidoc"])
+    with serve_site(sample_site_root()) as site, Fetcher(min_delay=0, max_retries=0) as fetcher, \
+            RawStore(workdir / "sample") as store:
+        crawl(sample, store, fetcher=fetcher, mirror=sample_mirror(site.base, sample))
+    for name, sources in (("fixtures", fixture_sources), ("sample", sample)):
+        by_tag = {source.tag: source for source in sources}
+        for record in RawStore(workdir / name).records(kinds=["article"], latest=True):
+            if record["status"] == 200 and record["body"]:
+                pairs.append((record, by_tag[record["source"]]))
+    return pairs
+
+
+def time_extraction(pairs, repeat: int) -> dict:
+    import trafilatura
+
+    html = [(r, s) for r, s in pairs if not is_pdf(r["body"])]
+    pdfs = [r["body"] for r, _ in pairs if is_pdf(r["body"])]
+
+    def ours():
+        for record, source in html:
+            extract_document(record, source)
+
+    def plain():
+        for record, _ in html:
+            trafilatura.extract(record["body"], output_format="markdown", include_links=False, include_tables=False,
+                                include_images=False, include_comments=False)
+
+    def pdf():
+        for body in pdfs:
+            pdf_to_markdown(body)
+
+    for warm in (ours, plain, pdf):
+        warm()
+    best = {"ours": float("inf"), "plain": float("inf"), "pdf": float("inf")}
+    for _ in range(repeat):
+        for name, run in (("ours", ours), ("plain", plain), ("pdf", pdf)):
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
+    ours_pps, plain_pps = len(html) / best["ours"], len(html) / best["plain"]
+    overhead = plain_pps / ours_pps - 1.0
+    return {
+        "extraction": {"pages": len(html), "ours_pages_per_s": round(ours_pps, 1),
+                       "trafilatura_pages_per_s": round(plain_pps, 1), "overhead": round(overhead, 3),
+                       "target_overhead": TARGET_OVERHEAD, "within_target": overhead <= TARGET_OVERHEAD},
+        "pdf_extraction": {"documents": len(pdfs), "documents_per_s": round(len(pdfs) / best["pdf"], 1)},
+    }
+
+
+def make_crawl_site(root: Path, pages: int, per_listing: int = 50) -> list[Path]:
+    """A site of `pages` article pages (the fixture HTML pages, copied round robin) behind listings."""
+    bodies = sorted(p for p in (SITES / "www.wikidoc.org" / "index.php").iterdir() if p.is_file()) + \
+        sorted((SITES / "www.nice.org.uk" / "guidance").glob("ng*/chapter/*"))
+    (root / "a").mkdir(parents=True)
+    (root / "list").mkdir()
+    for n in range(pages):
+        shutil.copyfile(bodies[n % len(bodies)], root / "a" / f"{n:05d}")
+    listings = (pages + per_listing - 1) // per_listing
+    for page in range(listings):
+        links = "".join(f'<li><a href="/a/{n:05d}">Article {n}</a></li>'
+                        for n in range(page * per_listing, min(pages, (page + 1) * per_listing)))
+        nxt = f'<a href="/list/{page + 1}">Next</a>' if page + 1 < listings else ""
+        (root / "list" / str(page)).write_text(f"<html><body><ul>{links}</ul>{nxt}</body></html>")
+    (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    return bodies
+
+
+def time_crawl(workdir: Path, pages: int) -> dict:
+    make_crawl_site(workdir / "site", pages)
+    source = parse_sources({"bench": dict(name="Bench site", base_url="https://bench.example.org", seeds=["/list/0"],
+                                          discovery="listing", listing_pattern=r"/list/\d+$", link_pattern=r"/a/\d+$",
+                                          min_words=10)})["bench"]
+    with serve_site(workdir / "site") as site, Fetcher(min_delay=0, max_retries=0) as fetcher, \
+            RawStore(workdir / "crawl-raw") as store:
+        started = time.perf_counter()
+        report = crawl([source], store, fetcher=fetcher, mirror={source.base_url: site.base})
+        store.flush()
+        seconds = time.perf_counter() - started
+        requests = sum(site.requests.values())
+    rep = report.sources["bench"]
+    return {"crawl": {"articles": rep.fetched, "listings": rep.listings, "requests": requests,
+                      "seconds": round(seconds, 2), "pages_per_s": round((rep.fetched + rep.listings) / seconds, 1),
+                      "rate_limit": "off", "durable_journal": True}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=15, help="timed rounds of each extractor (best is kept)")
+    parser.add_argument("--crawl-pages", type=int, default=500, help="article pages of the generated crawl site")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="gap-guidelines-bench-"))
+    try:
+        result = {"bench": "guidelines"}
+        result.update(time_extraction(stored_pages(workdir), args.repeat))
+        result.update(time_crawl(workdir, args.crawl_pages))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["cpus"] = os.cpu_count()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The dataset card (``OUT/README.md``), Hugging Face style, rendered from the manifest alone."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PART_NAMES = {
+    "guidelines": "Clinical practice guidelines",
+    "pubmed_abstracts": "PubMed abstracts",
+    "pubmed_papers": "PubMed Central full-text papers",
+    "replay": "General-domain replay text",
+}
+
+
+def _yaml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
+
+
+def size_category(rows: int) -> str:
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    for bound, name in bounds:
+        if rows < bound:
+            return name
+    return "1B<n<10B"
+
+
+def guideline_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per guideline source: in the build, or in the registry; with its redistribution status."""
+    statistics = manifest.get("statistics", {})
+    in_build = statistics.get("guideline_sources", {})
+    registry = statistics.get("guideline_registry", {})
+    rows = []
+    for tag in sorted(set(in_build) | set(registry)):
+        built = in_build.get(tag, {})
+        known = registry.get(tag)
+        if known is not None:
+            is_open = bool(known.get("open"))
+        elif built.get("license") in ("open", "closed"):
+            is_open = built["license"] == "open"
+        else:
+            is_open = None
+        rows.append({"tag": tag, "name": (known or {}).get("name", tag), "url": (known or {}).get("url", ""),
+                     "documents": built.get("documents", 0), "rows": built.get("rows", 0),
+                     "tokens": built.get("tokens", 0), "open": is_open})
+    return rows
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def dataset_card(manifest: dict[str, Any]) -> str:
+    splits = manifest["splits"]
+    parts = manifest["parts"]
+    settings = manifest["settings"]
+    tokenizer = manifest["tokenizer"]
+    replay = manifest["replay"]
+    total_rows = sum(splits[s]["rows"] for s in splits)
+    header = [
+        "---",
+        "pretty_name: GAP-Replay",
+        "language:",
+        "- en",
+        "license: other",
+        "license_name: mixed-per-source",
+        "task_categories:",
+        "- text-generation",
+        "tags:",
+        "- medical",
+        "- clinical-guidelines",
+        "- pubmed",
+        "- pretraining",
+        "size_categories:",
+        f"- {size_category(total_rows)}",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+    ]
+    for split in splits:
+        header += [f"  - split: {split}", f"    path: {_yaml_string(f'{split}/{split}-*.parquet')}"]
+    header += ["dataset_info:", "  splits:"]
+    for split, info in splits.items():
+        header += [f"  - name: {split}", f"    num_examples: {info['rows']}",
+                   f"    num_bytes: {sum(shard['bytes'] for shard in info['shards'])}"]
+    header.append("---")
+
+    lines = [
+        "# GAP-Replay",
+        "",
+        "The medical pretraining corpus of MEDITRON (Chen et al., 2023, \"MEDITRON-70B: Scaling Medical Pretraining "
+        "for Large Language Models\"), regenerated from its public sources by "
+        f"`gap-replay` {manifest.get('code_version', '')} with seed {manifest['seed']}: clinical practice **G**uidelines, "
+        "PubMed **A**bstracts, PubMed Central full-text **P**apers and general-domain **Replay** text.",
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "corpus = load_dataset(\"parquet\", data_files={\"train\": \"train/*.parquet\", \"validation\": \"validation/*.parquet\"})",
+        "```",
+        "",
+        "Every shard is a Parquet (zstd) file of one schema; `manifest.json` lists each shard's rows, tokens and "
+        "SHA-256. Rows are shuffled with the seed across all shards of a split.",
+        "",
+        "## Mixture",
+        "",
+        f"Tokens are counted with {'a byte-level BPE tokenizer trained on this corpus (`tokenizer/`)' if tokenizer['trained'] else '`' + str(tokenizer['spec']) + '`'} "
+        f"(vocabulary {tokenizer['vocab_size']:,}); a count is the tokens of `text` with no special token added.",
+        "",
+        "| part | documents in | train documents | train rows | train tokens | validation rows | validation tokens | sizing |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for part, entry in parts.items():
+        plan = entry.get("plan") or {}
+        if plan.get("method") == "weight":
+            sizing = f"weight {plan['weight']:.4g}" + (" x (1 + upsampling score)" if part == "pubmed_papers" else "")
+            if plan.get("target_tokens") is not None:
+                sizing += f" (target {plan['target_tokens']:,} tokens)"
+        elif plan:
+            sizing = f"{plan['full_passes']} full pass(es) + seeded sample, target {plan['target_tokens']:,} tokens"
+        else:
+            sizing = ""
+        before, train, validation = entry["before"]["total"], entry["after"]["train"], entry["after"]["validation"]
+        lines.append(f"| {PART_NAMES.get(part, part)} (`{part}`) | {before['documents']:,} | {train['documents']:,} | "
+                     f"{train['rows']:,} | {train['tokens']:,} | {validation['rows']:,} | {validation['tokens']:,} | {sizing} |")
+    lines += [
+        f"| **total** | {sum(e['before']['total']['documents'] for e in parts.values()):,} | "
+        f"{splits['train']['documents']:,} | {splits['train']['rows']:,} | {splits['train']['tokens']:,} | "
+        f"{splits['validation']['rows']:,} | {splits['validation']['tokens']:,} | |",
+        "",
+    ]
+    if replay.get("target_tokens"):
+        lines += [f"Replay makes up {replay['actual_share']:.3%} of the training tokens "
+                  f"(target {replay['target_tokens']:,} tokens"
+                  + (f", a share of {replay['share']:.2%}" if replay.get("share") is not None else "")
+                  + f"; relative error {replay['relative_error']:.3%}).", ""]
+    fractions = settings.get("validation_fraction", {})
+    lines += [
+        "Validation: a document goes to validation by a seeded hash of its id ("
+        + ", ".join(f"`{part}` {fraction:.0%}" for part, fraction in sorted(fractions.items())) + "); "
+        "all copies of a document are in the same split. Papers are repeated `1 + upsampling_score` times "
+        "(rounded probabilistically with the seed); copy k >= 1 of a document keeps its `id` and carries "
+        "`\"mix_copy\": k` in `extra`.",
+        "",
+        "## Guideline sources and licences",
+        "",
+        "Guideline texts keep their publishers' terms. Sources marked *no* allow no redistribution: a build "
+        "holding their documents is for local use only; filter on `subset` (or leave them out of "
+        "`guidelines.sources`) before sharing it.",
+        "",
+        "| source | name | documents | tokens | redistributable |",
+        "|---|---|---:|---:|---|",
+    ]
+    for row in guideline_rows(manifest):
+        status = {True: "yes", False: "no", None: "unknown"}[row["open"]]
+        name = f"[{row['name']}]({row['url']})" if row["url"] else row["name"]
+        lines.append(f"| `{row['tag']}` | {name} | {row['documents']:,} | {row['tokens']:,} | {status} |")
+    lines += [
+        "",
+        "Other parts: PubMed abstracts are distributed by the U.S. National Library of Medicine under its terms "
+        "for MEDLINE/PubMed data; PMC papers come from the PMC Open Access Subset, each under its own licence "
+        "(the `license` column); replay text keeps the terms of its RedPajama source set (`subset`).",
+        "",
+        "## Processing",
+        "",
+        "1. `pubmed`: MEDLINE/PubMed XML and PMC JATS parsed; metadata, authors, affiliations, bibliography and "
+        "table bodies dropped; `#`/`##` headers; in-text markers `[BIB_REF]`, `[FIG_REF]`, `[FIG]`, `[TABLE]`, "
+        "`[FORMULA]`; PMC upsampling scores (MEDITRON table 10).",
+        "2. `guidelines`: guideline sources crawled politely (robots.txt, rate limits), text extracted and cleaned.",
+        "3. `filter`: fastText language identification and quality rules.",
+        "4. `replay`: RedPajama-style replay text read into the same schema.",
+        "5. `dedup`: duplicates by id and text removed; a paper's full text supersedes its abstract.",
+        "6. `mix`: token counts, weights and targets, replay share, train/validation split, seeded shuffle, shards.",
+        "",
+        "| stage | in | kept | dropped | reasons |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for stage in manifest.get("stages", []):
+        dropped = sum(stage["dropped"].values())
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in
+                            sorted(stage["dropped"].items(), key=lambda item: (-item[1], item[0])))
+        lines.append(f"| {stage['stage']} | {stage['in']:,} | {stage['kept']:,} | {dropped:,} | {reasons} |")
+    languages = manifest.get("statistics", {}).get("languages", {})
+    lines += ["", "## Statistics", "", "Languages (documents in the mixture):", ""]
+    for part, counts in languages.items():
+        lines.append(f"- `{part}`: " + ", ".join(f"{language} {count:,}" for language, count in counts.items()))
+    upsampling = manifest.get("statistics", {}).get("upsampling", {})
+    if upsampling.get("copies"):
+        lines += ["", "Papers by number of copies: "
+                  + ", ".join(f"{copies} cop{'y' if copies == '1' else 'ies'}: {count:,}"
+                            for copies, count in upsampling["copies"].items()) + "."]
+    lines += [
+        "",
+        "Shards: " + "; ".join(f"{split}: {len(info['shards'])} file(s), {info['rows']:,} rows, {info['tokens']:,} tokens"
+                                for split, info in splits.items()) + ".",
+        "",
+        "`manifest.json` holds the full settings, per-shard checksums and every stage's ledger; "
+        "`report.html` (when built) plots these statistics.",
+        "",
+    ]
+    return "\n".join(header + lines)

@@ -1,0 +1,213 @@
+"""Near-duplicates on Spark, on a corpus of real abstracts with planted copies at known similarities:
+found when similar, kept when not, clustered like the exact-Jaccard graph, the same whatever the
+partitioning; connected components against union-find."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dedup.job import deduplicate, run_dedup
+from dedup.minhash import shingles
+from dedup.near import CLUSTER_SCHEMA, connected_components
+from gap_replay.config import DedupConfig, load_config
+from gap_replay.runner import RunContext
+from gap_replay.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
+from gap_replay.spark import spark_schema
+from tests.dedup.conftest import edit_words
+
+THRESHOLD = 0.8
+
+
+def jaccard(left: str, right: str) -> float:
+    a, b = set(shingles(left)), set(shingles(right))
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+@pytest.fixture(scope="module")
+def corpus(abstracts):
+    """Real abstracts plus planted copies; returns (documents, planted) with planted[copy id] = (original, kind)."""
+    rng = random.Random(11)
+    originals = abstracts[:320]
+    documents = [dict(document) for document in originals]
+    originals = [document for document in originals if len(document["text"].split()) >= 200]  # planted ones
+    assert len(originals) >= 100
+    planted = {}
+    for i, original in enumerate(originals[:40]):  # close copies in the replay part (cross-part)
+        copy_id = f"replay:planted:{i}"
+        documents.append(make_document(id=copy_id, source="replay", subset="planted",
+                                       text=edit_words(original["text"], 2, rng)))
+        planted[copy_id] = (original["id"], "close")
+    for i, original in enumerate(originals[40:80]):  # distant copies: must be kept
+        copy_id = f"replay:distant:{i}"
+        documents.append(make_document(id=copy_id, source="replay", subset="planted",
+                                       text=edit_words(original["text"], 30, rng)))
+        planted[copy_id] = (original["id"], "distant")
+    for i, original in enumerate(originals[80:90]):  # a paper copy beats the (longer) abstract
+        copy_id = f"pmcid:PMC7700{i:03d}"
+        words = original["text"].split()
+        documents.append(make_document(id=copy_id, source="pubmed_papers", pmcid=copy_id[6:],
+                                       text=" ".join(words[: len(words) - 3])))
+        planted[copy_id] = (original["id"], "paper")
+    for i, original in enumerate(originals[90:100]):  # chains: X ~ X1 ~ X2 while X and X2 are further apart
+        first = edit_words(original["text"], 3, rng)
+        second = edit_words(first, 3, rng)
+        for suffix, text in (("a", first), ("b", second)):
+            copy_id = f"guideline:planted:{i}{suffix}"
+            documents.append(make_document(id=copy_id, source="guidelines", subset="planted", text=text))
+            planted[copy_id] = (original["id"], "chain")
+    return documents, planted
+
+
+@pytest.fixture(scope="module")
+def truth(corpus):
+    """Connected components of the graph of pairs with exact Jaccard >= THRESHOLD (brute force)."""
+    documents, _ = corpus
+    sets = [set(shingles(document["text"])) for document in documents]
+    parent = list(range(len(documents)))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    similarities = {}
+    for i, j in itertools.combinations(range(len(documents)), 2):
+        if abs(len(sets[i]) - len(sets[j])) > (1 - THRESHOLD) * max(len(sets[i]), len(sets[j])):
+            continue  # cannot reach the threshold
+        common = len(sets[i] & sets[j])
+        similarity = common / (len(sets[i]) + len(sets[j]) - common)
+        similarities[documents[i]["id"], documents[j]["id"]] = similarity
+        if similarity >= THRESHOLD:
+            parent[find(i)] = find(j)
+    components = {}
+    for i, document in enumerate(documents):
+        components.setdefault(find(i), set()).add(document["id"])
+    return {frozenset(members) for members in components.values() if len(members) > 1}, similarities
+
+
+@pytest.fixture(scope="module")
+def stage(spark, corpus, tmp_path_factory):
+    documents, _ = corpus
+    root = tmp_path_factory.mktemp("near")
+    (root / "input").mkdir()
+    pq.write_table(pa.Table.from_batches([documents_to_batch(documents)]), root / "input" / "part-00000.parquet")
+    ledger = run_dedup(RunContext(load_config()), [str(root / "input")], str(root / "out"))
+    return root / "out", ledger
+
+
+def drops(output):
+    return {row["id"]: (row["reason"], row["detail"]) for row in pq.read_table(output / "drops").to_pylist()}
+
+
+def test_planted_near_duplicates_are_found_and_distinct_documents_kept(stage, corpus):
+    output, ledger = stage
+    documents, planted = corpus
+    dropped = drops(output)
+    for copy_id, (original, kind) in planted.items():
+        if kind == "close":  # the abstract (medical, higher priority) is kept, the replay copy dropped
+            assert dropped.get(copy_id) == ("near_duplicate", original), copy_id
+            assert original not in dropped
+        elif kind == "distant":
+            assert copy_id not in dropped
+        elif kind == "paper":  # papers win over abstracts even with a shorter text
+            assert dropped.get(original) == ("near_duplicate", copy_id), copy_id
+            assert copy_id not in dropped
+        else:  # chain: both guideline copies go to the abstract, the first through the second link
+            assert dropped.get(copy_id) == ("near_duplicate", original), copy_id
+    assert ledger.dropped["near_duplicate"] == sum(reason == "near_duplicate" for reason, _ in dropped.values())
+    assert ledger.documents_in == len(documents) == ledger.kept + ledger.dropped_total
+
+
+def test_clusters_are_the_components_of_the_exact_similarity_graph(stage, truth, corpus):
+    output, _ = stage
+    components, similarities = truth
+    table = pq.read_table(output / "clusters")
+    assert table.schema.equals(CLUSTER_SCHEMA, check_metadata=False)
+    clusters = table.to_pylist()
+    assert {frozenset(row["member_ids"]) for row in clusters} == components
+    dropped = drops(output)
+    for row in clusters:
+        assert row["size"] == len(row["member_ids"]) and row["member_ids"] == sorted(row["member_ids"])
+        assert row["kept_id"] in row["member_ids"] and row["kept_id"] not in dropped
+        for member in row["member_ids"]:
+            if member != row["kept_id"]:
+                assert dropped[member] == ("near_duplicate", row["kept_id"])
+    # The chains really are chains: their ends are below the threshold, yet in one cluster.
+    _, planted = corpus
+    chain = [copy for copy, (_, kind) in planted.items() if kind == "chain"]
+    ends = [similarities.get((planted[copy][0], copy), 0.0) for copy in chain if copy.endswith("b")]
+    assert min(ends) < THRESHOLD
+    assert not (output / "_work").exists() and not (output / ".incomplete").exists()
+
+
+def outcome_rows(spark, documents, partitions, shuffle_partitions):
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    try:
+        frame = spark.createDataFrame(pa.Table.from_batches([documents_to_batch(documents)]).to_pandas(),
+                                      spark_schema(DOCUMENT_SCHEMA)).repartition(partitions)
+        result = deduplicate(frame, DedupConfig())
+        outcomes = sorted((row["id"], row["source"], row["drop_reason"] or "", row["drop_detail"] or "")
+                          for row in result.outcomes.select("id", "source", "drop_reason", "drop_detail").collect())
+        clusters = sorted((row["cluster_id"], row["kept_id"], tuple(row["member_ids"]))
+                          for row in result.clusters.collect())
+        return outcomes, clusters
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
+
+
+def test_identical_result_under_different_partition_counts(spark, stage, corpus):
+    output, _ = stage
+    documents, _ = corpus
+    dropped = drops(output)
+    expected_clusters = sorted((row["cluster_id"], row["kept_id"], tuple(row["member_ids"]))
+                               for row in pq.read_table(output / "clusters").to_pylist())
+    reversed_documents = list(reversed(documents))
+    for partitions, shuffle_partitions, docs in ((1, 3, documents), (7, 11, reversed_documents)):
+        outcomes, clusters = outcome_rows(spark, docs, partitions, shuffle_partitions)
+        assert clusters == expected_clusters
+        assert {row[0]: (row[2], row[3]) for row in outcomes if row[2]} == dropped
+
+
+def test_without_verification_candidates_count_as_duplicates(spark, stage, corpus):
+    output, _ = stage
+    documents, _ = corpus
+    frame = spark.createDataFrame(pa.Table.from_batches([documents_to_batch(documents)]).to_pandas(),
+                                  spark_schema(DOCUMENT_SCHEMA))
+    result = deduplicate(frame, DedupConfig(verify=False))
+    assert "verified_pairs" not in result.stats
+    unverified = [set(row["member_ids"]) for row in result.clusters.collect()]
+    # The candidate graph contains the verified one: each verified cluster lies inside a candidate cluster.
+    for row in pq.read_table(output / "clusters").to_pylist():
+        assert any(set(row["member_ids"]) <= cluster for cluster in unverified)
+
+
+def test_connected_components_match_union_find(spark):
+    rng = random.Random(3)
+    chain = [(i, i + 1) for i in range(1000, 1060)]  # a long path
+    star = [(5000, i) for i in range(5001, 5030)]
+    scattered = [(rng.randrange(200), rng.randrange(200)) for _ in range(120)]
+    edges = [edge for edge in chain + star + scattered if edge[0] != edge[1]]
+    frame = spark.createDataFrame(edges, "a long, b long")
+    membership, rounds = connected_components(frame, lambda df, name: df.localCheckpoint(eager=True))
+    parent = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    got = {row["node"]: row["root"] for row in membership.collect()}
+    assert got == {node: min(m for m in parent if find(m) == find(node)) for node in parent}
+    assert rounds >= 2

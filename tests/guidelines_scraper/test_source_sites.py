@@ -1,0 +1,83 @@
+"""Real crawls of the 8 redistributable sources, each through its *built-in* spec (sources.toml),
+against a local copy of the site (tests/guidelines_scraper/fixtures/sites/<host>/, invented content
+in the real site's structure: listings, pagination, article pages, PDFs as the site serves them),
+then extraction; every article's outcome is compared with its golden text in
+fixtures/expected/<tag>.txt.
+
+Regenerate the golden files after an intended change with ``GAP_REPLAY_UPDATE_GOLDEN=1 pytest ...``
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gap_replay.outcome import Drop
+from guidelines_scraper.crawl import crawl
+from guidelines_scraper.extract import deduplicate_titles, extract_document
+from guidelines_scraper.fetch import Fetcher
+from guidelines_scraper.local_site import host_mirror, serve_site
+from guidelines_scraper.raw_store import RawStore
+from guidelines_scraper.sources import load_sources
+
+from .conftest import FIXTURES
+from .fixture_pdfs import FIXTURE_PDFS, render_pdf
+
+SITES = FIXTURES / "sites"
+EXPECTED = FIXTURES / "expected"
+OPEN_TAGS = ["cco", "cdc", "cma", "icrc", "nice", "spor", "who", "wikidoc"]
+UPDATE = os.environ.get("GAP_REPLAY_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="module")
+def site():
+    with serve_site(SITES) as served:
+        yield served
+
+
+def crawl_and_extract(tag: str, site, path: Path, **crawl_options):
+    source = load_sources()[tag]
+    mirror = host_mirror(site.base, [source], SITES)
+    with RawStore(path) as store, Fetcher(min_delay=0, max_retries=0, read_timeout=5) as fetcher:
+        report = crawl([source], store, fetcher=fetcher, mirror=mirror, **crawl_options)
+    records = list(RawStore(path).records(kinds=["article"], latest=True))
+    outcomes = deduplicate_titles(extract_document(record, source) for record in records)
+    return report.sources[tag], [(r["url"], o) for r, o in zip(records, outcomes)]
+
+
+def render(pairs) -> str:
+    """The golden form of a source's outcomes: one block per article URL, in URL order."""
+    blocks = []
+    for url, outcome in sorted(pairs, key=lambda pair: pair[0]):
+        if isinstance(outcome, Drop):
+            blocks.append(f"=== {url}\nDROP {outcome.reason}: {outcome.detail}\n")
+        else:
+            blocks.append(f"=== {url}\nKEPT {outcome['id']} title={outcome['title']!r}\n\n{outcome['text']}\n")
+    return "\n".join(blocks)
+
+
+@pytest.mark.parametrize("tag", OPEN_TAGS)
+def test_source_site_golden(tag, site, tmp_path):
+    before = dict(site.served)
+    report, pairs = crawl_and_extract(tag, site, tmp_path)
+    assert pairs, f"{tag}: nothing discovered"
+    assert report.discovered == len(pairs) and report.fetched == len(pairs)
+    golden = EXPECTED / f"{tag}.txt"
+    text = render(pairs)
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), f"{tag}: outcomes differ from {golden}"
+    # Every article was requested once, and at least one document is kept.
+    served_now = {path: count - before.get(path, 0) for path, count in site.served.items()
+                  if count - before.get(path, 0)}
+    assert all(count == 1 for count in served_now.values()), served_now
+    assert any(isinstance(outcome, dict) for _, outcome in pairs)
+
+
+def test_committed_fixture_pdfs_are_what_the_writer_makes():
+    for relative, spec in FIXTURE_PDFS.items():
+        assert (SITES / relative).read_bytes() == render_pdf(spec), relative

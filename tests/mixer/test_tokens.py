@@ -1,0 +1,75 @@
+"""Tokenizers: training (deterministic, with the paper's markers), loading, counting, the CLI."""
+
+import gzip
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gap_replay.cli import main
+from mixer.synthetic import synthetic_table
+from mixer.tokens import (
+    END_OF_DOCUMENT,
+    MARKER_TOKENS,
+    count_tokens,
+    iter_corpus_texts,
+    save_tokenizer,
+    select_texts,
+    tokenizer_info,
+    train_tokenizer,
+)
+
+
+@pytest.fixture(scope="module")
+def texts():
+    table = synthetic_table(300, seed=3, scale=0.1)
+    return table.column("text").to_pylist()
+
+
+def test_training_is_deterministic_and_keeps_the_markers_whole(texts, tmp_path):
+    first = train_tokenizer(texts, vocab_size=600)
+    second = train_tokenizer(list(reversed(texts)), vocab_size=600)
+    assert first.to_str() == second.to_str()
+    assert first.get_vocab_size() == 600
+    assert first.token_to_id(END_OF_DOCUMENT) == 0
+    assert [first.token_to_id(marker) for marker in MARKER_TOKENS] == list(range(1, 11))
+    encoding = first.encode("see [BIB_REF]A title, Smith[/BIB_REF] and [FORMULA]x[/FORMULA]", add_special_tokens=False)
+    assert {"[BIB_REF]", "[/BIB_REF]", "[FORMULA]", "[/FORMULA]"} <= set(encoding.tokens)
+    assert first.decode(encoding.ids, skip_special_tokens=False).startswith("see [BIB_REF]A title")
+
+    directory = tmp_path / "tok"
+    save_tokenizer(first, str(directory))
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(str(directory))
+    assert loaded.eos_token == END_OF_DOCUMENT and loaded.eos_token_id == 0
+    sample = texts[:5]
+    assert count_tokens(str(directory), sample) == [len(ids) for ids in loaded(sample, add_special_tokens=False)["input_ids"]]
+    assert count_tokens(str(directory / "tokenizer.json"), sample) == count_tokens(str(directory), sample)
+    assert tokenizer_info(str(directory)).vocab_size == 600
+
+
+def test_selection_does_not_depend_on_order(texts):
+    assert select_texts(texts, 50) == select_texts(list(reversed(texts)), 50)
+    assert len(select_texts(texts, 50)) == 50 and len(select_texts(texts, 0)) == len(texts)
+
+
+def test_corpus_readers(tmp_path):
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(b'{"text": "one"}\nnot json\n{"text": "two"}\n'))
+    (tmp_path / "b.txt").write_text("three")
+    pq.write_table(pa.table({"text": ["four", None, "five"], "other": [1, 2, 3]}), tmp_path / "c.parquet")
+    assert sorted(iter_corpus_texts([str(tmp_path)])) == ["five", "four", "one", "three", "two"]
+
+
+def test_cli_trains_a_tokenizer(texts, tmp_path, capsys):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    assert main(["tokenizer", "train", "--input", str(corpus), "--output", str(tmp_path / "t1"),
+                 "--vocab-size", "600"]) == 0
+    assert "vocabulary 600" in capsys.readouterr().out
+    expected = train_tokenizer(select_texts(texts, 0), vocab_size=600).to_str(pretty=True)
+    assert (tmp_path / "t1" / "tokenizer.json").read_text() == expected
+    assert main(["tokenizer", "train", "--input", str(corpus), "--output", str(tmp_path / "t2"),
+                 "--vocab-size", "10"]) == 2
+    assert "--vocab-size" in capsys.readouterr().err

@@ -1,0 +1,48 @@
+"""Shard files depend on the rows and their order only, never on how they arrive in batches."""
+
+import hashlib
+
+import pyarrow as pa
+
+from gap_replay.schema import DOCUMENT_SCHEMA
+from mixer import writer
+from mixer.synthetic import synthetic_table
+from mixer.writer import KEY_COLUMN, RowGroupWriter, keyed_writer
+
+
+def write(path, table, chunk_sizes):
+    out = RowGroupWriter(str(path), DOCUMENT_SCHEMA)
+    start = 0
+    for size in chunk_sizes:
+        out.write(table.slice(start, size))
+        start += size
+    out.write(table.slice(start))
+    out.close()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_row_groups_do_not_depend_on_batches(tmp_path, monkeypatch):
+    monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 100)
+    monkeypatch.setattr(writer, "ROW_GROUP_TEXT_BYTES", 60_000)
+    table = synthetic_table(450, seed=5, scale=0.2)
+    digests = {write(tmp_path / "a.parquet", table, [450]),
+               write(tmp_path / "b.parquet", table, [1, 99, 100, 3, 7, 200]),
+               write(tmp_path / "c.parquet", table, [37] * 12)}
+    assert len(digests) == 1
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(tmp_path / "a.parquet").metadata
+    assert metadata.num_rows == 450 and metadata.num_row_groups > 450 // 100  # text bytes cut some groups short
+
+
+def test_keyed_writer_names_files_by_key(tmp_path):
+    table = synthetic_table(30, seed=6, scale=0.1)
+    keys = pa.array(sorted([0] * 10 + [2] * 20), pa.int32())
+    batch = table.append_column(KEY_COLUMN, keys).to_batches()[0]
+    names = ["train/train-00000-of-00003.parquet", "train/train-00001-of-00003.parquet",
+             "train/train-00002-of-00003.parquet"]
+    run = keyed_writer(str(tmp_path), names, DOCUMENT_SCHEMA, DOCUMENT_SCHEMA.names)
+    (result,) = list(run(iter([batch.slice(0, 7), batch.slice(7)])))
+    assert result.to_pydict()["file"] == [names[0], names[2]]
+    assert result.to_pydict()["rows"] == [10, 20]
+    assert not (tmp_path / names[1]).exists()

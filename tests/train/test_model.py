@@ -1,0 +1,109 @@
+import pytest
+import torch
+
+from train.config import CHAT_TOKENS, MARKER_TOKENS, load_train_config
+from train.data import shard_files
+from train.model import (
+    compute_parameters,
+    flops_per_token,
+    load_tokenizer,
+    meta_model,
+    model_config,
+    model_flops_per_token,
+    padded_vocab_size,
+    reference_model,
+    restore_computed_buffers,
+    tokenize_function,
+    train_tokenizer,
+)
+
+TINY = ["model.hidden_size=64", "model.intermediate_size=128", "model.num_layers=2", "model.num_heads=4",
+        "model.num_kv_heads=2", "model.max_position_embeddings=128"]
+
+
+@pytest.fixture(scope="module")
+def base_tokenizer(corpus, tmp_path_factory):
+    """A BPE tokenizer trained on the corpus without the added tokens (like a pretrained model's)."""
+    directory = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer(shard_files(corpus / "train"), 300, 1000, [], directory)
+    return directory
+
+
+def config_for(corpus, output, *overrides):
+    return load_train_config(overrides=[f"run.output_dir={output}", f"data.train={corpus}/train", *TINY, *overrides])
+
+
+def test_special_tokens_are_single_tokens_and_documents_end_with_eod(corpus, base_tokenizer, tmp_path):
+    config = config_for(corpus, tmp_path, f"tokenizer.path={base_tokenizer}")
+    tokenizer = load_tokenizer(config)
+    added = MARKER_TOKENS + CHAT_TOKENS
+    assert len(tokenizer) == 300 + len(added)
+    tokenize = tokenize_function(tokenizer)
+    (ids,) = tokenize(["See [BIB_REF]A trial, Smith[/BIB_REF] and [TABLE]Doses[/TABLE]. <|im_start|>user"])
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    for token in ("[BIB_REF]", "[/BIB_REF]", "[TABLE]", "[/TABLE]", "<|im_start|>"):
+        assert token in pieces
+    assert tokenizer.eos_token_id not in ids  # no BOS/EOS added: the packer appends the end-of-document token
+
+
+def test_a_model_from_the_config_has_room_for_the_tokenizer(corpus, base_tokenizer, tmp_path):
+    config = config_for(corpus, tmp_path, f"tokenizer.path={base_tokenizer}")
+    tokenizer = load_tokenizer(config)
+    architecture = model_config(config, tokenizer)
+    assert architecture.vocab_size == 320 and architecture.num_key_value_heads == 2  # 312 rounded up to 64
+    model = reference_model(config, architecture)
+    assert model.get_input_embeddings().weight.shape == (320, 64)
+
+
+def test_a_pretrained_model_gets_new_embedding_rows_and_keeps_its_weights(corpus, base_tokenizer, tmp_path):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    pretrained = tmp_path / "pretrained"
+    torch.manual_seed(1)
+    original = LlamaForCausalLM(LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128,
+                                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+    original.save_pretrained(pretrained)
+    AutoTokenizer.from_pretrained(base_tokenizer).save_pretrained(pretrained)
+    config = config_for(corpus, tmp_path, f"model.pretrained={pretrained}")
+    tokenizer = load_tokenizer(config)
+    architecture = model_config(config, tokenizer)
+    assert architecture.vocab_size == 320
+    model = reference_model(config, architecture)
+    embedding = model.get_input_embeddings().weight
+    assert embedding.shape == (320, 64) and model.get_output_embeddings().weight.shape == (320, 64)
+    assert torch.equal(embedding[:300], original.get_input_embeddings().weight)
+    assert torch.equal(model.model.layers[1].mlp.up_proj.weight, original.model.layers[1].mlp.up_proj.weight)
+    assert torch.isfinite(embedding[300:]).all()
+
+
+def test_flops_per_token_is_6n_plus_attention(corpus, base_tokenizer, tmp_path):
+    config = config_for(corpus, tmp_path, f"tokenizer.path={base_tokenizer}")
+    model = meta_model(config, model_config(config, load_tokenizer(config)))
+    d, ffn, kv, layers, vocab = 64, 128, 2 * 16, 2, 320
+    per_layer = d * d + 2 * d * kv + d * d + 3 * d * ffn + 2 * d  # q, k, v, o, SwiGLU, two RMSNorms
+    compute = layers * per_layer + d + vocab * d  # + final norm + output projection (embedding lookup: free)
+    assert compute_parameters(model) == compute
+    assert model_flops_per_token(model, 64) == 6 * compute + 12 * layers * 4 * 16 * 64
+    assert flops_per_token(10, 1, 1, 1, 1) == 72
+
+
+def test_tied_output_projection_counts_once(corpus, base_tokenizer, tmp_path):
+    config = config_for(corpus, tmp_path, f"tokenizer.path={base_tokenizer}", "model.tie_word_embeddings=true")
+    model = meta_model(config, model_config(config, load_tokenizer(config)))
+    assert compute_parameters(model) == sum(p.numel() for p in model.parameters())
+
+
+def test_rotary_buffers_are_recomputed_after_allocation(corpus, base_tokenizer, tmp_path):
+    config = config_for(corpus, tmp_path, f"tokenizer.path={base_tokenizer}")
+    architecture = model_config(config, load_tokenizer(config))
+    model = meta_model(config, architecture)
+    model.to_empty(device="cpu")
+    restore_computed_buffers(model, torch.device("cpu"))
+    expected = reference_model(config, architecture).model.rotary_emb.inv_freq
+    assert torch.equal(model.model.rotary_emb.inv_freq, expected)
+
+
+def test_padded_vocab_size():
+    assert padded_vocab_size(32012, 32000, 64) == 32064
+    assert padded_vocab_size(31000, 32000, 64) == 32000
+    assert padded_vocab_size(300, 0, 64) == 320

@@ -1,0 +1,160 @@
+"""The trainer in this process (a world of one, gloo): numerics against a plain PyTorch loop, the
+schedule, activation checkpointing, logging and MFU, the command lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from gap_replay.config import ConfigError
+from tests.train.conftest import tiny_config
+from train.config import load_train_config
+from train.trainer import accumulation_steps, lr_factor, train
+
+
+def run(tmp_path: Path, corpus: Path, name: str, *overrides: str, steps: int = 4, stream=None) -> dict:
+    config = tiny_config(tmp_path / f"{name}.toml", corpus, tmp_path / name, steps=steps)
+    return train(load_train_config(config, ["checkpoint.interval=0", "log.interval=1", *overrides]), stream=stream)
+
+
+def records(output: Path) -> list[dict]:
+    return [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_schedule_warms_up_then_decays_to_a_tenth():
+    assert lr_factor(1, 2000, 10000, 0.1) == pytest.approx(1 / 2000)
+    assert lr_factor(1000, 2000, 10000, 0.1) == pytest.approx(0.5)
+    assert lr_factor(2000, 2000, 10000, 0.1) == pytest.approx(1.0)
+    assert lr_factor(6000, 2000, 10000, 0.1) == pytest.approx(0.55)
+    assert lr_factor(10000, 2000, 10000, 0.1) == pytest.approx(0.1)
+    assert lr_factor(20000, 2000, 10000, 0.1) == pytest.approx(0.1)
+    assert lr_factor(1, 0, 10, 0.1) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 10)))
+
+
+def test_global_batch_is_reached_by_accumulation():
+    config = load_train_config(overrides=["run.output_dir=x", "data.train=y", "tokenizer.train_vocab_size=300",
+                                          "data.micro_batch_size=2", "data.global_batch_size=16"])
+    assert accumulation_steps(config, 1) == 8 and accumulation_steps(config, 4) == 2
+    with pytest.raises(ConfigError, match="multiple"):
+        accumulation_steps(config, 3)
+
+
+@pytest.fixture(scope="module")
+def single(corpus, tmp_path_factory):
+    """A 4-step run of one process; its log, summary and output directory."""
+    tmp_path = tmp_path_factory.mktemp("single")
+    summary = run(tmp_path, corpus, "run")
+    return summary, tmp_path / "run"
+
+
+def test_fsdp_trainer_matches_a_plain_pytorch_loop(single, corpus):
+    """Same weights, data, optimizer and schedule without FSDP: the same losses."""
+    from train import model as models
+    from train.data import BatchStream, shard_files
+    from train.trainer import build_optimizer, build_scheduler, causal_lm_loss
+
+    summary, output = single
+    config = load_train_config(output.parent / "run.toml")
+    tokenizer = models.load_tokenizer(config)  # the tokenizer the run trained
+    model = models.reference_model(config, models.model_config(config, tokenizer))
+    optimizer, accumulation = build_optimizer(model, config), 4
+    scheduler = build_scheduler(optimizer, config)
+    batches = BatchStream(shard_files(corpus / "train"), models.tokenize_function(tokenizer), 64,
+                          models.eod_id(tokenizer, config), micro_batch_size=2)
+    plain = {}
+    for step in range(1, 5):
+        total = 0.0
+        for _ in range(accumulation):
+            loss = causal_lm_loss(model, torch.from_numpy(next(batches)))
+            (loss / accumulation).backward()
+            total += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        plain[step] = total / accumulation
+    assert summary["losses"].keys() == plain.keys()
+    for step, loss in plain.items():
+        assert summary["losses"][step] == pytest.approx(loss, abs=1e-5), step
+
+
+def test_metrics_log_has_loss_lr_grad_norm_throughput_and_mfu(single):
+    summary, output = single
+    (start, *trained, evaluation) = records(output)
+    assert start["kind"] == "run" and start["flops_per_token"] == summary["flops_per_token"]
+    assert start["peak_flops_per_device"] == 0.05e12
+    assert [record["step"] for record in trained] == [1, 2, 3, 4]
+    for record in trained:
+        assert record["kind"] == "train" and record["tokens"] == record["step"] * 8 * 64
+        assert record["tokens_per_s"] > 0 and record["tokens_per_s"] == record["tokens_per_s_per_device"]
+        assert record["tflops_per_device"] == pytest.approx(record["tokens_per_s"] * start["flops_per_token"] / 1e12)
+        assert record["mfu"] == pytest.approx(record["tflops_per_device"] / 0.05)
+    assert trained[0]["lr"] == pytest.approx(3e-3 / 2) and trained[1]["lr"] == pytest.approx(3e-3)
+    assert trained[-1]["loss"] < trained[0]["loss"]
+    assert evaluation["kind"] == "eval" and evaluation["step"] == 4
+    assert set(evaluation) >= {"val_loss", "val_loss/guidelines", "val_loss/pubmed_abstracts",
+                               "val_loss/pubmed_papers", "val_loss/replay"}
+    assert summary["validation"] == evaluation
+    assert (output / "config.toml").is_file() and (output / "hf" / "model.safetensors").is_file()
+
+
+def test_activation_checkpointing_changes_nothing_but_memory(single, corpus, tmp_path):
+    stream = io.StringIO()
+    summary = run(tmp_path, corpus, "ac", "parallel.activation_checkpointing=true", "log.progress_bar=true",
+                  "export.enabled=false", stream=stream)
+    for step, loss in single[0]["losses"].items():
+        assert summary["losses"][step] == pytest.approx(loss, abs=1e-6)
+    assert "4/4" in stream.getvalue()  # the progress bar
+    assert not (tmp_path / "ac" / "hf").exists()
+
+
+def test_resume_needs_the_same_number_of_processes(single, tmp_path):
+    _, output = single
+    work = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(output, work)
+    complete = work / "checkpoints" / "step-00000004" / "COMPLETE"
+    complete.write_text(json.dumps({**json.loads(complete.read_text()), "world_size": 2}))
+    config = load_train_config(output.parent / "run.toml", [f"run.output_dir={work}", "run.steps=6"])
+    with pytest.raises(ConfigError, match="written by 2 processes"):
+        train(config)
+
+
+def test_a_finished_run_resumes_to_nothing_and_a_longer_one_continues(single, tmp_path):
+    import shutil
+
+    _, output = single
+    work = tmp_path / "again"
+    shutil.copytree(output, work)
+    config = load_train_config(output.parent / "run.toml", [f"run.output_dir={work}", "export.enabled=false"])
+    assert train(config)["losses"] == {}
+    longer = train(load_train_config(output.parent / "run.toml",
+                                     [f"run.output_dir={work}", "run.steps=5", "export.enabled=false"]))
+    assert list(longer["losses"]) == [5]
+
+
+def test_command_lines_report_configuration_errors(tmp_path, capsys):
+    from gap_replay.cli import main as gap_replay
+    from train.cli import main as python_m_train
+
+    assert python_m_train(["--config", str(tmp_path / "missing.toml")]) == 2
+    assert "train: error: config file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run]\noutput_dir = 'x'\nspeed = 3\n")
+    assert gap_replay(["train", "--config", str(bad)]) == 2
+    assert "unknown setting 'speed'" in capsys.readouterr().err
+
+
+def test_gap_replay_has_the_train_command():
+    from gap_replay.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--config", "run.toml", "--set", "run.steps=3",
+                                      "--nproc-per-node", "2"])
+    assert args.config == "run.toml" and args.overrides == ["run.steps=3"] and args.nproc_per_node == 2
+    assert args.handler.__module__ == "train.cli"

@@ -1,0 +1,84 @@
+"""`gap-replay train` and `python -m train`: run (or resume) a training run from one TOML file.
+
+Launch one process per device with torchrun (``torchrun --nproc-per-node 8 -m train --config run.toml``),
+or let the command start torchrun itself with ``--nproc-per-node N``; without either it is a run of one
+process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+DESCRIPTION = "continue pretraining a Llama model on GAP-Replay shards (FSDP, torchrun)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="FILE", help="the run's TOML configuration")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="overrides",
+                        help="override one setting, value as a TOML literal (repeatable)")
+    parser.add_argument("--nproc-per-node", type=int, default=0, metavar="N",
+                        help="start N processes on this machine with torchrun (default: run in this process, "
+                             "or as launched by torchrun)")
+    parser.add_argument("--debug", action="store_true", help="print full tracebacks on errors")
+
+
+def register(commands, common) -> None:
+    sub = commands.add_parser("train", help=DESCRIPTION, description=DESCRIPTION)
+    add_arguments(sub)
+    sub.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace, make_context) -> list:
+    run(args)
+    return []
+
+
+def _forwarded(args: argparse.Namespace) -> list[str]:
+    argv = ["--config", args.config]
+    for override in args.overrides:
+        argv += ["--set", override]
+    return argv + (["--debug"] if args.debug else [])
+
+
+def run(args: argparse.Namespace):
+    from train.config import load_train_config
+
+    config = load_train_config(args.config, args.overrides)  # configuration errors before any process starts
+    if args.nproc_per_node and "LOCAL_RANK" not in os.environ:
+        from torch.distributed.run import main as torchrun
+
+        torchrun(["--standalone", f"--nproc-per-node={args.nproc_per_node}", "-m", "train", *_forwarded(args)])
+        return None
+    from train.trainer import train
+
+    return train(config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    from gap_replay.config import ConfigError
+
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        print("train: interrupted", file=sys.stderr)
+        return 130
+    except (ConfigError, FileNotFoundError) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"train: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        first = (str(error).strip().splitlines() or [""])[0]
+        print(f"train: error: {type(error).__name__}: {first}"
+              + ("" if args.debug else " (rerun with --debug for the full trace)"), file=sys.stderr)
+        return 1
+    return 0

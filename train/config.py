@@ -1,0 +1,292 @@
+"""One TOML file per training run, plus ``--set section.key=value`` overrides.
+
+Every section is a dataclass below; its fields and defaults are the documentation of the run
+configuration (the README's "Continued pretraining" section lists them all). The defaults follow the
+MEDITRON paper: a Llama-2-7B-shaped model, AdamW (0.9, 0.95), eps 1e-5, weight decay 0.1, gradient
+clipping 1.0, 2000 warmup steps and a cosine decay to 10% of a 3e-4 peak learning rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from gap_replay.config import ConfigError, parse_override
+
+MARKER_TOKENS = ("[BIB_REF]", "[/BIB_REF]", "[FIG_REF]", "[/FIG_REF]", "[FIG]", "[/FIG]",
+                 "[TABLE]", "[/TABLE]", "[FORMULA]", "[/FORMULA]")
+CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class RunConfig:
+    output_dir: str = ""  # required: checkpoints, metrics.jsonl, the trained tokenizer and the export go here
+    seed: int = 42  # model initialisation and every random number generator
+    steps: int = 1000  # optimizer steps of the whole run (the schedule's length)
+    stop_at: int = 0  # stop this invocation after this step, with a checkpoint (0 = run to `steps`)
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda
+    deterministic: bool = False  # torch.use_deterministic_algorithms; bitwise-reproducible runs, slower on GPU
+    threads: int = 0  # CPU threads per process; 0 = $OMP_NUM_THREADS, else cores / processes on the node
+
+
+@dataclass
+class ModelConfig:
+    pretrained: str = ""  # local Hugging Face model directory to continue from; empty = build from the fields below
+    hidden_size: int = 4096
+    intermediate_size: int = 11008
+    num_layers: int = 32
+    num_heads: int = 32
+    num_kv_heads: int = 0  # 0 = num_heads (multi-head attention); fewer = grouped-query attention
+    max_position_embeddings: int = 4096
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    tie_word_embeddings: bool = False
+    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 (when installed)
+    pad_vocab_to_multiple_of: int = 64  # embedding rows rounded up after the special tokens are added
+
+
+@dataclass
+class TokenizerConfig:
+    path: str = ""  # local tokenizer directory (or tokenizer.json); empty = model.pretrained's tokenizer
+    train_vocab_size: int = 0  # no path and no pretrained model: train a byte-level BPE of this size on data.train
+    train_documents: int = 20000  # documents of data.train read to train it
+    special_tokens: list[str] = field(default_factory=lambda: list(MARKER_TOKENS + CHAT_TOKENS))
+    eod_token: str = ""  # token joining documents; empty = the tokenizer's eos token
+
+
+@dataclass
+class DataConfig:
+    train: str = ""  # required: a split directory of Parquet shards (OUT/train)
+    validation: str = ""  # OUT/validation; empty = no validation loss
+    seq_len: int = 2048  # tokens per packed sequence (MEDITRON: 2048 for 7B, 4096 for 70B)
+    micro_batch_size: int = 1  # sequences per process per forward/backward
+    global_batch_size: int = 0  # sequences per optimizer step over all processes; 0 = micro_batch_size x processes
+    tokenize_batch: int = 64  # documents tokenised together
+    prefetch: int = 4  # micro-batches prepared ahead by a background thread (0 = in the training loop)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4  # peak learning rate (MEDITRON: 3e-4 for 7B, 1.5e-4 for 70B)
+    min_lr_ratio: float = 0.1  # the cosine ends at this fraction of the peak
+    warmup_steps: int = 2000  # linear warm-up from 0
+    decay_steps: int = 0  # step where the cosine reaches its floor; 0 = run.steps
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-5
+    weight_decay: float = 0.1
+    decay_norms_and_biases: bool = False  # false: 1-D parameters (RMSNorm weights, biases) get no weight decay
+    grad_clip: float = 1.0  # maximum global gradient norm; 0 = no clipping
+
+
+@dataclass
+class ParallelConfig:
+    backend: str = "auto"  # auto (nccl on GPU, gloo on CPU) | nccl | gloo
+    param_dtype: str = "auto"  # compute dtype: auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
+    reduce_dtype: str = "float32"  # gradient reduce-scatter dtype
+    activation_checkpointing: bool = False  # recompute each decoder layer's activations in the backward pass
+    reshard_after_forward: bool = True  # free gathered parameters after forward (ZeRO-3); false = keep them (ZeRO-2)
+
+
+@dataclass
+class CheckpointConfig:
+    interval: int = 1000  # steps between distributed checkpoints; 0 = only at the end (and at run.stop_at)
+    keep: int = 2  # most recent checkpoints kept; 0 = all
+    resume: bool = True  # continue from the latest complete checkpoint in output_dir/checkpoints
+
+
+@dataclass
+class EvalConfig:
+    interval: int = 0  # steps between validation-loss runs; 0 = only at the end
+    sequences_per_part: int = 64  # validation sequences per part (source) and run, over all processes; 0 = all
+
+
+@dataclass
+class LogConfig:
+    interval: int = 10  # steps between metric lines
+    jsonl: str = ""  # JSON-lines log; empty = output_dir/metrics.jsonl
+    progress_bar: bool = False  # a tqdm bar on the console instead of a line per interval
+    peak_tflops: float = 0.0  # per-device peak for MFU; 0 = known GPUs by name (bf16 dense), else no MFU
+
+
+@dataclass
+class ExportConfig:
+    enabled: bool = True  # write a Hugging Face model directory when the run reaches run.steps
+    directory: str = ""  # empty = output_dir/hf
+    dtype: str = "bfloat16"  # float32 | bfloat16 | float16
+
+
+@dataclass
+class TrainConfig:
+    run: RunConfig = field(default_factory=RunConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.run.output_dir)
+
+
+def _check(where: str, value: Any, annotation: Any) -> Any:
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if typing.get_origin(annotation) is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(annotation)
+        return [_check(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+    raise ConfigError(f"{where}: unsupported setting type {annotation!r}")  # pragma: no cover
+
+
+def _apply(section: Any, values: Mapping[str, Any], where: str) -> None:
+    hints = typing.get_type_hints(type(section))
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(hints))}")
+        setattr(section, key, _check(f"{where}.{key}", value, hints[key]))
+
+
+def _positive(where: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{where}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def validate(config: TrainConfig) -> None:
+    if not config.run.output_dir:
+        raise ConfigError("run.output_dir: required")
+    if not config.data.train:
+        raise ConfigError("data.train: required (a split directory of shards, e.g. OUT/train)")
+    if config.run.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"run.device: expected auto, cpu or cuda, got {config.run.device!r}")
+    _positive("run.steps", config.run.steps)
+    _positive("run.stop_at", config.run.stop_at, allow_zero=True)
+    _positive("run.threads", config.run.threads, allow_zero=True)
+    for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "max_position_embeddings",
+                 "pad_vocab_to_multiple_of"):
+        _positive(f"model.{name}", getattr(config.model, name))
+    _positive("model.num_kv_heads", config.model.num_kv_heads, allow_zero=True)
+    heads, kv_heads = config.model.num_heads, config.model.num_kv_heads or config.model.num_heads
+    if not config.model.pretrained:
+        if config.model.hidden_size % heads:
+            raise ConfigError("model.hidden_size: must be a multiple of model.num_heads")
+        if heads % kv_heads:
+            raise ConfigError("model.num_kv_heads: must divide model.num_heads")
+    _positive("tokenizer.train_vocab_size", config.tokenizer.train_vocab_size, allow_zero=True)
+    _positive("tokenizer.train_documents", config.tokenizer.train_documents)
+    if not (config.tokenizer.path or config.model.pretrained or config.tokenizer.train_vocab_size):
+        raise ConfigError("tokenizer: set tokenizer.path, model.pretrained or tokenizer.train_vocab_size")
+    _positive("data.seq_len", config.data.seq_len)
+    if config.data.seq_len < 2:
+        raise ConfigError("data.seq_len: must be at least 2")
+    _positive("data.micro_batch_size", config.data.micro_batch_size)
+    _positive("data.global_batch_size", config.data.global_batch_size, allow_zero=True)
+    _positive("data.tokenize_batch", config.data.tokenize_batch)
+    _positive("data.prefetch", config.data.prefetch, allow_zero=True)
+    _positive("optim.lr", config.optim.lr)
+    if not 0 <= config.optim.min_lr_ratio <= 1:
+        raise ConfigError(f"optim.min_lr_ratio: must be in [0, 1], got {config.optim.min_lr_ratio}")
+    for name in ("warmup_steps", "decay_steps", "weight_decay", "grad_clip"):
+        _positive(f"optim.{name}", getattr(config.optim, name), allow_zero=True)
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(config.optim, name) < 1:
+            raise ConfigError(f"optim.{name}: must be in [0, 1)")
+    _positive("optim.eps", config.optim.eps)
+    if config.parallel.backend not in ("auto", "nccl", "gloo"):
+        raise ConfigError(f"parallel.backend: expected auto, nccl or gloo, got {config.parallel.backend!r}")
+    for name in ("param_dtype", "reduce_dtype"):
+        if getattr(config.parallel, name) not in DTYPES:
+            raise ConfigError(f"parallel.{name}: expected one of {', '.join(DTYPES)}")
+    if config.export.dtype not in DTYPES[1:]:
+        raise ConfigError(f"export.dtype: expected one of {', '.join(DTYPES[1:])}")
+    for name in ("checkpoint.interval", "checkpoint.keep", "eval.interval", "eval.sequences_per_part"):
+        section, key = name.split(".")
+        _positive(name, getattr(getattr(config, section), key), allow_zero=True)
+    _positive("log.interval", config.log.interval)
+    _positive("log.peak_tflops", config.log.peak_tflops, allow_zero=True)
+
+
+def load_train_config(path: str | Path | None = None, overrides: Iterable[str] = (),
+                      base: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then `base`, then the TOML file, then `section.key=value` overrides; validated."""
+    config = TrainConfig()
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if base:
+        layers.append(("built-in settings", base))
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            layers.append((str(path), tomllib.loads(path.read_text(encoding="utf-8"))))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    sections = [f.name for f in dataclasses.fields(config)]
+    for where, data in layers:
+        for name, values in data.items():
+            if name not in sections:
+                raise ConfigError(f"{where}: unknown section [{name}]; known: {', '.join(sections)}")
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"{where}: [{name}] must be a table")
+            _apply(getattr(config, name), values, f"{where}: {name}")
+    for text in overrides:
+        name, key, value = parse_override(text)
+        if name not in sections:
+            raise ConfigError(f"--set {text}: unknown section {name!r}; known: {', '.join(sections)}")
+        _apply(getattr(config, name), {key: value}, f"--set {name}")
+    validate(config)
+    return config
+
+
+def dump_toml(config: TrainConfig) -> str:
+    """The configuration as TOML (saved next to the checkpoints so a run says what it was)."""
+    lines: list[str] = []
+    for section, values in config.to_dict().items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    import json
+
+    return json.dumps(str(value))
