@@ -14,6 +14,7 @@ plans, statistics, shards, manifest and dataset card, with the default settings 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -71,13 +72,22 @@ def main() -> None:
             sample = synthetic_table(2_000, seed=7).column("text").to_pylist()
             save_tokenizer(train_tokenizer(sample, vocab_size=32_000), str(tokenizer))  # Llama-2's size
         spark_session(SparkConfig(master="local[*]", conf={"spark.driver.memory": args.driver_memory}))
-        quiet = open(os.devnull, "w")
+        phases: list[dict[str, float]] = []
+
+        class Clock(io.TextIOBase):
+            """Times the stage's phases from its progress messages."""
+
+            def write(self, text: str) -> int:
+                if "mix: writing" in text:
+                    phases[-1]["counting_and_planning"] = round(time.perf_counter() - phases[-1]["start"], 2)
+                return len(text)
 
         def mix(files: list[str], output: Path) -> tuple[float, dict]:
             config = load_config(base={"mix": {"tokenizer": str(tokenizer)}})
-            started = time.perf_counter()
-            run_mix(RunContext(config, overwrite=True, stream=quiet), files, str(output))
-            seconds = time.perf_counter() - started
+            phases.append({"start": time.perf_counter()})
+            run_mix(RunContext(config, overwrite=True, stream=Clock()), files, str(output))
+            seconds = time.perf_counter() - phases[-1].pop("start")
+            phases[-1]["writing"] = round(seconds - phases[-1]["counting_and_planning"], 2)
             return seconds, json.loads((output / "manifest.json").read_text())
 
         warm_dir = work / "warm-up"
@@ -98,6 +108,7 @@ def main() -> None:
         "documents": [small, large],
         "seconds": [round(small_seconds, 2), round(large_seconds, 2)],
         "ratio": round(ratio, 3),
+        "phase_seconds": phases[1:],
         "data_ratio": round(large / small, 3),
         "target_ratio": TARGET_RATIO,
         "within_target": ratio <= TARGET_RATIO,

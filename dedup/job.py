@@ -112,7 +112,7 @@ class DedupResult:
 KEY = ["_file", "_row"]
 
 
-def _describe(spark, text: str) -> None:
+def _describe(spark, text: str | None) -> None:
     """Name the Spark jobs that follow (Spark UI, event log)."""
     spark.sparkContext.setJobDescription(text)
 
@@ -309,6 +309,7 @@ def run_dedup(context: RunContext, inputs: Sequence[str], output: str) -> StageL
                                                   for key, value in result.stats.items()))
             return write_outcomes(result.outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs))
         finally:
+            _describe(context.spark, None)
             checkpoints.remove()
 
     return run_stage(context, STAGE, output, fingerprint, produce)
