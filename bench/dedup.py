@@ -8,8 +8,9 @@ the 5-word shingle sets spread over about 0.5-1.0. Parts (abstracts, guidelines,
 random, so duplicates cross parts.
 
 Ground truth: the exact Jaccard similarity of the shingle sets (the definition of dedup/minhash.py) of
-every planted pair and of every pair any method reports, computed with Python sets; two documents are
-duplicates when they are in the same connected component of the pairs at or above the threshold.
+every planted pair and of every pair that any method puts in one cluster, computed with Python sets;
+two documents are duplicates when they are in the same connected component of the pairs at or above
+the threshold.
 Each method's result is read the same way: its reported pairs, closed into clusters; precision and
 recall are over the pairs of documents that share a cluster.
 
@@ -209,7 +210,10 @@ def co_cluster_pairs(pairs) -> set[tuple[str, str]]:
 def evaluate(methods: dict[str, set], planted: dict, workdir: Path) -> tuple[dict, dict]:
     """Precision/recall of each method's clusters against the pooled exact-Jaccard components."""
     similarity = {tuple(sorted(pair)): value for pair, value in planted.items()}
-    unknown = {tuple(sorted(pair)) for pairs in methods.values() for pair in pairs} - set(similarity)
+    # The pool: planted pairs and every pair that a method puts in one cluster (not only the pairs it
+    # reports: a chain A-B-C reported as (A, B), (A, C) needs (B, C) to be judged).
+    clustered = {name: co_cluster_pairs(pairs) for name, pairs in methods.items()}
+    unknown = {tuple(sorted(pair)) for pairs in clustered.values() for pair in pairs} - set(similarity)
     if unknown:
         texts = texts_of(workdir, {doc for pair in unknown for doc in pair})
         for a, b in unknown:
@@ -217,7 +221,7 @@ def evaluate(methods: dict[str, set], planted: dict, workdir: Path) -> tuple[dic
     truth = co_cluster_pairs(pair for pair, value in similarity.items() if value >= THRESHOLD)
     scores = {}
     for name, pairs in methods.items():
-        found = co_cluster_pairs(pairs)
+        found = clustered[name]
         hits = len(found & truth)
         scores[name] = {"precision": round(hits / len(found), 4) if found else 1.0,
                         "recall": round(hits / len(truth), 4) if truth else 1.0,

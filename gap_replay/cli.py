@@ -57,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("replay", "read RedPajama-style JSONL replay text into document shards", "PATH",
             "files, directories or globs (.jsonl, .jsonl.gz, .jsonl.zst)")
     command("filter", "language identification and quality filtering", "DIR")
-    command("dedup", "remove duplicate documents (by id and exact text)", "DIR")
+    p = command("dedup", "remove duplicates (ids, exact text, MinHash near-duplicates) and benchmark-contaminated "
+                "documents", "DIR")
+    p.add_argument("--decontaminate", nargs="+", metavar="BENCH_FILE",
+                   help="benchmark JSONL files or directories (question, optional options): drop documents with "
+                        ">= 80%% of their word 8-grams in them")
     command("mix", "mix documents into train/validation shards with a manifest", "DIR")
     p = command("build", "run every stage in order")
     p.add_argument("--sample", action="store_true", help="build from the embedded sample")
@@ -151,6 +155,8 @@ def _run(args: argparse.Namespace) -> list[StageLedger]:
     if args.command == "dedup":
         from dedup.job import run_dedup
 
+        if args.decontaminate:
+            context.config.dedup.decontaminate = list(args.decontaminate)
         return [run_dedup(context, args.input, args.output)]
     if args.command == "mix":
         from mixer.job import run_mix

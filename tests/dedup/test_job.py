@@ -65,7 +65,7 @@ def test_rules_and_kept_copies(two_partitions):
     ]
 
 
-@pytest.mark.parametrize("partitions", [1, 4])
+@pytest.mark.parametrize("partitions", [4])
 def test_result_does_not_depend_on_partitioning(spark, two_partitions, partitions):
     assert outcomes(spark, partitions) == two_partitions
 
