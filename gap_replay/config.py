@@ -203,7 +203,11 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def _check_value(where: str, value: Any, annotation: Any) -> Any:
+def check_value(where: str, value: Any, annotation: Any, *, comma_lists: bool = True) -> Any:
+    """`value` checked against a setting's type annotation (bool, int, float, str, list, dict).
+
+    With `comma_lists`, a string given for a list of strings is split on commas (`--set pubmed.inputs=a,b`).
+    """
     origin = typing.get_origin(annotation)
     if annotation is bool:
         if not isinstance(value, bool):
@@ -223,16 +227,16 @@ def _check_value(where: str, value: Any, annotation: Any) -> Any:
         return value
     if origin is list:
         (item,) = typing.get_args(annotation)
-        if isinstance(value, str) and item is str:
+        if comma_lists and isinstance(value, str) and item is str:
             value = [part for part in value.split(",") if part]  # `--set pubmed.inputs=a,b`
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_check_value(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+        return [check_value(f"{where}[{i}]", v, item, comma_lists=comma_lists) for i, v in enumerate(value)]
     if origin is dict:
         _, item = typing.get_args(annotation)
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return {str(k): _check_value(f"{where}.{k}", v, item) for k, v in value.items()}
+        return {str(k): check_value(f"{where}.{k}", v, item, comma_lists=comma_lists) for k, v in value.items()}
     raise ConfigError(f"{where}: unsupported setting type {annotation!r}")  # pragma: no cover
 
 
@@ -242,7 +246,7 @@ def _apply(section: Any, values: Mapping[str, Any], where: str) -> None:
     for key, value in values.items():
         if key not in known:
             raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(known))}")
-        setattr(section, key, _check_value(f"{where}.{key}", value, hints[key]))
+        setattr(section, key, check_value(f"{where}.{key}", value, hints[key]))
 
 
 def _validate(config: Config) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import tomllib
 
-from gap_replay.config import ConfigError, parse_override
+from gap_replay.config import ConfigError, check_value, parse_override
 
 MARKER_TOKENS = ("[BIB_REF]", "[/BIB_REF]", "[FIG_REF]", "[/FIG_REF]", "[FIG]", "[/FIG]",
                  "[TABLE]", "[/TABLE]", "[FORMULA]", "[/FORMULA]")
@@ -146,28 +146,8 @@ class TrainConfig:
 
 
 def _check(where: str, value: Any, annotation: Any) -> Any:
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    if typing.get_origin(annotation) is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(annotation)
-        return [_check(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
-    raise ConfigError(f"{where}: unsupported setting type {annotation!r}")  # pragma: no cover
+    # A run config is written by hand: a string where a list belongs is a mistake, not a comma list.
+    return check_value(where, value, annotation, comma_lists=False)
 
 
 def _apply(section: Any, values: Mapping[str, Any], where: str) -> None:
