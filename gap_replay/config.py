@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the file, key and problem."""
+from gap_replay.errors import ConfigError  # noqa: F401 - re-exported: raised by every section
 
 
 @dataclass

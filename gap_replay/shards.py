@@ -34,8 +34,7 @@ ROW_GROUP_BYTES = 64 << 20
 COMPRESSION = "zstd"
 
 
-class InputError(ValueError):
-    """An input path is missing or is not a finished output."""
+from gap_replay.errors import InputError  # noqa: F401,E402 - re-exported
 
 
 class ShardWriter:

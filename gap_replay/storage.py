@@ -21,8 +21,7 @@ SUCCESS = "_SUCCESS"
 INCOMPLETE = ".incomplete"
 
 
-class OutputExistsError(RuntimeError):
-    """A finished output exists and was made from other inputs or configuration."""
+from gap_replay.errors import OutputExistsError  # noqa: F401,E402 - re-exported
 
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
