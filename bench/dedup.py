@@ -284,7 +284,7 @@ def run_ours(workdir: Path) -> dict:
     import pyarrow.parquet as pq
 
     from dedup.job import lsh_bands, run_dedup
-    from gap_replay.config import load_config
+    from gap_replay.stages import load_config
     from gap_replay.runner import RunContext
 
     config = load_config()

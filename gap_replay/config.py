@@ -1,9 +1,12 @@
-"""One TOML configuration file plus command-line overrides, validated with clear errors.
+"""Layered TOML configuration, validated with clear errors: the loader every configuration uses.
 
-Every section is a dataclass; its fields, types and defaults are the documentation of the
-configuration (the README's configuration section lists them). ``--set section.key=value``
-overrides one value; the value is read as a TOML literal (``--set mix.seed=7``,
-``--set filter.languages='["en"]'``), falling back to a plain string.
+A configuration is a set of named sections, each a dataclass that owns its fields, defaults and
+rules: its fields, types and defaults document the section, and its ``validate()`` method (when it
+has one) raises :class:`ConfigError` naming the key. The pipeline's sections are the ``[spark]``
+section below and one per registered stage; the trainer's are its own. Values come in layers:
+defaults, then a built-in base (e.g. the embedded sample's), then the TOML file, then
+``--set section.key=value`` overrides, read as TOML literals (``--set mix.seed=7``,
+``--set filter.languages='["en"]'``) falling back to a plain string.
 """
 
 from __future__ import annotations
@@ -15,10 +18,8 @@ import tomllib
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
-
 
 from gap_replay.errors import ConfigError  # noqa: F401 - re-exported: raised by every section
 
@@ -32,174 +33,32 @@ class SparkConfig:
     conf: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class PubmedConfig:
-    # Input files, directories or globs: PubMed XML (.xml/.xml.gz), JATS (.nxml/.xml), PMC OA .tar.gz.
-    inputs: list[str] = field(default_factory=list)
-    # Spark tasks for parsing; 0 means one task per input file.
-    partitions: int = 0
-    # PMC upsampling (DESIGN.md): date the recency row counts from, a text file of clinically reviewed
-    # journals (one title per line), and an optional citation table (CSV or Parquet, columns
-    # `id` as `pmid:<n>`/`pmcid:PMC<n>` and `citations`).
-    reference_date: str = "2023-08-01"
-    # `gap-replay pubmed download`: where NCBI's distributions are served from (a mirror works too).
-    ncbi_base_url: str = "https://ftp.ncbi.nlm.nih.gov"
-    clinical_journals: str = ""
-    citations: str = ""
-
-
-@dataclass
-class GuidelinesConfig:
-    sources: list[str] = field(default_factory=list)  # tags; empty = every source that needs no browser
-    sources_config: str = ""  # TOML file adding or overriding sources
-    raw_store: str = ""  # where raw responses are kept; default <output>/../guidelines-raw
-    user_agent: str = "gap-replay/0.1 (clinical-guidelines corpus builder; +https://github.com/gap-replay)"
-    request_delay: float = 1.0  # seconds between requests to one host, unless robots.txt asks for more
-    timeout: float = 30.0
-    max_retries: int = 4
-    max_pages_per_source: int = 0  # 0 = no limit
-    # Refetch stored articles with conditional requests (If-None-Match / If-Modified-Since); a 304
-    # keeps the stored page. Off: stored articles are not requested again.
-    recrawl: bool = False
-
-
-@dataclass
-class FilterConfig:
-    # The filter stage (filters/): language ID, heuristic quality rules, optional model-based quality score.
-    # Every rule drops with its own reason (the name before the colon below); filters/quality.py has the details.
-    # Checked first: too_short; then non_english; then the rules in the order listed; then low_quality_score.
-    #
-    # Language (filters/langid.py): documents up to lid_windows * lid_window_chars characters are judged
-    # whole; longer ones by a length-weighted vote of lid_windows slices spread through the text.
-    lid_model: str = ""  # path of lid.176.ftz / .bin; empty = $GAP_REPLAY_LID_MODEL or the model cache
-    languages: list[str] = field(default_factory=lambda: ["en"])
-    min_language_score: float = 0.65  # non_english: top language not in `languages`, or its score below this
-    lid_windows: int = 4
-    lid_window_chars: int = 1000
-    # Heuristic rules (Gopher / C4 style). Words are whitespace-separated tokens of the text without our
-    # citation, figure-reference and formula markers; a fraction rule is off at 0 (min_) or 1 (max_).
-    min_words: int = 20  # too_short: fewer words
-    max_words: int = 0  # too_long: more words; 0 = no upper bound (Gopher: 100,000; full guidelines can exceed it)
-    min_mean_word_length: float = 3.0  # mean_word_length: mean characters per word outside [min, max]
-    max_mean_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1  # symbol_ratio: ('#' outside headers + '...'/'…') per word
-    min_stop_words: int = 2  # stop_words: occurrences of the, be, to, of, and, that, have, with
-    # alpha_words: share of words with a letter. Gopher: 0.8; statistics-heavy abstracts (± and P values)
-    # come down to 0.82 in the real PubMed files, hence the lower default.
-    min_alpha_word_fraction: float = 0.6
-    max_bullet_line_fraction: float = 0.9  # bullet_lines: share of lines starting with a bullet
-    max_ellipsis_line_fraction: float = 0.3  # ellipsis_lines: share of lines ending with an ellipsis
-    min_punctuated_line_fraction: float = 0.3  # punctuated_lines: share of lines (headers aside) ending in punctuation
-    # boilerplate_lines: share of lines that are cookie/JavaScript notices (lines of at most
-    # boilerplate_max_line_chars characters), navigation or footer links such as "Terms of use", "Skip to
-    # content", "Sign in" (lines of at most boilerplate_max_link_chars), or lorem ipsum (any line)
-    max_boilerplate_line_fraction: float = 0.2
-    boilerplate_max_line_chars: int = 300
-    boilerplate_max_link_chars: int = 80
-    max_duplicate_line_fraction: float = 0.3  # duplicate_lines: share of lines repeating an earlier line
-    max_duplicate_line_char_fraction: float = 0.2  # duplicate_line_chars: the same in characters
-    max_duplicate_paragraph_fraction: float = 0.3  # duplicate_paragraphs
-    max_duplicate_paragraph_char_fraction: float = 0.2  # duplicate_paragraph_chars
-    # top_ngram: character share of the most frequent word n-gram, by n. Gopher: 0.20/0.18/0.16; abstracts
-    # restate their title and key phrases (up to 0.24 in the real PubMed files), hence higher defaults.
-    max_top_ngram_char_fraction: dict[str, float] = field(
-        default_factory=lambda: {"2": 0.30, "3": 0.28, "4": 0.26})
-    # duplicate_ngrams: character share of words covered by repeated word n-grams, by n. Gopher: 0.15 ... 0.10;
-    # real abstracts reach 0.20 (5-grams) and 0.16 (10-grams), hence higher defaults.
-    max_duplicate_ngram_char_fraction: dict[str, float] = field(
-        default_factory=lambda: {"5": 0.25, "6": 0.24, "7": 0.23, "8": 0.22, "9": 0.21, "10": 0.20})
-    # Model-based quality (`gap-replay quality train` makes the model). With a model, every kept document gets
-    # quality_score = probability of the positive label; low_quality_score drops those below min_quality_score.
-    quality_model: str = ""  # path of the fastText classifier; empty = no quality_score
-    min_quality_score: float = 0.0  # 0 = score only, never drop
-    # Training sets: documents of the positive inputs whose source is in quality_positive_sources (empty = all),
-    # papers among them only with upsampling_score >= quality_positive_min_upsampling; documents of the
-    # negative inputs whose source is in quality_negative_sources (empty = all).
-    quality_positive_sources: list[str] = field(default_factory=lambda: ["guidelines", "pubmed_papers"])
-    quality_positive_min_upsampling: float = 1.0
-    quality_negative_sources: list[str] = field(default_factory=lambda: ["replay"])
-    quality_validation_fraction: float = 0.1  # held-out share (by a seeded hash of the id) for precision/recall
-    quality_max_documents: int = 0  # per class, 0 = all; the kept ones are chosen by the same seeded hash
-    quality_seed: int = 42
-    quality_epochs: int = 10  # fastText train_supervised: epoch, lr, wordNgrams, dim
-    quality_lr: float = 0.5
-    quality_word_ngrams: int = 2
-    quality_dim: int = 64
-    quality_buckets: int = 200_000  # hashed word n-grams; the model takes about (words + buckets) * dim * 4 bytes
-    quality_threads: int = 1  # 1 = reproducible model; more train faster, not byte-identically
-
-
-@dataclass
-class DedupConfig:
-    exact: bool = True  # drop exact duplicates of normalised text
-    by_id: bool = True  # PMID / PMCID: a paper's full text supersedes its abstract
-    # MinHash LSH near-duplicates (dedup/minhash.py defines shingles, hashes and permutations exactly).
-    near: bool = True  # drop near-duplicates (Jaccard similarity of word n-gram shingle sets >= threshold)
-    ngram: int = 5  # words per shingle
-    num_perm: int = 128  # MinHash permutations
-    threshold: float = 0.8  # Jaccard similarity from which two documents are near-duplicates
-    # Bands x rows are chosen like datasketch's MinHashLSH: minimise fp_weight * P(false positive) +
-    # fn_weight * P(false negative). With `verify` on, false positives only cost a check, so the
-    # default weights favour recall. bands/rows > 0 set them directly (bands * rows <= num_perm).
-    false_positive_weight: float = 0.05
-    false_negative_weight: float = 0.95
-    bands: int = 0
-    rows: int = 0
-    seed: int = 1  # seed of the permutations (datasketch's `seed`)
-    permutation: str = "affine32"  # datasketch 2.x permutation scheme: "affine32" or "legacy"
-    shingle_hash: str = "poly64"  # "poly64" (vectorised) or "sha1" (datasketch's default hashfunc, slower)
-    verify: bool = True  # keep only candidate pairs whose exact Jaccard similarity reaches the threshold
-    # Decontamination: drop a document when at least `contamination_ratio` of its word n-grams
-    # (n = contamination_ngram) occur in benchmark questions. JSONL files or directories of them, each
-    # line {"question": ..., "options": {...}}; empty = no decontamination.
-    decontaminate: list[str] = field(default_factory=list)
-    contamination_ngram: int = 8
-    contamination_ratio: float = 0.8
-
-
-@dataclass
-class MixConfig:
-    # Replay text: RedPajama-style JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet files/directories.
-    replay: list[str] = field(default_factory=list)
-    seed: int = 42
-    # Token counts: a tokenizer.json, a directory holding one, or a transformers directory/name (a
-    # Llama-2 tokenizer reproduces the paper's counts). Empty: the mixer trains a byte-level BPE
-    # tokenizer (the paper's markers as special tokens) on a seeded sample of its inputs and ships it
-    # in OUT/tokenizer/.
-    tokenizer: str = ""
-    tokenizer_vocab_size: int = 32_000  # when the mixer trains the tokenizer
-    tokenizer_max_documents: int = 10_000  # documents it trains on (the sample with the smallest text hashes)
-    # Per part, a weight (how many times each document is repeated, rounded probabilistically; papers
-    # are repeated weight * (1 + upsampling_score) times) or a number of training tokens to reach
-    # (target_tokens wins over weights).
-    weights: dict[str, float] = field(
-        default_factory=lambda: {"guidelines": 1.0, "pubmed_abstracts": 1.0, "pubmed_papers": 1.0}
-    )
-    target_tokens: dict[str, int] = field(default_factory=dict)
-    replay_share: float = 0.01  # replay's share of the training mixture's tokens (unless target_tokens.replay)
-    validation_fraction: dict[str, float] = field(
-        default_factory=lambda: {"guidelines": 0.05, "pubmed_abstracts": 0.03, "pubmed_papers": 0.03, "replay": 0.0}
-    )
-    shard_rows: int = 100_000  # target documents per output shard
-    shard_tokens: int = 100_000_000  # target tokens per output shard (0: by shard_rows only)
-
-
-@dataclass
 class Config:
-    spark: SparkConfig = field(default_factory=SparkConfig)
-    pubmed: PubmedConfig = field(default_factory=PubmedConfig)
-    guidelines: GuidelinesConfig = field(default_factory=GuidelinesConfig)
-    filter: FilterConfig = field(default_factory=FilterConfig)
-    dedup: DedupConfig = field(default_factory=DedupConfig)
-    mix: MixConfig = field(default_factory=MixConfig)
+    """The pipeline's configuration: its sections by name, as attributes (``config.mix.seed``)."""
+
+    def __init__(self, sections: Mapping[str, Any]):
+        self.__dict__["_sections"] = dict(sections)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_sections"][name]
+        except KeyError:
+            raise AttributeError(f"no configuration section {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("sections are fixed; change a section's fields instead")
+
+    @property
+    def sections(self) -> dict[str, Any]:
+        return dict(self._sections)
 
     def section_fingerprint(self, *sections: str) -> str:
         """Stable hash of the named sections, used to decide whether a finished output can be reused."""
-        data = {name: dataclasses.asdict(getattr(self, name)) for name in sections}
+        data = {name: dataclasses.asdict(self._sections[name]) for name in sections}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {name: dataclasses.asdict(section) for name, section in self._sections.items()}
 
 
 def check_value(where: str, value: Any, annotation: Any, *, comma_lists: bool = True) -> Any:
@@ -239,29 +98,14 @@ def check_value(where: str, value: Any, annotation: Any, *, comma_lists: bool = 
     raise ConfigError(f"{where}: unsupported setting type {annotation!r}")  # pragma: no cover
 
 
-def _apply(section: Any, values: Mapping[str, Any], where: str) -> None:
+def apply_values(section: Any, values: Mapping[str, Any], where: str, *, comma_lists: bool = True) -> None:
+    """Set a section's fields from `values`, each checked against its type annotation."""
     hints = typing.get_type_hints(type(section))
     known = {f.name for f in dataclasses.fields(section)}
     for key, value in values.items():
         if key not in known:
             raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(known))}")
-        setattr(section, key, check_value(f"{where}.{key}", value, hints[key]))
-
-
-def _validate(config: Config) -> None:
-    try:
-        date.fromisoformat(config.pubmed.reference_date)
-    except ValueError:
-        raise ConfigError(f"pubmed.reference_date: expected YYYY-MM-DD, got {config.pubmed.reference_date!r}") from None
-    if config.filter.min_language_score < 0 or config.filter.min_language_score > 1:
-        raise ConfigError("filter.min_language_score: must be between 0 and 1")
-    for source, fraction in config.mix.validation_fraction.items():
-        if not 0 <= fraction < 1:
-            raise ConfigError(f"mix.validation_fraction.{source}: must be in [0, 1), got {fraction}")
-    if config.mix.shard_rows < 1:
-        raise ConfigError("mix.shard_rows: must be at least 1")
-    if config.guidelines.request_delay < 0 or config.guidelines.timeout <= 0:
-        raise ConfigError("guidelines.request_delay must be >= 0 and guidelines.timeout > 0")
+        setattr(section, key, check_value(f"{where}.{key}", value, hints[key], comma_lists=comma_lists))
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -277,10 +121,11 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, key.strip(), value
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
-                base: Mapping[str, Any] | None = None) -> Config:
-    """Defaults, then `base` (e.g. the embedded sample's settings), then the TOML file, then overrides."""
-    config = Config()
+def apply_layers(sections: Mapping[str, Any], path: str | Path | None = None, overrides: Iterable[str] = (),
+                 base: Mapping[str, Any] | None = None, *, comma_lists: bool = True) -> None:
+    """Fill `sections` (name -> section object holding its defaults): `base`, then the TOML file at
+    `path`, then `overrides`; then each section's own ``validate()``. With `comma_lists`, a string
+    given for a list of strings is split on commas (see :func:`check_value`)."""
     layers: list[tuple[str, Mapping[str, Any]]] = []
     if base:
         layers.append(("built-in settings", base))
@@ -292,18 +137,29 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
             layers.append((str(path), tomllib.loads(path.read_text(encoding="utf-8"))))
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: invalid TOML: {error}") from None
-    sections = {f.name for f in dataclasses.fields(config)}
+    known = ", ".join(sections)
     for where, data in layers:
         for name, values in data.items():
             if name not in sections:
-                raise ConfigError(f"{where}: unknown section [{name}]; known: {', '.join(sorted(sections))}")
+                raise ConfigError(f"{where}: unknown section [{name}]; known: {known}")
             if not isinstance(values, Mapping):
                 raise ConfigError(f"{where}: [{name}] must be a table")
-            _apply(getattr(config, name), values, f"{where}: {name}")
+            apply_values(sections[name], values, f"{where}: {name}", comma_lists=comma_lists)
     for text in overrides:
         name, key, value = parse_override(text)
         if name not in sections:
-            raise ConfigError(f"--set {text}: unknown section {name!r}; known: {', '.join(sorted(sections))}")
-        _apply(getattr(config, name), {key: value}, f"--set {name}")
-    _validate(config)
-    return config
+            raise ConfigError(f"--set {text}: unknown section {name!r}; known: {known}")
+        apply_values(sections[name], {key: value}, f"--set {name}", comma_lists=comma_lists)
+    for section in sections.values():
+        validate = getattr(section, "validate", None)
+        if validate is not None:
+            validate()
+
+
+def load_config(section_types: Mapping[str, type], path: str | Path | None = None, overrides: Iterable[str] = (),
+                base: Mapping[str, Any] | None = None) -> Config:
+    """A pipeline configuration of the [spark] section and `section_types` (name -> dataclass), layered
+    and validated by :func:`apply_layers`."""
+    sections = {"spark": SparkConfig(), **{name: kind() for name, kind in section_types.items()}}
+    apply_layers(sections, path, overrides, base)
+    return Config(sections)

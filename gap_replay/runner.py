@@ -19,6 +19,8 @@ class RunContext:
     config: Config
     overwrite: bool = False
     stream: TextIO = field(default_factory=lambda: sys.stderr)
+    sample: bool = False  # the run reads the embedded sample (the guidelines stage serves its site)
+    upstream: list[StageLedger] = field(default_factory=list)  # in a build: the ledgers of the stages before
     _spark: object = None
 
     @property

@@ -30,7 +30,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from gap_replay import __version__, storage
-from gap_replay.config import ConfigError, MixConfig
+from gap_replay.config import ConfigError
+from mixer.settings import MixConfig
 from gap_replay.ingest import RANKED_OUTCOME_SCHEMA, expand_inputs, files_dataframe, parse_files
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
@@ -415,7 +416,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
     from pyspark.sql import functions as F
 
     settings = context.config.mix
-    planning.validate_mix_settings(settings)
+    settings.validate()
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     check_tokenizer(settings.tokenizer)
     fingerprint = stage_fingerprint(context.config, ["mix"], inputs, tokenizer_fingerprint(settings.tokenizer),

@@ -27,8 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gap_replay.config import ConfigError, MixConfig
-from gap_replay.schema import SOURCES
+from mixer.settings import MixConfig
 
 U_BITS = 63
 U_RANGE = 1 << U_BITS
@@ -56,32 +55,6 @@ class Plan:
         if self.target_tokens is not None:
             out["target_tokens"] = self.target_tokens
         return out
-
-
-def validate_mix_settings(mix: MixConfig) -> None:
-    """Check the mixture settings (raise ConfigError naming the key)."""
-    for key, value in mix.weights.items():
-        if key not in SOURCES or key == REPLAY:
-            raise ConfigError(f"mix.weights.{key}: unknown part; parts with a weight: "
-                              f"{', '.join(s for s in SOURCES if s != REPLAY)} (replay follows mix.replay_share)")
-        if not (value >= 0 and math.isfinite(value)):
-            raise ConfigError(f"mix.weights.{key}: must be a finite number >= 0, got {value}")
-    for key, value in mix.target_tokens.items():
-        if key not in SOURCES:
-            raise ConfigError(f"mix.target_tokens.{key}: unknown part; parts: {', '.join(SOURCES)}")
-        if value < 0:
-            raise ConfigError(f"mix.target_tokens.{key}: must be >= 0, got {value}")
-    for key in mix.validation_fraction:
-        if key not in SOURCES:
-            raise ConfigError(f"mix.validation_fraction.{key}: unknown part; parts: {', '.join(SOURCES)}")
-    if not 0 <= mix.replay_share < 1:
-        raise ConfigError(f"mix.replay_share: must be in [0, 1), got {mix.replay_share}")
-    if mix.shard_tokens < 0:
-        raise ConfigError("mix.shard_tokens: must be >= 0 (0: shards sized by mix.shard_rows only)")
-    if mix.tokenizer_vocab_size < 512:
-        raise ConfigError("mix.tokenizer_vocab_size: must be at least 512")
-    if mix.tokenizer_max_documents < 1:
-        raise ConfigError("mix.tokenizer_max_documents: must be at least 1")
 
 
 def weight_plan(part: str, mix: MixConfig, base_weighted_train_tokens: int) -> Plan:

@@ -9,15 +9,12 @@ clipping 1.0, 2000 warmup steps and a cosine decay to 10% of a 3e-4 peak learnin
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from gap_replay.config import ConfigError, check_value, parse_override
+from gap_replay.config import ConfigError, apply_layers
 
 MARKER_TOKENS = ("[BIB_REF]", "[/BIB_REF]", "[FIG_REF]", "[/FIG_REF]", "[FIG]", "[/FIG]",
                  "[TABLE]", "[/TABLE]", "[FORMULA]", "[/FORMULA]")
@@ -34,6 +31,15 @@ class RunConfig:
     device: str = "auto"  # auto (cuda when available) | cpu | cuda
     deterministic: bool = False  # torch.use_deterministic_algorithms; bitwise-reproducible runs, slower on GPU
     threads: int = 0  # CPU threads per process; 0 = $OMP_NUM_THREADS, else cores / processes on the node
+
+    def validate(self) -> None:
+        if not self.output_dir:
+            raise ConfigError("run.output_dir: required")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"run.device: expected auto, cpu or cuda, got {self.device!r}")
+        _positive("run.steps", self.steps)
+        _positive("run.stop_at", self.stop_at, allow_zero=True)
+        _positive("run.threads", self.threads, allow_zero=True)
 
 
 @dataclass
@@ -52,6 +58,18 @@ class ModelConfig:
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 (when installed)
     pad_vocab_to_multiple_of: int = 64  # embedding rows rounded up after the special tokens are added
 
+    def validate(self) -> None:
+        for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "max_position_embeddings",
+                     "pad_vocab_to_multiple_of"):
+            _positive(f"model.{name}", getattr(self, name))
+        _positive("model.num_kv_heads", self.num_kv_heads, allow_zero=True)
+        heads, kv_heads = self.num_heads, self.num_kv_heads or self.num_heads
+        if not self.pretrained:
+            if self.hidden_size % heads:
+                raise ConfigError("model.hidden_size: must be a multiple of model.num_heads")
+            if heads % kv_heads:
+                raise ConfigError("model.num_kv_heads: must divide model.num_heads")
+
 
 @dataclass
 class TokenizerConfig:
@@ -60,6 +78,10 @@ class TokenizerConfig:
     train_documents: int = 20000  # documents of data.train read to train it
     special_tokens: list[str] = field(default_factory=lambda: list(MARKER_TOKENS + CHAT_TOKENS))
     eod_token: str = ""  # token joining documents; empty = the tokenizer's eos token
+
+    def validate(self) -> None:
+        _positive("tokenizer.train_vocab_size", self.train_vocab_size, allow_zero=True)
+        _positive("tokenizer.train_documents", self.train_documents)
 
 
 @dataclass
@@ -71,6 +93,17 @@ class DataConfig:
     global_batch_size: int = 0  # sequences per optimizer step over all processes; 0 = micro_batch_size x processes
     tokenize_batch: int = 64  # documents tokenised together
     prefetch: int = 4  # micro-batches prepared ahead by a background thread (0 = in the training loop)
+
+    def validate(self) -> None:
+        if not self.train:
+            raise ConfigError("data.train: required (a split directory of shards, e.g. OUT/train)")
+        _positive("data.seq_len", self.seq_len)
+        if self.seq_len < 2:
+            raise ConfigError("data.seq_len: must be at least 2")
+        _positive("data.micro_batch_size", self.micro_batch_size)
+        _positive("data.global_batch_size", self.global_batch_size, allow_zero=True)
+        _positive("data.tokenize_batch", self.tokenize_batch)
+        _positive("data.prefetch", self.prefetch, allow_zero=True)
 
 
 @dataclass
@@ -86,6 +119,17 @@ class OptimConfig:
     decay_norms_and_biases: bool = False  # false: 1-D parameters (RMSNorm weights, biases) get no weight decay
     grad_clip: float = 1.0  # maximum global gradient norm; 0 = no clipping
 
+    def validate(self) -> None:
+        _positive("optim.lr", self.lr)
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"optim.min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
+        for name in ("warmup_steps", "decay_steps", "weight_decay", "grad_clip"):
+            _positive(f"optim.{name}", getattr(self, name), allow_zero=True)
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"optim.{name}: must be in [0, 1)")
+        _positive("optim.eps", self.eps)
+
 
 @dataclass
 class ParallelConfig:
@@ -95,6 +139,13 @@ class ParallelConfig:
     activation_checkpointing: bool = False  # recompute each decoder layer's activations in the backward pass
     reshard_after_forward: bool = True  # free gathered parameters after forward (ZeRO-3); false = keep them (ZeRO-2)
 
+    def validate(self) -> None:
+        if self.backend not in ("auto", "nccl", "gloo"):
+            raise ConfigError(f"parallel.backend: expected auto, nccl or gloo, got {self.backend!r}")
+        for name in ("param_dtype", "reduce_dtype"):
+            if getattr(self, name) not in DTYPES:
+                raise ConfigError(f"parallel.{name}: expected one of {', '.join(DTYPES)}")
+
 
 @dataclass
 class CheckpointConfig:
@@ -102,11 +153,19 @@ class CheckpointConfig:
     keep: int = 2  # most recent checkpoints kept; 0 = all
     resume: bool = True  # continue from the latest complete checkpoint in output_dir/checkpoints
 
+    def validate(self) -> None:
+        _positive("checkpoint.interval", self.interval, allow_zero=True)
+        _positive("checkpoint.keep", self.keep, allow_zero=True)
+
 
 @dataclass
 class EvalConfig:
     interval: int = 0  # steps between validation-loss runs; 0 = only at the end
     sequences_per_part: int = 64  # validation sequences per part (source) and run, over all processes; 0 = all
+
+    def validate(self) -> None:
+        _positive("eval.interval", self.interval, allow_zero=True)
+        _positive("eval.sequences_per_part", self.sequences_per_part, allow_zero=True)
 
 
 @dataclass
@@ -116,12 +175,20 @@ class LogConfig:
     progress_bar: bool = False  # a tqdm bar on the console instead of a line per interval
     peak_tflops: float = 0.0  # per-device peak for MFU; 0 = known GPUs by name (bf16 dense), else no MFU
 
+    def validate(self) -> None:
+        _positive("log.interval", self.interval)
+        _positive("log.peak_tflops", self.peak_tflops, allow_zero=True)
+
 
 @dataclass
 class ExportConfig:
     enabled: bool = True  # write a Hugging Face model directory when the run reaches run.steps
     directory: str = ""  # empty = output_dir/hf
     dtype: str = "bfloat16"  # float32 | bfloat16 | float16
+
+    def validate(self) -> None:
+        if self.dtype not in DTYPES[1:]:
+            raise ConfigError(f"export.dtype: expected one of {', '.join(DTYPES[1:])}")
 
 
 @dataclass
@@ -140,22 +207,19 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def sections(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def validate(self) -> None:
+        """Each section's own rules, then those that span sections."""
+        for section in self.sections().values():
+            section.validate()
+        if not (self.tokenizer.path or self.model.pretrained or self.tokenizer.train_vocab_size):
+            raise ConfigError("tokenizer: set tokenizer.path, model.pretrained or tokenizer.train_vocab_size")
+
     @property
     def output_dir(self) -> Path:
         return Path(self.run.output_dir)
-
-
-def _check(where: str, value: Any, annotation: Any) -> Any:
-    # A run config is written by hand: a string where a list belongs is a mistake, not a comma list.
-    return check_value(where, value, annotation, comma_lists=False)
-
-
-def _apply(section: Any, values: Mapping[str, Any], where: str) -> None:
-    hints = typing.get_type_hints(type(section))
-    for key, value in values.items():
-        if key not in hints:
-            raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(hints))}")
-        setattr(section, key, _check(f"{where}.{key}", value, hints[key]))
 
 
 def _positive(where: str, value: float, allow_zero: bool = False) -> None:
@@ -163,89 +227,14 @@ def _positive(where: str, value: float, allow_zero: bool = False) -> None:
         raise ConfigError(f"{where}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
 
-def validate(config: TrainConfig) -> None:
-    if not config.run.output_dir:
-        raise ConfigError("run.output_dir: required")
-    if not config.data.train:
-        raise ConfigError("data.train: required (a split directory of shards, e.g. OUT/train)")
-    if config.run.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"run.device: expected auto, cpu or cuda, got {config.run.device!r}")
-    _positive("run.steps", config.run.steps)
-    _positive("run.stop_at", config.run.stop_at, allow_zero=True)
-    _positive("run.threads", config.run.threads, allow_zero=True)
-    for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "max_position_embeddings",
-                 "pad_vocab_to_multiple_of"):
-        _positive(f"model.{name}", getattr(config.model, name))
-    _positive("model.num_kv_heads", config.model.num_kv_heads, allow_zero=True)
-    heads, kv_heads = config.model.num_heads, config.model.num_kv_heads or config.model.num_heads
-    if not config.model.pretrained:
-        if config.model.hidden_size % heads:
-            raise ConfigError("model.hidden_size: must be a multiple of model.num_heads")
-        if heads % kv_heads:
-            raise ConfigError("model.num_kv_heads: must divide model.num_heads")
-    _positive("tokenizer.train_vocab_size", config.tokenizer.train_vocab_size, allow_zero=True)
-    _positive("tokenizer.train_documents", config.tokenizer.train_documents)
-    if not (config.tokenizer.path or config.model.pretrained or config.tokenizer.train_vocab_size):
-        raise ConfigError("tokenizer: set tokenizer.path, model.pretrained or tokenizer.train_vocab_size")
-    _positive("data.seq_len", config.data.seq_len)
-    if config.data.seq_len < 2:
-        raise ConfigError("data.seq_len: must be at least 2")
-    _positive("data.micro_batch_size", config.data.micro_batch_size)
-    _positive("data.global_batch_size", config.data.global_batch_size, allow_zero=True)
-    _positive("data.tokenize_batch", config.data.tokenize_batch)
-    _positive("data.prefetch", config.data.prefetch, allow_zero=True)
-    _positive("optim.lr", config.optim.lr)
-    if not 0 <= config.optim.min_lr_ratio <= 1:
-        raise ConfigError(f"optim.min_lr_ratio: must be in [0, 1], got {config.optim.min_lr_ratio}")
-    for name in ("warmup_steps", "decay_steps", "weight_decay", "grad_clip"):
-        _positive(f"optim.{name}", getattr(config.optim, name), allow_zero=True)
-    for name in ("beta1", "beta2"):
-        if not 0 <= getattr(config.optim, name) < 1:
-            raise ConfigError(f"optim.{name}: must be in [0, 1)")
-    _positive("optim.eps", config.optim.eps)
-    if config.parallel.backend not in ("auto", "nccl", "gloo"):
-        raise ConfigError(f"parallel.backend: expected auto, nccl or gloo, got {config.parallel.backend!r}")
-    for name in ("param_dtype", "reduce_dtype"):
-        if getattr(config.parallel, name) not in DTYPES:
-            raise ConfigError(f"parallel.{name}: expected one of {', '.join(DTYPES)}")
-    if config.export.dtype not in DTYPES[1:]:
-        raise ConfigError(f"export.dtype: expected one of {', '.join(DTYPES[1:])}")
-    for name in ("checkpoint.interval", "checkpoint.keep", "eval.interval", "eval.sequences_per_part"):
-        section, key = name.split(".")
-        _positive(name, getattr(getattr(config, section), key), allow_zero=True)
-    _positive("log.interval", config.log.interval)
-    _positive("log.peak_tflops", config.log.peak_tflops, allow_zero=True)
-
-
 def load_train_config(path: str | Path | None = None, overrides: Iterable[str] = (),
                       base: Mapping[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then `base`, then the TOML file, then `section.key=value` overrides; validated."""
+    """Defaults, then `base`, then the TOML file, then `section.key=value` overrides; validated.
+
+    A run config is written by hand: a string where a list belongs is a mistake, not a comma list."""
     config = TrainConfig()
-    layers: list[tuple[str, Mapping[str, Any]]] = []
-    if base:
-        layers.append(("built-in settings", base))
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            layers.append((str(path), tomllib.loads(path.read_text(encoding="utf-8"))))
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: invalid TOML: {error}") from None
-    sections = [f.name for f in dataclasses.fields(config)]
-    for where, data in layers:
-        for name, values in data.items():
-            if name not in sections:
-                raise ConfigError(f"{where}: unknown section [{name}]; known: {', '.join(sections)}")
-            if not isinstance(values, Mapping):
-                raise ConfigError(f"{where}: [{name}] must be a table")
-            _apply(getattr(config, name), values, f"{where}: {name}")
-    for text in overrides:
-        name, key, value = parse_override(text)
-        if name not in sections:
-            raise ConfigError(f"--set {text}: unknown section {name!r}; known: {', '.join(sections)}")
-        _apply(getattr(config, name), {key: value}, f"--set {name}")
-    validate(config)
+    apply_layers(config.sections(), path, overrides, base, comma_lists=False)
+    config.validate()
     return config
 
 

@@ -7,7 +7,8 @@ import pytest
 from dedup.exact import normalise_text, text_hash
 from dedup.job import dedup_outcomes, run_dedup
 from gap_replay.build import sample_dir
-from gap_replay.config import ConfigError, load_config
+from gap_replay.config import ConfigError
+from gap_replay.stages import load_config
 from gap_replay.runner import RunContext
 from gap_replay.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
 from gap_replay.spark import spark_schema

@@ -14,7 +14,8 @@ import pytest
 from dedup.job import deduplicate, run_dedup
 from dedup.minhash import shingles
 from dedup.near import CLUSTER_SCHEMA, connected_components
-from gap_replay.config import DedupConfig, load_config
+from dedup.settings import DedupConfig
+from gap_replay.stages import load_config
 from gap_replay.runner import RunContext
 from gap_replay.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
 from gap_replay.spark import spark_schema

@@ -13,7 +13,7 @@ from filters.core import FilterSettings, filter_documents
 from filters.job import filter_partition, run_filter
 from filters.langid import LanguageIdentifier
 from filters.quality import RULES
-from gap_replay.config import load_config
+from gap_replay.stages import load_config
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext
 from gap_replay.schema import DOCUMENT_SCHEMA, make_document

@@ -9,7 +9,9 @@ import pytest
 
 from filters.quality import RULES, QualityRules, QualitySettings, prose
 from filters.settings import filter_settings, quality_settings
-from gap_replay.config import ConfigError, FilterConfig, load_config
+from gap_replay.config import ConfigError
+from filters.settings import FilterConfig
+from gap_replay.stages import load_config
 
 SENTENCES = [
     "Hypertension is a major risk factor for stroke and coronary heart disease in adults.",

@@ -13,7 +13,7 @@ import pytest
 
 from filters.quality_model import (POSITIVE, QualityScorer, quality_text, run_quality_train, split_key,
                                    train_quality_model)
-from gap_replay.config import load_config
+from gap_replay.stages import load_config
 from gap_replay.runner import RunContext
 from gap_replay.schema import DOCUMENT_SCHEMA, make_document
 from gap_replay.shards import InputError

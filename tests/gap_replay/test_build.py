@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from gap_replay.build import run_build, sample_settings
-from gap_replay.config import load_config
+from gap_replay.stages import load_config
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext
 from gap_replay.schema import DOCUMENT_SCHEMA

@@ -1,6 +1,7 @@
 import pytest
 
-from gap_replay.config import ConfigError, load_config, parse_override
+from gap_replay.config import ConfigError, parse_override
+from gap_replay.stages import load_config
 
 
 def test_defaults_follow_the_paper():
@@ -13,10 +14,10 @@ def test_defaults_follow_the_paper():
 
 def test_file_then_overrides(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('[spark]\nmaster = "local[2]"\n[mix]\nseed = 7\nreplay = ["a.jsonl"]\n[spark.conf]\n"spark.x" = "1"\n')
+    path.write_text('[spark]\nmaster = "local[2]"\n[mix]\nseed = 7\n[replay]\ninputs = ["a.jsonl"]\n[spark.conf]\n"spark.x" = "1"\n')
     config = load_config(path, ["mix.seed=9", "filter.languages=[\"en\", \"fr\"]", "pubmed.inputs=a.xml,b.xml"])
     assert config.spark.master == "local[2]" and config.spark.conf == {"spark.x": "1"}
-    assert config.mix.seed == 9 and config.mix.replay == ["a.jsonl"]
+    assert config.mix.seed == 9 and config.replay.inputs == ["a.jsonl"]
     assert config.filter.languages == ["en", "fr"]
     assert config.pubmed.inputs == ["a.xml", "b.xml"]
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gap_replay.cli import main
-from gap_replay.config import load_config
+from gap_replay.stages import load_config
 from gap_replay.runner import RunContext
 from mixer import job
 from mixer.job import run_mix, run_replay

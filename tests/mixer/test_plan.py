@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from gap_replay.config import ConfigError, MixConfig
+from gap_replay.config import ConfigError
+from mixer.settings import MixConfig
 from mixer import plan as planning
 
 
@@ -84,4 +85,4 @@ def test_shard_counts():
 ])
 def test_invalid_settings_are_named(change, message):
     with pytest.raises(ConfigError, match=message):
-        planning.validate_mix_settings(MixConfig(**change))
+        MixConfig(**change).validate()

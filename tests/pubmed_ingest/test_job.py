@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gap_replay.build import sample_dir
-from gap_replay.config import load_config
+from gap_replay.stages import load_config
 from gap_replay.runner import RunContext
 from pubmed_ingest.job import run_pubmed
 

@@ -1,0 +1,38 @@
+"""The dedup stage: ids, exact text and MinHash near-duplicates, and benchmark decontamination."""
+
+from __future__ import annotations
+
+from dedup.settings import DedupConfig
+from gap_replay.stage import InBuild, Inputs, Stage
+
+
+def _add_arguments(parser) -> None:
+    defaults = DedupConfig()
+    parser.add_argument("--decontaminate", nargs="+", metavar="BENCH_FILE",
+                        help="benchmark JSONL files or directories (question, optional options): drop documents "
+                             f"with >= {defaults.contamination_ratio:.0%} of their word "
+                             f"{defaults.contamination_ngram}-grams in them (dedup.contamination_ratio, "
+                             "dedup.contamination_ngram; default: dedup.decontaminate)".replace("%", "%%"))
+
+
+def _apply_arguments(args, settings: DedupConfig) -> None:
+    if args.decontaminate:
+        settings.decontaminate = list(args.decontaminate)
+
+
+def _run(context, settings, inputs, output):
+    from dedup.job import run_dedup
+
+    return run_dedup(context, inputs, output)
+
+
+STAGE = Stage(
+    name="dedup",
+    help="remove duplicates (ids, exact text, MinHash near-duplicates) and benchmark-contaminated documents",
+    settings=DedupConfig,
+    run=_run,
+    inputs=Inputs("DIR", "finished stage outputs (filter, replay)"),
+    add_arguments=_add_arguments,
+    apply_arguments=_apply_arguments,
+    build=InBuild(consumes=("filter", "replay")),
+)

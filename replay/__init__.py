@@ -1,0 +1,1 @@
+"""The replay stage: general-domain replay text as documents."""
