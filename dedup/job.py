@@ -255,8 +255,9 @@ def write_clusters(clusters, directory: str, files: int) -> int:
     return int(written)
 
 
-def run_dedup(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
-    settings = context.config.dedup
+def run_dedup(context: RunContext, inputs: Sequence[str], output: str,
+              settings: DedupConfig | None = None) -> StageLedger:
+    settings = settings or context.config.dedup
     settings.validate()
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     from dedup.decontaminate import benchmark_files, benchmark_ngrams, benchmark_texts, files_digest

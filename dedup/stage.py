@@ -1,7 +1,5 @@
 """The dedup stage: ids, exact text and MinHash near-duplicates, and benchmark decontamination."""
 
-from __future__ import annotations
-
 from dedup.settings import DedupConfig
 from gap_replay.stage import InBuild, Inputs, Stage
 
@@ -20,17 +18,11 @@ def _apply_arguments(args, settings: DedupConfig) -> None:
         settings.decontaminate = list(args.decontaminate)
 
 
-def _run(context, settings, inputs, output):
-    from dedup.job import run_dedup
-
-    return run_dedup(context, inputs, output)
-
-
 STAGE = Stage(
     name="dedup",
     help="remove duplicates (ids, exact text, MinHash near-duplicates) and benchmark-contaminated documents",
     settings=DedupConfig,
-    run=_run,
+    job="dedup.job:run_dedup",
     inputs=Inputs("DIR", "finished stage outputs (filter, replay)"),
     add_arguments=_add_arguments,
     apply_arguments=_apply_arguments,

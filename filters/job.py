@@ -60,8 +60,8 @@ def resolve_quality_model(configured: str) -> Path | None:
     return path.resolve()
 
 
-def run_filter(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
-    settings = context.config.filter
+def run_filter(context: RunContext, inputs: Sequence[str], output: str, settings=None) -> StageLedger:
+    settings = settings or context.config.filter
     core_settings = FilterSettings.from_config(settings)  # bad settings fail here, before anything runs
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     model = resolve_model_path(settings.lid_model)  # fail before Spark starts when there is none

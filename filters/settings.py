@@ -169,3 +169,9 @@ class FilterConfig:
 
     def validate(self) -> None:
         validate(self)
+
+    def preflight(self) -> None:
+        """The language-ID model must be there before hours of parsing, not after."""
+        from filters.langid import resolve_model_path
+
+        resolve_model_path(self.lid_model)

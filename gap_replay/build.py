@@ -28,6 +28,7 @@ from gap_replay.config import Config
 from gap_replay.errors import InputError
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext
+from gap_replay.stage import resolve
 from gap_replay.stages import registered
 
 STAGES_DIR = "stages"
@@ -63,10 +64,11 @@ def sample_settings() -> dict[str, Any]:
 
 
 def preflight(config: Config) -> None:
-    """Each stage's checks that need files or models, before any stage runs."""
-    for stage in registered():
-        if stage.preflight is not None and stage.settings is not None:
-            stage.preflight(getattr(config, stage.section_name))
+    """Each section's checks that need files or models, before any stage runs."""
+    for section in config.sections.values():
+        check = getattr(section, "preflight", None)
+        if check is not None:
+            check()
 
 
 def run_build(context: RunContext, output: str, sample: bool = False) -> list[StageLedger]:
@@ -76,15 +78,15 @@ def run_build(context: RunContext, output: str, sample: bool = False) -> list[St
     output = storage.absolute_uri(output)
     outputs: dict[str, str] = {}  # stage name -> its finished output, for the stages that consume it
     ledgers: list[StageLedger] = []
-    finishers = []
+    finishers: list[str] = []
     for stage in registered():
         role = stage.build
-        if role is None or stage.run is None or not role.runs(config, sample):
+        if role is None or not stage.job or (role.runs is not None and not role.runs(config, sample)):
             continue
         settings = getattr(config, stage.section_name) if stage.settings is not None else None
         inputs = [outputs[name] for name in role.consumes if name in outputs]
-        if role.configured_inputs is not None:
-            inputs += role.configured_inputs(settings)
+        if role.inputs_setting:
+            inputs += list(getattr(settings, role.inputs_setting))
         if role.needs_inputs and not inputs:
             if role.consumes:
                 raise InputError(f"nothing to build: the {stage.name} stage has no inputs (none of "
@@ -95,10 +97,10 @@ def run_build(context: RunContext, output: str, sample: bool = False) -> list[St
         context.upstream = list(ledgers)
         ledgers.append(stage.run(context, settings, inputs, target))
         outputs[stage.name] = target
-        if role.finish is not None:
+        if role.finish:
             finishers.append(role.finish)
     for finish in finishers:
-        line = finish(context, output)
+        line = resolve(finish)(output)
         if line:
             context.say(line)
     return ledgers

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     # One command per stage (--input when it takes inputs, --output, its own options, the common
     # options), then the commands stages own (`pubmed download`, `tokenizer train`, `train`, ...).
     for stage in registered():
-        if stage.run is None:
+        if not stage.job:
             continue
         sub = commands.add_parser(stage.name, help=stage.help, description=stage.help)
         if stage.inputs is not None:
@@ -57,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", action="store_true", help="build from the embedded sample")
     _common(p)
     for stage in registered():
-        if stage.commands is not None:
-            stage.commands(commands, _common)
+        stage.register_commands(commands, _common)
     return parser
 
 

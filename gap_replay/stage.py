@@ -2,14 +2,19 @@
 
 A stage package (pubmed_ingest, guidelines_scraper, replay, filters, dedup, mixer) has a ``stage``
 module whose ``STAGE`` is a :class:`Stage`; a package that only adds commands (train) declares one
-with ``run=None``. The registry (``gap_replay.stages``) lists those modules; neither the build nor
-the command line imports anything else of a stage. Declaring a stage imports nothing heavy: the
-``run`` and ``commands`` callables import the stage's machinery when they are called.
+without a job. The registry (``gap_replay.stages``) lists those modules; neither the build nor the
+command line imports anything else of a stage. A declaration imports nothing heavy: its job and
+commands are named as ``"module:function"`` and imported when they are called.
+
+A stage's configuration section is a dataclass that owns its defaults, ``validate()`` (rules on
+the values alone, run when the configuration loads) and optionally ``preflight()`` (checks that
+need files or models, run before a build starts so that it fails in seconds, not hours).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +23,11 @@ from gap_replay.config import Config
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext
 
-# run(context, settings, inputs, output) -> the stage's ledger; `settings` is its configuration section.
-Run = Callable[[RunContext, Any, Sequence[str], str], StageLedger]
-# commands(subparsers, common): adds the stage's own commands, each with set_defaults(handler=...);
-# a handler is called as handler(args, make_context) and returns the ledgers to summarise.
-Commands = Callable[[argparse._SubParsersAction, Callable[[argparse.ArgumentParser], None]], None]
+
+def resolve(reference: str) -> Callable[..., Any]:
+    """The function named by ``"package.module:function"``."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
@@ -37,39 +42,50 @@ class Inputs:
 class InBuild:
     """How `gap-replay build` runs the stage.
 
-    Its inputs are the outputs of the `consumes` stages that ran, plus what `configured_inputs`
-    returns from its settings; it runs when `runs(config, sample)` says so and it has inputs
-    (`needs_inputs`). A stage that `publishes` writes the build's own output directory, not
-    ``OUT/stages/<name>``, and gets the upstream ledgers in ``context.upstream``.
+    Its inputs are the outputs of the `consumes` stages that ran, plus the paths in its settings'
+    `inputs_setting` field; it runs when `runs(config, sample)` says so and it has inputs (or
+    `needs_inputs` is false). A stage that `publishes` writes the build's own output directory,
+    not ``OUT/stages/<name>``, and finds the upstream ledgers in ``context.upstream``. `finish`
+    names a function called with the build's output once every stage ran; what it returns is
+    reported.
     """
 
     consumes: tuple[str, ...] = ()
-    configured_inputs: Callable[[Any], list[str]] | None = None
-    runs: Callable[[Config, bool], bool] = lambda config, sample: True
+    inputs_setting: str = ""
+    runs: Callable[[Config, bool], bool] | None = None
     needs_inputs: bool = True
     publishes: bool = False
-    # Called after the whole build with (context, output); returns a line to report, or None.
-    finish: Callable[[RunContext, str], str | None] | None = None
+    finish: str = ""
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str  # the command (`gap-replay <name>`) and OUT/stages/<name>
     help: str
-    settings: type | None = None  # the configuration section's dataclass: defaults and validate()
+    settings: type | None = None  # the configuration section's dataclass
     section: str = ""  # the section's name in the TOML file; default: the stage's name
-    run: Run | None = None
+    # "module:function", called as function(context, inputs, output, settings=settings) -> StageLedger
+    job: str = ""
     inputs: Inputs | None = None  # None: the command takes no --input
     # add_arguments(parser): the command's own options; apply_arguments(args, settings) puts them
     # into the settings before the run.
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     apply_arguments: Callable[[argparse.Namespace, Any], None] | None = None
-    # preflight(settings): checks that need files or models (a configured tokenizer loads, the
-    # language model exists), run before a build starts so that it fails in seconds, not hours.
-    preflight: Callable[[Any], None] | None = None
-    commands: Commands | None = None
+    # "module:function", called as function(subparsers, common) to add the stage's own commands,
+    # each with set_defaults(handler=...); a handler is called as handler(args, make_context) and
+    # returns the ledgers to summarise.
+    commands: str = ""
     build: InBuild | None = None
 
     @property
     def section_name(self) -> str:
         return self.section or self.name
+
+    def run(self, context: RunContext, settings: Any, inputs: Sequence[str], output: str) -> StageLedger:
+        """Run the stage with its `settings` (its section of ``context.config``) on `inputs` into `output`."""
+        return resolve(self.job)(context, list(inputs), output, settings=settings)
+
+    def register_commands(self, commands: argparse._SubParsersAction,
+                          common: Callable[[argparse.ArgumentParser], None]) -> None:
+        if self.commands:
+            resolve(self.commands)(commands, common)

@@ -29,7 +29,7 @@ body. Without it, articles already stored are not fetched again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
 from typing import Any
@@ -37,6 +37,7 @@ from typing import Any
 import pyarrow as pa
 
 from gap_replay import storage
+from gap_replay.errors import InputError
 from gap_replay.ledger import StageLedger
 from gap_replay.outcome import outcomes_to_batches
 from gap_replay.progress import ProgressBar
@@ -49,6 +50,7 @@ from guidelines_scraper.extract import DUPLICATE_TITLE, extract_records, title_k
 from guidelines_scraper.fetch import Fetcher
 from guidelines_scraper.local_site import sample_mirror, sample_site_root, serve_directory
 from guidelines_scraper.raw_store import RAW_SCHEMA, RawStore
+from guidelines_scraper.settings import GuidelinesConfig
 from guidelines_scraper.sources import GuidelineSource, load_sources, select_sources
 
 STAGE = "guidelines"
@@ -168,8 +170,15 @@ def deduplicate_titles(outcomes):
 
 # -- the stage -----------------------------------------------------------------------------------
 
-def run_guidelines(context: RunContext, output: str, sample: bool = False) -> StageLedger:
-    settings = context.config.guidelines
+def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
+                   settings: GuidelinesConfig | None = None) -> StageLedger:
+    """Crawl the selected sources (the stage reads no inputs; `inputs` must be empty) into `output`.
+
+    With ``context.sample`` the embedded sample's guideline site is served on 127.0.0.1 and crawled."""
+    if inputs:
+        raise InputError("the guidelines stage takes no inputs: it crawls the sources in [guidelines]")
+    settings = settings or context.config.guidelines
+    sample = context.sample
     sources = load_sources(settings.sources_config or None)
     selected = select_sources(sources, settings.sources or None)
     output = storage.absolute_uri(output)

@@ -1,7 +1,5 @@
 """The guidelines stage: crawl the clinical-guideline sources and extract their text."""
 
-from __future__ import annotations
-
 from gap_replay.stage import InBuild, Stage
 from guidelines_scraper.settings import GuidelinesConfig
 
@@ -20,12 +18,6 @@ def _apply_arguments(args, settings: GuidelinesConfig) -> None:
         settings.raw_store = args.raw_store
 
 
-def _run(context, settings, inputs, output):
-    from guidelines_scraper.job import run_guidelines
-
-    return run_guidelines(context, output, sample=context.sample)
-
-
 def _runs_in_build(config, sample: bool) -> bool:
     # A full build crawls every source by default; the sample build only what the sample configures.
     return bool(config.guidelines.sources or config.guidelines.sources_config or not sample)
@@ -35,7 +27,7 @@ STAGE = Stage(
     name="guidelines",
     help="crawl clinical-guideline sources and extract their text",
     settings=GuidelinesConfig,
-    run=_run,
+    job="guidelines_scraper.job:run_guidelines",
     add_arguments=_add_arguments,
     apply_arguments=_apply_arguments,
     build=InBuild(runs=_runs_in_build, needs_inputs=False),

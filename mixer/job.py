@@ -407,7 +407,7 @@ def tokenizer_fingerprint(spec: str) -> str:
 
 
 def run_mix(context: RunContext, inputs: Sequence[str], output: str,
-            upstream: Sequence[StageLedger] = ()) -> StageLedger:
+            upstream: Sequence[StageLedger] = (), settings: MixConfig | None = None) -> StageLedger:
     """Mix document inputs into ``<output>/{train,validation}`` with ``manifest.json`` and ``README.md``.
 
     `upstream` ledgers (from a build) are recorded in the manifest beside the mix stage's own.
@@ -415,7 +415,8 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    settings = context.config.mix
+    settings = settings or context.config.mix
+    upstream = list(upstream or context.upstream)
     settings.validate()
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     check_tokenizer(settings.tokenizer)

@@ -323,3 +323,8 @@ def _write_bytes(uri: str, data: bytes) -> None:
     with fs.open_output_stream(temporary) as stream:
         stream.write(data)
     fs.move(temporary, path)
+
+
+def build_report(output: str) -> str:
+    """The build's last step: the report of its output (a line for the log)."""
+    return f"report: {write_report(output)}"

@@ -36,6 +36,7 @@ from gap_replay.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.shards import InputError, write_outcomes
 from gap_replay.spark import spark_schema
+from pubmed_ingest.settings import PubmedConfig
 from pubmed_ingest.upsampling import UpsamplingRules, paper_types, upsampling
 
 STAGE = "pubmed"
@@ -199,25 +200,26 @@ def pubmed_outcomes(spark, ranked, settings):
     return outcomes.mapInArrow(score_papers(rules), spark_schema(OUTCOME_SCHEMA))
 
 
-def run_pubmed(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
+def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
+               settings: PubmedConfig | None = None) -> StageLedger:
+    settings = settings or context.config.pubmed
     if not inputs:
         raise InputError("no PubMed/PMC inputs given (--input PATHS or pubmed.inputs in the config)")
     files = expand_inputs(inputs, SUFFIXES)
     if not files:
         raise InputError(f"no PubMed or PMC files ({', '.join(SUFFIXES)}) under {', '.join(inputs)}")
-    settings = context.config.pubmed
     tables = [path for path in (settings.clinical_journals, settings.citations) if path]
     fingerprint = stage_fingerprint(context.config, ["pubmed"], [*files, *tables])
 
     def produce(output_dir) -> StageLedger:
-        frame = files_dataframe(context.spark, files, context.config.pubmed.partitions)
+        frame = files_dataframe(context.spark, files, settings.partitions)
         from pyspark import StorageLevel
 
         # Parsed once: the version, citation and superseding steps each read the records again.
         ranked = frame.mapInArrow(parse_files(parse_input), spark_schema(RANKED_OUTCOME_SCHEMA)) \
                       .persist(StorageLevel.DISK_ONLY)
         try:
-            outcomes = pubmed_outcomes(context.spark, ranked, context.config.pubmed)
+            outcomes = pubmed_outcomes(context.spark, ranked, settings)
             return write_outcomes(outcomes, output_dir.staging, STAGE)
         finally:
             ranked.unpersist()
