@@ -63,8 +63,9 @@ def expand_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[str]
     return sorted(files, key=lambda path: (path.rsplit("/", 1)[-1], path))
 
 
-class _ArrowRawStream(io.RawIOBase):
-    """Lets io.BufferedReader (and so gzip, peek) read a pyarrow input stream."""
+class RawStream(io.RawIOBase):
+    """Lets io.BufferedReader (and so gzip, peek) read any object with read(n), such as a pyarrow
+    input stream; like a network stream, it cannot seek."""
 
     def __init__(self, stream):
         self._stream = stream
@@ -86,7 +87,7 @@ def open_input(uri: str) -> BinaryIO:
     if "://" not in uri:
         return open(uri, "rb")
     fs, path = storage.resolve(uri)
-    return io.BufferedReader(_ArrowRawStream(fs.open_input_stream(path)))
+    return io.BufferedReader(RawStream(fs.open_input_stream(path)))
 
 
 def parse_files(parser: Parser) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:

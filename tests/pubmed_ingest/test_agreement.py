@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+
+from tests.pubmed_ingest.pmc_files import article_tree, parsed_article
 from pubmed_parser import (
     parse_medline_xml,
     parse_pubmed_paragraph,
@@ -45,7 +47,6 @@ from pubmed_ingest.jats import (
     _NON_CONTENT_TITLE,
     _TRAILING_PUNCTUATION,
     _ArticleReader,
-    parse_jats,
 )
 from pubmed_ingest.medline import DeleteCitation, iter_medline
 
@@ -264,16 +265,7 @@ def reference_article(file_name: str) -> dict:
     return parse_pubmed_xml(str(PMC / file_name))
 
 
-@cache
-def our_article(file_name: str) -> dict:
-    document = parse_jats((PMC / file_name).read_bytes(), name=file_name)
-    assert isinstance(document, dict), document
-    return document
-
-
-@cache
-def article_tree(file_name: str) -> etree._Element:
-    return etree.fromstring((PMC / file_name).read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+our_article = parsed_article
 
 
 @pytest.mark.parametrize("file_name", PMC_FILES)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gap_replay.ingest import RawStream
 from gap_replay.outcome import Drop
 from pubmed_ingest.inputs import (
     UnrecognizedInput,
@@ -24,21 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PUBMED, PMC = SHARED_DATA / "pubmed", SHARED_DATA / "pmc"
 ARTICLES = ["ehp-116-1694.nxml", "mds526.nxml", "elife05031.xml"]
-
-
-class Unseekable(io.RawIOBase):
-    """A raw stream that cannot seek, like a network or HDFS stream."""
-
-    def __init__(self, payload: bytes) -> None:
-        self._inner = io.BytesIO(payload)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        chunk = self._inner.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
 
 
 def build_package(path: Path, *, compression: str = "gz") -> Path:
@@ -159,17 +145,17 @@ def test_classify_stream_leaves_the_stream_where_it_was(tmp_path):
     for payload, kind in cases:
         seekable = io.BytesIO(payload)
         assert classify_stream(seekable) == kind and seekable.tell() == 0
-        buffered = io.BufferedReader(Unseekable(payload))
+        buffered = io.BufferedReader(RawStream(io.BytesIO(payload)))
         assert classify_stream(buffered) == kind
         assert buffered.read() == payload  # nothing consumed
 
 
 def test_classify_then_parse_the_same_unseekable_stream(tmp_path):
-    stream = io.BufferedReader(Unseekable((PUBMED / "ncbiutils_pubmed22n1313.xml.gz").read_bytes()))
+    stream = io.BufferedReader(RawStream(io.BytesIO((PUBMED / "ncbiutils_pubmed22n1313.xml.gz").read_bytes())))
     assert classify_stream(stream) == "medline"
     assert sum(isinstance(item, dict) for item in iter_medline(stream, name="update")) == 3
 
-    stream = io.BufferedReader(Unseekable(build_package(tmp_path / "oa_package.tar.gz").read_bytes()))
+    stream = io.BufferedReader(RawStream(io.BytesIO(build_package(tmp_path / "oa_package.tar.gz").read_bytes())))
     assert classify_stream(stream) == "jats_archive"
     items = list(iter_jats_archive(stream, name="s3://bucket/oa_package.tar.gz", max_member_bytes=100_000))
     assert [member for member, _ in items] == [f"PMC001/{name}" for name in ARTICLES]

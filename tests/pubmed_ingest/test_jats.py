@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 
 import pytest
 from lxml import etree
+
+from tests.pubmed_ingest.pmc_files import article_tree, parsed_article
 
 from gap_replay.outcome import Drop
 from gap_replay.schema import COLUMN_NAMES, documents_to_batch
@@ -23,16 +24,7 @@ BIB_REF = re.compile(r"\[BIB_REF\](.*?)\[/BIB_REF\]")
 JATS_TAG = re.compile(r"</?(?:mml:)?(?:p|italic|bold|sup|sub|xref|sec|title|td|tr|fig|table|math|mi|mo|mn|ext-link)\b")
 
 
-@cache
-def document(file_name: str) -> dict:
-    result = parse_jats((PMC / file_name).read_bytes(), name=file_name)
-    assert isinstance(result, dict), result
-    return result
-
-
-@cache
-def tree(file_name: str) -> etree._Element:
-    return etree.fromstring((PMC / file_name).read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+document, tree = parsed_article, article_tree
 
 
 def words(element: etree._Element | None) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gap_replay.ingest import RawStream
 from gap_replay.outcome import Drop
 from gap_replay.schema import COLUMN_NAMES, documents_to_batch
 from pubmed_ingest import medline
@@ -193,19 +194,7 @@ def test_gzip_detected_by_magic_bytes_not_suffix(tmp_path):
 def test_file_objects_seekable_or_not():
     data = (PUBMED / "ncbiutils_pubmed22n1313.xml.gz").read_bytes()
 
-    class Unseekable(io.RawIOBase):
-        def __init__(self, payload: bytes) -> None:
-            self._inner = io.BytesIO(payload)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer) -> int:
-            chunk = self._inner.read(len(buffer))
-            buffer[: len(chunk)] = chunk
-            return len(chunk)
-
-    for stream in (io.BytesIO(data), Unseekable(data)):
+    for stream in (io.BytesIO(data), RawStream(io.BytesIO(data))):
         items = list(iter_medline(stream, name="stream"))
         assert sum(isinstance(item, dict) for item in items) == 3
         assert sum(isinstance(item, DeleteCitation) for item in items) == 1
