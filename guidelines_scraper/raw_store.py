@@ -81,14 +81,15 @@ RAW_SCHEMA = pa.schema(
 
 _PART_RE = re.compile(r"^part-(\d{6,})-[0-9a-f]+-\d+\.warc\.gz$")
 _OPEN_SUFFIX = ".warc.gz.open"
-_WRITER_FILE_RE = re.compile(r"^\.(?:(?P<token>[0-9a-f]+)-\d+\.warc\.gz\.open|writer-(?P<t2>[0-9a-f]+)\.lock(?:\.new)?)$")
+_WRITER_FILE_RE = re.compile(r"^\.(?:(?P<token>[0-9a-f]+)-\d+\.warc\.gz\.open"
+                             r"|writer-(?P<t2>[0-9a-f]+)\.lock(?:\.new)?)$")
 _WARC_DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z$")
 _NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 _ORIG = "X-Archive-Orig-"
 _DECODED = ("content-encoding", "transfer-encoding", "content-length")  # no longer true of the stored body
 _GZIP_LEVEL = 6   # warcio's own writer uses 9: several times slower for a few % smaller files
 _CHUNK = 1 << 20
-H = "GAP-Replay-"
+_OWN = "GAP-Replay-"  # prefix of the WARC headers carrying the project's own facts
 
 try:
     import fcntl
@@ -220,7 +221,7 @@ def _scan(path: str | Path, kinds: set[str] | None = None, sources: set[str] | N
         records = ArchiveIterator(handle)
         for count, record in enumerate(records):
             warc = record.rec_headers
-            kind, source = warc.get_header(H + "Kind"), warc.get_header(H + "Source")
+            kind, source = warc.get_header(_OWN + "Kind"), warc.get_header(_OWN + "Source")
             if kind is None or (kinds is not None and kind not in kinds) or (
                     sources is not None and source not in sources):
                 continue
@@ -237,7 +238,7 @@ def _entry_at(path: str | Path, offset: int) -> _Entry:
 
 
 def _response_headers(entry: _Entry) -> dict[str, str]:
-    stored = entry.warc.get_header(H + "Headers")
+    stored = entry.warc.get_header(_OWN + "Headers")
     if stored is not None:
         parsed = json.loads(stored)
         return parsed if isinstance(parsed, dict) else {}
@@ -255,11 +256,11 @@ def _row(entry: _Entry, resolve: bool = True) -> tuple[dict[str, Any], _Place | 
     warc = entry.warc
     kind = warc.get_header("WARC-Type")
     final_url = warc.get_header("WARC-Target-URI")
-    fetched_at = warc.get_header(H + "Fetched-At")
-    error = warc.get_header(H + "Error")
-    stored_headers = warc.get_header(H + "Headers")
-    row = {"source": warc.get_header(H + "Source"), "kind": warc.get_header(H + "Kind"),
-           "url": warc.get_header(H + "Requested-URI") or final_url, "final_url": final_url, "status": None,
+    fetched_at = warc.get_header(_OWN + "Fetched-At")
+    error = warc.get_header(_OWN + "Error")
+    stored_headers = warc.get_header(_OWN + "Headers")
+    row = {"source": warc.get_header(_OWN + "Source"), "kind": warc.get_header(_OWN + "Kind"),
+           "url": warc.get_header(_OWN + "Requested-URI") or final_url, "final_url": final_url, "status": None,
            "headers": stored_headers if stored_headers is not None else "{}",
            "fetched_at": _unfield(fetched_at) if fetched_at is not None else warc.get_header("WARC-Date"),
            "body": None, "body_sha256": None, "error": _unfield(error) if error is not None else None}
@@ -273,9 +274,9 @@ def _row(entry: _Entry, resolve: bool = True) -> tuple[dict[str, Any], _Place | 
                 place = _Place(entry.file, entry.offset, warc.get_header("WARC-Record-ID"), final_url,
                                warc.get_header("WARC-Date"), warc.get_header("WARC-Payload-Digest"))
         else:
-            ref_file = warc.get_header(H + "Refers-To-File")
+            ref_file = warc.get_header(_OWN + "Refers-To-File")
             ref_path = str(Path(entry.file).with_name(ref_file)) if ref_file else entry.file
-            place = _Place(ref_path, int(warc.get_header(H + "Refers-To-Offset")), warc.get_header("WARC-Refers-To"),
+            place = _Place(ref_path, int(warc.get_header(_OWN + "Refers-To-Offset")), warc.get_header("WARC-Refers-To"),
                            warc.get_header("WARC-Refers-To-Target-URI"), warc.get_header("WARC-Refers-To-Date"),
                            warc.get_header("WARC-Payload-Digest"))
             if resolve:
@@ -365,8 +366,8 @@ class RawStore:
                             result.error, result.headers)
         facts["WARC-Refers-To"] = place.record_id
         if self._file is None or place_file != self._file.name:
-            facts[H + "Refers-To-File"] = Path(place_file).name
-        facts[H + "Refers-To-Offset"] = str(place.offset)
+            facts[_OWN + "Refers-To-File"] = Path(place_file).name
+        facts[_OWN + "Refers-To-Offset"] = str(place.offset)
         writer = WARCWriter(None, gzip=False, warc_version="1.1")
         record = writer.create_revisit_record(result.final_url or result.url, place.digest, place.target_uri,
                                               place.date, http_headers=self._http_headers(304, result.headers, b""),
@@ -379,19 +380,19 @@ class RawStore:
 
     @staticmethod
     def _facts(source, kind, url, final_url, fetched_at, error, headers) -> dict[str, str]:
-        facts = {H + "Source": source, H + "Kind": kind}
+        facts = {_OWN + "Source": source, _OWN + "Kind": kind}
         if url != final_url:
-            facts[H + "Requested-URI"] = url
+            facts[_OWN + "Requested-URI"] = url
         if _WARC_DATE_RE.match(fetched_at):
             facts["WARC-Date"] = fetched_at
         else:  # kept as given; WARC-Date says when it was written
             facts["WARC-Date"] = datetime_to_iso_date(datetime.now(timezone.utc).replace(tzinfo=None), use_micros=True)
-            facts[H + "Fetched-At"] = _field(fetched_at)
+            facts[_OWN + "Fetched-At"] = _field(fetched_at)
         if error is not None:
-            facts[H + "Error"] = _field(error)
+            facts[_OWN + "Error"] = _field(error)
         if isinstance(headers, str) or not all(_plain_header(k, v) for k, v in dict(headers).items()):
             # the HTTP block holds a header only as printable ASCII, trimmed (warcio %-encodes others)
-            facts[H + "Headers"] = _headers_json(headers)
+            facts[_OWN + "Headers"] = _headers_json(headers)
         return facts
 
     @staticmethod
