@@ -4,7 +4,7 @@ Per source: discover article URLs (``listing``: follow listing/pagination pages 
 and collect the links matching ``link_pattern``; ``sitemap``: read sitemap.xml files and sitemap
 indexes; ``static``: the seeds are the articles), then fetch each article not already in the
 store. Every response (robots.txt, listings, sitemaps, articles) is appended to the store, and each
-one is durable before the next request is made (the store's journal), so a rerun resumes where a
+one is durable before the next request is made (fsynced to the store's WARC file), so a rerun resumes where a
 killed crawl stopped: articles already stored are not fetched again (only transient failures are
 retried); robots.txt, listings and sitemaps are fetched again, to find new articles.
 
@@ -179,11 +179,9 @@ class _SourceCrawl:
         for robots in self.fetcher.take_robots_results():
             self.store.add(self.source.tag, "robots", robots)
         if stored is not None and result.status == 304 and result.error is None:
-            # Not modified: keep the stored body, take the new validators.
-            result = FetchResult(url=result.url, final_url=result.final_url, status=304,
-                                 headers={**stored.headers, **result.headers}, body=self.store.stored_body(stored),
-                                 fetched_at=result.fetched_at)
+            # Not modified: stored as a revisit of the stored page, which keeps its body, takes the new validators.
             self.report.not_modified += 1
+            return self.store.add_not_modified(self.source.tag, kind, result, stored)
         self.store.add(self.source.tag, kind, result)
         return result
 

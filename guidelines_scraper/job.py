@@ -11,7 +11,7 @@ Each unit is its own Spark job, submitted from a driver thread, so the driver re
 sources as soon as its task finishes.
 The raw store is written by the executors, so on a cluster ``guidelines.raw_store`` must be a
 directory every executor sees at the same path (a shared mount; object stores cannot hold the
-append-and-fsync journal); the embedded sample and one-machine clusters use a local directory.
+append-and-fsync WARC files); the embedded sample and one-machine clusters use a local directory.
 
 Extraction is a Spark job over the raw store, so it can be rerun without refetching. Each article
 URL is one input (its newest record, unless that is a transient failure and an older usable one
@@ -49,7 +49,7 @@ from guidelines_scraper.crawl import CrawlReport, SourceReport, crawl, crawl_uni
 from guidelines_scraper.extract import DUPLICATE_TITLE, extract_records, title_key
 from guidelines_scraper.fetch import Fetcher
 from guidelines_scraper.local_site import sample_mirror, sample_site_root, serve_directory
-from guidelines_scraper.raw_store import RAW_SCHEMA, RawStore
+from guidelines_scraper.raw_store import RAW_SCHEMA, RawStore, read_warc_records
 from guidelines_scraper.settings import GuidelinesConfig
 from guidelines_scraper.sources import GuidelineSource, load_sources, select_sources
 
@@ -139,6 +139,24 @@ def _transient(status, error):
     return F.coalesce(no_response | (status == 429) | (status >= 500), F.lit(False))
 
 
+def read_raw_files(files: list[str], kinds: list[str], tags: list[str]):
+    """mapInArrow function: file indexes (``id``) -> the raw records of those WARC files."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for index in batch.column("id").to_pylist():
+                rows = []
+                for row in read_warc_records(files[index], kinds, tags):
+                    rows.append(row)
+                    if len(rows) == 64:
+                        yield pa.RecordBatch.from_pylist(rows, schema=RAW_SCHEMA)
+                        rows = []
+                if rows:
+                    yield pa.RecordBatch.from_pylist(rows, schema=RAW_SCHEMA)
+
+    return run
+
+
 def latest_articles(spark, files: list[str], tags: list[str]):
     """One record per article URL of the `tags` sources: the newest one that is not a transient failure,
     else the newest (a refetch after a 503 supersedes the failure; a recrawl's 503 does not hide the
@@ -146,8 +164,8 @@ def latest_articles(spark, files: list[str], tags: list[str]):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    raw = (spark.read.schema(spark_schema(RAW_SCHEMA)).parquet(*files)
-           .where((F.col("kind") == "article") & F.col("source").isin(tags)))
+    raw = (spark.range(0, len(files), 1, numPartitions=max(1, len(files)))  # one task per WARC file
+           .mapInArrow(read_raw_files(files, ["article"], tags), spark_schema(RAW_SCHEMA)))
     order = Window.partitionBy("source", "url").orderBy(
         _transient(F.col("status"), F.col("error")).asc(), F.col("fetched_at").desc(), F.col("body_sha256").desc())
     return raw.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1).drop("_rank")
@@ -191,7 +209,7 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
                           "read_timeout": settings.timeout, "max_retries": settings.max_retries}
         limit = settings.max_pages_per_source or None
         spark = context.spark
-        RawStore(raw_path).close()  # create it; recover the journals of a crawl killed before
+        RawStore(raw_path).close()  # create it; recover the open files of a crawl killed before
         bar = ProgressBar("crawled", context.stream)
         total = len(selected)
         finished = 0
@@ -210,7 +228,7 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
             tasks = crawl_tasks(selected, str(raw_path), fetch_settings, mirror, limit, recrawl)
             context.say(f"guidelines: crawling {total} source(s) in {len(tasks)} Spark task(s), one per site")
             crawl_on_spark(spark, tasks, on_done)
-        store = RawStore(raw_path)  # recovers the journal of any task attempt that died
+        store = RawStore(raw_path)  # recovers the open WARC file of any task attempt that died
         files = [str(path) for path in store.files()]
         by_tag = {source.tag: source for source in selected}
         if not files:

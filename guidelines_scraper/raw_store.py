@@ -1,17 +1,34 @@
-"""Append-only store of raw fetch results: a directory of Parquet files (``RAW_SCHEMA``).
+"""Append-only store of raw fetch results as WARC 1.1 files (``.warc.gz``, one gzip member per record).
 
 Fetching and parsing are separate (GUIDELINE_SOURCES.md section 6.4): the crawler appends every
-response here (robots.txt, listings, sitemaps, articles: bytes, status, headers, time), and the
-deterministic extraction stage reads it back, from Python or from Spark
-(``spark.read.schema(...).parquet(path)``; files whose name starts with ``.`` are ignored by Spark).
+response here (robots.txt, listings, sitemaps, articles), and the deterministic extraction stage
+reads it back as rows of ``RAW_SCHEMA`` (:meth:`RawStore.records`, :func:`read_warc_records`, one
+file per Spark task). Standard WARC tools (warcio, pywb, wget's readers) read the files too.
 
-Durability: every record is appended to the writer's journal (``.journal-<token>-<n>.wal``: framed,
-checksummed Arrow IPC records) and fsynced before :meth:`RawStore.add` returns, so a fetch is on
-disk before the crawler makes its next request. :meth:`RawStore.flush` compacts the journal into
-one new file ``part-<seq>-<token>-<n>.parquet`` atomically (write a hidden temp file, fsync,
-rename, fsync the directory) and deletes the journal. A writer killed at any moment (even with
-SIGKILL) leaves a journal whose complete records the next :class:`RawStore` opened on the directory
-turns into a part (a torn last record is ignored), and never leaves a partial ``part-*`` file.
+Records (written with warcio):
+
+- a fetched page is a ``response`` record: WARC-Target-URI is the URL after redirects, WARC-Date
+  the fetch time, the block the HTTP status line, headers and the body. The body is the one the
+  fetcher returns, Content-Encoding already undone, so ``Content-Encoding``/``Transfer-Encoding``
+  (and a ``Content-Length`` that no longer matches) are kept as ``X-Archive-Orig-*`` headers.
+  A response whose body was not kept (too large, a refused redirect) has ``WARC-Truncated``;
+- a 304 to a conditional request is a ``revisit`` record (profile server-not-modified) whose
+  WARC-Refers-To is the stored response: it reads back as that body with the response's headers
+  updated by the 304's;
+- a fetch with no response (timeout, robots.txt refusal) is a ``metadata`` record;
+- the project's own facts are WARC headers: ``GAP-Replay-Source``, ``GAP-Replay-Kind``,
+  ``GAP-Replay-Requested-URI`` (when redirected), ``GAP-Replay-Error``, ``GAP-Replay-Fetched-At``
+  (when it is not a valid WARC-Date), ``GAP-Replay-Headers`` (the headers as JSON, when a value is
+  not ASCII, which the HTTP block can only hold %-encoded), and for a revisit the stored
+  response's place (``GAP-Replay-Refers-To-File``/``-Offset``) so it is read without an index.
+
+Durability: each record is one gzip member appended to the writer's open file
+(``.<token>-<n>.warc.gz.open``) and fsynced before :meth:`RawStore.add` returns, so a fetch is on
+disk before the crawler makes its next request. :meth:`RawStore.flush` (or ``flush_records`` /
+``flush_bytes``) closes the file: renamed to ``part-<seq>-<token>-<n>.warc.gz`` (``seq`` in
+completion order, so a revisit only points back). A writer killed at any moment (even SIGKILL)
+leaves an open file whose complete members the next :class:`RawStore` opened on the directory
+keeps: a torn last member is cut off (truncate, fsync) and the file renamed to a part.
 
 Several writers may share a directory (one per Spark task, or a task's retry): each has its own
 random token, so file names never collide, and holds an exclusive lock (``.writer-<token>.lock``,
@@ -22,20 +39,25 @@ dead ones. The directory must be a local (or locally mounted) path.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
-import struct
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import datetime_to_iso_date
+from warcio.warcwriter import WARCWriter
 
 from guidelines_scraper.fetch import FetchResult
 
@@ -54,19 +76,24 @@ RAW_SCHEMA = pa.schema(
         pa.field("body_sha256", pa.string(), nullable=True, metadata={"description": "SHA-256 hex of body"}),
         pa.field("error", pa.string(), nullable=True, metadata={"description": "Why no usable response, if so"}),
     ],
-    metadata={"gap_replay.raw_store_version": "1"},
+    metadata={"gap_replay.raw_store_version": "2"},
 )
 
-_PART_RE = re.compile(r"^part-(\d{6,})-[0-9a-f]+(?:-\d+)?\.parquet$")
-_JOURNAL_RE = re.compile(r"^\.journal-(?P<token>[0-9a-f]+)-(?P<segment>\d+)\.wal$")
-_WRITER_FILE_RE = re.compile(r"^\.(?:journal-(?P<token>[0-9a-f]+)-\d+\.wal|part-\d+-(?P<t2>[0-9a-f]+)(?:-\d+)?"
-                             r"\.parquet\.tmp|writer-(?P<t3>[0-9a-f]+)\.lock(?:\.new)?)$")
-_MAGIC = b"GRJ1"
-_FRAME = struct.Struct(">4sII")  # magic, payload length, CRC-32 of the payload
+_PART_RE = re.compile(r"^part-(\d{6,})-[0-9a-f]+-\d+\.warc\.gz$")
+_OPEN_SUFFIX = ".warc.gz.open"
+_WRITER_FILE_RE = re.compile(r"^\.(?:(?P<token>[0-9a-f]+)-\d+\.warc\.gz\.open"
+                             r"|writer-(?P<t2>[0-9a-f]+)\.lock(?:\.new)?)$")
+_WARC_DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z$")
+_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
+_ORIG = "X-Archive-Orig-"
+_DECODED = ("content-encoding", "transfer-encoding", "content-length")  # no longer true of the stored body
+_GZIP_LEVEL = 6   # warcio's own writer uses 9: several times slower for a few % smaller files
+_CHUNK = 1 << 20
+_OWN = "GAP-Replay-"  # prefix of the WARC headers carrying the project's own facts
 
 try:
     import fcntl
-except ImportError:  # pragma: no cover - not POSIX: no writer locks, a journal is recovered when seen
+except ImportError:  # pragma: no cover - not POSIX: no writer locks, an open file is recovered when seen
     fcntl = None
 
 
@@ -88,31 +115,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _encode_record(record: dict[str, Any]) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
-        writer.write_batch(pa.RecordBatch.from_pylist([record], schema=RAW_SCHEMA))
-    return sink.getvalue().to_pybytes()
-
-
-def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
-    """The complete records of a journal, in order; stops at the first torn or corrupt frame."""
-    with open(path, "rb") as handle:
-        while True:
-            head = handle.read(_FRAME.size)
-            if len(head) < _FRAME.size:
-                return
-            magic, length, crc = _FRAME.unpack(head)
-            payload = handle.read(length)
-            if magic != _MAGIC or len(payload) < length or zlib.crc32(payload) != crc:
-                return
-            try:
-                table = pa.ipc.open_stream(payload).read_all()
-            except (pa.ArrowInvalid, OSError):
-                return
-            yield from table.to_pylist()
 
 
 def _try_lock(path: Path) -> int | bool | None:
@@ -142,14 +144,174 @@ def _local_path(path: str | Path) -> Path:
     return Path(unquote(parsed.path))
 
 
+# -- WARC header values ----------------------------------------------------------------------------
+
+def _field(text: str) -> str:
+    """A WARC header value for `text`, as is when a header line keeps it intact, else a JSON string."""
+    if text and text == text.strip() and text.isprintable() and not text.startswith('"'):
+        return text
+    return json.dumps(text)
+
+
+def _unfield(value: str) -> str:
+    return json.loads(value) if value.startswith('"') else value
+
+
+def _plain_header(name: Any, value: Any) -> bool:
+    """Whether an HTTP header line of the WARC block holds it unchanged."""
+    return (isinstance(name, str) and isinstance(value, str) and name.isascii() and name.isprintable()
+            and ":" not in name and name == name.strip() and bool(name)
+            and value.isascii() and value.isprintable() and value == value.strip())
+
+
+def _headers_json(headers: Any) -> str:
+    return headers if isinstance(headers, str) else json.dumps(dict(headers or {}), sort_keys=True)
+
+
+def _complete_members(handle, size: int) -> Iterator[tuple[int, bytes]]:
+    """(end offset, decompressed data) of each complete gzip member from the start of `handle`;
+    stops at the first torn or corrupt one (checked by gzip's CRC-32 and length)."""
+    offset, pending = 0, b""
+    while offset < size:
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        out, used = [], 0
+        data = pending or handle.read(_CHUNK)
+        pending = b""
+        while True:
+            try:
+                out.append(inflater.decompress(data))
+            except zlib.error:
+                return
+            if inflater.eof:
+                pending = inflater.unused_data
+                used += len(data) - len(pending)
+                break
+            used += len(data)
+            data = handle.read(_CHUNK)
+            if not data:
+                return
+        offset += used
+        yield offset, b"".join(out)
+
+
+class _Place(NamedTuple):
+    """Where a response with a body is, and what a revisit of it names (WARC-Refers-To-*)."""
+
+    file: str
+    offset: int
+    record_id: str
+    target_uri: str
+    date: str
+    digest: str
+
+
+class _Entry(NamedTuple):
+    file: str
+    offset: int
+    warc: StatusAndHeaders
+    http: StatusAndHeaders | None
+    payload: bytes
+
+
+def _scan(path: str | Path, kinds: set[str] | None = None, sources: set[str] | None = None,
+          start: int = 0, limit: int | None = None) -> Iterator[_Entry]:
+    """The store's records of one WARC file (other records, e.g. warcinfo, are skipped)."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        records = ArchiveIterator(handle)
+        for count, record in enumerate(records):
+            warc = record.rec_headers
+            kind, source = warc.get_header(_OWN + "Kind"), warc.get_header(_OWN + "Source")
+            if kind is None or (kinds is not None and kind not in kinds) or (
+                    sources is not None and source not in sources):
+                continue
+            payload = record.raw_stream.read()
+            yield _Entry(str(path), records.get_record_offset(), warc, record.http_headers, payload)
+            if limit is not None and count + 1 >= limit:
+                return
+
+
+def _entry_at(path: str | Path, offset: int) -> _Entry:
+    for entry in _scan(path, start=offset, limit=1):
+        return entry
+    raise ValueError(f"no raw store record at {path}:{offset}")
+
+
+def _response_headers(entry: _Entry) -> dict[str, str]:
+    stored = entry.warc.get_header(_OWN + "Headers")
+    if stored is not None:
+        parsed = json.loads(stored)
+        return parsed if isinstance(parsed, dict) else {}
+    headers = {}
+    for name, value in entry.http.headers if entry.http is not None else ():
+        if name[:len(_ORIG)].lower() == _ORIG.lower() and name[len(_ORIG):].lower() in _DECODED:
+            name = name[len(_ORIG):]
+        headers[name] = value
+    return headers
+
+
+def _row(entry: _Entry, resolve: bool = True) -> tuple[dict[str, Any], _Place | None]:
+    """A record as a ``RAW_SCHEMA`` row, and the place of its body (None: no body). A revisit takes
+    the body and headers of the response it refers to, unless not `resolve` (body left None)."""
+    warc = entry.warc
+    kind = warc.get_header("WARC-Type")
+    final_url = warc.get_header("WARC-Target-URI")
+    fetched_at = warc.get_header(_OWN + "Fetched-At")
+    error = warc.get_header(_OWN + "Error")
+    stored_headers = warc.get_header(_OWN + "Headers")
+    row = {"source": warc.get_header(_OWN + "Source"), "kind": warc.get_header(_OWN + "Kind"),
+           "url": warc.get_header(_OWN + "Requested-URI") or final_url, "final_url": final_url, "status": None,
+           "headers": stored_headers if stored_headers is not None else "{}",
+           "fetched_at": _unfield(fetched_at) if fetched_at is not None else warc.get_header("WARC-Date"),
+           "body": None, "body_sha256": None, "error": _unfield(error) if error is not None else None}
+    place = None
+    if kind in ("response", "revisit"):
+        row["status"] = int(entry.http.get_statuscode())
+        headers = _response_headers(entry)
+        if kind == "response":
+            if warc.get_header("WARC-Truncated") is None:
+                row["body"] = entry.payload
+                place = _Place(entry.file, entry.offset, warc.get_header("WARC-Record-ID"), final_url,
+                               warc.get_header("WARC-Date"), warc.get_header("WARC-Payload-Digest"))
+        else:
+            ref_file = warc.get_header(_OWN + "Refers-To-File")
+            ref_path = str(Path(entry.file).with_name(ref_file)) if ref_file else entry.file
+            place = _Place(ref_path, int(warc.get_header(_OWN + "Refers-To-Offset")), warc.get_header("WARC-Refers-To"),
+                           warc.get_header("WARC-Refers-To-Target-URI"), warc.get_header("WARC-Refers-To-Date"),
+                           warc.get_header("WARC-Payload-Digest"))
+            if resolve:
+                stored = _entry_at(place.file, place.offset)
+                row["body"] = stored.payload
+                headers = {**_response_headers(stored), **headers}
+        if stored_headers is None or kind == "revisit":
+            row["headers"] = json.dumps(headers, sort_keys=True)
+    elif kind == "resource":
+        row["body"] = entry.payload
+    if row["body"] is not None:
+        row["body_sha256"] = hashlib.sha256(row["body"]).hexdigest()
+    return row, place
+
+
+def read_warc_records(path: str | Path, kinds: Iterable[str] | None = None,
+                      sources: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+    """The records of one store file as ``RAW_SCHEMA`` rows, in order (what a Spark task reads).
+    A revisit's body is read from the file of its response, next to this one."""
+    kinds = set(kinds) if kinds is not None else None
+    sources = set(sources) if sources is not None else None
+    for entry in _scan(path, kinds, sources):
+        yield _row(entry)[0]
+
+
 class RawStore:
-    """An append-only directory of raw fetch records (a path or a ``file://`` URI). Use as a context
-    manager (or call :meth:`close`) to compact the journal and release the writer lock on exit.
+    """An append-only directory of raw fetch records in WARC files (a path or a ``file://`` URI).
+    Use as a context manager (or call :meth:`close`) to close the open file and release the writer
+    lock on exit.
 
-    ``durable=False`` skips the fsync of each journal record (faster, but a machine crash, not
-    merely a killed process, may then lose the last records)."""
+    ``flush_records``/``flush_bytes`` close the open file into a part past that many records or
+    compressed bytes (1 GB: the usual WARC file size). ``durable=False`` skips the fsync of each
+    record (faster, but a machine crash, not merely a killed process, may then lose the last ones)."""
 
-    def __init__(self, path: str | Path, *, flush_records: int = 256, flush_bytes: int = 64 * 1024 * 1024,
+    def __init__(self, path: str | Path, *, flush_records: int | None = None, flush_bytes: int = 1 << 30,
                  durable: bool = True):
         self.path = _local_path(path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -158,42 +320,103 @@ class RawStore:
         self.durable = durable
         self.token = uuid.uuid4().hex[:12]
         self._segment = 0
-        self._journal: Any = None       # open journal file of the current segment
+        self._file: Any = None           # the open WARC file of the current segment
+        self._records = 0                # records in it
+        self._size = 0                   # its length in bytes
+        self._renamed: dict[str, str] = {}  # open file -> the part it became (for places found before)
         self._lock_fd: int | None = None
-        self._buffer: list[dict[str, Any]] = []
-        self._buffered_bytes = 0
         self.recovered = self.recover()
 
     # -- writing ---------------------------------------------------------------------------------
 
     def add(self, source: str, kind: str, result: FetchResult | Mapping[str, Any]) -> None:
-        """Append one fetch result to the journal (durable when this returns); compacts it into a
-        Parquet part past the record/byte thresholds."""
+        """Append one fetch result (durable when this returns): a ``response`` record, or with no
+        response a ``metadata`` one. Closes the file into a part past the record/byte thresholds."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         get = result.get if isinstance(result, Mapping) else (lambda k, d=None: getattr(result, k, d))
-        body = get("body")
-        headers = get("headers") or {}
-        record = {
-            "source": source,
-            "kind": kind,
-            "url": get("url"),
-            "final_url": get("final_url") or get("url"),
-            "status": get("status"),
-            "headers": headers if isinstance(headers, str) else json.dumps(dict(headers), sort_keys=True),
-            "fetched_at": get("fetched_at") or "",
-            "body": body,
-            "body_sha256": hashlib.sha256(body).hexdigest() if body is not None else None,
-            "error": get("error"),
-        }
-        self._append_journal(record)
-        self._buffer.append(record)
-        self._buffered_bytes += len(body or b"") + 512
-        if len(self._buffer) >= self.flush_records or self._buffered_bytes >= self.flush_bytes:
-            self.flush()
+        url = get("url")
+        final_url = get("final_url") or url
+        status, body, headers = get("status"), get("body"), get("headers") or {}
+        facts = self._facts(source, kind, url, final_url, get("fetched_at") or "", get("error"), headers)
+        writer = WARCWriter(None, gzip=False, warc_version="1.1")
+        if status is None:
+            if body is None:
+                fields = "" if get("error") is None else f"fetch-error: {_field(get('error'))}\r\n"
+                payload, record_type = fields.encode("utf-8"), "metadata"
+            else:
+                payload, record_type = body, "resource"
+            record = writer.create_warc_record(final_url, record_type, payload=io.BytesIO(payload),
+                                               length=len(payload), warc_headers_dict=facts)
+        else:
+            if body is None:
+                facts["WARC-Truncated"] = "length" if "too large" in (get("error") or "") else "unspecified"
+            record = writer.create_warc_record(final_url, "response", payload=io.BytesIO(body or b""),
+                                               length=len(body or b""), warc_headers_dict=facts,
+                                               http_headers=self._http_headers(status, headers, body))
+        self._append(writer, record)
 
-    def _journal_path(self, segment: int) -> Path:
-        return self.path / f".journal-{self.token}-{segment}.wal"
+    def add_not_modified(self, source: str, kind: str, result: FetchResult, stored: StoredPage) -> FetchResult:
+        """Append a 304 answer to the conditional request made for `stored` as a ``revisit`` record
+        (profile server-not-modified) of its response. Returns the result as the crawl keeps it: the
+        stored body, the stored headers updated by the 304's (how the record reads back)."""
+        place: _Place = stored._where
+        place_file = self._renamed.get(place.file, place.file)
+        facts = self._facts(source, kind, result.url, result.final_url or result.url, result.fetched_at,
+                            result.error, result.headers)
+        facts["WARC-Refers-To"] = place.record_id
+        if self._file is None or place_file != self._file.name:
+            facts[_OWN + "Refers-To-File"] = Path(place_file).name
+        facts[_OWN + "Refers-To-Offset"] = str(place.offset)
+        writer = WARCWriter(None, gzip=False, warc_version="1.1")
+        record = writer.create_revisit_record(result.final_url or result.url, place.digest, place.target_uri,
+                                              place.date, http_headers=self._http_headers(304, result.headers, b""),
+                                              warc_headers_dict=facts)
+        record.rec_headers.replace_header("WARC-Profile", _NOT_MODIFIED)
+        self._append(writer, record)
+        return FetchResult(url=result.url, final_url=result.final_url, status=304,
+                           headers={**stored.headers, **result.headers}, body=self.stored_body(stored),
+                           fetched_at=result.fetched_at)
+
+    @staticmethod
+    def _facts(source, kind, url, final_url, fetched_at, error, headers) -> dict[str, str]:
+        facts = {_OWN + "Source": source, _OWN + "Kind": kind}
+        if url != final_url:
+            facts[_OWN + "Requested-URI"] = url
+        if _WARC_DATE_RE.match(fetched_at):
+            facts["WARC-Date"] = fetched_at
+        else:  # kept as given; WARC-Date says when it was written
+            facts["WARC-Date"] = datetime_to_iso_date(datetime.now(timezone.utc).replace(tzinfo=None), use_micros=True)
+            facts[_OWN + "Fetched-At"] = _field(fetched_at)
+        if error is not None:
+            facts[_OWN + "Error"] = _field(error)
+        if isinstance(headers, str) or not all(_plain_header(k, v) for k, v in dict(headers).items()):
+            # the HTTP block holds a header only as printable ASCII, trimmed (warcio %-encodes others)
+            facts[_OWN + "Headers"] = _headers_json(headers)
+        return facts
+
+    @staticmethod
+    def _http_headers(status: int, headers: Any, body: bytes | None) -> StatusAndHeaders:
+        if isinstance(headers, str):
+            try:
+                headers = json.loads(headers)
+            except ValueError:
+                headers = {}
+        pairs = []
+        for name, value in dict(headers or {}).items():
+            name, value = str(name), str(value)
+            lower = name.lower()
+            if lower in _DECODED and not (lower == "content-length" and value.strip() == str(len(body or b""))):
+                name = _ORIG + name  # the stored body is decoded: these describe the bytes on the wire
+            pairs.append((name, value))
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        return StatusAndHeaders(f"{status} {reason}".strip(), pairs, protocol="HTTP/1.1")
+
+    def _open_path(self, segment: int) -> Path:
+        return self.path / f".{self.token}-{segment}{_OPEN_SUFFIX}"
 
     def _acquire_lock(self) -> None:
         if self._lock_fd is not None:
@@ -206,59 +429,64 @@ class RawStore:
         os.replace(temp, final)  # visible only once locked: a lock file in place is held or dead
         self._lock_fd = fd
 
-    def _append_journal(self, record: dict[str, Any]) -> None:
-        if self._journal is None:
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._file.write(view):]
+        if self.durable:
+            os.fsync(self._file.fileno())
+        self._size += len(data)
+
+    def _append(self, writer: WARCWriter, record) -> None:
+        if self._file is None:
             self._acquire_lock()
-            self._journal = open(self._journal_path(self._segment), "ab", buffering=0)
+            self._file = open(self._open_path(self._segment), "xb", buffering=0)
+            self._records = self._size = 0
+            info = writer.create_warcinfo_record(None, {"software": "gap-replay guidelines crawler (warcio)",
+                                                        "format": "WARC File Format 1.1"})
+            self._write(self._member(writer, info))
             if self.durable:
                 _fsync_dir(self.path)
-        payload = _encode_record(record)
-        self._journal.write(_FRAME.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload)
-        if self.durable:
-            os.fsync(self._journal.fileno())
+        self._write(self._member(writer, record))
+        self._records += 1
+        if (self.flush_records is not None and self._records >= self.flush_records) or self._size >= self.flush_bytes:
+            self.flush()
+
+    @staticmethod
+    def _member(writer: WARCWriter, record) -> bytes:
+        """One record as one gzip member: a reader can seek to it, and a torn one is cut off alone."""
+        plain = io.BytesIO()
+        writer.out = plain
+        writer.write_record(record)
+        deflater = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        return deflater.compress(plain.getvalue()) + deflater.flush()
 
     def _next_seq(self) -> int:
         seqs = [int(m.group(1)) for p in self.path.iterdir() if (m := _PART_RE.match(p.name))]
         return max(seqs, default=-1) + 1
 
-    def _write_part(self, records: list[dict[str, Any]], token: str, segment: int) -> Path:
-        table = pa.Table.from_pylist(records, schema=RAW_SCHEMA)
-        name = f"part-{self._next_seq():06d}-{token}-{segment}.parquet"
-        final = self.path / name
-        temp = self.path / f".{name}.tmp"
-        try:
-            with open(temp, "wb") as handle:
-                pq.write_table(table, handle, compression="zstd", row_group_size=64)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+    def _close_into_part(self, open_path: Path, token: str, segment: int) -> Path:
+        final = self.path / f"part-{self._next_seq():06d}-{token}-{segment}.warc.gz"
+        os.replace(open_path, final)
         _fsync_dir(self.path)
         return final
 
     def flush(self) -> Path | None:
-        """Compact the journal into one new Parquet file, atomically. Returns its path."""
-        if not self._buffer:
+        """Close the open WARC file into a part (a rename: its records are already on disk). Returns
+        the part's path (None: nothing written since the last flush)."""
+        if self._file is None:
             return None
-        final = self._write_part(self._buffer, self.token, self._segment)
-        self._buffer = []
-        self._buffered_bytes = 0
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
-            self._journal_path(self._segment).unlink(missing_ok=True)
+        open_path = Path(self._file.name)
+        self._file.close()
+        self._file = None
+        final = self._close_into_part(open_path, self.token, self._segment)
+        self._renamed[str(open_path)] = str(final)
         self._segment += 1
         return final
 
     def close(self) -> None:
         """Flush and release the writer lock (the store stays readable)."""
         self.flush()
-        if self._journal is not None:  # nothing buffered but a journal open: it holds no record
-            self._journal.close()
-            self._journal = None
-            self._journal_path(self._segment).unlink(missing_ok=True)
         if self._lock_fd is not None:
             (self.path / f".writer-{self.token}.lock").unlink(missing_ok=True)
             os.close(self._lock_fd)
@@ -273,14 +501,13 @@ class RawStore:
     # -- recovery --------------------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Turn the journals of dead writers into parts and remove their temporary files; returns the
-        number of records recovered. Writers still alive (their lock held) are left alone."""
+        """Close the open files of dead writers into parts (a torn last record cut off) and remove
+        their lock files; returns the number of records kept. Live writers' files are left alone."""
         files: dict[str, list[Path]] = {}
         for entry in self.path.iterdir():
             match = _WRITER_FILE_RE.match(entry.name)
             if match:
-                token = match.group("token") or match.group("t2") or match.group("t3")
-                files.setdefault(token, []).append(entry)
+                files.setdefault(match.group("token") or match.group("t2"), []).append(entry)
         recovered = 0
         for token, entries in sorted(files.items()):
             if token == self.token:
@@ -290,11 +517,11 @@ class RawStore:
                 continue  # alive
             try:
                 for entry in sorted(entries):
-                    match = _JOURNAL_RE.match(entry.name)
-                    if match:
-                        recovered += self._recover_journal(entry, token, int(match.group("segment")))
+                    if entry.name.endswith(_OPEN_SUFFIX):
+                        segment = int(entry.name[len(token) + 2:-len(_OPEN_SUFFIX)])
+                        recovered += self._recover_open(entry, token, segment)
                 for entry in entries:
-                    if entry.name.endswith((".tmp", ".lock.new")):
+                    if entry.name.endswith(".lock.new"):
                         entry.unlink(missing_ok=True)
                 (self.path / f".writer-{token}.lock").unlink(missing_ok=True)
             finally:
@@ -302,46 +529,41 @@ class RawStore:
                     os.close(lock)
         return recovered
 
-    def _recover_journal(self, journal: Path, token: str, segment: int) -> int:
-        done = any(p.name.endswith(f"-{token}-{segment}.parquet") for p in self.path.iterdir()
-                   if _PART_RE.match(p.name))
-        records = [] if done else list(read_journal(journal))
-        if records:
-            self._write_part(records, token, segment)
-        journal.unlink(missing_ok=True)
+    def _recover_open(self, open_path: Path, token: str, segment: int) -> int:
+        size = open_path.stat().st_size
+        end = records = 0
+        with open(open_path, "rb") as handle:
+            for end, data in _complete_members(handle, size):
+                records += not data.startswith(b"WARC/1.1\r\nWARC-Type: warcinfo\r\n")
+        if records == 0:
+            open_path.unlink()
+        else:
+            if end < size:  # the record being written when the writer died
+                with open(open_path, "r+b") as handle:
+                    handle.truncate(end)
+                    os.fsync(handle.fileno())
+            self._close_into_part(open_path, token, segment)
         _fsync_dir(self.path)
-        return len(records)
+        return records
 
     # -- reading ---------------------------------------------------------------------------------
 
     def files(self) -> list[Path]:
-        """The complete Parquet files, in write order."""
-        parts = [(int(m.group(1)), p) for p in self.path.iterdir() if (m := _PART_RE.match(p.name))]
-        return [p for _, p in sorted(parts)]
+        """The complete WARC files (parts), in write order."""
+        parts = [(int(m.group(1)), p.name, p) for p in self.path.iterdir() if (m := _PART_RE.match(p.name))]
+        return [p for _, _, p in sorted(parts)]
 
-    def _iter_rows(self, columns: list[str] | None, kinds: Iterable[str] | None,
-                   sources: Iterable[str] | None) -> Iterator[dict[str, Any]]:
+    def _entries(self, kinds: Iterable[str] | None, sources: Iterable[str] | None) -> Iterator[_Entry]:
+        """Every record: the parts, then this writer's open file (its records are complete)."""
         kinds = set(kinds) if kinds is not None else None
         sources = set(sources) if sources is not None else None
-        for file in self.files():
-            reader = pq.ParquetFile(file)
-            for batch in reader.iter_batches(batch_size=64, columns=columns):
-                for row in batch.to_pylist():
-                    if kinds is not None and row["kind"] not in kinds:
-                        continue
-                    if sources is not None and row["source"] not in sources:
-                        continue
-                    yield row
-        for row in list(self._buffer):
-            if kinds is not None and row["kind"] not in kinds:
-                continue
-            if sources is not None and row["source"] not in sources:
-                continue
-            yield {k: row[k] for k in columns} if columns else dict(row)
+        paths = self.files() + ([Path(self._file.name)] if self._file is not None else [])
+        for path in paths:
+            yield from _scan(path, kinds, sources)
 
     def records(self, kinds: Iterable[str] | None = None, *, sources: Iterable[str] | None = None,
                 latest: bool = False) -> Iterator[dict[str, Any]]:
-        """Stored records as dicts (``headers`` still JSON), flushed files first, in write order.
+        """Stored records as ``RAW_SCHEMA`` dicts (``headers`` as JSON), in write order.
 
         ``latest=True`` keeps one record per (source, kind, url): the last one that is not a
         transient failure, else the last one (:func:`is_transient`). So the successful refetch of an
@@ -349,18 +571,18 @@ class RawStore:
         page stored before it; a later 404 does (the page is gone). Holds the URLs in memory.
         """
         if not latest:
-            yield from self._iter_rows(None, kinds, sources)
+            for entry in self._entries(kinds, sources):
+                yield _row(entry)[0]
             return
-        last: dict[tuple[str, str, str], tuple[bool, int]] = {}
-        for index, row in enumerate(self._iter_rows(["source", "kind", "url", "status", "error"], kinds, sources)):
+        last: dict[tuple[str, str, str], tuple[bool, int, str, int]] = {}
+        for index, entry in enumerate(self._entries(kinds, sources)):
+            row = _row(entry, resolve=False)[0]
             key = (row["source"], row["kind"], row["url"])
             usable = not is_transient(row["status"], row["error"])
             if key not in last or usable or not last[key][0]:
-                last[key] = (usable, index)
-        keep = {index for _, index in last.values()}
-        for index, row in enumerate(self._iter_rows(None, kinds, sources)):
-            if index in keep:
-                yield row
+                last[key] = (usable, index, entry.file, entry.offset)
+        for _, _, file, offset in sorted(last.values(), key=lambda kept: kept[1]):
+            yield _row(_entry_at(file, offset))[0]
 
     def urls(self, kinds: Iterable[str] | None = ("article",), *, sources: Iterable[str] | None = None,
              include_transient: bool = False) -> set[str]:
@@ -370,7 +592,8 @@ class RawStore:
         a later crawl retries it, unless `include_transient`. Robots refusals and 4xx count as done.
         """
         done: set[str] = set()
-        for row in self._iter_rows(["kind", "source", "url", "final_url", "status", "error"], kinds, sources):
+        for entry in self._entries(kinds, sources):
+            row = _row(entry, resolve=False)[0]
             if not include_transient and is_transient(row["status"], row["error"]):
                 continue
             done.add(row["url"])
@@ -381,41 +604,25 @@ class RawStore:
     def stored_pages(self, sources: Iterable[str] | None = None) -> dict[tuple[str, str], StoredPage]:
         """The latest usable (2xx or 304 with a body) article record of each (source, URL), without its
         body: what a recrawl needs to send conditional requests (:class:`StoredPage`)."""
-        sources = set(sources) if sources is not None else None
         found: dict[tuple[str, str], StoredPage] = {}
-        columns = ["source", "kind", "url", "status", "headers", "body_sha256", "fetched_at"]
-
-        def consider(row: Mapping[str, Any], where: tuple) -> None:
-            if row["kind"] != "article" or (sources is not None and row["source"] not in sources):
-                return
+        for entry in self._entries(["article"], sources):
+            row, place = _row(entry)
             status = row["status"]
-            if status is None or not (200 <= status < 300 or status == 304) or row["body_sha256"] is None:
-                return
+            if status is None or not (200 <= status < 300 or status == 304) or place is None:
+                continue
             headers = record_headers(row)
             found[(row["source"], row["url"])] = StoredPage(
                 url=row["url"], etag=headers.get("etag"), last_modified=headers.get("last-modified"),
-                body_sha256=row["body_sha256"], fetched_at=row["fetched_at"], headers=headers, _where=where)
-
-        for file in self.files():
-            reader = pq.ParquetFile(file)
-            for group in range(reader.num_row_groups):
-                for index, row in enumerate(reader.read_row_group(group, columns=columns).to_pylist()):
-                    consider(row, (str(file), group, index))
-        for index, row in enumerate(self._buffer):
-            consider(row, ("", -1, index))
+                body_sha256=row["body_sha256"], fetched_at=row["fetched_at"], headers=headers, _where=place)
         return found
 
     def stored_body(self, page: StoredPage) -> bytes | None:
         """The body of a record found by :meth:`stored_pages`."""
-        file, group, index = page._where
-        if group < 0:
-            return self._buffer[index]["body"]
-        table = pq.ParquetFile(file).read_row_group(group, columns=["body"])
-        return table.column("body")[index].as_py()
+        place: _Place = page._where
+        return _entry_at(self._renamed.get(place.file, place.file), place.offset).payload
 
     def __len__(self) -> int:
-        total = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files())
-        return total + len(self._buffer)
+        return sum(1 for _ in self._entries(None, None))
 
 
 @dataclass(frozen=True)

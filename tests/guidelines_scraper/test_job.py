@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-import pyarrow.parquet as pq
 
 from gap_replay.spark import spark_schema
 from guidelines_scraper.crawl import crawl_units
@@ -22,7 +21,7 @@ from guidelines_scraper.job import (
     latest_articles,
 )
 from guidelines_scraper.local_site import host_mirror, serve_site
-from guidelines_scraper.raw_store import RawStore
+from guidelines_scraper.raw_store import RawStore, read_warc_records
 from guidelines_scraper.sources import load_sources, parse_sources
 
 from .test_source_sites import EXPECTED, OPEN_TAGS, SITES
@@ -76,7 +75,7 @@ def test_spark_crawl_one_task_per_site_and_extraction_matches_goldens(spark, tmp
     store = RawStore(raw)
     for file in store.files():
         token = file.name.split("-")[2]
-        for url in pq.read_table(file, columns=["url"]).column("url").to_pylist():
+        for url in (row["url"] for row in read_warc_records(file)):
             writers_by_host[host_of(url)].add(token)
     assert writers_by_host and all(len(tokens) == 1 for tokens in writers_by_host.values()), writers_by_host
     assert writers_by_host["joulecma.ca"] == writers_by_host["www.canada.ca"]  # one source, one task

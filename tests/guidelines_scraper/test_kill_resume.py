@@ -93,7 +93,7 @@ def test_sigkill_then_restart_fetches_no_article_twice(tmp_path):
             state["armed"] = False
             release.set()
         assert first.returncode == -signal.SIGKILL
-        assert list(raw.glob(".journal-*.wal")), "the killed crawler left its journal"
+        assert list(raw.glob(".*.warc.gz.open")), "the killed crawler left its open WARC file"
 
         second = worker(raw, site.base)
         out, err = second.communicate(timeout=120)
@@ -109,4 +109,4 @@ def test_sigkill_then_restart_fetches_no_article_twice(tmp_path):
 
     records = [r["url"] for r in RawStore(raw).records(kinds=["article"])]
     assert sorted(records) == sorted(CANONICAL + path for path in articles)  # all stored, each once
-    assert not list(raw.glob(".journal-*")) and not list(raw.glob(".writer-*"))
+    assert not list(raw.glob(".*.open")) and not list(raw.glob(".writer-*"))
