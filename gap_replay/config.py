@@ -21,6 +21,7 @@ from typing import Any
 
 
 from gap_replay.errors import ConfigError  # noqa: F401 - re-exported: raised by every section
+from filters.settings import FilterConfig  # noqa: F401
 
 
 @dataclass
@@ -61,72 +62,6 @@ class GuidelinesConfig:
     # Refetch stored articles with conditional requests (If-None-Match / If-Modified-Since); a 304
     # keeps the stored page. Off: stored articles are not requested again.
     recrawl: bool = False
-
-
-@dataclass
-class FilterConfig:
-    # The filter stage (filters/): language ID, heuristic quality rules, optional model-based quality score.
-    # Every rule drops with its own reason (the name before the colon below); filters/quality.py has the details.
-    # Checked first: too_short; then non_english; then the rules in the order listed; then low_quality_score.
-    #
-    # Language (filters/langid.py): documents up to lid_windows * lid_window_chars characters are judged
-    # whole; longer ones by a length-weighted vote of lid_windows slices spread through the text.
-    lid_model: str = ""  # path of lid.176.ftz / .bin; empty = $GAP_REPLAY_LID_MODEL or the model cache
-    languages: list[str] = field(default_factory=lambda: ["en"])
-    min_language_score: float = 0.65  # non_english: top language not in `languages`, or its score below this
-    lid_windows: int = 4
-    lid_window_chars: int = 1000
-    # Heuristic rules (Gopher / C4 style). Words are whitespace-separated tokens of the text without our
-    # citation, figure-reference and formula markers; a fraction rule is off at 0 (min_) or 1 (max_).
-    min_words: int = 20  # too_short: fewer words
-    max_words: int = 0  # too_long: more words; 0 = no upper bound (Gopher: 100,000; full guidelines can exceed it)
-    min_mean_word_length: float = 3.0  # mean_word_length: mean characters per word outside [min, max]
-    max_mean_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1  # symbol_ratio: ('#' outside headers + '...'/'…') per word
-    min_stop_words: int = 2  # stop_words: occurrences of the, be, to, of, and, that, have, with
-    # alpha_words: share of words with a letter. Gopher: 0.8; statistics-heavy abstracts (± and P values)
-    # come down to 0.82 in the real PubMed files, hence the lower default.
-    min_alpha_word_fraction: float = 0.6
-    max_bullet_line_fraction: float = 0.9  # bullet_lines: share of lines starting with a bullet
-    max_ellipsis_line_fraction: float = 0.3  # ellipsis_lines: share of lines ending with an ellipsis
-    min_punctuated_line_fraction: float = 0.3  # punctuated_lines: share of lines (headers aside) ending in punctuation
-    # boilerplate_lines: share of lines that are cookie/JavaScript notices (lines of at most
-    # boilerplate_max_line_chars characters), navigation or footer links such as "Terms of use", "Skip to
-    # content", "Sign in" (lines of at most boilerplate_max_link_chars), or lorem ipsum (any line)
-    max_boilerplate_line_fraction: float = 0.2
-    boilerplate_max_line_chars: int = 300
-    boilerplate_max_link_chars: int = 80
-    max_duplicate_line_fraction: float = 0.3  # duplicate_lines: share of lines repeating an earlier line
-    max_duplicate_line_char_fraction: float = 0.2  # duplicate_line_chars: the same in characters
-    max_duplicate_paragraph_fraction: float = 0.3  # duplicate_paragraphs
-    max_duplicate_paragraph_char_fraction: float = 0.2  # duplicate_paragraph_chars
-    # top_ngram: character share of the most frequent word n-gram, by n. Gopher: 0.20/0.18/0.16; abstracts
-    # restate their title and key phrases (up to 0.24 in the real PubMed files), hence higher defaults.
-    max_top_ngram_char_fraction: dict[str, float] = field(
-        default_factory=lambda: {"2": 0.30, "3": 0.28, "4": 0.26})
-    # duplicate_ngrams: character share of words covered by repeated word n-grams, by n. Gopher: 0.15 ... 0.10;
-    # real abstracts reach 0.20 (5-grams) and 0.16 (10-grams), hence higher defaults.
-    max_duplicate_ngram_char_fraction: dict[str, float] = field(
-        default_factory=lambda: {"5": 0.25, "6": 0.24, "7": 0.23, "8": 0.22, "9": 0.21, "10": 0.20})
-    # Model-based quality (`gap-replay quality train` makes the model). With a model, every kept document gets
-    # quality_score = probability of the positive label; low_quality_score drops those below min_quality_score.
-    quality_model: str = ""  # path of the fastText classifier; empty = no quality_score
-    min_quality_score: float = 0.0  # 0 = score only, never drop
-    # Training sets: documents of the positive inputs whose source is in quality_positive_sources (empty = all),
-    # papers among them only with upsampling_score >= quality_positive_min_upsampling; documents of the
-    # negative inputs whose source is in quality_negative_sources (empty = all).
-    quality_positive_sources: list[str] = field(default_factory=lambda: ["guidelines", "pubmed_papers"])
-    quality_positive_min_upsampling: float = 1.0
-    quality_negative_sources: list[str] = field(default_factory=lambda: ["replay"])
-    quality_validation_fraction: float = 0.1  # held-out share (by a seeded hash of the id) for precision/recall
-    quality_max_documents: int = 0  # per class, 0 = all; the kept ones are chosen by the same seeded hash
-    quality_seed: int = 42
-    quality_epochs: int = 10  # fastText train_supervised: epoch, lr, wordNgrams, dim
-    quality_lr: float = 0.5
-    quality_word_ngrams: int = 2
-    quality_dim: int = 64
-    quality_buckets: int = 200_000  # hashed word n-grams; the model takes about (words + buckets) * dim * 4 bytes
-    quality_threads: int = 1  # 1 = reproducible model; more train faster, not byte-identically
 
 
 @dataclass
@@ -253,8 +188,7 @@ def _validate(config: Config) -> None:
         date.fromisoformat(config.pubmed.reference_date)
     except ValueError:
         raise ConfigError(f"pubmed.reference_date: expected YYYY-MM-DD, got {config.pubmed.reference_date!r}") from None
-    if config.filter.min_language_score < 0 or config.filter.min_language_score > 1:
-        raise ConfigError("filter.min_language_score: must be between 0 and 1")
+    config.filter.validate()
     for source, fraction in config.mix.validation_fraction.items():
         if not 0 <= fraction < 1:
             raise ConfigError(f"mix.validation_fraction.{source}: must be in [0, 1), got {fraction}")
