@@ -50,21 +50,16 @@ What the rules look at (one pass of preparation, shared by every rule):
 
 How to add a rule: give it its threshold field in :class:`filters.settings.FilterConfig` (with
 a comment, and a range check in ``validate`` when it is a fraction or a count), then write its
-factory below, where it belongs in the checking order::
+check below, where it belongs in the checking order::
 
-    @rule("shouting")
-    def shouting(max_upper_word_fraction):
-        if max_upper_word_fraction >= 1:
-            return None  # off
-        def check(doc: Features) -> str | None:
-            upper = sum(map(str.isupper, doc.words)) / doc.n_words
-            return f"{upper:.0%} upper-case words" if upper > max_upper_word_fraction else None
-        return check
+    @rule("shouting", off=lambda config: config.max_upper_word_fraction >= 1)
+    def shouting(doc: Features, *, max_upper_word_fraction):
+        upper = sum(map(str.isupper, doc.words)) / doc.n_words
+        return f"{upper:.0%} upper-case words" if upper > max_upper_word_fraction else None
 
-The factory's parameters name the FilterConfig attributes it reads; it is called once per
-:class:`QualityRules` and returns the check (None when these thresholds turn the rule off). The
-check returns the failure's detail or None. A feature several rules need belongs in
-:class:`Features`, computed once per document. Add a crafted document for the rule to
+The check's keyword parameters name the FilterConfig attributes it reads (bound once per
+:class:`QualityRules`); it returns the failure's detail or None. A feature several rules need
+belongs in :class:`Features`, computed once per document. Add a crafted document for the rule to
 tests/filters/test_quality.py's CRAFTED and a line to the table above.
 """
 
@@ -76,7 +71,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import accumulate
 
 from filters.settings import FilterConfig
@@ -181,19 +176,6 @@ def _covered_chars(starts: list[int], n: int, prefix: list[int]) -> int:
 
 
 
-def _repeats(grams: list[tuple], positions: Sequence[int]) -> tuple[list[int], list[int]]:
-    """For n-grams `grams` at `positions`: the positions (sorted) of occurrences that repeat an earlier
-    occurrence, and the positions of every occurrence of an n-gram that occurs more than once."""
-    count = len(grams)
-    earliest = dict(zip(reversed(grams), range(count - 1, -1, -1)))  # n-gram -> index of its first occurrence
-    if len(earliest) == count:
-        return [], []
-    firsts = set(earliest.values())
-    repeated = sorted(set(range(count)).difference(firsts))
-    involved = sorted({earliest[grams[k]] for k in repeated}.union(repeated))
-    return [positions[k] for k in repeated], [positions[k] for k in involved]
-
-
 class Features:
     """One document as the rules see it (see the module's doc). Words are split up front (every
     document needs them); the rest is computed once, when a rule first reads it, so a document
@@ -256,32 +238,34 @@ class Features:
         return [0, *accumulate(map(len, self.words))]
 
 
-Check = Callable[[Features], "str | None"]
-
-
 @dataclass(frozen=True)
 class Rule:
-    """One quality rule: its name (the drop reason), the FilterConfig attributes it reads, and `make`,
-    which takes their values (as keyword arguments of the same names) and returns the check over one
-    document's Features (the failure's detail, or None when it passes), or None when the rule is off."""
+    """One quality rule: its name (the drop reason), `check(doc, **thresholds)` over one document's
+    Features returning the failure's detail or None, the FilterConfig attributes it reads (its
+    keyword parameters, bound once per QualityRules), and `off(config)`: whether these settings
+    turn it off, so that it is not run at all."""
 
     name: str
+    check: Callable[..., str | None]
     fields: tuple[str, ...]
-    make: Callable[..., Check | None]
+    off: Callable[[FilterConfig], bool] = lambda config: False
 
-    def bind(self, config: FilterConfig) -> Check | None:
-        return self.make(**{key: getattr(config, key) for key in self.fields})
+    def bind(self, config: FilterConfig) -> Callable[[Features], str | None] | None:
+        if self.off(config):
+            return None
+        return partial(self.check, **{key: getattr(config, key) for key in self.fields})
 
 
 RULES: list[Rule] = []  # the registry, in checking order
 
 
-def rule(name: str) -> Callable[[Callable[..., Check | None]], Rule]:
-    """Register the decorated factory as rule `name`, after those registered before it; its
+def rule(name: str, off: Callable[[FilterConfig], bool] = lambda config: False):
+    """Register the decorated check as rule `name`, after those registered before it; its keyword
     parameters name the FilterConfig attributes it reads."""
 
-    def register(make: Callable[..., Check | None]) -> Rule:
-        registered = Rule(name, tuple(inspect.signature(make).parameters), make)
+    def register(check: Callable[..., str | None]) -> Rule:
+        fields = tuple(inspect.signature(check).parameters)[1:]
+        registered = Rule(name, check, fields, off)
         RULES.append(registered)
         return registered
 
@@ -292,133 +276,98 @@ TOO_SHORT = "too_short"
 
 
 @rule(TOO_SHORT)
-def too_short(min_words):
-    def check(doc: Features) -> str | None:
-        return f"{doc.n_words} words < {min_words}" if doc.n_words < min_words else None
-    return check
+def too_short(doc: Features, *, min_words):
+    return f"{doc.n_words} words < {min_words}" if doc.n_words < min_words else None
 
 
-@rule("too_long")
-def too_long(max_words):
-    if not max_words:
-        return None
-
-    def check(doc: Features) -> str | None:
-        return f"{doc.n_words} words > {max_words}" if doc.n_words > max_words else None
-    return check
+@rule("too_long", off=lambda config: not config.max_words)
+def too_long(doc: Features, *, max_words):
+    return f"{doc.n_words} words > {max_words}" if doc.n_words > max_words else None
 
 
 @rule("mean_word_length")
-def mean_word_length(min_mean_word_length, max_mean_word_length):
-    def check(doc: Features) -> str | None:
-        mean = doc.chars / doc.n_words
-        if mean < min_mean_word_length or mean > max_mean_word_length:
-            return f"mean word length {mean:.1f} outside [{min_mean_word_length:g}, {max_mean_word_length:g}]"
-        return None
-    return check
+def mean_word_length(doc: Features, *, min_mean_word_length, max_mean_word_length):
+    mean = doc.chars / doc.n_words
+    if mean < min_mean_word_length or mean > max_mean_word_length:
+        return f"mean word length {mean:.1f} outside [{min_mean_word_length:g}, {max_mean_word_length:g}]"
+    return None
 
 
 @rule("symbol_ratio")
-def symbol_ratio(max_symbol_word_ratio):
-    def check(doc: Features) -> str | None:
-        text = doc.text
-        symbols = text.count("#") - doc.header_hashes + text.count("...") + text.count("…")
-        ratio = symbols / doc.n_words
-        if ratio > max_symbol_word_ratio:
-            return f"{symbols} symbols per {doc.n_words} words = {ratio:.2f} > {max_symbol_word_ratio:g}"
-        return None
-    return check
+def symbol_ratio(doc: Features, *, max_symbol_word_ratio):
+    text = doc.text
+    symbols = text.count("#") - doc.header_hashes + text.count("...") + text.count("…")
+    ratio = symbols / doc.n_words
+    if ratio > max_symbol_word_ratio:
+        return f"{symbols} symbols per {doc.n_words} words = {ratio:.2f} > {max_symbol_word_ratio:g}"
+    return None
 
 
-@rule("stop_words")
-def stop_words(min_stop_words):
-    if not min_stop_words:
-        return None
-
-    def check(doc: Features) -> str | None:
-        # Fast lower bound first (lower-case, between spaces), exact count only when it falls short.
-        found = 0
-        for word in _SPACED_STOP_WORDS:
-            found += doc.text.count(word)
-            if found >= min_stop_words:
-                return None
-        found = sum(1 for word in doc.words if word.lower() in _STOP_SET)
-        return f"{found} stop words < {min_stop_words}" if found < min_stop_words else None
-    return check
-
-
-@rule("alpha_words")
-def alpha_words(min_alpha_word_fraction):
-    if not min_alpha_word_fraction > 0:
-        return None
-
-    def check(doc: Features) -> str | None:
-        # Words made of letters only settle most documents without looking into the others.
-        if sum(map(str.isalpha, doc.words)) >= min_alpha_word_fraction * doc.n_words:
+@rule("stop_words", off=lambda config: not config.min_stop_words)
+def stop_words(doc: Features, *, min_stop_words):
+    # Fast lower bound first (lower-case, between spaces), exact count only when it falls short.
+    found = 0
+    for word in _SPACED_STOP_WORDS:
+        found += doc.text.count(word)
+        if found >= min_stop_words:
             return None
-        alpha = 1.0 - len(_NON_ALPHA_WORD.findall(doc.text)) / doc.n_words
-        if alpha < min_alpha_word_fraction:
-            return f"{alpha:.0%} of words have a letter < {min_alpha_word_fraction:.0%}"
+    found = sum(1 for word in doc.words if word.lower() in _STOP_SET)
+    return f"{found} stop words < {min_stop_words}" if found < min_stop_words else None
+
+
+@rule("alpha_words", off=lambda config: not config.min_alpha_word_fraction > 0)
+def alpha_words(doc: Features, *, min_alpha_word_fraction):
+    # Words made of letters only settle most documents without looking into the others.
+    if sum(map(str.isalpha, doc.words)) >= min_alpha_word_fraction * doc.n_words:
         return None
-    return check
+    alpha = 1.0 - len(_NON_ALPHA_WORD.findall(doc.text)) / doc.n_words
+    if alpha < min_alpha_word_fraction:
+        return f"{alpha:.0%} of words have a letter < {min_alpha_word_fraction:.0%}"
+    return None
 
 
-# The line and paragraph rules look only at documents with lines (other than headers).
+# The line and paragraph rules pass a document without lines (other than headers).
+
+def _line_share(lines: list[str], counted) -> float:
+    return _fraction(sum(1 for line in lines if counted(line)), len(lines))
+
 
 @rule("bullet_lines")
-def bullet_lines(max_bullet_line_fraction):
-    def check(doc: Features) -> str | None:
-        lines = doc.lines
-        if not lines:
-            return None
-        bullets = _fraction(sum(1 for line in lines if line.startswith(BULLETS)), len(lines))
-        if bullets > max_bullet_line_fraction:
-            return f"{bullets:.0%} of lines are bullets > {max_bullet_line_fraction:.0%}"
-        return None
-    return check
+def bullet_lines(doc: Features, *, max_bullet_line_fraction):
+    bullets = _line_share(doc.lines, lambda line: line.startswith(BULLETS)) if doc.lines else 0.0
+    return f"{bullets:.0%} of lines are bullets > {max_bullet_line_fraction:.0%}" \
+        if bullets > max_bullet_line_fraction else None
 
 
 @rule("ellipsis_lines")
-def ellipsis_lines(max_ellipsis_line_fraction):
-    def check(doc: Features) -> str | None:
-        lines = doc.lines
-        if not lines:
-            return None
-        ellipsis = _fraction(sum(1 for line in lines if line.endswith(ELLIPSES)), len(lines))
-        if ellipsis > max_ellipsis_line_fraction:
-            return f"{ellipsis:.0%} of lines end with an ellipsis > {max_ellipsis_line_fraction:.0%}"
-        return None
-    return check
+def ellipsis_lines(doc: Features, *, max_ellipsis_line_fraction):
+    ellipsis = _line_share(doc.lines, lambda line: line.endswith(ELLIPSES)) if doc.lines else 0.0
+    return f"{ellipsis:.0%} of lines end with an ellipsis > {max_ellipsis_line_fraction:.0%}" \
+        if ellipsis > max_ellipsis_line_fraction else None
 
 
 @rule("punctuated_lines")
-def punctuated_lines(min_punctuated_line_fraction):
-    def check(doc: Features) -> str | None:
-        lines = doc.lines
-        if not lines:
-            return None
-        ends = Counter(line[-1] for line in lines)
-        punctuated = _fraction(sum(count for end, count in ends.items() if end in TERMINAL_PUNCTUATION), len(lines))
-        if punctuated < min_punctuated_line_fraction:
-            return f"{punctuated:.0%} of lines end in punctuation < {min_punctuated_line_fraction:.0%}"
+def punctuated_lines(doc: Features, *, min_punctuated_line_fraction):
+    lines = doc.lines
+    if not lines:
         return None
-    return check
+    ends = Counter(line[-1] for line in lines)
+    punctuated = _fraction(sum(count for end, count in ends.items() if end in TERMINAL_PUNCTUATION), len(lines))
+    if punctuated < min_punctuated_line_fraction:
+        return f"{punctuated:.0%} of lines end in punctuation < {min_punctuated_line_fraction:.0%}"
+    return None
 
 
-@rule("boilerplate_lines")
-def boilerplate_lines(max_boilerplate_line_fraction, boilerplate_max_line_chars, boilerplate_max_link_chars):
-    if not max_boilerplate_line_fraction < 1:
+@rule("boilerplate_lines", off=lambda config: not config.max_boilerplate_line_fraction < 1)
+def boilerplate_lines(doc: Features, *, max_boilerplate_line_fraction, boilerplate_max_line_chars,
+                      boilerplate_max_link_chars):
+    lines = doc.lines
+    if not lines:
         return None
-
-    def check(doc: Features) -> str | None:
-        lines = doc.lines
-        if not lines:
-            return None
-        boilerplate = _boilerplate_lines(doc.text, lines, boilerplate_max_line_chars, boilerplate_max_link_chars)
-        if boilerplate / len(lines) > max_boilerplate_line_fraction:
-            return f"{boilerplate} of {len(lines)} lines are boilerplate > {max_boilerplate_line_fraction:.0%}"
-        return None
-    return check
+    boilerplate = _boilerplate_lines(doc.text, lines, boilerplate_max_line_chars, boilerplate_max_link_chars)
+    if boilerplate / len(lines) > max_boilerplate_line_fraction:
+        return f"{boilerplate} of {len(lines)} lines are boilerplate > {max_boilerplate_line_fraction:.0%}"
+    return None
 
 
 def _repeated_items(kind: str, items: list[str], duplicates: int, max_fraction: float) -> str | None:
@@ -438,99 +387,80 @@ def _repeated_chars(kind: str, items: list[str], duplicates: int, max_char_fract
 
 
 @rule("duplicate_lines")
-def duplicate_lines(max_duplicate_line_fraction):
-    def check(doc: Features) -> str | None:
-        return _repeated_items("line", doc.lines, doc.duplicate_lines, max_duplicate_line_fraction)
-    return check
+def duplicate_lines(doc: Features, *, max_duplicate_line_fraction):
+    return _repeated_items("line", doc.lines, doc.duplicate_lines, max_duplicate_line_fraction)
 
 
 @rule("duplicate_line_chars")
-def duplicate_line_chars(max_duplicate_line_char_fraction):
-    def check(doc: Features) -> str | None:
-        return _repeated_chars("line", doc.lines, doc.duplicate_lines, max_duplicate_line_char_fraction)
-    return check
+def duplicate_line_chars(doc: Features, *, max_duplicate_line_char_fraction):
+    return _repeated_chars("line", doc.lines, doc.duplicate_lines, max_duplicate_line_char_fraction)
 
 
 @rule("duplicate_paragraphs")
-def duplicate_paragraphs(max_duplicate_paragraph_fraction):
-    def check(doc: Features) -> str | None:
-        if not doc.lines:
-            return None
-        return _repeated_items("paragraph", doc.paragraphs, doc.duplicate_paragraphs,
-                               max_duplicate_paragraph_fraction)
-    return check
+def duplicate_paragraphs(doc: Features, *, max_duplicate_paragraph_fraction):
+    if not doc.lines:
+        return None
+    return _repeated_items("paragraph", doc.paragraphs, doc.duplicate_paragraphs, max_duplicate_paragraph_fraction)
 
 
 @rule("duplicate_paragraph_chars")
-def duplicate_paragraph_chars(max_duplicate_paragraph_char_fraction):
-    def check(doc: Features) -> str | None:
-        if not doc.lines:
+def duplicate_paragraph_chars(doc: Features, *, max_duplicate_paragraph_char_fraction):
+    if not doc.lines:
+        return None
+    return _repeated_chars("paragraph", doc.paragraphs, doc.duplicate_paragraphs,
+                           max_duplicate_paragraph_char_fraction)
+
+
+@rule("top_ngram", off=lambda config: not config.top_ngram_limits)
+def top_ngram(doc: Features, *, top_ngram_limits):
+    words, chars, prefix = doc.words, doc.chars, doc.prefix
+    size = len(words)
+    top_pair = 0  # count of the most frequent 2-gram, once known
+    for n, limit in top_ngram_limits:
+        if size <= n:
+            continue
+        if top_pair and n > 2:
+            # Skip the count when it cannot matter: the most frequent n-gram occurs at most as often as
+            # the most frequent 2-gram (its own first two words occur wherever it does), and holds at
+            # most as many characters as the longest run of n words.
+            longest = max(map(operator.sub, prefix[n:], prefix[:-n]))
+            if top_pair * longest <= limit * chars:
+                continue
+        ((gram, top),) = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)
+        if n == 2:
+            top_pair = top
+        if top < 2:
+            continue
+        share = top * sum(map(len, gram)) / chars
+        if share > limit:
+            return f"{n}-gram {' '.join(gram)!r} x{top} covers {share:.0%} of characters > {limit:.0%}"
+    return None
+
+
+@rule("duplicate_ngrams", off=lambda config: not config.duplicate_ngram_limits)
+def duplicate_ngrams(doc: Features, *, duplicate_ngram_limits):
+    # Smallest n first. An n-gram can only repeat where its shorter prefix repeats, so each larger
+    # n looks only at the positions whose previous-size n-gram occurs more than once.
+    words = doc.words
+    size = len(words)
+    candidates: Sequence[int] = range(size)
+    previous = 0
+    for n, limit in duplicate_ngram_limits:
+        if size < n + 1:
             return None
-        return _repeated_chars("paragraph", doc.paragraphs, doc.duplicate_paragraphs,
-                               max_duplicate_paragraph_char_fraction)
-    return check
-
-
-@rule("top_ngram")
-def top_ngram(top_ngram_limits):
-    if not top_ngram_limits:
-        return None
-
-    def check(doc: Features) -> str | None:
-        words, chars, prefix = doc.words, doc.chars, doc.prefix
-        size = len(words)
-        top_pair = 0  # count of the most frequent 2-gram, once known
-        for n, limit in top_ngram_limits:
-            if size <= n:
-                continue
-            if top_pair and n > 2:
-                # Skip the count when it cannot matter: the most frequent n-gram occurs at most as often as
-                # the most frequent 2-gram (its own first two words occur wherever it does), and holds at
-                # most as many characters as the longest run of n words.
-                longest = max(map(operator.sub, prefix[n:], prefix[:-n]))
-                if top_pair * longest <= limit * chars:
-                    continue
-            ((gram, top),) = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)
-            if n == 2:
-                top_pair = top
-            if top < 2:
-                continue
-            share = top * sum(map(len, gram)) / chars
-            if share > limit:
-                return f"{n}-gram {' '.join(gram)!r} x{top} covers {share:.0%} of characters > {limit:.0%}"
-        return None
-    return check
-
-
-@rule("duplicate_ngrams")
-def duplicate_ngrams(duplicate_ngram_limits):
-    if not duplicate_ngram_limits:
-        return None
-
-    def check(doc: Features) -> str | None:
-        # Smallest n first. An n-gram can only repeat where its shorter prefix repeats, so each larger
-        # n looks only at the positions whose previous-size n-gram occurs more than once.
-        words = doc.words
-        size = len(words)
-        candidates: Sequence[int] = range(size)
-        previous = 0
-        for n, limit in duplicate_ngram_limits:
-            if size < n + 1:
-                return None
-            if previous == 0:
-                grams = list(zip(*(words[i:] for i in range(n))))
-            else:
-                candidates = [p for p in candidates if p + n <= size]
-                grams = [tuple(words[p:p + n]) for p in candidates]
-            previous = n
-            repeated, candidates = _repeats(grams, candidates)
-            if not repeated:
-                return None  # nothing repeats at this size, so nothing larger does either
-            share = _covered_chars(repeated, n, doc.prefix) / doc.chars
-            if share > limit:
-                return f"repeated {n}-grams cover {share:.0%} of characters > {limit:.0%}"
-        return None
-    return check
+        if previous == 0:
+            grams = list(zip(*(words[i:] for i in range(n))))
+        else:
+            candidates = [p for p in candidates if p + n <= size]
+            grams = [tuple(words[p:p + n]) for p in candidates]
+        previous = n
+        repeated, candidates = _repeats(grams, candidates)
+        if not repeated:
+            return None  # nothing repeats at this size, so nothing larger does either
+        share = _covered_chars(repeated, n, doc.prefix) / doc.chars
+        if share > limit:
+            return f"repeated {n}-grams cover {share:.0%} of characters > {limit:.0%}"
+    return None
 
 
 class QualityRules:
@@ -549,3 +479,16 @@ class QualityRules:
             if detail is not None:
                 return name, detail
         return None
+
+
+def _repeats(grams: list[tuple], positions: Sequence[int]) -> tuple[list[int], list[int]]:
+    """For n-grams `grams` at `positions`: the positions (sorted) of occurrences that repeat an earlier
+    occurrence, and the positions of every occurrence of an n-gram that occurs more than once."""
+    count = len(grams)
+    earliest = dict(zip(reversed(grams), range(count - 1, -1, -1)))  # n-gram -> index of its first occurrence
+    if len(earliest) == count:
+        return [], []
+    firsts = set(earliest.values())
+    repeated = sorted(set(range(count)).difference(firsts))
+    involved = sorted({earliest[grams[k]] for k in repeated}.union(repeated))
+    return [positions[k] for k in repeated], [positions[k] for k in involved]

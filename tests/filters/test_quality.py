@@ -157,15 +157,14 @@ class ShoutingConfig(FilterConfig):
     max_upper_word_fraction: float = 0.5
 
 
-def shouting(max_upper_word_fraction):
-    def check(doc: Features) -> str | None:
-        upper = sum(map(str.isupper, doc.words)) / doc.n_words
-        return f"{upper:.0%} upper-case words" if upper > max_upper_word_fraction else None
-    return check
+def shouting(doc: Features, *, max_upper_word_fraction):
+    upper = sum(map(str.isupper, doc.words)) / doc.n_words
+    return f"{upper:.0%} upper-case words" if upper > max_upper_word_fraction else None
 
 
 def test_a_rule_registered_in_a_test_is_applied_with_its_reason_in_its_place():
-    custom = Rule("shouting", ("max_upper_word_fraction",), shouting)
+    custom = Rule("shouting", shouting, ("max_upper_word_fraction",),
+                  off=lambda config: config.max_upper_word_fraction >= 1)
     # Registered right after stop_words: it runs before the line and n-gram rules.
     at = RULE_NAMES.index("stop_words") + 1
     rules = QualityRules(ShoutingConfig(), [*RULES[:at], custom, *RULES[at:]])
@@ -176,7 +175,8 @@ def test_a_rule_registered_in_a_test_is_applied_with_its_reason_in_its_place():
     # Earlier rules still come first; later ones only see what it passes.
     assert rules.check(shouted.split("\n\n")[1])[0] == "too_short"
     assert rules.check("\n".join(f"- {s}" for s in SENTENCES).upper())[0] == "shouting"
-    assert QualityRules(ShoutingConfig(max_upper_word_fraction=1.0), [*RULES, custom]).check(shouted) is None
+    off = QualityRules(ShoutingConfig(max_upper_word_fraction=1.0), [*RULES, custom])
+    assert off.check(shouted) is None and "shouting" not in dict(off.checks)
 
 
 def test_the_defaults_come_from_the_one_configuration():
