@@ -71,7 +71,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import partial
 from itertools import accumulate
 
 from filters.settings import FilterConfig
@@ -176,6 +176,21 @@ def _covered_chars(starts: list[int], n: int, prefix: list[int]) -> int:
 
 
 
+class _once:
+    """functools.cached_property without Python 3.11's lock (a Features object stays in its thread),
+    which costs a few percent of the rules' time: after the first read the value is a plain attribute."""
+
+    def __init__(self, compute):
+        self.compute, self.name = compute, compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, doc, owner=None):
+        if doc is None:
+            return self
+        value = doc.__dict__[self.name] = self.compute(doc)
+        return value
+
+
 class Features:
     """One document as the rules see it (see the module's doc). Words are split up front (every
     document needs them); the rest is computed once, when a rule first reads it, so a document
@@ -186,12 +201,12 @@ class Features:
         self.words = self.text.split()
         self.n_words = len(self.words)
 
-    @cached_property
+    @_once
     def chars(self) -> int:
         """Characters of the words."""
         return sum(map(len, self.words))
 
-    @cached_property
+    @_once
     def _structure(self) -> tuple[list[str], int]:
         lines = []
         header_hashes = 0
@@ -217,22 +232,22 @@ class Features:
         """The `#` that mark Markdown headers (structure, not symbols)."""
         return self._structure[1]
 
-    @cached_property
+    @_once
     def paragraphs(self) -> list[str]:
         """The blocks between blank lines, stripped, one-header paragraphs aside."""
         return [paragraph for paragraph in map(str.strip, self.text.split("\n\n"))
                 if paragraph and (paragraph[0] != "#" or not _HEADER.match(paragraph))]
 
-    @cached_property
+    @_once
     def duplicate_lines(self) -> int:
         """Lines that repeat an earlier line."""
         return len(self.lines) - len(set(self.lines))
 
-    @cached_property
+    @_once
     def duplicate_paragraphs(self) -> int:
         return len(self.paragraphs) - len(set(self.paragraphs))
 
-    @cached_property
+    @_once
     def prefix(self) -> list[int]:
         """prefix[i]: characters of the first i words."""
         return [0, *accumulate(map(len, self.words))]
@@ -328,22 +343,20 @@ def alpha_words(doc: Features, *, min_alpha_word_fraction):
 
 # The line and paragraph rules pass a document without lines (other than headers).
 
-def _line_share(lines: list[str], counted) -> float:
-    return _fraction(sum(1 for line in lines if counted(line)), len(lines))
-
-
 @rule("bullet_lines")
 def bullet_lines(doc: Features, *, max_bullet_line_fraction):
-    bullets = _line_share(doc.lines, lambda line: line.startswith(BULLETS)) if doc.lines else 0.0
-    return f"{bullets:.0%} of lines are bullets > {max_bullet_line_fraction:.0%}" \
-        if bullets > max_bullet_line_fraction else None
+    lines = doc.lines
+    bullets = _fraction(sum(1 for line in lines if line.startswith(BULLETS)), len(lines))
+    if bullets > max_bullet_line_fraction:
+        return f"{bullets:.0%} of lines are bullets > {max_bullet_line_fraction:.0%}"
+    return None
 
 
 @rule("ellipsis_lines")
 def ellipsis_lines(doc: Features, *, max_ellipsis_line_fraction):
-    ellipsis = _line_share(doc.lines, lambda line: line.endswith(ELLIPSES)) if doc.lines else 0.0
-    return f"{ellipsis:.0%} of lines end with an ellipsis > {max_ellipsis_line_fraction:.0%}" \
-        if ellipsis > max_ellipsis_line_fraction else None
+    ellipsis = _fraction(sum(1 for line in doc.lines if line.endswith(ELLIPSES)), len(doc.lines))
+    return (f"{ellipsis:.0%} of lines end with an ellipsis > {max_ellipsis_line_fraction:.0%}"
+            if ellipsis > max_ellipsis_line_fraction else None)
 
 
 @rule("punctuated_lines")
