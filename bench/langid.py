@@ -73,7 +73,7 @@ def real_documents(abstract_copies: int, paper_copies: int) -> tuple[list[dict],
 
 
 # ---------------------------------------------------------------------------------------------------
-# The baseline of the quality rules: the default thresholds of filters.quality, in one plain function.
+# The baseline of the quality rules: the default thresholds (filters.settings.FilterConfig) in one plain function.
 
 _SPAN = re.compile(r"\[(BIB_REF|FIG_REF|FORMULA)\][^\[]*(?:\[(?!/\1\])[^\[]*)*\[/\1\]")
 _NON_ALPHA = re.compile(r"(?<!\S)[^\sA-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]+(?!\S)")

@@ -15,36 +15,19 @@ on document dicts (tests, small tools). Both go through :meth:`DocumentFilter.de
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 
-from filters.langid import WINDOW_CHARS, WINDOWS, LanguageIdentifier
-from filters.quality import QualityRules, QualitySettings
+from filters.langid import LanguageIdentifier
+from filters.quality import TOO_SHORT, QualityRules
+from filters.settings import FilterConfig
 from gap_replay.outcome import Drop, Outcome
 from gap_replay.schema import COLUMN_NAMES, OUTCOME_SCHEMA
 
 NON_ENGLISH = "non_english"
 LOW_QUALITY_SCORE = "low_quality_score"
-
-
-@dataclass(frozen=True)
-class FilterSettings:
-    languages: tuple[str, ...] = ("en",)
-    min_language_score: float = 0.65
-    quality: QualitySettings = field(default_factory=QualitySettings)
-    min_quality_score: float = 0.0
-    lid_windows: int = WINDOWS
-    lid_window_chars: int = WINDOW_CHARS
-
-    @classmethod
-    def from_config(cls, config) -> FilterSettings:
-        """Settings from the [filter] section (gap_replay.config.FilterConfig), validated."""
-        from filters.settings import filter_settings
-
-        return filter_settings(config)
 
 
 @dataclass
@@ -61,12 +44,12 @@ class Decisions:
 class DocumentFilter:
     """Language identifier, rules and optional quality scorer, ready to decide batches of documents."""
 
-    def __init__(self, identifier: LanguageIdentifier, settings: FilterSettings = FilterSettings(), scorer=None):
+    def __init__(self, identifier: LanguageIdentifier, config: FilterConfig | None = None, scorer=None):
         self.identifier = identifier
-        self.settings = settings
-        self.rules = QualityRules(settings.quality)
+        self.config = config if config is not None else FilterConfig()
+        self.rules = QualityRules(self.config)
         self.scorer = scorer
-        self.languages = frozenset(settings.languages)
+        self.languages = frozenset(self.config.languages)
 
     def decide(self, texts: list[str]) -> Decisions:
         size = len(texts)
@@ -78,9 +61,9 @@ class DocumentFilter:
 
         check = self.rules.check
         failures = [check(text) for text in texts]
-        judged = [i for i, failure in enumerate(failures) if failure is None or failure[0] != "too_short"]
+        judged = [i for i, failure in enumerate(failures) if failure is None or failure[0] != TOO_SHORT]
         predictions = self.identifier.predict([texts[i] for i in judged] if len(judged) < size else texts)
-        wanted, min_score = self.languages, self.settings.min_language_score
+        wanted, min_score = self.languages, self.config.min_language_score
         scored = []
         for i, (language, score) in zip(judged, predictions):
             languages[i], language_scores[i] = language, score
@@ -91,11 +74,11 @@ class DocumentFilter:
             else:
                 scored.append(i)
         for i, failure in enumerate(failures):
-            if failure is not None and failure[0] == "too_short":
+            if failure is not None and failure[0] == TOO_SHORT:
                 reasons[i], details[i] = failure
 
         if self.scorer is not None and scored:
-            threshold = self.settings.min_quality_score
+            threshold = self.config.min_quality_score
             for i, value in zip(scored, self.scorer.score([texts[i] for i in scored])):
                 quality_scores[i] = value
                 if value < threshold:
@@ -104,10 +87,10 @@ class DocumentFilter:
 
 
 def filter_documents(documents: Iterable[dict], identifier: LanguageIdentifier,
-                     settings: FilterSettings = FilterSettings(), scorer=None) -> Iterator[Outcome]:
+                     config: FilterConfig | None = None, scorer=None) -> Iterator[Outcome]:
     """Annotate each document dict and keep it, or drop it with the failing check's name."""
     documents = list(documents)
-    decisions = DocumentFilter(identifier, settings, scorer).decide([document["text"] for document in documents])
+    decisions = DocumentFilter(identifier, config, scorer).decide([document["text"] for document in documents])
     for i, document in enumerate(documents):
         if decisions.reasons[i] is not None:
             yield Drop(document["id"], decisions.reasons[i], decisions.details[i], document["source"])
@@ -142,8 +125,3 @@ def filter_batch(batch: pa.RecordBatch, document_filter: DocumentFilter) -> pa.R
     columns.append(pa.array(decisions.reasons, pa.string()))
     columns.append(pa.array(decisions.details, pa.string()))
     return pa.RecordBatch.from_arrays(columns, schema=OUTCOME_SCHEMA)
-
-
-def with_quality(settings: FilterSettings, **changes) -> FilterSettings:
-    """`settings` with some quality thresholds changed (tests, tuning)."""
-    return dataclasses.replace(settings, quality=dataclasses.replace(settings.quality, **changes))

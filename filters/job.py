@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from filters.core import DocumentFilter, FilterSettings, filter_batch
+from filters.core import DocumentFilter, filter_batch
 from filters.langid import LanguageIdentifier, resolve_model_path
+from filters.settings import FilterConfig
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.schema import OUTCOME_SCHEMA
@@ -24,24 +25,24 @@ from gap_replay.spark import spark_schema
 STAGE = "filter"
 
 
-def document_filter(lid_model: str, settings: FilterSettings, quality_model: str | None = None) -> DocumentFilter:
+def document_filter(lid_model: str, config: FilterConfig, quality_model: str | None = None) -> DocumentFilter:
     """The filter of one process: models come from the per-process cache, so building it is cheap."""
-    identifier = LanguageIdentifier(lid_model, settings.lid_windows, settings.lid_window_chars)
+    identifier = LanguageIdentifier(lid_model, config.lid_windows, config.lid_window_chars)
     scorer = None
     if quality_model:
         from filters.quality_model import QualityScorer
 
-        scorer = QualityScorer(quality_model, settings.lid_windows, settings.lid_window_chars)
-    return DocumentFilter(identifier, settings, scorer)
+        scorer = QualityScorer(quality_model, config.lid_windows, config.lid_window_chars)
+    return DocumentFilter(identifier, config, scorer)
 
 
-def filter_partition(model_name: str, settings: FilterSettings, quality_name: str | None = None):
+def filter_partition(model_name: str, config: FilterConfig, quality_name: str | None = None):
     """The mapInArrow function: models by their SparkFiles names."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import SparkFiles
 
-        decider = document_filter(SparkFiles.get(model_name), settings,
+        decider = document_filter(SparkFiles.get(model_name), config,
                                   SparkFiles.get(quality_name) if quality_name else None)
         for batch in batches:
             if batch.num_rows:
@@ -60,12 +61,13 @@ def resolve_quality_model(configured: str) -> Path | None:
     return path.resolve()
 
 
-def run_filter(context: RunContext, inputs: Sequence[str], output: str, settings=None) -> StageLedger:
-    settings = settings or context.config.filter
-    core_settings = FilterSettings.from_config(settings)  # bad settings fail here, before anything runs
+def run_filter(context: RunContext, inputs: Sequence[str], output: str,
+               settings: FilterConfig | None = None) -> StageLedger:
+    config = settings or context.config.filter
+    config.validate()  # bad settings fail here, before anything runs
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
-    model = resolve_model_path(settings.lid_model)  # fail before Spark starts when there is none
-    quality = resolve_quality_model(settings.quality_model)
+    model = resolve_model_path(config.lid_model)  # fail before Spark starts when there is none
+    quality = resolve_quality_model(config.quality_model)
     extra = [f"model:{model.name}:{model.stat().st_size}"]
     if quality is not None:
         from filters.quality_model import shippable_copy
@@ -80,7 +82,7 @@ def run_filter(context: RunContext, inputs: Sequence[str], output: str, settings
         if quality is not None:
             spark.sparkContext.addFile(str(quality))
         documents = read_documents(spark, inputs)
-        outcomes = documents.mapInArrow(filter_partition(model.name, core_settings, quality.name if quality else None),
+        outcomes = documents.mapInArrow(filter_partition(model.name, config, quality.name if quality else None),
                                         spark_schema(OUTCOME_SCHEMA))
         return write_outcomes(outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs))
 

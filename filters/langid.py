@@ -29,11 +29,13 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from filters.settings import FilterConfig
+
 LABEL_PREFIX = "__label__"
 MODEL_ENV = "GAP_REPLAY_LID_MODEL"
 MODEL_NAME = "lid.176.ftz"
-WINDOWS = 4
-WINDOW_CHARS = 1000
+WINDOWS = FilterConfig.lid_windows  # the configuration's defaults
+WINDOW_CHARS = FilterConfig.lid_window_chars
 PREFIX_CHARS = WINDOWS * WINDOW_CHARS  # documents up to this length are judged whole
 
 _MARKER_TAG = re.compile(r"\[/?(?:BIB_REF|FIG_REF|FIG|TABLE|FORMULA)\]")

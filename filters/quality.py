@@ -1,9 +1,10 @@
 """Heuristic quality rules in the style of Gopher (Rae et al., 2021, appendix A) and C4 (Raffel et al., 2020).
 
-Every rule has a name, which is the drop reason recorded in the ledger, and thresholds from
-configuration (``[filter]``, see :class:`QualitySettings`). :meth:`QualityRules.check` returns the
-first rule a document fails as ``(name, detail)``, or None when it passes them all. The rules, in
-the order they are checked:
+Every rule is a :class:`Rule`: a name, which is the drop reason recorded in the ledger, the
+:class:`~filters.settings.FilterConfig` fields it reads (its thresholds), and a check over one
+document's :class:`Features`. :data:`RULES` is the registry, in checking order;
+:meth:`QualityRules.check` returns the first rule a document fails as ``(name, detail)``, or None
+when it passes them all. The rules, in the order they are checked:
 
 =========================== =======================================================================
 ``too_short``               fewer than ``min_words`` words
@@ -46,16 +47,34 @@ What the rules look at (one pass of preparation, shared by every rule):
   ``boilerplate_max_link_chars`` with a navigation or footer link (:data:`BOILERPLATE_LINKS`: terms
   of use, privacy policy, skip to content, sign in, read more...), or any line with "lorem ipsum".
   The length bounds keep prose that discusses privacy policies or cookies from counting.
+
+How to add a rule: give it its threshold field in :class:`filters.settings.FilterConfig` (with
+a comment, and a range check in ``validate`` when it is a fraction or a count), then write its
+check below, where it belongs in the checking order::
+
+    @rule("shouting", off=lambda config: config.max_upper_word_fraction >= 1)
+    def shouting(doc: Features, *, max_upper_word_fraction):
+        upper = sum(map(str.isupper, doc.words)) / doc.n_words
+        return f"{upper:.0%} upper-case words" if upper > max_upper_word_fraction else None
+
+The check's keyword parameters name the FilterConfig attributes it reads (bound once per
+:class:`QualityRules`); it returns the failure's detail or None. A feature several rules need
+belongs in :class:`Features`, computed once per document. Add a crafted document for the rule to
+tests/filters/test_quality.py's CRAFTED and a line to the table above.
 """
 
 from __future__ import annotations
 
+import inspect
 import operator
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from collections.abc import Sequence
+from functools import partial
 from itertools import accumulate
+
+from filters.settings import FilterConfig
 
 # Reference-like markers are dropped with their content; caption tags are dropped, captions kept.
 _MARKER_SPAN = re.compile(r"\[(BIB_REF|FIG_REF|FORMULA)\][^\[]*(?:\[(?!/\1\])[^\[]*)*\[/\1\]")
@@ -110,39 +129,6 @@ _LINK = re.compile("|".join(pattern for _, pattern in BOILERPLATE_LINKS))
 _LOREM = re.compile(r"lorem ipsum", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class QualitySettings:
-    """Thresholds of the quality rules (the [filter] configuration section documents each)."""
-
-    min_words: int = 20
-    max_words: int = 0
-    min_mean_word_length: float = 3.0
-    max_mean_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1
-    min_stop_words: int = 2
-    min_alpha_word_fraction: float = 0.6
-    max_bullet_line_fraction: float = 0.9
-    max_ellipsis_line_fraction: float = 0.3
-    min_punctuated_line_fraction: float = 0.3
-    max_boilerplate_line_fraction: float = 0.2
-    boilerplate_max_line_chars: int = 300
-    boilerplate_max_link_chars: int = 80
-    max_duplicate_line_fraction: float = 0.3
-    max_duplicate_line_char_fraction: float = 0.2
-    max_duplicate_paragraph_fraction: float = 0.3
-    max_duplicate_paragraph_char_fraction: float = 0.2
-    max_top_ngram_char_fraction: tuple[tuple[int, float], ...] = ((2, 0.30), (3, 0.28), (4, 0.26))
-    max_duplicate_ngram_char_fraction: tuple[tuple[int, float], ...] = (
-        (5, 0.25), (6, 0.24), (7, 0.23), (8, 0.22), (9, 0.21), (10, 0.20))
-
-
-RULES = (
-    "too_short", "too_long", "mean_word_length", "symbol_ratio", "stop_words", "alpha_words", "bullet_lines",
-    "ellipsis_lines", "punctuated_lines", "boilerplate_lines", "duplicate_lines", "duplicate_line_chars",
-    "duplicate_paragraphs", "duplicate_paragraph_chars", "top_ngram", "duplicate_ngrams",
-)
-
-
 def prose(text: str) -> str:
     """The text the rules look at: reference, figure-reference and formula markers removed with their
     content, caption tags removed."""
@@ -152,10 +138,6 @@ def prose(text: str) -> str:
     for tag in _CAPTION_TAGS:
         text = text.replace(tag, "")
     return text
-
-
-def word_count(text: str) -> int:
-    return len(prose(text).split())
 
 
 _NON_ALPHA_WORD = re.compile(r"(?<!\S)[^\sA-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]+(?!\S)")
@@ -193,165 +175,322 @@ def _covered_chars(starts: list[int], n: int, prefix: list[int]) -> int:
     return covered
 
 
-class QualityRules:
-    """The rules with their thresholds, ready to check many documents."""
 
-    def __init__(self, settings: QualitySettings = QualitySettings()):
-        self.settings = settings
-        self.top_ngrams = tuple(sorted(settings.max_top_ngram_char_fraction))
-        self.duplicate_ngrams = tuple(sorted(settings.max_duplicate_ngram_char_fraction))
+class _once:
+    """functools.cached_property without Python 3.11's lock (a Features object stays in its thread),
+    which costs a few percent of the rules' time: after the first read the value is a plain attribute."""
 
-    def check(self, text: str) -> tuple[str, str] | None:
-        """The first rule `text` fails, as (rule name, detail), or None when it passes every rule."""
-        s = self.settings
-        text = prose(text)
-        words = text.split()
-        n_words = len(words)
-        if n_words < s.min_words:
-            return "too_short", f"{n_words} words < {s.min_words}"
-        if s.max_words and n_words > s.max_words:
-            return "too_long", f"{n_words} words > {s.max_words}"
-        chars = sum(map(len, words))
-        mean = chars / n_words
-        if mean < s.min_mean_word_length or mean > s.max_mean_word_length:
-            return "mean_word_length", (f"mean word length {mean:.1f} outside "
-                                        f"[{s.min_mean_word_length:g}, {s.max_mean_word_length:g}]")
+    def __init__(self, compute):
+        self.compute, self.name = compute, compute.__name__
+        self.__doc__ = compute.__doc__
 
-        lines = [line for line in map(str.strip, text.split("\n")) if line]
+    def __get__(self, doc, owner=None):
+        if doc is None:
+            return self
+        value = doc.__dict__[self.name] = self.compute(doc)
+        return value
+
+
+class Features:
+    """One document as the rules see it (see the module's doc). Words are split up front (every
+    document needs them); the rest is computed once, when a rule first reads it, so a document
+    that fails an early rule costs no more than that."""
+
+    def __init__(self, text: str):
+        self.text = prose(text)
+        self.words = self.text.split()
+        self.n_words = len(self.words)
+
+    @_once
+    def chars(self) -> int:
+        """Characters of the words."""
+        return sum(map(len, self.words))
+
+    @_once
+    def _structure(self) -> tuple[list[str], int]:
+        lines = []
         header_hashes = 0
-        content = []
-        for line in lines:
+        for line in map(str.strip, self.text.split("\n")):
+            if not line:
+                continue
             if line[0] == "#":
                 title = line.lstrip("#")
                 level = len(line) - len(title)
                 if level <= 6 and title[:1] == " ":  # a Markdown header, not "#hashtag" text
                     header_hashes += level
                     continue
-            content.append(line)
-        symbols = text.count("#") - header_hashes + text.count("...") + text.count("…")
-        ratio = symbols / n_words
-        if ratio > s.max_symbol_word_ratio:
-            return "symbol_ratio", f"{symbols} symbols per {n_words} words = {ratio:.2f} > {s.max_symbol_word_ratio:g}"
+            lines.append(line)
+        return lines, header_hashes
 
-        if s.min_stop_words:
-            # Fast lower bound first (lower-case, between spaces), exact count only when it falls short.
-            found = 0
-            for word in _SPACED_STOP_WORDS:
-                found += text.count(word)
-                if found >= s.min_stop_words:
-                    break
-            else:
-                found = sum(1 for word in words if word.lower() in _STOP_SET)
-                if found < s.min_stop_words:
-                    return "stop_words", f"{found} stop words < {s.min_stop_words}"
+    @property
+    def lines(self) -> list[str]:
+        """The non-empty lines, Markdown headers aside, stripped."""
+        return self._structure[0]
 
-        # Words made of letters only settle most documents without looking into the others.
-        if s.min_alpha_word_fraction > 0 and sum(map(str.isalpha, words)) < s.min_alpha_word_fraction * n_words:
-            alpha = 1.0 - len(_NON_ALPHA_WORD.findall(text)) / n_words
-            if alpha < s.min_alpha_word_fraction:
-                return "alpha_words", f"{alpha:.0%} of words have a letter < {s.min_alpha_word_fraction:.0%}"
+    @property
+    def header_hashes(self) -> int:
+        """The `#` that mark Markdown headers (structure, not symbols)."""
+        return self._structure[1]
 
-        n_lines = len(content)
-        if n_lines:
-            bullets = _fraction(sum(1 for line in content if line.startswith(BULLETS)), n_lines)
-            if bullets > s.max_bullet_line_fraction:
-                return "bullet_lines", f"{bullets:.0%} of lines are bullets > {s.max_bullet_line_fraction:.0%}"
-            ellipsis = _fraction(sum(1 for line in content if line.endswith(ELLIPSES)), n_lines)
-            if ellipsis > s.max_ellipsis_line_fraction:
-                return "ellipsis_lines", (f"{ellipsis:.0%} of lines end with an ellipsis "
-                                          f"> {s.max_ellipsis_line_fraction:.0%}")
-            ends = Counter(line[-1] for line in content)
-            punctuated = _fraction(sum(count for end, count in ends.items() if end in TERMINAL_PUNCTUATION), n_lines)
-            if punctuated < s.min_punctuated_line_fraction:
-                return "punctuated_lines", (f"{punctuated:.0%} of lines end in punctuation "
-                                            f"< {s.min_punctuated_line_fraction:.0%}")
-            if s.max_boilerplate_line_fraction < 1:
-                boilerplate = _boilerplate_lines(text, content, s.boilerplate_max_line_chars,
-                                                 s.boilerplate_max_link_chars)
-                if boilerplate / n_lines > s.max_boilerplate_line_fraction:
-                    return "boilerplate_lines", (f"{boilerplate} of {n_lines} lines are boilerplate "
-                                                 f"> {s.max_boilerplate_line_fraction:.0%}")
+    @_once
+    def paragraphs(self) -> list[str]:
+        """The blocks between blank lines, stripped, one-header paragraphs aside."""
+        return [paragraph for paragraph in map(str.strip, self.text.split("\n\n"))
+                if paragraph and (paragraph[0] != "#" or not _HEADER.match(paragraph))]
 
-            failed = self._duplicates(content, "line", s.max_duplicate_line_fraction,
-                                      s.max_duplicate_line_char_fraction)
-            if failed:
-                return failed
-            paragraphs = [paragraph for paragraph in map(str.strip, text.split("\n\n"))
-                          if paragraph and (paragraph[0] != "#" or not _HEADER.match(paragraph))]
-            failed = self._duplicates(paragraphs, "paragraph", s.max_duplicate_paragraph_fraction,
-                                      s.max_duplicate_paragraph_char_fraction)
-            if failed:
-                return failed
+    @_once
+    def duplicate_lines(self) -> int:
+        """Lines that repeat an earlier line."""
+        return len(self.lines) - len(set(self.lines))
 
-        return self._ngrams(words, chars)
+    @_once
+    def duplicate_paragraphs(self) -> int:
+        return len(self.paragraphs) - len(set(self.paragraphs))
 
-    @staticmethod
-    def _duplicates(items: list[str], kind: str, max_fraction: float, max_char_fraction: float):
-        unique = set(items)
-        if len(unique) == len(items):
+    @_once
+    def prefix(self) -> list[int]:
+        """prefix[i]: characters of the first i words."""
+        return [0, *accumulate(map(len, self.words))]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One quality rule: its name (the drop reason), `check(doc, **thresholds)` over one document's
+    Features returning the failure's detail or None, the FilterConfig attributes it reads (its
+    keyword parameters, bound once per QualityRules), and `off(config)`: whether these settings
+    turn it off, so that it is not run at all."""
+
+    name: str
+    check: Callable[..., str | None]
+    fields: tuple[str, ...]
+    off: Callable[[FilterConfig], bool] = lambda config: False
+
+    def bind(self, config: FilterConfig) -> Callable[[Features], str | None] | None:
+        if self.off(config):
             return None
-        counts = Counter(items)
-        duplicates = len(items) - len(unique)
-        share = duplicates / len(items)
-        if share > max_fraction:
-            return f"duplicate_{kind}s", (f"{duplicates} of {len(items)} {kind}s repeat an earlier one "
-                                          f"> {max_fraction:.0%}")
-        total = sum(map(len, items))
-        repeated = sum(len(item) * (count - 1) for item, count in counts.items() if count > 1)
-        share = _fraction(repeated, total)
-        if share > max_char_fraction:
-            return f"duplicate_{kind}_chars", (f"repeated {kind}s hold {share:.0%} of characters "
-                                               f"> {max_char_fraction:.0%}")
-        return None
+        return partial(self.check, **{key: getattr(config, key) for key in self.fields})
 
-    def _ngrams(self, words: list[str], chars: int) -> tuple[str, str] | None:
-        size = len(words)
-        prefix = [0, *accumulate(map(len, words))]
-        top_pair = 0  # count of the most frequent 2-gram, once known
-        for n, limit in self.top_ngrams:
-            if size <= n:
-                continue
-            if top_pair and n > 2:
-                # Skip the count when it cannot matter: the most frequent n-gram occurs at most as often as
-                # the most frequent 2-gram (its own first two words occur wherever it does), and holds at
-                # most as many characters as the longest run of n words.
-                longest = max(map(operator.sub, prefix[n:], prefix[:-n]))
-                if top_pair * longest <= limit * chars:
-                    continue
-            ((gram, top),) = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)
-            if n == 2:
-                top_pair = top
-            if top < 2:
-                continue
-            share = top * sum(map(len, gram)) / chars
-            if share > limit:
-                return "top_ngram", (f"{n}-gram {' '.join(gram)!r} x{top} covers {share:.0%} of characters "
-                                     f"> {limit:.0%}")
-        if self.duplicate_ngrams:
-            return self._duplicate_ngrams(words, chars, prefix)
-        return None
 
-    def _duplicate_ngrams(self, words: list[str], chars: int, prefix: list[int]) -> tuple[str, str] | None:
-        # Smallest n first. An n-gram can only repeat where its shorter prefix repeats, so each larger
-        # n looks only at the positions whose previous-size n-gram occurs more than once.
-        size = len(words)
-        candidates: Sequence[int] = range(size)
-        previous = 0
-        for n, limit in self.duplicate_ngrams:
-            if size < n + 1:
-                return None
-            if previous == 0:
-                grams = list(zip(*(words[i:] for i in range(n))))
-            else:
-                candidates = [p for p in candidates if p + n <= size]
-                grams = [tuple(words[p:p + n]) for p in candidates]
-            previous = n
-            repeated, candidates = _repeats(grams, candidates)
-            if not repeated:
-                return None  # nothing repeats at this size, so nothing larger does either
-            share = _covered_chars(repeated, n, prefix) / chars
-            if share > limit:
-                return "duplicate_ngrams", f"repeated {n}-grams cover {share:.0%} of characters > {limit:.0%}"
+RULES: list[Rule] = []  # the registry, in checking order
+
+
+def rule(name: str, off: Callable[[FilterConfig], bool] = lambda config: False):
+    """Register the decorated check as rule `name`, after those registered before it; its keyword
+    parameters name the FilterConfig attributes it reads."""
+
+    def register(check: Callable[..., str | None]) -> Rule:
+        fields = tuple(inspect.signature(check).parameters)[1:]
+        registered = Rule(name, check, fields, off)
+        RULES.append(registered)
+        return registered
+
+    return register
+
+
+TOO_SHORT = "too_short"
+
+
+@rule(TOO_SHORT)
+def too_short(doc: Features, *, min_words):
+    return f"{doc.n_words} words < {min_words}" if doc.n_words < min_words else None
+
+
+@rule("too_long", off=lambda config: not config.max_words)
+def too_long(doc: Features, *, max_words):
+    return f"{doc.n_words} words > {max_words}" if doc.n_words > max_words else None
+
+
+@rule("mean_word_length")
+def mean_word_length(doc: Features, *, min_mean_word_length, max_mean_word_length):
+    mean = doc.chars / doc.n_words
+    if mean < min_mean_word_length or mean > max_mean_word_length:
+        return f"mean word length {mean:.1f} outside [{min_mean_word_length:g}, {max_mean_word_length:g}]"
+    return None
+
+
+@rule("symbol_ratio")
+def symbol_ratio(doc: Features, *, max_symbol_word_ratio):
+    text = doc.text
+    symbols = text.count("#") - doc.header_hashes + text.count("...") + text.count("…")
+    ratio = symbols / doc.n_words
+    if ratio > max_symbol_word_ratio:
+        return f"{symbols} symbols per {doc.n_words} words = {ratio:.2f} > {max_symbol_word_ratio:g}"
+    return None
+
+
+@rule("stop_words", off=lambda config: not config.min_stop_words)
+def stop_words(doc: Features, *, min_stop_words):
+    # Fast lower bound first (lower-case, between spaces), exact count only when it falls short.
+    found = 0
+    for word in _SPACED_STOP_WORDS:
+        found += doc.text.count(word)
+        if found >= min_stop_words:
+            return None
+    found = sum(1 for word in doc.words if word.lower() in _STOP_SET)
+    return f"{found} stop words < {min_stop_words}" if found < min_stop_words else None
+
+
+@rule("alpha_words", off=lambda config: not config.min_alpha_word_fraction > 0)
+def alpha_words(doc: Features, *, min_alpha_word_fraction):
+    # Words made of letters only settle most documents without looking into the others.
+    if sum(map(str.isalpha, doc.words)) >= min_alpha_word_fraction * doc.n_words:
+        return None
+    alpha = 1.0 - len(_NON_ALPHA_WORD.findall(doc.text)) / doc.n_words
+    if alpha < min_alpha_word_fraction:
+        return f"{alpha:.0%} of words have a letter < {min_alpha_word_fraction:.0%}"
+    return None
+
+
+# The line and paragraph rules pass a document without lines (other than headers).
+
+@rule("bullet_lines")
+def bullet_lines(doc: Features, *, max_bullet_line_fraction):
+    lines = doc.lines
+    bullets = _fraction(sum(1 for line in lines if line.startswith(BULLETS)), len(lines))
+    if bullets > max_bullet_line_fraction:
+        return f"{bullets:.0%} of lines are bullets > {max_bullet_line_fraction:.0%}"
+    return None
+
+
+@rule("ellipsis_lines")
+def ellipsis_lines(doc: Features, *, max_ellipsis_line_fraction):
+    ellipsis = _fraction(sum(1 for line in doc.lines if line.endswith(ELLIPSES)), len(doc.lines))
+    return (f"{ellipsis:.0%} of lines end with an ellipsis > {max_ellipsis_line_fraction:.0%}"
+            if ellipsis > max_ellipsis_line_fraction else None)
+
+
+@rule("punctuated_lines")
+def punctuated_lines(doc: Features, *, min_punctuated_line_fraction):
+    lines = doc.lines
+    if not lines:
+        return None
+    ends = Counter(line[-1] for line in lines)
+    punctuated = _fraction(sum(count for end, count in ends.items() if end in TERMINAL_PUNCTUATION), len(lines))
+    if punctuated < min_punctuated_line_fraction:
+        return f"{punctuated:.0%} of lines end in punctuation < {min_punctuated_line_fraction:.0%}"
+    return None
+
+
+@rule("boilerplate_lines", off=lambda config: not config.max_boilerplate_line_fraction < 1)
+def boilerplate_lines(doc: Features, *, max_boilerplate_line_fraction, boilerplate_max_line_chars,
+                      boilerplate_max_link_chars):
+    lines = doc.lines
+    if not lines:
+        return None
+    boilerplate = _boilerplate_lines(doc.text, lines, boilerplate_max_line_chars, boilerplate_max_link_chars)
+    if boilerplate / len(lines) > max_boilerplate_line_fraction:
+        return f"{boilerplate} of {len(lines)} lines are boilerplate > {max_boilerplate_line_fraction:.0%}"
+    return None
+
+
+def _repeated_items(kind: str, items: list[str], duplicates: int, max_fraction: float) -> str | None:
+    if duplicates and duplicates / len(items) > max_fraction:
+        return f"{duplicates} of {len(items)} {kind}s repeat an earlier one > {max_fraction:.0%}"
+    return None
+
+
+def _repeated_chars(kind: str, items: list[str], duplicates: int, max_char_fraction: float) -> str | None:
+    if not duplicates:
+        return None
+    repeated = sum(len(item) * (count - 1) for item, count in Counter(items).items() if count > 1)
+    share = _fraction(repeated, sum(map(len, items)))
+    if share > max_char_fraction:
+        return f"repeated {kind}s hold {share:.0%} of characters > {max_char_fraction:.0%}"
+    return None
+
+
+@rule("duplicate_lines")
+def duplicate_lines(doc: Features, *, max_duplicate_line_fraction):
+    return _repeated_items("line", doc.lines, doc.duplicate_lines, max_duplicate_line_fraction)
+
+
+@rule("duplicate_line_chars")
+def duplicate_line_chars(doc: Features, *, max_duplicate_line_char_fraction):
+    return _repeated_chars("line", doc.lines, doc.duplicate_lines, max_duplicate_line_char_fraction)
+
+
+@rule("duplicate_paragraphs")
+def duplicate_paragraphs(doc: Features, *, max_duplicate_paragraph_fraction):
+    if not doc.lines:
+        return None
+    return _repeated_items("paragraph", doc.paragraphs, doc.duplicate_paragraphs, max_duplicate_paragraph_fraction)
+
+
+@rule("duplicate_paragraph_chars")
+def duplicate_paragraph_chars(doc: Features, *, max_duplicate_paragraph_char_fraction):
+    if not doc.lines:
+        return None
+    return _repeated_chars("paragraph", doc.paragraphs, doc.duplicate_paragraphs,
+                           max_duplicate_paragraph_char_fraction)
+
+
+@rule("top_ngram", off=lambda config: not config.top_ngram_limits)
+def top_ngram(doc: Features, *, top_ngram_limits):
+    words, chars, prefix = doc.words, doc.chars, doc.prefix
+    size = len(words)
+    top_pair = 0  # count of the most frequent 2-gram, once known
+    for n, limit in top_ngram_limits:
+        if size <= n:
+            continue
+        if top_pair and n > 2:
+            # Skip the count when it cannot matter: the most frequent n-gram occurs at most as often as
+            # the most frequent 2-gram (its own first two words occur wherever it does), and holds at
+            # most as many characters as the longest run of n words.
+            longest = max(map(operator.sub, prefix[n:], prefix[:-n]))
+            if top_pair * longest <= limit * chars:
+                continue
+        ((gram, top),) = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)
+        if n == 2:
+            top_pair = top
+        if top < 2:
+            continue
+        share = top * sum(map(len, gram)) / chars
+        if share > limit:
+            return f"{n}-gram {' '.join(gram)!r} x{top} covers {share:.0%} of characters > {limit:.0%}"
+    return None
+
+
+@rule("duplicate_ngrams", off=lambda config: not config.duplicate_ngram_limits)
+def duplicate_ngrams(doc: Features, *, duplicate_ngram_limits):
+    # Smallest n first. An n-gram can only repeat where its shorter prefix repeats, so each larger
+    # n looks only at the positions whose previous-size n-gram occurs more than once.
+    words = doc.words
+    size = len(words)
+    candidates: Sequence[int] = range(size)
+    previous = 0
+    for n, limit in duplicate_ngram_limits:
+        if size < n + 1:
+            return None
+        if previous == 0:
+            grams = list(zip(*(words[i:] for i in range(n))))
+        else:
+            candidates = [p for p in candidates if p + n <= size]
+            grams = [tuple(words[p:p + n]) for p in candidates]
+        previous = n
+        repeated, candidates = _repeats(grams, candidates)
+        if not repeated:
+            return None  # nothing repeats at this size, so nothing larger does either
+        share = _covered_chars(repeated, n, doc.prefix) / doc.chars
+        if share > limit:
+            return f"repeated {n}-grams cover {share:.0%} of characters > {limit:.0%}"
+    return None
+
+
+class QualityRules:
+    """The rules bound to their thresholds, ready to check many documents."""
+
+    def __init__(self, config: FilterConfig | None = None, rules: Sequence[Rule] = RULES):
+        self.config = config if config is not None else FilterConfig()
+        bound = ((rule.name, rule.bind(self.config)) for rule in rules)
+        self.checks = tuple((name, check) for name, check in bound if check is not None)  # rules that are on
+
+    def check(self, text: str) -> tuple[str, str] | None:
+        """The first rule `text` fails, as (rule name, detail), or None when it passes every rule."""
+        doc = Features(text)
+        for name, check in self.checks:
+            detail = check(doc)
+            if detail is not None:
+                return name, detail
         return None
 
 
@@ -366,8 +505,3 @@ def _repeats(grams: list[tuple], positions: Sequence[int]) -> tuple[list[int], l
     repeated = sorted(set(range(count)).difference(firsts))
     involved = sorted({earliest[grams[k]] for k in repeated}.union(repeated))
     return [positions[k] for k in repeated], [positions[k] for k in involved]
-
-
-def too_short(text: str, min_words: int) -> str | None:
-    words = word_count(text)
-    return f"{words} words < {min_words}" if words < min_words else None

@@ -182,9 +182,7 @@ def train_quality_model(positives: Sequence[str], negatives: Sequence[str], outp
 
     `config` is a FilterConfig (its quality_* settings and lid window settings are used).
     """
-    from filters.settings import validate
-
-    validate(config)
+    config.validate()
     started = time.perf_counter()
     positive_files, negative_files = _shard_files(positives), _shard_files(negatives)
     sets = {

@@ -6,8 +6,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from filters.core import DocumentFilter, FilterSettings, filter_batch, filter_documents, with_quality
+from filters.core import DocumentFilter, filter_batch, filter_documents
 from filters.langid import LanguageIdentifier
+from filters.settings import FilterConfig
 from gap_replay.outcome import Drop
 from gap_replay.schema import (DOCUMENT_SCHEMA, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA, documents_to_batch,
                                make_document)
@@ -35,7 +36,7 @@ def documents():
 
 def test_checks_in_order_and_reasons(identifier):
     kept, french, short, boilerplate, short_french = filter_documents(documents(), identifier,
-                                                                      with_quality(FilterSettings(), min_words=10))
+                                                                      FilterConfig(min_words=10))
     assert kept["language"] == "en" and kept["language_score"] > 0.9 and kept["quality_score"] is None
     assert french == Drop("pmid:2", "non_english", french.detail, "pubmed_abstracts")
     assert french.detail.startswith("fr ")
@@ -51,7 +52,7 @@ def test_a_rule_failure_on_a_foreign_text_is_reported_as_non_english(identifier)
 
 def test_arrow_batches_keep_every_column_and_add_the_outcome(identifier):
     batch = documents_to_batch(documents())
-    out = filter_batch(batch, DocumentFilter(identifier, with_quality(FilterSettings(), min_words=10)))
+    out = filter_batch(batch, DocumentFilter(identifier, FilterConfig(min_words=10)))
     assert out.schema.equals(OUTCOME_SCHEMA) and out.num_rows == batch.num_rows
     assert out.column(DROP_REASON).to_pylist() == [None, "non_english", "too_short", "boilerplate_lines", "too_short"]
     assert out.column(DROP_DETAIL).to_pylist()[2] == "3 words < 10"

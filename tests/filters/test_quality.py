@@ -7,10 +7,9 @@ import dataclasses
 
 import pytest
 
-from filters.quality import RULES, QualityRules, QualitySettings, prose
-from filters.settings import filter_settings, quality_settings
-from gap_replay.config import ConfigError
+from filters.quality import RULES, Features, QualityRules, Rule, prose
 from filters.settings import FilterConfig
+from gap_replay.config import ConfigError, parse_override
 from gap_replay.stages import load_config
 
 SENTENCES = [
@@ -29,7 +28,7 @@ FILLER = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo l
 
 
 def check(text: str, **changes) -> tuple[str, str] | None:
-    return QualityRules(dataclasses.replace(QualitySettings(), **changes)).check(text)
+    return QualityRules(dataclasses.replace(FilterConfig(), **changes)).check(text)
 
 
 def test_a_good_document_passes_every_rule():
@@ -69,11 +68,25 @@ CRAFTED = {
 }
 
 
+RULE_NAMES = [rule.name for rule in RULES]
+
+
 def test_every_rule_has_a_crafted_document():
-    assert set(CRAFTED) == set(RULES)
+    assert set(CRAFTED) == set(RULE_NAMES)
 
 
-@pytest.mark.parametrize("rule", RULES)
+def test_the_rules_in_checking_order_read_configuration_fields():
+    assert RULE_NAMES == ["too_short", "too_long", "mean_word_length", "symbol_ratio", "stop_words", "alpha_words",
+                          "bullet_lines", "ellipsis_lines", "punctuated_lines", "boilerplate_lines",
+                          "duplicate_lines", "duplicate_line_chars", "duplicate_paragraphs",
+                          "duplicate_paragraph_chars", "top_ngram", "duplicate_ngrams"]
+    config = FilterConfig()
+    assert all(rule.fields and all(hasattr(config, key) for key in rule.fields) for rule in RULES)
+    assert [rule.fields for rule in RULES][:3] == [("min_words",), ("max_words",),
+                                                   ("min_mean_word_length", "max_mean_word_length")]
+
+
+@pytest.mark.parametrize("rule", RULE_NAMES)
 def test_each_rule_fires_with_its_own_name(rule):
     text, changes = CRAFTED[rule]
     failed = check(text, **changes)
@@ -128,30 +141,78 @@ def test_real_papers_pass_every_rule(real_papers):
     assert all("[BIB_REF]" in paper["text"] for paper in real_papers[:3])  # the markers really are there
 
 
-def test_the_defaults_of_config_and_core_agree():
-    assert quality_settings(FilterConfig()) == QualitySettings()
-    settings = filter_settings(FilterConfig())
-    assert settings.languages == ("en",) and settings.min_language_score == 0.65
+def test_rules_off_at_their_neutral_thresholds_are_not_checked():
+    off = FilterConfig(max_words=0, min_stop_words=0, min_alpha_word_fraction=0.0, max_boilerplate_line_fraction=1.0,
+                       max_top_ngram_char_fraction={}, max_duplicate_ngram_char_fraction={})
+    active = [name for name, _ in QualityRules(off).checks]
+    assert not {"too_long", "stop_words", "alpha_words", "boilerplate_lines", "top_ngram",
+                "duplicate_ngrams"} & set(active)
+    assert len(active) == len(RULES) - 6
+    for rule in ("stop_words", "alpha_words", "boilerplate_lines", "top_ngram", "duplicate_ngrams"):
+        failed = QualityRules(off).check(CRAFTED[rule][0])
+        assert failed is None or failed[0] != rule
+
+
+@dataclasses.dataclass
+class ShoutingConfig(FilterConfig):
+    max_upper_word_fraction: float = 0.5
+
+
+def shouting(doc: Features, *, max_upper_word_fraction):
+    upper = sum(map(str.isupper, doc.words)) / doc.n_words
+    return f"{upper:.0%} upper-case words" if upper > max_upper_word_fraction else None
+
+
+def test_a_rule_registered_in_a_test_is_applied_with_its_reason_in_its_place():
+    custom = Rule("shouting", shouting, ("max_upper_word_fraction",),
+                  off=lambda config: config.max_upper_word_fraction >= 1)
+    # Registered right after stop_words: it runs before the line and n-gram rules.
+    at = RULE_NAMES.index("stop_words") + 1
+    rules = QualityRules(ShoutingConfig(), [*RULES[:at], custom, *RULES[at:]])
+    shouted = GOOD.upper()
+    assert rules.check(GOOD) is None
+    assert rules.check(shouted) == ("shouting", "100% upper-case words")
+    assert QualityRules(ShoutingConfig()).check(shouted) is None  # the built-in rules alone keep it
+    # Earlier rules still come first; later ones only see what it passes.
+    assert rules.check(shouted.split("\n\n")[1])[0] == "too_short"
+    assert rules.check("\n".join(f"- {s}" for s in SENTENCES).upper())[0] == "shouting"
+    off = QualityRules(ShoutingConfig(max_upper_word_fraction=1.0), [*RULES, custom])
+    assert off.check(shouted) is None and "shouting" not in dict(off.checks)
+
+
+def test_the_defaults_come_from_the_one_configuration():
+    rules = QualityRules()
+    assert rules.config == FilterConfig()
+    assert FilterConfig().top_ngram_limits == ((2, 0.30), (3, 0.28), (4, 0.26))
+    assert FilterConfig().duplicate_ngram_limits[0] == (5, 0.25) and len(FilterConfig().duplicate_ngram_limits) == 6
 
 
 def test_thresholds_come_from_the_configuration():
     config = load_config(overrides=["filter.min_words=5", "filter.max_top_ngram_char_fraction={2 = 0.5}",
                                     "filter.max_duplicate_ngram_char_fraction={}"])
-    settings = filter_settings(config.filter).quality
-    assert settings.min_words == 5
-    assert settings.max_top_ngram_char_fraction == ((2, 0.5),)
-    assert settings.max_duplicate_ngram_char_fraction == ()
-    assert QualityRules(settings).check(CRAFTED["duplicate_ngrams"][0]) is None  # that rule is off
+    rules = QualityRules(config.filter)
+    five_words = "Hypertension in adults, rarely treated."
+    assert QualityRules().check(five_words)[0] == "too_short" and rules.check(five_words)[0] != "too_short"
+    assert config.filter.top_ngram_limits == ((2, 0.5),)
+    assert config.filter.duplicate_ngram_limits == ()
+    assert rules.check(CRAFTED["duplicate_ngrams"][0]) is None  # that rule is off
+    assert QualityRules(dataclasses.replace(config.filter, max_top_ngram_char_fraction={"10": 0.1, "3": 0.2})
+                        ).config.top_ngram_limits == ((3, 0.2), (10, 0.1))  # sorted by n
 
 
 @pytest.mark.parametrize("override, message", [
     ("filter.max_duplicate_line_fraction=1.5", "max_duplicate_line_fraction: must be between 0 and 1"),
     ("filter.min_words=-1", "min_words: must not be negative"),
     ("filter.max_top_ngram_char_fraction={x = 0.2}", "keys are n-gram sizes"),
+    ("filter.max_duplicate_ngram_char_fraction={5 = 1.5}", r"max_duplicate_ngram_char_fraction\.5: must be between"),
     ("filter.min_quality_score=0.5", "needs filter.quality_model"),
     ("filter.languages=[]", "at least one language"),
+    ("filter.min_language_score=1.5", "filter.min_language_score: must be between 0 and 1"),
 ])
-def test_bad_thresholds_are_configuration_errors(override, message):
-    config = load_config(overrides=[override])
+def test_bad_thresholds_are_configuration_errors_at_load_time(override, message):
     with pytest.raises(ConfigError, match=message):
-        filter_settings(config.filter)
+        load_config(overrides=[override])
+    _, key, value = parse_override(override)
+    config = dataclasses.replace(FilterConfig(), **{key: value})  # built in code, as the stage registry will
+    with pytest.raises(ConfigError, match=message):
+        config.validate()
