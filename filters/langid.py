@@ -51,6 +51,11 @@ def cache_dir() -> Path:
     return Path(root) / "models"
 
 
+def check_model(config) -> None:
+    """A build's preflight: the configured language-ID model must be there before hours of parsing."""
+    resolve_model_path(config.lid_model)
+
+
 def resolve_model_path(configured: str = "") -> Path:
     """The model to use: the configured path, else $GAP_REPLAY_LID_MODEL, else the model cache."""
     candidates = [configured] if configured else []

@@ -112,11 +112,6 @@ class FilterConfig:
     def duplicate_ngram_limits(self) -> tuple[tuple[int, float], ...]:
         return self.ngram_thresholds("max_duplicate_ngram_char_fraction")
 
-    def preflight(self) -> None:
-        """The language-ID model must be there before hours of parsing, not after."""
-        from filters.langid import resolve_model_path
-
-        resolve_model_path(self.lid_model)
 
     def validate(self) -> None:
         """ConfigError naming the first `filter.<key>` that is out of range."""

@@ -10,5 +10,6 @@ STAGE = Stage(
     job="filters.job:run_filter",
     inputs=Inputs("DIR", "finished stage outputs (pubmed, guidelines)"),
     commands="filters.cli:register",
+    preflight="filters.langid:check_model",
     build=InBuild(consumes=("pubmed", "guidelines")),
 )

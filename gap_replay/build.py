@@ -64,11 +64,10 @@ def sample_settings() -> dict[str, Any]:
 
 
 def preflight(config: Config) -> None:
-    """Each section's checks that need files or models, before any stage runs."""
-    for section in config.sections.values():
-        check = getattr(section, "preflight", None)
-        if check is not None:
-            check()
+    """Each stage's checks that need files or models, before any stage runs."""
+    for stage in registered():
+        if stage.preflight:
+            resolve(stage.preflight)(getattr(config, stage.section_name))
 
 
 def run_build(context: RunContext, output: str, sample: bool = False) -> list[StageLedger]:

@@ -6,9 +6,9 @@ without a job. The registry (``gap_replay.stages``) lists those modules; neither
 command line imports anything else of a stage. A declaration imports nothing heavy: its job and
 commands are named as ``"module:function"`` and imported when they are called.
 
-A stage's configuration section is a dataclass that owns its defaults, ``validate()`` (rules on
-the values alone, run when the configuration loads) and optionally ``preflight()`` (checks that
-need files or models, run before a build starts so that it fails in seconds, not hours).
+A stage's configuration section is a dataclass that owns its defaults and ``validate()`` (rules on
+the values alone, run when the configuration loads); checks that need files or models are the
+stage's `preflight`, run before a build starts so that it fails in seconds, not hours.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ class Stage:
     # each with set_defaults(handler=...); a handler is called as handler(args, make_context) and
     # returns the ledgers to summarise.
     commands: str = ""
+    # "module:function", called as function(settings) before a build runs any stage
+    preflight: str = ""
     build: InBuild | None = None
 
     @property

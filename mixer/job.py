@@ -391,8 +391,9 @@ def _shard_tokens(narrow, plans, seed: int, shards: dict[str, int]) -> dict[int,
     return {row["key"]: (row["rows"], row["tokens"]) for row in rows}
 
 
-def check_tokenizer(spec: str) -> None:
-    """Load a configured tokenizer now (ConfigError if it cannot be); "" (train one) passes."""
+def check_tokenizer(settings: MixConfig) -> None:
+    """Load the configured tokenizer now (ConfigError if it cannot be); "" (train one) passes."""
+    spec = settings.tokenizer
     if spec:
         try:
             tokenizer_info(spec)
@@ -419,7 +420,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
     upstream = list(upstream or context.upstream)
     settings.validate()
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
-    check_tokenizer(settings.tokenizer)
+    check_tokenizer(settings)
     fingerprint = stage_fingerprint(context.config, ["mix"], inputs, tokenizer_fingerprint(settings.tokenizer),
                                     f"guidelines:{context.config.guidelines.sources_config}")
 

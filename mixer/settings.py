@@ -63,9 +63,3 @@ class MixConfig:
             raise ConfigError("mix.tokenizer_vocab_size: must be at least 512")
         if self.tokenizer_max_documents < 1:
             raise ConfigError("mix.tokenizer_max_documents: must be at least 1")
-
-    def preflight(self) -> None:
-        """A configured tokenizer must load before a build's stages run ("" trains one)."""
-        from mixer.job import check_tokenizer
-
-        check_tokenizer(self.tokenizer)

@@ -10,5 +10,6 @@ STAGE = Stage(
     job="mixer.job:run_mix",
     inputs=Inputs("DIR", "finished stage outputs (dedup)"),
     commands="mixer.cli:register",
+    preflight="mixer.job:check_tokenizer",
     build=InBuild(consumes=("dedup",), publishes=True, finish="mixer.report:build_report"),
 )
