@@ -1,13 +1,13 @@
 """`gap-replay dedup`: ID, exact-text and near-duplicate removal, and decontamination, on Spark.
 
 Rules, applied in this order, each with its own drop reason (detail in brackets):
-1. ``superseded_by_fulltext`` [the paper's id]: an abstract whose PMID (or PMCID) belongs to a paper in
-   the input.
-2. ``duplicate_id`` [the id]: more than one document with the same id; the best copy is kept.
-3. ``exact_duplicate`` [the kept id]: same normalised text as a better document.
-4. ``contaminated`` [the overlap]: at least ``contamination_ratio`` of the document's word n-grams occur
+1. ``duplicate_id`` [the id]: more than one document with the same id; the best copy is kept.
+   (An abstract whose paper is present in full text is the pubmed stage's decision,
+   ``superseded_by_fulltext``: it sees abstracts and papers together.)
+2. ``exact_duplicate`` [the kept id]: same normalised text as a better document.
+3. ``contaminated`` [the overlap]: at least ``contamination_ratio`` of the document's word n-grams occur
    in the benchmark questions (only with ``decontaminate`` files).
-5. ``near_duplicate`` [the kept id]: in a cluster of near-duplicates (MinHash LSH, candidate pairs
+4. ``near_duplicate`` [the kept id]: in a cluster of near-duplicates (MinHash LSH, candidate pairs
    verified by exact Jaccard similarity, connected components) whose best document is another one.
    All parts are pooled, so medical documents are deduplicated against replay text too.
 
@@ -35,7 +35,6 @@ from gap_replay.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
 from gap_replay.shards import count_rows, ensure_nonempty, read_documents, resolve_document_dirs, write_outcomes
 from gap_replay.spark import spark_schema
 from dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
-from dedup.ids import supersede_abstracts
 from dedup.lsh import optimal_bands
 from dedup.minhash import MinHasher
 from dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, NODE, OVERLAP, Banding, annotated_schema, annotator,
@@ -148,7 +147,6 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
     df = df.withColumn(DROP_REASON, F.lit(None).cast("string")).withColumn(DROP_DETAIL, F.lit(None).cast("string"))
 
     if settings.by_id:
-        df = supersede_abstracts(df)
         id_rank = F.row_number().over(Window.partitionBy("id").orderBy(*order))
         duplicate = F.col(DROP_REASON).isNull() & (id_rank > 1)
         df = (df.withColumn("_duplicate_id", duplicate)

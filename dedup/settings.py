@@ -10,7 +10,7 @@ from gap_replay.errors import ConfigError
 @dataclass
 class DedupConfig:
     exact: bool = True  # drop exact duplicates of normalised text
-    by_id: bool = True  # PMID / PMCID: a paper's full text supersedes its abstract
+    by_id: bool = True  # drop duplicate_id: copies of a document with the same id (the best is kept)
     # MinHash LSH near-duplicates (dedup/minhash.py defines shingles, hashes and permutations exactly).
     near: bool = True  # drop near-duplicates (Jaccard similarity of word n-gram shingle sets >= threshold)
     ngram: int = 5  # words per shingle

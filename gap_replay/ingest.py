@@ -8,6 +8,7 @@ the record's rank within it, so later steps can order versions deterministically
 from __future__ import annotations
 
 import glob
+import gzip
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,6 +23,8 @@ from gap_replay.schema import OUTCOME_SCHEMA
 from gap_replay.shards import InputError
 
 FILE_RANK, RECORD_RANK = "file_rank", "record_rank"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 RANKED_OUTCOME_SCHEMA = OUTCOME_SCHEMA.append(pa.field(FILE_RANK, pa.int32())).append(pa.field(RECORD_RANK, pa.int64()))
 
 Parser = Callable[[BinaryIO, str], Iterator[Outcome]]
@@ -88,6 +91,19 @@ def open_input(uri: str) -> BinaryIO:
         return open(uri, "rb")
     fs, path = storage.resolve(uri)
     return io.BufferedReader(RawStream(fs.open_input_stream(path)))
+
+
+def open_text_lines(stream: BinaryIO) -> io.TextIOBase:
+    """The stream as UTF-8 text lines, decompressed (gzip, zstd) by content, not by file name."""
+    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
+    head = buffered.peek(4)[:4]
+    if head[:2] == GZIP_MAGIC:
+        buffered = gzip.GzipFile(fileobj=buffered)
+    elif head == ZSTD_MAGIC:
+        import zstandard
+
+        buffered = zstandard.ZstdDecompressor().stream_reader(buffered)
+    return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
 
 
 def parse_files(parser: Parser) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:

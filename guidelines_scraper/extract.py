@@ -335,7 +335,9 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
     if words < source.min_words:
         return drop("too_short", f"{words} words after cleaning (minimum {source.min_words})")
     full_text = f"{title}\n\n{cleaned}" if title else cleaned
-    extra: dict[str, Any] = {"audience": source.audience, "country": source.country, "source_name": source.name}
+    # The source's name and address travel with each document: the dataset card reads them from the data.
+    extra: dict[str, Any] = {"audience": source.audience, "country": source.country, "source_name": source.name,
+                             "source_url": source.base_url}
     final_url = record.get("final_url")
     if final_url and final_url != url:
         extra["final_url"] = final_url

@@ -1,6 +1,5 @@
-"""The mixer: replay text, tokenizers, and the final GAP-Replay mixture.
+"""The mixer: tokenizers and the final GAP-Replay mixture (replay text is read by the replay stage).
 
-- ``replay``: RedPajama-style JSONL or Parquet replay text as documents (`gap-replay replay`);
 - ``tokens``: loading a tokenizer to count tokens, training a byte-level BPE one (`gap-replay tokenizer train`);
 - ``plan``: how many copies of each document the mixture takes (weights, token targets, replay share);
 - ``job``: the Spark stage (`gap-replay mix`): shards, manifest, dataset card (``card``), drops;

@@ -27,7 +27,7 @@ def size_category(rows: int) -> str:
 
 
 def guideline_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per guideline source: in the build, or in the registry; with its redistribution status."""
+    """One row per guideline source of the build, with its name, address and redistribution status."""
     statistics = manifest.get("statistics", {})
     in_build = statistics.get("guideline_sources", {})
     registry = statistics.get("guideline_registry", {})

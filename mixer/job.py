@@ -31,15 +31,13 @@ from typing import Any
 
 from gap_replay import __version__, storage
 from gap_replay.config import ConfigError
-from mixer.settings import MixConfig
-from gap_replay.ingest import RANKED_OUTCOME_SCHEMA, expand_inputs, files_dataframe, parse_files
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, OUTCOME_SCHEMA, SCHEMA_VERSION, SOURCES
-from gap_replay.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
-from gap_replay.spark import default_parallelism, spark_schema
+from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, SCHEMA_VERSION, SOURCES
+from gap_replay.shards import count_rows, read_documents, resolve_document_dirs
+from gap_replay.spark import default_parallelism
 from mixer import plan as planning
-from mixer.replay import iter_replay
+from mixer.settings import MixConfig
 from mixer.tokens import (
     END_OF_DOCUMENT,
     SPECIAL_TOKENS,
@@ -51,14 +49,13 @@ from mixer.tokens import (
 )
 from mixer.writer import KEY_COLUMN, RESULT_DDL, keyed_writer, write_empty
 
-REPLAY_STAGE, MIX_STAGE = "replay", "mix"
+MIX_STAGE = "mix"
 SPLITS = ("train", "validation")
 MANIFEST = "manifest.json"
 CARD = "README.md"
 TOKENIZER_DIR = "tokenizer"
 DROPS_DIR = "drops"
 DROP_SHARD_ROWS = 1_000_000
-REPLAY_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json", ".parquet")
 COPY_KEY = "mix_copy"
 
 SPLIT, U, BASE, BASE_MILLI, TOKENS, COPIES, COPY = "_split", "_u", "_base", "_base_milli", "_tokens", "_copies", "_copy"
@@ -66,18 +63,6 @@ NARROW_COLUMNS = ("id", "source", "subset", "language", "upsampling_score", "lic
 NARROW_DDL = ("id string, source string, subset string, language string, upsampling_score float, license string, "
               f"{TOKENS} long")
 U_MASK = (1 << planning.U_BITS) - 1
-
-
-def run_replay(context: RunContext, inputs: Sequence[str], output: str) -> StageLedger:
-    files = expand_inputs(inputs, REPLAY_SUFFIXES)
-    fingerprint = stage_fingerprint(context.config, [], files)
-
-    def produce(output_dir) -> StageLedger:
-        ranked = files_dataframe(context.spark, files).mapInArrow(
-            parse_files(lambda stream, name: iter_replay(stream, name=name)), spark_schema(RANKED_OUTCOME_SCHEMA))
-        return write_outcomes(ranked.select(*OUTCOME_SCHEMA.names), output_dir.staging, REPLAY_STAGE)
-
-    return run_stage(context, REPLAY_STAGE, output, fingerprint, produce)
 
 
 # -- Spark expressions -----------------------------------------------------------------------------
@@ -310,17 +295,20 @@ def _summaries(groups: list) -> dict[str, Any]:
     return {"parts": dict(sorted(parts.items())), "statistics": statistics}
 
 
-def _guideline_registry(context: RunContext) -> dict[str, dict[str, Any]]:
-    """Name, URL and redistribution flag of every guideline source known to the configuration."""
-    try:
-        from guidelines_scraper.sources import load_sources
+def _guideline_sources(documents) -> dict[str, dict[str, Any]]:
+    """Name, URL and redistribution status of each guideline source in the data: the guidelines stage
+    puts them in every document (``extra.source_name``, ``extra.source_url``, the ``license`` column)."""
+    from pyspark.sql import functions as F
 
-        sources = load_sources(context.config.guidelines.sources_config or None)
-    except Exception as error:  # noqa: BLE001 - the card falls back to the licence column of the data
-        context.say(f"mix: guideline source registry unavailable ({type(error).__name__}: {error})")
-        return {}
-    return {tag: {"name": source.name, "url": source.base_url, "open": bool(source.open)}
-            for tag, source in sources.items()}
+    rows = (documents.where((F.col("source") == "guidelines") & F.col("subset").isNotNull())
+            .groupBy("subset")
+            .agg(F.max(F.get_json_object("extra", "$.source_name")).alias("name"),
+                 F.max(F.get_json_object("extra", "$.source_url")).alias("url"),
+                 F.max("license").alias("license"))
+            .collect())
+    return {row["subset"]: {"name": row["name"] or row["subset"], "url": row["url"] or "",
+                            "open": row["license"] == "open"}
+            for row in sorted(rows, key=lambda row: row["subset"])}
 
 
 def _drop_detail(plans: dict[str, planning.Plan]):
@@ -421,8 +409,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
     settings.validate()
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     check_tokenizer(settings)
-    fingerprint = stage_fingerprint(context.config, ["mix"], inputs, tokenizer_fingerprint(settings.tokenizer),
-                                    f"guidelines:{context.config.guidelines.sources_config}")
+    fingerprint = stage_fingerprint(context.config, ["mix"], inputs, tokenizer_fingerprint(settings.tokenizer))
 
     def produce(output_dir) -> StageLedger:
         staging = output_dir.staging
@@ -499,7 +486,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
             "parts": parts,
             "replay": replay,
             "splits": splits,
-            "statistics": {**summary["statistics"], "guideline_registry": _guideline_registry(context)},
+            "statistics": {**summary["statistics"], "guideline_registry": _guideline_sources(documents)},
             "stages": [ledger_.to_dict() for ledger_ in (*upstream, ledger)],
         }
         for stage in manifest["stages"]:

@@ -219,7 +219,7 @@ def iter_corpus_texts(inputs: Sequence[str]) -> Iterator[str]:
 
     from gap_replay.ingest import expand_inputs, open_input
     from gap_replay.shards import resolve_document_dirs
-    from mixer.replay import open_text_lines
+    from gap_replay.ingest import open_text_lines
 
     for uri in inputs:
         if storage.exists(storage.join(uri, "data")) or storage.exists(storage.join(uri, "train")):

@@ -1,5 +1,35 @@
-from mixer.job import run_replay as _run_replay  # placeholder until the replay stage's own job lands
+"""`gap-replay replay`: general-domain replay text (RedPajama-style JSONL or Parquet) into document shards.
+
+One Spark task per input file runs the pure reader (:mod:`replay.reader`); unreadable files and
+records become drops with their reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gap_replay.ingest import RANKED_OUTCOME_SCHEMA, expand_inputs, files_dataframe, parse_files
+from gap_replay.ledger import StageLedger
+from gap_replay.runner import RunContext, run_stage, stage_fingerprint
+from gap_replay.schema import OUTCOME_SCHEMA
+from gap_replay.shards import write_outcomes
+from gap_replay.spark import spark_schema
+from replay.reader import iter_replay
+from replay.settings import ReplayConfig
+
+STAGE = "replay"
+SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json", ".parquet")
 
 
-def run_replay(context, inputs, output, settings=None):
-    return _run_replay(context, inputs, output)
+def run_replay(context: RunContext, inputs: Sequence[str], output: str,
+               settings: ReplayConfig | None = None) -> StageLedger:
+    """Read `inputs` (files, directories, globs); `settings` has no field the run needs beyond them."""
+    files = expand_inputs(inputs, SUFFIXES)
+    fingerprint = stage_fingerprint(context.config, [], files)
+
+    def produce(output_dir) -> StageLedger:
+        ranked = files_dataframe(context.spark, files).mapInArrow(
+            parse_files(lambda stream, name: iter_replay(stream, name=name)), spark_schema(RANKED_OUTCOME_SCHEMA))
+        return write_outcomes(ranked.select(*OUTCOME_SCHEMA.names), output_dir.staging, STAGE)
+
+    return run_stage(context, STAGE, output, fingerprint, produce)

@@ -18,10 +18,9 @@ TEXT = "Beta blockers after myocardial infarction reduce mortality in adults wit
 
 
 def documents():
+    # Abstracts superseded by their papers never reach dedup: the pubmed stage drops them.
     return [
-        make_document(id="pmid:1", source="pubmed_abstracts", pmid=1, text="Abstract of paper one. " + TEXT),
         make_document(id="pmcid:PMC10", source="pubmed_papers", pmid=1, pmcid="PMC10", text="Full paper one. " + TEXT * 3),
-        make_document(id="pmid:2", source="pubmed_abstracts", pmid=2, pmcid="PMC20", text="Abstract two. " + TEXT),
         make_document(id="pmcid:PMC20", source="pubmed_papers", pmcid="PMC20", text="Full paper two. " + TEXT * 4),
         make_document(id="guideline:who:a", source="guidelines", subset="who", text=TEXT),
         make_document(id="guideline:nice:b", source="guidelines", subset="nice", text="  " + TEXT.upper() + " "),
@@ -57,8 +56,6 @@ def test_rules_and_kept_copies(two_partitions):
         ("guideline:who:a", TEXT[:12], "exact_duplicate", "guideline:nice:b"),
         ("pmcid:PMC10", "Full paper o", None, None),
         ("pmcid:PMC20", "Full paper t", None, None),
-        ("pmid:1", "Abstract of ", "superseded_by_fulltext", "pmcid:PMC10"),
-        ("pmid:2", "Abstract two", "superseded_by_fulltext", "pmcid:PMC20"),
         ("pmid:3", "First copy o", "duplicate_id", "pmid:3"),
         ("pmid:3", "Second, long", None, None),
         ("replay:wiki:c", TEXT[:12], "exact_duplicate", "guideline:nice:b"),

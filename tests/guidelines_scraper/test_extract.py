@@ -90,7 +90,8 @@ def test_structured_page_golden():
     assert doc["id"] == "guideline:fixture:" + hashlib.sha1(b"guidelines.example.org/diarrhoea").hexdigest()[:16]
     assert (doc["source"], doc["subset"], doc["url"], doc["license"]) == ("guidelines", "fixture", URL, "open")
     assert json.loads(doc["extra"]) == {"audience": "clinician", "country": "Nowhere",
-                                        "source_name": "Fixture Health Service"}
+                                        "source_name": "Fixture Health Service",
+                                        "source_url": "https://guidelines.example.org"}
     for debris in ("cookies", "tracking", "Print this page", "http", "[1]", "Figure 2", "Table 2", "Smith",
                    "Last reviewed", "Disclaimer", "Copyright", "Fixture C.", "|"):
         assert debris not in doc["text"]

@@ -21,7 +21,8 @@ from gap_replay.cli import main
 from gap_replay.stages import load_config
 from gap_replay.runner import RunContext
 from mixer import job
-from mixer.job import run_mix, run_replay
+from mixer.job import run_mix
+from replay.job import run_replay
 from mixer.reader import open_build
 from mixer.report import PLOTS
 from mixer.synthetic import synthetic_table, write_corpus

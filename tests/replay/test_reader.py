@@ -7,7 +7,7 @@ import zstandard
 
 from gap_replay.build import sample_dir
 from gap_replay.outcome import Drop
-from mixer.replay import iter_replay, set_name
+from replay.reader import iter_replay, set_name
 
 LINES = [
     json.dumps({"text": "The Danube flows through ten countries.", "meta": {"redpajama_set_name": "RedPajamaWikipedia",

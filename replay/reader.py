@@ -9,33 +9,17 @@ the part of the JSONL ``meta``, and without one the other columns do (e.g. ``red
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from gap_replay.ingest import open_text_lines
 from gap_replay.outcome import Drop, Outcome
 from gap_replay.schema import make_document
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SET_NAME_KEYS = ("redpajama_set_name", "set_name", "source")
-
-
-def open_text_lines(stream: BinaryIO) -> io.TextIOBase:
-    """Decompress by content, not by file name."""
-    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
-    head = buffered.peek(4)[:4]
-    if head[:2] == GZIP_MAGIC:
-        buffered = gzip.GzipFile(fileobj=buffered)
-    elif head == ZSTD_MAGIC:
-        import zstandard
-
-        buffered = zstandard.ZstdDecompressor().stream_reader(buffered)
-    return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
 
 
 def set_name(meta: dict) -> str:
