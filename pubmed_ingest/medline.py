@@ -434,28 +434,34 @@ def _record_pmid(record: etree._Element) -> int | None:
         return None
 
 
-def _children_by_tag(element: etree._Element, repeated: tuple[str, ...]
-                     ) -> tuple[dict[object, etree._Element], dict[str, list[etree._Element]]]:
-    """One pass over `element`'s children: the first child of each tag, and every child of the
-    `repeated` tags in document order."""
-    first: dict[object, etree._Element] = {}
-    many: dict[str, list[etree._Element]] = {tag: [] for tag in repeated}
-    for child in element:
-        children = many.get(child.tag)
-        if children is not None:
-            children.append(child)
-        elif child.tag not in first:
-            first[child.tag] = child
-    return first, many
-
-
 def _citation_outcome(citation: etree._Element, pubmed_data: etree._Element | None, name: str) -> dict | Drop | str:
     """The document or Drop of a citation; a string saying what was found when it has no usable PMID."""
-    first, many = _children_by_tag(citation, ("KeywordList", "OtherAbstract", "OtherID"))
-    pmid_element, article = first.get("PMID"), first.get("Article")
-    mesh_list, journal_info = first.get("MeshHeadingList"), first.get("MedlineJournalInfo")
-    corrections = first.get("CommentsCorrectionsList")
-    keyword_lists, other_abstract_elements, other_ids = many["KeywordList"], many["OtherAbstract"], many["OtherID"]
+    pmid_element = article = mesh_list = journal_info = corrections = None
+    keyword_lists: list[etree._Element] = []
+    other_abstract_elements: list[etree._Element] = []
+    other_ids: list[etree._Element] = []
+    for child in citation:  # one pass over MedlineCitation's children, by tag
+        tag = child.tag
+        if tag == "PMID":
+            if pmid_element is None:
+                pmid_element = child
+        elif tag == "Article":
+            if article is None:
+                article = child
+        elif tag == "MeshHeadingList":
+            if mesh_list is None:
+                mesh_list = child
+        elif tag == "KeywordList":
+            keyword_lists.append(child)
+        elif tag == "MedlineJournalInfo":
+            if journal_info is None:
+                journal_info = child
+        elif tag == "OtherAbstract":
+            other_abstract_elements.append(child)
+        elif tag == "OtherID":
+            other_ids.append(child)
+        elif tag == "CommentsCorrectionsList":
+            corrections = child if corrections is None else corrections
     if pmid_element is None:
         return "no PMID"
     pmid = _as_int(pmid_element.text)
@@ -465,14 +471,38 @@ def _citation_outcome(citation: etree._Element, pubmed_data: etree._Element | No
         return Drop(id=f"pmid:{pmid}", reason="no_abstract", detail=f"citation has no Article element ({name})",
                     source=SOURCE)
 
-    first, many = _children_by_tag(article, ("Language", "PublicationTypeList", "ELocationID", "ArticleDate"))
-    abstract, title_element, journal = first.get("Abstract"), first.get("ArticleTitle"), first.get("Journal")
-    vernacular_element = first.get("VernacularTitle")
-    elocations, article_dates = many["ELocationID"], many["ArticleDate"]
-    languages = [text for text in (normalize_space(child.text or "") if len(child) == 0 else element_text(child)
-                                   for child in many["Language"]) if text]
-    publication_types = [text for types in many["PublicationTypeList"]
-                         for text in (element_text(publication_type) for publication_type in types) if text]
+    abstract = title_element = vernacular_element = journal = None
+    languages: list[str] = []
+    publication_types: list[str] = []
+    elocations: list[etree._Element] = []
+    article_dates: list[etree._Element] = []
+    for child in article:  # one pass over Article's children
+        tag = child.tag
+        if tag == "Abstract":
+            if abstract is None:
+                abstract = child
+        elif tag == "ArticleTitle":
+            if title_element is None:
+                title_element = child
+        elif tag == "Journal":
+            if journal is None:
+                journal = child
+        elif tag == "Language":
+            text = normalize_space(child.text or "") if len(child) == 0 else element_text(child)
+            if text:
+                languages.append(text)
+        elif tag == "PublicationTypeList":
+            for publication_type in child:
+                text = element_text(publication_type)
+                if text:
+                    publication_types.append(text)
+        elif tag == "ELocationID":
+            elocations.append(child)
+        elif tag == "VernacularTitle":
+            if vernacular_element is None:
+                vernacular_element = child
+        elif tag == "ArticleDate":
+            article_dates.append(child)
 
     paragraphs = _abstract_paragraphs(abstract)
     if not paragraphs:
