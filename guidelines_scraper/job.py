@@ -40,7 +40,7 @@ from gap_replay import storage
 from gap_replay.errors import InputError
 from gap_replay.ledger import StageLedger
 from gap_replay.outcome import outcomes_to_batches
-from gap_replay.progress import ProgressBar
+from gap_replay.progress import progress_bars
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.shards import write_outcomes
@@ -210,7 +210,7 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
         limit = settings.max_pages_per_source or None
         spark = context.spark
         RawStore(raw_path).close()  # create it; recover the open files of a crawl killed before
-        bar = ProgressBar("crawled", context.stream)
+        progress = progress_bars("crawled", context.stream, unit="source")
         total = len(selected)
         finished = 0
 
@@ -219,7 +219,7 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
             finished += len(task.sources)
             for tag, values in reports.items():
                 context.say(f"guidelines: {CrawlReport({tag: SourceReport(**values)}).summary()}")
-            bar.update("sources", finished, total)
+            progress("sources", finished, total)
 
         with serve_directory(sample_site_root()) if sample else nullcontext(None) as base:
             mirror = sample_mirror(base, selected) if sample else {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 
 def register(commands, common) -> None:
     help = "download PubMed baseline/update files and PMC OA packages (also: gap-replay pubmed download)"
@@ -22,7 +20,7 @@ def register(commands, common) -> None:
 def download(args, make_context) -> list:
     from pathlib import Path
 
-    from gap_replay.progress import ProgressBar
+    from gap_replay.progress import progress_bars
     from pubmed_ingest.download import list_remote, download_all
 
     context = make_context()
@@ -35,9 +33,8 @@ def download(args, make_context) -> list:
         for remote in files:
             by_collection.setdefault(remote.collection, []).append(remote)
         files = [remote for group in by_collection.values() for remote in group[: args.limit]]
-    bar = ProgressBar("downloading", context.stream)
     report = download_all(files, Path(args.output), retries=args.retries,
-                          progress=lambda name, done, total: bar.update(name, done, total or done),
+                          progress=progress_bars("downloading", context.stream),
                           say=lambda message: context.say(message))
     print(report.summary())
     if report.failed:
