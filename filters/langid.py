@@ -25,10 +25,10 @@ English with probability 0.71 to 0.96.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from pathlib import Path
 
+from gap_replay.markers import MARKER_TAG
 from filters.settings import FilterConfig
 
 LABEL_PREFIX = "__label__"
@@ -38,7 +38,7 @@ WINDOWS = FilterConfig.lid_windows  # the configuration's defaults
 WINDOW_CHARS = FilterConfig.lid_window_chars
 PREFIX_CHARS = WINDOWS * WINDOW_CHARS  # documents up to this length are judged whole
 
-_MARKER_TAG = re.compile(r"\[/?(?:BIB_REF|FIG_REF|FIG|TABLE|FORMULA)\]")
+_MARKER_TAG = MARKER_TAG
 
 
 class ModelNotFoundError(FileNotFoundError):

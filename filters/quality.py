@@ -74,11 +74,12 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate
 
+from gap_replay import markers
 from filters.settings import FilterConfig
 
 # Reference-like markers are dropped with their content; caption tags are dropped, captions kept.
-_MARKER_SPAN = re.compile(r"\[(BIB_REF|FIG_REF|FORMULA)\][^\[]*(?:\[(?!/\1\])[^\[]*)*\[/\1\]")
-_CAPTION_TAGS = ("[FIG]", "[/FIG]", "[TABLE]", "[/TABLE]")
+_MARKER_SPAN = markers.REFERENCE_SPAN
+_CAPTION_TAGS = markers.CAPTION_TAGS
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 _STOP_SET = frozenset(STOP_WORDS)

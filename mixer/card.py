@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+
+from gap_replay import markers
+from gap_replay.markers import listing
 from typing import Any
 
 PART_NAMES = {
@@ -166,8 +169,8 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "## Processing",
         "",
         "1. `pubmed`: MEDLINE/PubMed XML and PMC JATS parsed; metadata, authors, affiliations, bibliography and "
-        "table bodies dropped; `#`/`##` headers; in-text markers `[BIB_REF]`, `[FIG_REF]`, `[FIG]`, `[TABLE]`, "
-        "`[FORMULA]`; PMC upsampling scores (MEDITRON table 10).",
+        "table bodies dropped; `#`/`##` headers; in-text markers "
+        f"{listing([f'`{markers.opening(kind)}`' for kind in markers.KINDS])}; PMC upsampling scores (MEDITRON table 10).",
         "2. `guidelines`: guideline sources crawled politely (robots.txt, rate limits), text extracted and cleaned.",
         "3. `filter`: fastText language identification and quality rules.",
         "4. `replay`: RedPajama-style replay text read into the same schema.",

@@ -8,14 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gap_replay.markers import END_OF_DOCUMENT, listing
+
 
 def register(commands, common) -> None:
     p = commands.add_parser(
         "tokenizer-train", prog="gap-replay tokenizer train",
         help="train a byte-level BPE tokenizer (with the paper's markers) on a corpus (also: gap-replay tokenizer train)",
-        description="Train a byte-level BPE tokenizer with the end-of-document token </s> and the paper's markers "
-                    "([BIB_REF], [/BIB_REF], [FIG_REF], [/FIG_REF], [FIG], [/FIG], [TABLE], [/TABLE], [FORMULA], "
-                    "[/FORMULA]) as special tokens; writes DIR/tokenizer.json and DIR/tokenizer_config.json. "
+        description=f"Train a byte-level BPE tokenizer with the end-of-document token {END_OF_DOCUMENT} and the paper's markers "
+                    f"({listing()}) as special tokens; writes DIR/tokenizer.json and DIR/tokenizer_config.json. "
                     "Run as `gap-replay tokenizer train`.")
     p.add_argument("--input", nargs="+", required=True, metavar="PATH",
                    help="stage or build outputs, Parquet shards (column text), JSONL (field text; .gz, .zst) "

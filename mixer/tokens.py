@@ -23,10 +23,8 @@ from functools import lru_cache
 from typing import Any
 
 from gap_replay import storage
+from gap_replay.markers import END_OF_DOCUMENT, MARKER_TOKENS
 
-END_OF_DOCUMENT = "</s>"
-MARKER_TOKENS = ("[BIB_REF]", "[/BIB_REF]", "[FIG_REF]", "[/FIG_REF]", "[FIG]", "[/FIG]",
-                 "[TABLE]", "[/TABLE]", "[FORMULA]", "[/FORMULA]")
 SPECIAL_TOKENS = (END_OF_DOCUMENT, *MARKER_TOKENS)
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"

@@ -35,6 +35,7 @@ from typing import Any
 
 from lxml import etree
 
+from gap_replay import markers
 from gap_replay.outcome import Drop
 from gap_replay.schema import make_document
 from pubmed_ingest.xml_safety import (
@@ -397,7 +398,7 @@ class _ArticleReader:
 
     def _caption_marker(self, kind: str, element: etree._Element) -> str:
         caption = self._label_and_caption(element)
-        return f"[{kind}]{caption}[/{kind}]" if caption else ""
+        return markers.wrap(kind, caption) if caption else ""
 
     # -- inline handlers ----------------------------------------------------------------
 
@@ -420,25 +421,25 @@ class _ArticleReader:
     def _formula(self, formula: etree._Element, depth: int) -> None:
         text = self._formula_text(formula)
         if text:
-            self.inline.append(f"[FORMULA]{text}[/FORMULA]")
+            self.inline.append(markers.wrap(markers.FORMULA, text))
 
     def _display_formula(self, formula: etree._Element, depth: int) -> None:
         text = self._formula_text(formula)
         if text:
-            self.inline.append(f" [FORMULA]{text}[/FORMULA] ")
+            self.inline.append(f" {markers.wrap(markers.FORMULA, text)} ")
 
     def _xref(self, xref: etree._Element, depth: int) -> None:
         ref_type = xref.get("ref-type")
         if ref_type == "bibr":
-            markers = [self._bib_marker(rid) for rid in (xref.get("rid") or "").split()]
+            found = [self._bib_marker(rid) for rid in (xref.get("rid") or "").split()]
         elif ref_type in ("fig", "table"):
-            markers = [self._float_marker(rid) for rid in (xref.get("rid") or "").split()]
+            found = [self._float_marker(rid) for rid in (xref.get("rid") or "").split()]
         elif ref_type in _SILENT_XREF_TYPES:
             return
         else:
             self._walk(xref, depth)
             return
-        self.inline.append(", ".join(marker for marker in markers if marker))
+        self.inline.append(", ".join(marker for marker in found if marker))
 
     def _bib_marker(self, rid: str) -> str:
         if self._bib_refs is None:
@@ -448,7 +449,7 @@ class _ArticleReader:
     def _float_marker(self, rid: str) -> str:
         if self._float_refs is None:
             self._float_refs = {
-                element.get("id"): f"[FIG_REF]{caption}[/FIG_REF]"
+                element.get("id"): markers.wrap(markers.FIG_REF, caption)
                 for element in self.article.iter(*_FLOAT_TAGS)
                 if element.get("id") and (caption := self._label_and_caption(element, truncate=True))
             }
@@ -456,7 +457,7 @@ class _ArticleReader:
 
     def _index_references(self) -> dict[str, str]:
         """``[BIB_REF]`` marker per reference id, for the references that have a title and an author."""
-        markers = {}
+        references = {}
         for ref in self.article.iter("ref"):
             ref_id = ref.get("id")
             citation = next(ref.iter(*_CITATION_TAGS), None)
@@ -473,8 +474,8 @@ class _ArticleReader:
                 if author:
                     break
             if title and author:  # the marker's format needs both
-                markers[ref_id] = f"[BIB_REF]{_truncate(title)}, {author}[/BIB_REF]"
-        return markers
+                references[ref_id] = markers.wrap(markers.BIB_REF, f"{_truncate(title)}, {author}")
+        return references
 
     # -- plain text of small elements (titles, captions, labels, references) ------------
 

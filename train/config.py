@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gap_replay.config import ConfigError, apply_layers
+from gap_replay.markers import MARKER_TOKENS
 
-MARKER_TOKENS = ("[BIB_REF]", "[/BIB_REF]", "[FIG_REF]", "[/FIG_REF]", "[FIG]", "[/FIG]",
-                 "[TABLE]", "[/TABLE]", "[FORMULA]", "[/FORMULA]")
 CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
