@@ -237,21 +237,15 @@ def clusters_of(membership, alive):
 # --------------------------------------------------------------------------------------------------
 # Writing the clusters.
 
-def _task_identity() -> tuple[int, int]:
-    from pyspark import TaskContext
-
-    context = TaskContext.get()
-    return (context.partitionId(), context.attemptNumber()) if context is not None else (0, 0)
-
-
 def cluster_writer(directory: str) -> Callable:
     """mapInArrow function writing cluster rows as ``part-<partition>.parquet``; yields the rows written."""
     from gap_replay import storage
     from gap_replay.schema import conform
     from gap_replay.shards import ShardWriter
+    from gap_replay.spark import task_identity
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        partition, attempt = _task_identity()
+        partition, attempt = task_identity()
         writer = ShardWriter(storage.join(directory, f"part-{partition:05d}.parquet"), CLUSTER_SCHEMA, attempt)
         for batch in batches:
             writer.write(conform(batch, CLUSTER_SCHEMA))

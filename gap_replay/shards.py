@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gap_replay import storage
 from gap_replay.ledger import StageLedger
+from gap_replay.spark import task_identity
 from gap_replay.schema import (
     COLUMN_NAMES,
     DOCUMENT_SCHEMA,
@@ -29,8 +31,8 @@ from gap_replay.schema import (
 
 DATA_DIR = "data"
 DROPS_DIR = "drops"
-ROW_GROUP_ROWS = 16_384
-ROW_GROUP_BYTES = 64 << 20
+ROW_GROUP_ROWS = 16_384  # stage outputs; the mix writes smaller groups (mixer.job)
+ROW_GROUP_TEXT_BYTES = 32 << 20
 COMPRESSION = "zstd"
 
 
@@ -38,46 +40,73 @@ from gap_replay.errors import InputError  # noqa: F401,E402 - re-exported
 
 
 class ShardWriter:
-    """Streams tables into one Parquet file, buffering into row groups of bounded size."""
+    """One Parquet file (zstd) whose row groups depend only on the rows written, in order.
 
-    def __init__(self, uri: str, schema: pa.Schema, attempt: int = 0):
+    A row group is cut every `group_rows` rows, or sooner once its `text_column` reaches
+    `group_text_bytes`: never by how Spark batched the rows, and each group is written from
+    contiguous arrays, so the same rows in the same order give the same bytes. The file is written as
+    ``<name>.attempt<N>`` and renamed, so a retried or speculative task never leaves a half file
+    under the final name.
+    """
+
+    def __init__(self, uri: str, schema: pa.Schema, attempt: int = 0, *, group_rows: int = ROW_GROUP_ROWS,
+                 text_column: str | None = None, group_text_bytes: int = ROW_GROUP_TEXT_BYTES):
         self.uri, self.schema, self.attempt = uri, schema, attempt
+        self.group_rows, self.text_column, self.group_text_bytes = group_rows, text_column, group_text_bytes
         self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._writer: pq.ParquetWriter | None = None
-        self._buffer: list[pa.Table] = []
-        self._buffered_rows = self._buffered_bytes = 0
 
     def _open(self) -> None:
-        fs, path = storage.resolve(self.uri)
-        self._temporary = f"{path}.attempt{self.attempt}"
-        self._fs, self._path = fs, path
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        self._writer = pq.ParquetWriter(
-            self._temporary, self.schema, filesystem=fs, compression=COMPRESSION,
-            use_dictionary=True, write_statistics=True,
-        )
+        self._fs, path = storage.resolve(self.uri)
+        self._path, self._temporary = path, f"{path}.attempt{self.attempt}"
+        self._fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        self._writer = pq.ParquetWriter(self._temporary, self.schema, filesystem=self._fs, compression=COMPRESSION,
+                                        use_dictionary=True, write_statistics=True)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        self._buffer.append(table)
-        self._buffered_rows += table.num_rows
-        self._buffered_bytes += table.nbytes
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
         self.rows += table.num_rows
-        if self._buffered_rows >= ROW_GROUP_ROWS or self._buffered_bytes >= ROW_GROUP_BYTES:
-            self._flush()
+        while self._emit_group(final=False):
+            pass
 
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
+    def _cut(self, pending: pa.Table) -> int | None:
+        """Rows of the next full row group; None when the pending rows do not fill one yet."""
+        cut = self.group_rows
+        if self.text_column is not None:
+            lengths = pc.fill_null(pc.binary_length(pending.column(self.text_column).combine_chunks()), 0)
+            below = int((pc.cumulative_sum(lengths).to_numpy() < self.group_text_bytes).sum())
+            cut = min(cut, below + 1)
+        return cut if cut <= pending.num_rows else None
+
+    def _emit_group(self, final: bool) -> bool:
+        """Write the next row group of the pending rows (what is left, when `final`)."""
+        if not self._pending_rows or (not final and self._pending_rows < self.group_rows
+                                      and self.text_column is None):
+            return False
+        pending = pa.concat_tables(self._pending)
+        cut = pending.num_rows if final else self._cut(pending)
+        if cut is None:
+            return False
+        group = pending.slice(0, cut).combine_chunks()
         if self._writer is None:
             self._open()
-        self._writer.write_table(pa.concat_tables(self._buffer), row_group_size=ROW_GROUP_ROWS)
-        self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
+        self._writer.write_table(group, row_group_size=group.num_rows)
+        rest = pending.slice(cut)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+        return True
 
     def close(self, write_empty: bool = False) -> bool:
-        """Finish the file; returns whether one was written."""
-        self._flush()
+        """Finish the file and move it to its name; returns whether one was written (a file with no
+        rows only when `write_empty`)."""
+        while self._emit_group(final=False):
+            pass
+        self._emit_group(final=True)
         if self._writer is None:
             if not write_empty:
                 return False
@@ -85,15 +114,6 @@ class ShardWriter:
         self._writer.close()
         self._fs.move(self._temporary, self._path)
         return True
-
-
-def _task_identity() -> tuple[int, int]:
-    from pyspark import TaskContext
-
-    context = TaskContext.get()
-    if context is None:  # called outside Spark (tests of the pure parts)
-        return 0, 0
-    return context.partitionId(), context.attemptNumber()
 
 
 def _drops_table(table: pa.Table, stage: str) -> pa.Table:
@@ -113,7 +133,7 @@ def outcome_writer(staging: str, stage: str) -> Callable[[Iterator[pa.RecordBatc
     data_dir, drops_dir = storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)
 
     def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        partition, attempt = _task_identity()
+        partition, attempt = task_identity()
         name = f"part-{partition:05d}.parquet"
         kept_writer = ShardWriter(storage.join(data_dir, name), DOCUMENT_SCHEMA, attempt)
         drops_writer = ShardWriter(storage.join(drops_dir, name), DROPS_SCHEMA, attempt)
@@ -164,14 +184,6 @@ def ensure_nonempty(directory: str, schema: pa.Schema) -> None:
         writer.close(write_empty=True)
 
 
-SHARD_COLUMN = "_shard"
-SHARD_RESULT_DDL = "file string, rows long, bytes long, sha256 string"
-
-
-def shard_name(index: int, num_shards: int) -> str:
-    return f"part-{index:05d}-of-{num_shards:05d}.parquet"
-
-
 def file_digest(uri: str) -> tuple[int, str]:
     """(size in bytes, sha256 hex) of a file."""
     fs, path = storage.resolve(uri)
@@ -183,44 +195,56 @@ def file_digest(uri: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def shard_writer_by_key(directory: str, schema: pa.Schema, num_shards: int):
-    """A mapInArrow function writing rows sorted by SHARD_COLUMN into ``part-<shard>-of-<N>.parquet``.
+KEY_COLUMN = "_shard"
+RESULT_SCHEMA = pa.schema([("file", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64()), ("sha256", pa.string())])
+RESULT_DDL = "file string, rows long, bytes long, sha256 string"
 
-    The file a row lands in depends only on its shard key, never on which task holds it, so the
-    output is the same whatever the partitioning. Yields one result row per file written.
-    """
 
-    def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        _, attempt = _task_identity()
+def keyed_writer(root: str, names: Sequence[str], schema: pa.Schema, columns: Sequence[str],
+                 **writer_options) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A mapInArrow function writing rows sorted by KEY_COLUMN into ``root/names[key]``.
+
+    The file a row lands in depends only on its key, never on which task holds it, so the output is
+    the same whatever the partitioning; one result row (file, rows, bytes, sha256) per file written.
+    `writer_options` go to each :class:`ShardWriter`."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        _, attempt = task_identity()
         current, writer, results = None, None, []
 
         def finish() -> None:
             writer.close(write_empty=True)
             size, digest = file_digest(writer.uri)
-            results.append({"file": writer.uri.rsplit("/", 1)[1], "rows": writer.rows, "bytes": size, "sha256": digest})
+            results.append({"file": names[current], "rows": writer.rows, "bytes": size, "sha256": digest})
 
         for batch in batches:
             table = pa.Table.from_batches([batch])
-            keys = table.column(SHARD_COLUMN).to_numpy()
+            keys = table.column(KEY_COLUMN).to_numpy()
             start = 0
             while start < len(keys):
                 key = int(keys[start])
-                end = start
-                while end < len(keys) and keys[end] == key:  # rows arrive sorted by shard key
-                    end += 1
+                different = np.flatnonzero(keys[start:] != key)  # rows arrive sorted by key
+                end = start + int(different[0]) if len(different) else len(keys)
                 if key != current:
                     if writer is not None:
                         finish()
                     current = key
-                    writer = ShardWriter(storage.join(directory, shard_name(key, num_shards)), schema, attempt)
-                writer.write(conform(table.slice(start, end - start), schema))
+                    writer = ShardWriter(storage.join(root, names[key]), schema, attempt, **writer_options)
+                writer.write(conform(table.slice(start, end - start).select(list(columns)), schema))
                 start = end
         if writer is not None:
             finish()
-        yield pa.RecordBatch.from_pylist(results, schema=pa.schema(
-            [("file", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64()), ("sha256", pa.string())]))
+        yield pa.RecordBatch.from_pylist(results, schema=RESULT_SCHEMA)
 
-    return write_partition
+    return run
+
+
+def write_empty(root: str, name: str, schema: pa.Schema) -> dict:
+    """An empty shard (a key no row hashed to), so a split's set of files is whole."""
+    writer = ShardWriter(storage.join(root, name), schema)
+    writer.close(write_empty=True)
+    size, digest = file_digest(writer.uri)
+    return {"file": name, "rows": 0, "bytes": size, "sha256": digest}
 
 
 def resolve_document_dirs(inputs: Iterable[str]) -> list[str]:

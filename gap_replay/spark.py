@@ -100,3 +100,11 @@ def spark_schema(schema: pa.Schema):
 
 def default_parallelism(spark) -> int:
     return max(1, spark.sparkContext.defaultParallelism)
+
+
+def task_identity() -> tuple[int, int]:
+    """(partition, attempt) of the running Spark task; (0, 0) outside Spark (tests of the pure parts)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return (context.partitionId(), context.attemptNumber()) if context is not None else (0, 0)

@@ -34,7 +34,7 @@ from gap_replay.config import ConfigError
 from gap_replay.ledger import StageLedger
 from gap_replay.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, SCHEMA_VERSION, SOURCES
-from gap_replay.shards import count_rows, read_documents, resolve_document_dirs
+from gap_replay.shards import KEY_COLUMN, RESULT_DDL, count_rows, keyed_writer, read_documents, resolve_document_dirs, write_empty
 from gap_replay.spark import default_parallelism
 from mixer import plan as planning
 from mixer.settings import MixConfig
@@ -47,7 +47,6 @@ from mixer.tokens import (
     tokenizer_info,
     train_tokenizer,
 )
-from mixer.writer import KEY_COLUMN, RESULT_DDL, keyed_writer, write_empty
 
 MIX_STAGE = "mix"
 SPLITS = ("train", "validation")
@@ -56,6 +55,8 @@ CARD = "README.md"
 TOKENIZER_DIR = "tokenizer"
 DROPS_DIR = "drops"
 DROP_SHARD_ROWS = 1_000_000
+# Row groups of the shards users read: small, so a reader (a torch data loader, DuckDB) can seek.
+SHARD_GROUP_ROWS = 1024
 COPY_KEY = "mix_copy"
 
 SPLIT, U, BASE, BASE_MILLI, TOKENS, COPIES, COPY = "_split", "_u", "_base", "_base_milli", "_tokens", "_copies", "_copy"
@@ -338,7 +339,7 @@ def _write_drops(context: RunContext, narrow, plans, staging: str, dropped: int)
                        F.pmod(F.xxhash64(F.col("id")), F.lit(files)).cast("int").alias(KEY_COLUMN))
                .repartition(min(files, default_parallelism(context.spark) * 4), KEY_COLUMN)
                .sortWithinPartitions(KEY_COLUMN, "id")
-               .mapInArrow(keyed_writer(staging, names, DROPS_SCHEMA, DROPS_SCHEMA.names, text_column=None), RESULT_DDL)
+               .mapInArrow(keyed_writer(staging, names, DROPS_SCHEMA, DROPS_SCHEMA.names, group_rows=SHARD_GROUP_ROWS), RESULT_DDL)
                .collect())
     for name in set(names) - {row["file"] for row in written}:
         write_empty(staging, name, DROPS_SCHEMA)
@@ -360,7 +361,8 @@ def _write_shards(context: RunContext, inputs: Sequence[str], plans, staging: st
             .sortWithinPartitions(KEY_COLUMN, F.xxhash64(F.lit(seed), F.col("id"), F.col(COPY), F.lit("order")),
                                   "id", COPY, F.xxhash64(F.col("text")), "text")
             .select(*COLUMN_NAMES, KEY_COLUMN))
-    written = rows.mapInArrow(keyed_writer(staging, names, DOCUMENT_SCHEMA, COLUMN_NAMES), RESULT_DDL).collect()
+    written = rows.mapInArrow(keyed_writer(staging, names, DOCUMENT_SCHEMA, COLUMN_NAMES,
+                                             group_rows=SHARD_GROUP_ROWS, text_column="text"), RESULT_DDL).collect()
     by_name = {row["file"]: row.asDict() for row in written}
     for name in names:
         if name not in by_name:  # no row hashed to this shard: still write it, so the set is whole

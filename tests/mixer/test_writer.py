@@ -5,13 +5,12 @@ import hashlib
 import pyarrow as pa
 
 from gap_replay.schema import DOCUMENT_SCHEMA
-from mixer import writer
 from mixer.synthetic import synthetic_table
-from mixer.writer import KEY_COLUMN, RowGroupWriter, keyed_writer
+from gap_replay.shards import KEY_COLUMN, ShardWriter, keyed_writer
 
 
 def write(path, table, chunk_sizes):
-    out = RowGroupWriter(str(path), DOCUMENT_SCHEMA)
+    out = ShardWriter(str(path), DOCUMENT_SCHEMA, group_rows=100, text_column="text", group_text_bytes=60_000)
     start = 0
     for size in chunk_sizes:
         out.write(table.slice(start, size))
@@ -21,9 +20,7 @@ def write(path, table, chunk_sizes):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_row_groups_do_not_depend_on_batches(tmp_path, monkeypatch):
-    monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 100)
-    monkeypatch.setattr(writer, "ROW_GROUP_TEXT_BYTES", 60_000)
+def test_row_groups_do_not_depend_on_batches(tmp_path):
     table = synthetic_table(450, seed=5, scale=0.2)
     digests = {write(tmp_path / "a.parquet", table, [450]),
                write(tmp_path / "b.parquet", table, [1, 99, 100, 3, 7, 200]),
