@@ -50,6 +50,17 @@ def guideline_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def card_languages(manifest: dict[str, Any]) -> list[str]:
+    """The languages the documents were identified in (the filter stage's `language`), most documents
+    first; "und" (undetermined: text that was not identified, such as replay) is left out."""
+    totals: dict[str, int] = {}
+    for counts in manifest.get("statistics", {}).get("languages", {}).values():
+        for language, count in counts.items():
+            if language and language != "und":
+                totals[language] = totals.get(language, 0) + count
+    return sorted(totals, key=lambda language: (-totals[language], language)) or ["und"]
+
+
 def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
@@ -65,7 +76,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "---",
         "pretty_name: GAP-Replay",
         "language:",
-        "- en",
+        *[f"- {language}" for language in card_languages(manifest)],
         "license: other",
         "license_name: mixed-per-source",
         "task_categories:",
