@@ -10,9 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterator
-
-import pyarrow as pa
 
 # ASCII bytes: letters and digits stay, everything else becomes a space; bytes >= 0x80 (the rest of a
 # UTF-8 sequence) stay, their characters were dealt with before encoding.
@@ -53,10 +50,3 @@ def digest_normalised(normalised: bytes) -> str:
 
 
 HASH_COLUMN = "text_hash"
-
-
-def add_text_hashes(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow core: append the HASH_COLUMN to each document batch."""
-    for batch in batches:
-        hashes = pa.array([text_hash(text) for text in batch.column("text").to_pylist()], pa.string())
-        yield pa.RecordBatch.from_arrays([*batch.columns, hashes], names=[*batch.schema.names, HASH_COLUMN])

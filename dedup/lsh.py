@@ -18,12 +18,6 @@ from functools import lru_cache
 import numpy as np
 
 
-def candidate_probability(similarity, bands: int, rows: int):
-    """Probability that two documents of this Jaccard similarity share at least one band."""
-    similarity = np.asarray(similarity, dtype=float)
-    return 1.0 - (1.0 - similarity ** rows) ** bands
-
-
 def _gauss_legendre(low: float, high: float, points: int) -> tuple[np.ndarray, np.ndarray]:
     nodes, weights = np.polynomial.legendre.leggauss(points)
     half = (high - low) / 2.0

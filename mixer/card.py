@@ -61,10 +61,6 @@ def card_languages(manifest: dict[str, Any]) -> list[str]:
     return sorted(totals, key=lambda language: (-totals[language], language)) or ["und"]
 
 
-def _number(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
 def dataset_card(manifest: dict[str, Any]) -> str:
     splits = manifest["splits"]
     parts = manifest["parts"]

@@ -19,7 +19,7 @@ order, which is the seeded shuffle order of the split.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,14 +88,3 @@ def open_build(path: str) -> Build:
     if not storage.exists(manifest_uri):
         raise FileNotFoundError(f"{uri} has no manifest.json: not a finished build or mix output")
     return Build(uri, json.loads(storage.read_text(manifest_uri)))
-
-
-def open_split(path: str, split: str = "train", part: str | Sequence[str] | None = None) -> ds.Dataset:
-    """Shortcut: ``open_build(path).dataset(split, part)``."""
-    return open_build(path).dataset(split, part)
-
-
-def iter_records(path: str, split: str = "train", part: str | Sequence[str] | None = None,
-                 columns: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
-    """Shortcut: ``open_build(path).records(split, part, columns)``."""
-    return open_build(path).records(split, part, list(columns) if columns else None)
