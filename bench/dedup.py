@@ -69,7 +69,7 @@ SOURCES = ("pubmed_abstracts", "guidelines", "replay", "pubmed_papers")
 # Corpus.
 
 def real_abstracts() -> list[dict]:
-    from pubmed_ingest.medline import iter_medline
+    from gap_replay.pubmed_ingest.medline import iter_medline
 
     seen, documents = set(), []
     for path in sorted(glob.glob(str(SHARED / "*.xml*"))):
@@ -97,7 +97,7 @@ def edit(text: str, target: float, vocabulary: list[str], rng: random.Random, ng
 
 
 def shingle_set(text: str) -> set[bytes]:
-    from dedup.minhash import shingles
+    from gap_replay.dedup.minhash import shingles
 
     return set(shingles(text))
 
@@ -113,7 +113,7 @@ def generate(documents: int, workdir: Path, seed: int = 7, planted_share: float 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from gap_replay.schema import documents_to_batch, make_document
+    from gap_replay.core.schema import documents_to_batch, make_document
 
     rng = random.Random(seed)
     abstracts = real_abstracts()
@@ -283,9 +283,9 @@ class MemorySampler:
 def run_ours(workdir: Path) -> dict:
     import pyarrow.parquet as pq
 
-    from dedup.job import lsh_bands, run_dedup
+    from gap_replay.dedup.job import lsh_bands, run_dedup
     from gap_replay.stages import load_config
-    from gap_replay.runner import RunContext
+    from gap_replay.core.runner import RunContext
 
     config = load_config()
     context = RunContext(config, stream=open(os.devnull, "w"))
@@ -313,7 +313,7 @@ def run_datasketch(workdir: Path, ids: list[str]) -> dict:
     import pyarrow.dataset as ds
     from datasketch import MinHash, MinHashLSH
 
-    from dedup.minhash import shingles
+    from gap_replay.dedup.minhash import shingles
 
     table = ds.dataset(str(workdir / "corpus"), format="parquet").to_table(columns=["id", "text"])
     texts = table.column("text").to_pylist()
@@ -393,7 +393,7 @@ def signature_throughput(workdir: Path, documents: int = 20_000) -> dict:
     import pyarrow.dataset as ds
     from datasketch import MinHash
 
-    from dedup.minhash import MinHasher, shingles
+    from gap_replay.dedup.minhash import MinHasher, shingles
 
     texts = ds.dataset(str(workdir / "corpus"), format="parquet").head(documents, columns=["text"]).column("text").to_pylist()
     hasher = MinHasher(num_perm=128)

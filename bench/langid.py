@@ -40,12 +40,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from filters.core import DocumentFilter, filter_batch  # noqa: E402
-from filters.langid import LanguageIdentifier, load_model  # noqa: E402
-from filters.quality import QualityRules  # noqa: E402
-from gap_replay.schema import documents_to_batch  # noqa: E402
-from pubmed_ingest.jats import parse_jats  # noqa: E402
-from pubmed_ingest.medline import iter_medline  # noqa: E402
+from gap_replay.filters.core import DocumentFilter, filter_batch  # noqa: E402
+from gap_replay.filters.langid import LanguageIdentifier, load_model  # noqa: E402
+from gap_replay.filters.quality import QualityRules  # noqa: E402
+from gap_replay.core.schema import documents_to_batch  # noqa: E402
+from gap_replay.pubmed_ingest.jats import parse_jats  # noqa: E402
+from gap_replay.pubmed_ingest.medline import iter_medline  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 TARGET_OVERHEAD = 0.10

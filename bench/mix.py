@@ -58,7 +58,7 @@ def tree_cpu_seconds() -> float:
 def write_documents(directory: Path, count: int, seed: int = 2023, scale: float = 1.0) -> list[str]:
     import pyarrow.parquet as pq
 
-    from mixer.synthetic import synthetic_table
+    from gap_replay.mixer.synthetic import synthetic_table
 
     directory.mkdir(parents=True, exist_ok=True)
     files = []
@@ -81,13 +81,13 @@ def main() -> None:
     if any(size % FILE_DOCUMENTS for size in args.sizes) or args.sizes[0] >= args.sizes[1]:
         parser.error(f"--sizes: two increasing multiples of {FILE_DOCUMENTS:,}")
 
-    from gap_replay.config import SparkConfig
+    from gap_replay.core.config import SparkConfig
     from gap_replay.stages import load_config
-    from gap_replay.runner import RunContext
-    from gap_replay.spark import spark_session
-    from mixer.job import run_mix
-    from mixer.synthetic import synthetic_table
-    from mixer.tokens import save_tokenizer, train_tokenizer
+    from gap_replay.core.runner import RunContext
+    from gap_replay.core.spark import spark_session
+    from gap_replay.mixer.job import run_mix
+    from gap_replay.mixer.synthetic import synthetic_table
+    from gap_replay.mixer.tokens import save_tokenizer, train_tokenizer
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="gap-mix-bench-"))
     try:

@@ -44,14 +44,14 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pubmed_ingest.jats import parse_jats
-from pubmed_ingest.medline import (
+from gap_replay.pubmed_ingest.jats import parse_jats
+from gap_replay.pubmed_ingest.medline import (
     _iter_medline,
     _open_xml_stream,
     _record_elements,
     iter_medline,
 )
-from pubmed_ingest.xml_safety import release
+from gap_replay.pubmed_ingest.xml_safety import release
 
 SHARED = ROOT.parent / "shared" / "data"
 PUBMED = SHARED / "pubmed"

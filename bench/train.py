@@ -1,4 +1,4 @@
-"""Training throughput on the CPU: our FSDP trainer (`python -m train`, 1 and 2 processes under torchrun)
+"""Training throughput on the CPU: our FSDP trainer (`python -m gap_replay.train`, 1 and 2 processes under torchrun)
 against a plain single-process PyTorch loop over the same model, weights and data. Prints one JSON line.
 
     python bench/train.py [--steps 10] [--warmup 3] [--repeats 2] [--keep DIR]
@@ -67,8 +67,8 @@ enabled = false
 def write_corpus(directory: Path, documents: int = 3000) -> None:
     import pyarrow as pa
 
-    from gap_replay.schema import DOCUMENT_SCHEMA, SOURCES, documents_to_batch, make_document
-    from gap_replay.shards import ShardWriter
+    from gap_replay.core.schema import DOCUMENT_SCHEMA, SOURCES, documents_to_batch, make_document
+    from gap_replay.core.shards import ShardWriter
 
     rng = random.Random(0)
     rows = []
@@ -117,7 +117,7 @@ def run_trainer(config: Path, processes: int, output: Path, warmup: int, threads
     shutil.rmtree(output, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               "-m", "train", "--config", str(config), "--set", f"run.output_dir={output}"]
+               "-m", "gap_replay.train", "--config", str(config), "--set", f"run.output_dir={output}"]
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
     rate, mfu = measured_rate(output / "metrics.jsonl", warmup)
     return {"tokens_per_s": rate, "logged_mfu": mfu}
@@ -127,10 +127,10 @@ def plain_loop(config_path: str, warmup: int) -> None:
     """The baseline, in this (fresh) process: prints tokens/s over the steps after the warm-up."""
     import torch
 
-    from train import model as models
-    from train.config import load_train_config
-    from train.data import BatchStream, shard_files
-    from train.trainer import accumulation_steps, causal_lm_loss
+    from gap_replay.train import model as models
+    from gap_replay.train.config import load_train_config
+    from gap_replay.train.data import BatchStream, shard_files
+    from gap_replay.train.trainer import accumulation_steps, causal_lm_loss
 
     config = load_train_config(config_path)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
@@ -182,8 +182,8 @@ def main() -> None:
     work = Path(args.keep or tempfile.mkdtemp(prefix="gap-train-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        from train.data import shard_files
-        from train.model import train_tokenizer
+        from gap_replay.train.data import shard_files
+        from gap_replay.train.model import train_tokenizer
 
         write_corpus(work / "corpus")
         train_tokenizer(shard_files(work / "corpus" / "train"), 2048, 3000, [], work / "tokenizer")
@@ -202,8 +202,8 @@ def main() -> None:
 
         import torch
 
-        from train import model as models
-        from train.config import load_train_config
+        from gap_replay.train import model as models
+        from gap_replay.train.config import load_train_config
 
         loaded = load_train_config(config)
         tokenizer = models.load_tokenizer(loaded)

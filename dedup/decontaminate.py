@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from gap_replay import storage
-from gap_replay.shards import InputError
-from dedup.minhash import TextBuffer, ngram_spans, poly_hash64_spans, word_spans
+from gap_replay.core import storage
+from gap_replay.core.shards import InputError
+from gap_replay.dedup.minhash import TextBuffer, ngram_spans, poly_hash64_spans, word_spans
 
 BENCHMARK_SUFFIXES = (".jsonl", ".jsonl.gz", ".json")
 

@@ -27,17 +27,17 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gap_replay import storage
-from dedup.settings import DedupConfig
-from gap_replay.ledger import StageLedger
-from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
-from gap_replay.shards import count_rows, ensure_nonempty, read_documents, resolve_document_dirs, write_outcomes
-from gap_replay.spark import spark_schema
-from dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
-from dedup.lsh import optimal_bands
-from dedup.minhash import MinHasher
-from dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, NODE, OVERLAP, Banding, annotated_schema, annotator,
+from gap_replay.core import storage
+from gap_replay.dedup.settings import DedupConfig
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
+from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
+from gap_replay.core.shards import count_rows, ensure_nonempty, read_documents, resolve_document_dirs, write_outcomes
+from gap_replay.core.spark import spark_schema
+from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
+from gap_replay.dedup.lsh import optimal_bands
+from gap_replay.dedup.minhash import MinHasher
+from gap_replay.dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, NODE, OVERLAP, Banding, annotated_schema, annotator,
                         candidate_pairs, cluster_writer, clusters_of, connected_components, score_pairs)
 
 STAGE = "dedup"
@@ -258,7 +258,7 @@ def run_dedup(context: RunContext, inputs: Sequence[str], output: str,
     settings = settings or context.config.dedup
     settings.validate()
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
-    from dedup.decontaminate import benchmark_files, benchmark_ngrams, benchmark_texts, files_digest
+    from gap_replay.dedup.decontaminate import benchmark_files, benchmark_ngrams, benchmark_texts, files_digest
 
     bench_files = benchmark_files(settings.decontaminate)
     extra = [f"benchmarks:{files_digest(bench_files)}"] if bench_files else []

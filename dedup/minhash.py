@@ -40,7 +40,7 @@ from functools import cached_property
 
 import numpy as np
 
-from dedup.exact import normalise_bytes
+from gap_replay.dedup.exact import normalise_bytes
 
 SCHEMES = ("affine32", "legacy")
 HASHES = ("poly64", "sha1")

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from dedup.exact import HASH_COLUMN, digest_normalised, normalise_bytes
-from dedup.minhash import MinHasher, TextBuffer, band_keys, jaccard, shingle_sets
+from gap_replay.dedup.exact import HASH_COLUMN, digest_normalised, normalise_bytes
+from gap_replay.dedup.minhash import MinHasher, TextBuffer, band_keys, jaccard, shingle_sets
 
 NODE, BANDS, OVERLAP = "_node", "_bands", "_overlap"
 PAIRWISE_BUCKET_LIMIT = 32
@@ -70,7 +70,7 @@ def annotator(banding: Banding, benchmark=None, contamination_ngram: int = 8) ->
     """
 
     def annotate(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from dedup.decontaminate import overlap_ratios
+        from gap_replay.dedup.decontaminate import overlap_ratios
 
         grams = benchmark.value if benchmark is not None else None
         for batch in batches:
@@ -239,10 +239,10 @@ def clusters_of(membership, alive):
 
 def cluster_writer(directory: str) -> Callable:
     """mapInArrow function writing cluster rows as ``part-<partition>.parquet``; yields the rows written."""
-    from gap_replay import storage
-    from gap_replay.schema import conform
-    from gap_replay.shards import ShardWriter
-    from gap_replay.spark import task_identity
+    from gap_replay.core import storage
+    from gap_replay.core.schema import conform
+    from gap_replay.core.shards import ShardWriter
+    from gap_replay.core.spark import task_identity
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         partition, attempt = task_identity()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gap_replay.errors import ConfigError
+from gap_replay.core.errors import ConfigError
 
 
 @dataclass
@@ -35,7 +35,7 @@ class DedupConfig:
     contamination_ratio: float = 0.8
 
     def validate(self) -> None:
-        from dedup.minhash import HASHES, SCHEMES  # numpy: imported when a configuration is checked
+        from gap_replay.dedup.minhash import HASHES, SCHEMES  # numpy: imported when a configuration is checked
 
         if self.ngram < 1 or self.contamination_ngram < 1:
             raise ConfigError("dedup.ngram and dedup.contamination_ngram must be at least 1")

@@ -1,7 +1,7 @@
 """The dedup stage: ids, exact text and MinHash near-duplicates, and benchmark decontamination."""
 
-from dedup.settings import DedupConfig
-from gap_replay.stage import InBuild, Inputs, Stage
+from gap_replay.dedup.settings import DedupConfig
+from gap_replay.core.stage import InBuild, Inputs, Stage
 
 
 def _add_arguments(parser) -> None:
@@ -22,7 +22,7 @@ STAGE = Stage(
     name="dedup",
     help="remove duplicates (ids, exact text, MinHash near-duplicates) and benchmark-contaminated documents",
     settings=DedupConfig,
-    job="dedup.job:run_dedup",
+    job="gap_replay.dedup.job:run_dedup",
     inputs=Inputs("DIR", "finished stage outputs (filter, replay)"),
     add_arguments=_add_arguments,
     apply_arguments=_apply_arguments,

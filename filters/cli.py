@@ -27,7 +27,7 @@ def register(commands, common) -> None:
 
 
 def train(args, make_context) -> list:
-    from filters.quality_model import run_quality_train
+    from gap_replay.filters.quality_model import run_quality_train
 
     run_quality_train(make_context(), args.positive, args.negative, args.output)
     return []
@@ -36,8 +36,8 @@ def train(args, make_context) -> list:
 def download(args, make_context) -> list:
     from pathlib import Path
 
-    from filters.models import OFFICIAL_URL, SHA256, download_model
-    from gap_replay.progress import progress_bars
+    from gap_replay.filters.models import OFFICIAL_URL, SHA256, download_model
+    from gap_replay.core.progress import progress_bars
 
     progress = progress_bars("downloading")
     download_model(Path(args.output) if args.output else None, url=args.url or OFFICIAL_URL,

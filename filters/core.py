@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from filters.langid import LanguageIdentifier
-from filters.quality import TOO_SHORT, QualityRules
-from filters.settings import FilterConfig
-from gap_replay.outcome import Drop, Outcome
-from gap_replay.schema import COLUMN_NAMES, OUTCOME_SCHEMA
+from gap_replay.filters.langid import LanguageIdentifier
+from gap_replay.filters.quality import TOO_SHORT, QualityRules
+from gap_replay.filters.settings import FilterConfig
+from gap_replay.core.outcome import Drop, Outcome
+from gap_replay.core.schema import COLUMN_NAMES, OUTCOME_SCHEMA
 
 NON_ENGLISH = "non_english"
 LOW_QUALITY_SCORE = "low_quality_score"

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from filters.core import DocumentFilter, filter_batch
-from filters.langid import LanguageIdentifier, resolve_model_path
-from filters.settings import FilterConfig
-from gap_replay.ledger import StageLedger
-from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import OUTCOME_SCHEMA
-from gap_replay.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
-from gap_replay.spark import spark_schema
+from gap_replay.filters.core import DocumentFilter, filter_batch
+from gap_replay.filters.langid import LanguageIdentifier, resolve_model_path
+from gap_replay.filters.settings import FilterConfig
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
+from gap_replay.core.schema import OUTCOME_SCHEMA
+from gap_replay.core.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
+from gap_replay.core.spark import spark_schema
 
 STAGE = "filter"
 
@@ -30,7 +30,7 @@ def document_filter(lid_model: str, config: FilterConfig, quality_model: str | N
     identifier = LanguageIdentifier(lid_model, config.lid_windows, config.lid_window_chars)
     scorer = None
     if quality_model:
-        from filters.quality_model import QualityScorer
+        from gap_replay.filters.quality_model import QualityScorer
 
         scorer = QualityScorer(quality_model, config.lid_windows, config.lid_window_chars)
     return DocumentFilter(identifier, config, scorer)
@@ -70,7 +70,7 @@ def run_filter(context: RunContext, inputs: Sequence[str], output: str,
     quality = resolve_quality_model(config.quality_model)
     extra = [f"model:{model.name}:{model.stat().st_size}"]
     if quality is not None:
-        from filters.quality_model import shippable_copy
+        from gap_replay.filters.quality_model import shippable_copy
 
         quality = shippable_copy(quality)  # named by its content: the name identifies the model
         extra.append(f"quality:{quality.name}")

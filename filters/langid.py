@@ -28,8 +28,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from gap_replay.markers import MARKER_TAG
-from filters.settings import FilterConfig
+from gap_replay.core.markers import MARKER_TAG
+from gap_replay.filters.settings import FilterConfig
 
 LABEL_PREFIX = "__label__"
 MODEL_ENV = "GAP_REPLAY_LID_MODEL"

@@ -74,8 +74,8 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate
 
-from gap_replay import markers
-from filters.settings import FilterConfig
+from gap_replay.core import markers
+from gap_replay.filters.settings import FilterConfig
 
 # Reference-like markers are dropped with their content; caption tags are dropped, captions kept.
 _MARKER_SPAN = markers.REFERENCE_SPAN

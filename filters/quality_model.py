@@ -33,9 +33,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filters.langid import WINDOW_CHARS, WINDOWS, load_model, sample_windows
-from gap_replay import storage
-from gap_replay.shards import InputError, resolve_document_dirs
+from gap_replay.filters.langid import WINDOW_CHARS, WINDOWS, load_model, sample_windows
+from gap_replay.core import storage
+from gap_replay.core.shards import InputError, resolve_document_dirs
 
 POSITIVE = "__label__positive"
 NEGATIVE = "__label__negative"
@@ -247,7 +247,7 @@ def format_report(report: dict) -> str:
 def run_quality_train(context, positives: Sequence[str], negatives: Sequence[str], output: str) -> dict:
     """`gap-replay quality train`: train a quality model from shard directories and save it at `output`.
 
-    `context` is a gap_replay.runner.RunContext (its config's [filter] section gives the selection,
+    `context` is a gap_replay.core.runner.RunContext (its config's [filter] section gives the selection,
     split and fastText settings); `positives` and `negatives` are shard directories or stage/build
     outputs of the document schema. Prints the report (counts, held-out precision and recall) on
     stdout and returns it as a dict with keys model, documents, threshold, precision, recall,

@@ -2,7 +2,7 @@
 
 The core (filters/core.py, quality.py, quality_model.py, job.py) reads this object; the quality
 rules read the fields they name (see :mod:`filters.quality`). Errors are
-:class:`gap_replay.errors.ConfigError` naming the key, so the command line reports them as bad
+:class:`gap_replay.core.errors.ConfigError` naming the key, so the command line reports them as bad
 configuration (exit status 2) before Spark starts. This module imports only foundation modules.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gap_replay.errors import ConfigError
+from gap_replay.core.errors import ConfigError
 
 _FRACTIONS = (
     "min_alpha_word_fraction", "max_bullet_line_fraction", "max_ellipsis_line_fraction",

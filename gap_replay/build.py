@@ -23,12 +23,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gap_replay import storage
-from gap_replay.config import Config
-from gap_replay.errors import InputError
-from gap_replay.ledger import StageLedger
-from gap_replay.runner import RunContext
-from gap_replay.stage import resolve
+from gap_replay.core import storage
+from gap_replay.core.config import Config
+from gap_replay.core.errors import InputError
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.runner import RunContext
+from gap_replay.core.stage import resolve
 from gap_replay.stages import registered
 
 STAGES_DIR = "stages"

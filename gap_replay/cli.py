@@ -10,9 +10,9 @@ import time
 import traceback
 from collections.abc import Sequence
 
-from gap_replay.errors import ConfigError, InputError, OutputExistsError
-from gap_replay.ledger import LedgerError, StageLedger, format_summary
-from gap_replay.runner import RunContext
+from gap_replay.core.errors import ConfigError, InputError, OutputExistsError
+from gap_replay.core.ledger import LedgerError, StageLedger, format_summary
+from gap_replay.core.runner import RunContext
 from gap_replay.stages import load_config, registered
 
 EXIT_USAGE, EXIT_FAILURE = 2, 1

@@ -1,7 +1,7 @@
 """The registry: the stages the command line and the build know, in build order.
 
 Adding a stage: write its package with a ``stage`` module declaring ``STAGE`` (see
-``gap_replay.stage``), then add that module here. Nothing else names it.
+``gap_replay.core.stage``), then add that module here. Nothing else names it.
 """
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Mapping
 
-from gap_replay import config as configuration
-from gap_replay.stage import Stage
+from gap_replay.core import config as configuration
+from gap_replay.core.stage import Stage
 
 # Build order: a stage comes after every stage it consumes.
 STAGE_MODULES = (
-    "pubmed_ingest.stage",
-    "guidelines_scraper.stage",
-    "filters.stage",
-    "replay.stage",
-    "dedup.stage",
-    "mixer.stage",
-    "train.stage",
+    "gap_replay.pubmed_ingest.stage",
+    "gap_replay.guidelines_scraper.stage",
+    "gap_replay.filters.stage",
+    "gap_replay.replay.stage",
+    "gap_replay.dedup.stage",
+    "gap_replay.mixer.stage",
+    "gap_replay.train.stage",
 )
 
 

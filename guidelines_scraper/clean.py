@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from guidelines_scraper.sources import GuidelineSource
+from gap_replay.guidelines_scraper.sources import GuidelineSource
 
 # -- character level ----------------------------------------------------------------------------
 

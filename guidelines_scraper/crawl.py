@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from lxml import etree
 from lxml import html as lxml_html
 
-from guidelines_scraper.fetch import Fetcher, FetchResult, Mirror, host_of, normalize_url
-from guidelines_scraper.raw_store import RawStore, StoredPage
-from guidelines_scraper.sources import GuidelineSource
+from gap_replay.guidelines_scraper.fetch import Fetcher, FetchResult, Mirror, host_of, normalize_url
+from gap_replay.guidelines_scraper.raw_store import RawStore, StoredPage
+from gap_replay.guidelines_scraper.sources import GuidelineSource
 
 DEFAULT_MAX_LISTING_PAGES = 5000
 _SITEMAP_MAX_BYTES = 100 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Raw fetch record -> guideline document (or a :class:`~gap_replay.outcome.Drop`). Pure: no network.
+"""Raw fetch record -> guideline document (or a :class:`~gap_replay.core.outcome.Drop`). Pure: no network.
 
 HTML: the page is decoded (HTTP charset, then ``<meta>``, then detection), the source's
 ``exclude_selector`` elements are removed, and when the source has a ``content_selector`` only the
@@ -35,12 +35,12 @@ from bs4.dammit import UnicodeDammit
 from lxml import etree
 from lxml import html as lxml_html
 
-from gap_replay.outcome import Drop
-from gap_replay.schema import make_document
-from guidelines_scraper.clean import clean_text, count_words, marker_key
-from guidelines_scraper.fetch import normalize_url
-from guidelines_scraper.raw_store import record_headers
-from guidelines_scraper.sources import GuidelineSource, css_selector
+from gap_replay.core.outcome import Drop
+from gap_replay.core.schema import make_document
+from gap_replay.guidelines_scraper.clean import clean_text, count_words, marker_key
+from gap_replay.guidelines_scraper.fetch import normalize_url
+from gap_replay.guidelines_scraper.raw_store import record_headers
+from gap_replay.guidelines_scraper.sources import GuidelineSource, css_selector
 
 DOCUMENT_SOURCE = "guidelines"
 DUPLICATE_TITLE = "duplicate_title"
@@ -304,7 +304,7 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
     if is_pdf(body):
         if not _pdf_available():
             return drop("pdf_unsupported", "install pdfminer.six")
-        from guidelines_scraper.pdf import PdfError, pdf_to_markdown
+        from gap_replay.guidelines_scraper.pdf import PdfError, pdf_to_markdown
 
         try:
             title, text = pdf_to_markdown(body)

@@ -36,22 +36,22 @@ from typing import Any
 
 import pyarrow as pa
 
-from gap_replay import storage
-from gap_replay.errors import InputError
-from gap_replay.ledger import StageLedger
-from gap_replay.outcome import outcomes_to_batches
-from gap_replay.progress import progress_bars
-from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.shards import write_outcomes
-from gap_replay.spark import spark_schema
-from guidelines_scraper.crawl import CrawlReport, SourceReport, crawl, crawl_units
-from guidelines_scraper.extract import DUPLICATE_TITLE, extract_records, title_key
-from guidelines_scraper.fetch import Fetcher
-from guidelines_scraper.local_site import sample_mirror, sample_site_root, serve_directory
-from guidelines_scraper.raw_store import RAW_SCHEMA, RawStore, read_warc_records
-from guidelines_scraper.settings import GuidelinesConfig
-from guidelines_scraper.sources import GuidelineSource, load_sources, select_sources
+from gap_replay.core import storage
+from gap_replay.core.errors import InputError
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.outcome import outcomes_to_batches
+from gap_replay.core.progress import progress_bars
+from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
+from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
+from gap_replay.core.shards import write_outcomes
+from gap_replay.core.spark import spark_schema
+from gap_replay.guidelines_scraper.crawl import CrawlReport, SourceReport, crawl, crawl_units
+from gap_replay.guidelines_scraper.extract import DUPLICATE_TITLE, extract_records, title_key
+from gap_replay.guidelines_scraper.fetch import Fetcher
+from gap_replay.guidelines_scraper.local_site import sample_mirror, sample_site_root, serve_directory
+from gap_replay.guidelines_scraper.raw_store import RAW_SCHEMA, RawStore, read_warc_records
+from gap_replay.guidelines_scraper.settings import GuidelinesConfig
+from gap_replay.guidelines_scraper.sources import GuidelineSource, load_sources, select_sources
 
 STAGE = "guidelines"
 TITLE_KEY = "_title_key"

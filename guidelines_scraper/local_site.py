@@ -51,8 +51,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import gap_replay
-from guidelines_scraper.fetch import host_of
-from guidelines_scraper.sources import GuidelineSource
+from gap_replay.guidelines_scraper.fetch import host_of
+from gap_replay.guidelines_scraper.sources import GuidelineSource
 
 SAMPLE_TAGS = ("who", "nice", "wikidoc")
 

@@ -59,7 +59,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
-from guidelines_scraper.fetch import FetchResult
+from gap_replay.guidelines_scraper.fetch import FetchResult
 
 KINDS = ("robots", "listing", "sitemap", "article")
 

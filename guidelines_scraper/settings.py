@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gap_replay.errors import ConfigError
+from gap_replay.core.errors import ConfigError
 
 
 @dataclass

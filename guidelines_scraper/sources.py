@@ -36,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 
 import tomllib
 
-from guidelines_scraper.fetch import host_allowed, host_of, normalize_url
+from gap_replay.guidelines_scraper.fetch import host_allowed, host_of, normalize_url
 
 BUILTIN_SOURCES_PATH = Path(__file__).with_name("sources.toml")
 

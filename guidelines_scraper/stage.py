@@ -1,7 +1,7 @@
 """The guidelines stage: crawl the clinical-guideline sources and extract their text."""
 
-from gap_replay.stage import InBuild, Stage
-from guidelines_scraper.settings import GuidelinesConfig
+from gap_replay.core.stage import InBuild, Stage
+from gap_replay.guidelines_scraper.settings import GuidelinesConfig
 
 
 def _add_arguments(parser) -> None:
@@ -27,7 +27,7 @@ STAGE = Stage(
     name="guidelines",
     help="crawl clinical-guideline sources and extract their text",
     settings=GuidelinesConfig,
-    job="guidelines_scraper.job:run_guidelines",
+    job="gap_replay.guidelines_scraper.job:run_guidelines",
     add_arguments=_add_arguments,
     apply_arguments=_apply_arguments,
     build=InBuild(runs=_runs_in_build, needs_inputs=False),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gap_replay import markers
-from gap_replay.markers import listing
+from gap_replay.core import markers
+from gap_replay.core.markers import listing
 from typing import Any
 
 PART_NAMES = {

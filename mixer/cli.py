@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gap_replay.markers import END_OF_DOCUMENT, listing
+from gap_replay.core.markers import END_OF_DOCUMENT, listing
 
 
 def register(commands, common) -> None:
@@ -38,8 +38,8 @@ def register(commands, common) -> None:
 
 
 def _train(args: argparse.Namespace, make_context) -> list:
-    from gap_replay.config import ConfigError
-    from mixer.tokens import iter_corpus_texts, save_tokenizer, select_texts, train_tokenizer
+    from gap_replay.core.config import ConfigError
+    from gap_replay.mixer.tokens import iter_corpus_texts, save_tokenizer, select_texts, train_tokenizer
 
     if args.vocab_size < 512:
         raise ConfigError("--vocab-size: must be at least 512")
@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace, make_context) -> list:
 
 
 def _report(args: argparse.Namespace, make_context) -> list:
-    from mixer.report import write_report
+    from gap_replay.mixer.report import write_report
 
     print(write_report(args.directory))
     return []

@@ -29,16 +29,17 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from gap_replay import __version__, storage
-from gap_replay.config import ConfigError
-from gap_replay.ledger import StageLedger
-from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, SCHEMA_VERSION, SOURCES
-from gap_replay.shards import KEY_COLUMN, RESULT_DDL, count_rows, keyed_writer, read_documents, resolve_document_dirs, write_empty
-from gap_replay.spark import default_parallelism
-from mixer import plan as planning
-from mixer.settings import MixConfig
-from mixer.tokens import (
+from gap_replay import __version__
+from gap_replay.core import storage
+from gap_replay.core.config import ConfigError
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
+from gap_replay.core.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, SCHEMA_VERSION, SOURCES
+from gap_replay.core.shards import KEY_COLUMN, RESULT_DDL, count_rows, keyed_writer, read_documents, resolve_document_dirs, write_empty
+from gap_replay.core.spark import default_parallelism
+from gap_replay.mixer import plan as planning
+from gap_replay.mixer.settings import MixConfig
+from gap_replay.mixer.tokens import (
     END_OF_DOCUMENT,
     SPECIAL_TOKENS,
     TokenizerError,
@@ -494,7 +495,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
         for stage in manifest["stages"]:
             stage.pop("seconds", None)  # timings vary; the manifest describes the data
         storage.write_text(storage.join(staging, MANIFEST), json.dumps(manifest, indent=2) + "\n")
-        from mixer.card import dataset_card
+        from gap_replay.mixer.card import dataset_card
 
         storage.write_text(storage.join(staging, CARD), dataset_card(manifest))
         replay_note = (f"; replay {replay['actual_share']:.2%} of training tokens (target "

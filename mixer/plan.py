@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mixer.settings import MixConfig
+from gap_replay.mixer.settings import MixConfig
 
 U_BITS = 63
 U_RANGE = 1 << U_BITS

@@ -2,7 +2,7 @@
 
 No Spark needed; any filesystem pyarrow opens (local paths, ``s3://``, ``gs://``, ``hdfs://``)::
 
-    from mixer.reader import open_build
+    from gap_replay.mixer.reader import open_build
 
     build = open_build("OUT")
     build.splits                      # ('train', 'validation')
@@ -26,8 +26,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from gap_replay import storage
-from gap_replay.schema import DOCUMENT_SCHEMA
+from gap_replay.core import storage
+from gap_replay.core.schema import DOCUMENT_SCHEMA
 
 
 @dataclass(frozen=True)

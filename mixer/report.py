@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from gap_replay import storage
+from gap_replay.core import storage
 
 REPORT_HTML = "report.html"
 REPORT_DIR = "report"
@@ -292,7 +292,7 @@ def write_report(build: str) -> str:
     build = storage.absolute_uri(build)
     manifest_uri = storage.join(build, "manifest.json")
     if not storage.exists(manifest_uri):
-        from gap_replay.shards import InputError
+        from gap_replay.core.shards import InputError
 
         raise InputError(f"{build} has no manifest.json: not a finished build or mix output")
     manifest = json.loads(storage.read_text(manifest_uri))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from gap_replay.errors import ConfigError
-from gap_replay.schema import SOURCES
+from gap_replay.core.errors import ConfigError
+from gap_replay.core.schema import SOURCES
 
 REPLAY = "replay"
 

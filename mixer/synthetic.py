@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gap_replay.schema import DOCUMENT_SCHEMA
+from gap_replay.core.schema import DOCUMENT_SCHEMA
 
 # The paper's training documents per part (MEDITRON, table 1): 41K, 15.7M, 4.9M, 494K.
 PAPER_MIX = {"guidelines": 0.0019, "pubmed_abstracts": 0.7441, "pubmed_papers": 0.2322, "replay": 0.0218}

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from gap_replay import storage
-from gap_replay.markers import END_OF_DOCUMENT, MARKER_TOKENS
+from gap_replay.core import storage
+from gap_replay.core.markers import END_OF_DOCUMENT, MARKER_TOKENS
 
 SPECIAL_TOKENS = (END_OF_DOCUMENT, *MARKER_TOKENS)
 TOKENIZER_FILE = "tokenizer.json"
@@ -215,9 +215,9 @@ def iter_corpus_texts(inputs: Sequence[str]) -> Iterator[str]:
     JSONL files (the `text` field; plain, gzip or zstd) and plain text files (one document per file)."""
     import pyarrow.parquet as pq
 
-    from gap_replay.ingest import expand_inputs, open_input
-    from gap_replay.shards import resolve_document_dirs
-    from gap_replay.ingest import open_text_lines
+    from gap_replay.core.ingest import expand_inputs, open_input
+    from gap_replay.core.shards import resolve_document_dirs
+    from gap_replay.core.ingest import open_text_lines
 
     for uri in inputs:
         if storage.exists(storage.join(uri, "data")) or storage.exists(storage.join(uri, "train")):

@@ -20,8 +20,8 @@ def register(commands, common) -> None:
 def download(args, make_context) -> list:
     from pathlib import Path
 
-    from gap_replay.progress import progress_bars
-    from pubmed_ingest.download import list_remote, download_all
+    from gap_replay.core.progress import progress_bars
+    from gap_replay.pubmed_ingest.download import list_remote, download_all
 
     context = make_context()
     base_url = args.base_url or context.config.pubmed.ncbi_base_url

@@ -8,7 +8,7 @@ it was, so the caller can go on to parse it). :func:`iter_jats_inputs` (a path) 
 also takes a single ``.nxml``/``.xml`` file (optionally gzip-compressed).
 
 Problems are reported in the stream, not raised, so that every input is accounted for: in place
-of an article comes a :class:`~gap_replay.outcome.Drop` (source ``pubmed_papers``) with reason
+of an article comes a :class:`~gap_replay.core.outcome.Drop` (source ``pubmed_papers``) with reason
 
 - ``too_large``: a member (or single file) over ``max_member_bytes`` (default 64 MiB); id
   ``file:<archive>:<member>``; the archive goes on with its next member.
@@ -30,8 +30,8 @@ from typing import BinaryIO, Literal
 
 from lxml import etree
 
-from gap_replay.outcome import Drop
-from pubmed_ingest.xml_safety import local_name, pull_parser
+from gap_replay.core.outcome import Drop
+from gap_replay.pubmed_ingest.xml_safety import local_name, pull_parser
 
 SOURCE = "pubmed_papers"
 GZIP_MAGIC = b"\x1f\x8b"

@@ -35,10 +35,10 @@ from typing import Any
 
 from lxml import etree
 
-from gap_replay import markers
-from gap_replay.outcome import Drop
-from gap_replay.schema import make_document
-from pubmed_ingest.xml_safety import (
+from gap_replay.core import markers
+from gap_replay.core.outcome import Drop
+from gap_replay.core.schema import make_document
+from gap_replay.pubmed_ingest.xml_safety import (
     MATHML_NS,
     XLINK_HREF,
     entity_text,

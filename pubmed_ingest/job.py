@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
-from gap_replay import storage
-from gap_replay.ingest import (
+from gap_replay.core import storage
+from gap_replay.core.ingest import (
     FILE_RANK,
     RANKED_OUTCOME_SCHEMA,
     RECORD_RANK,
@@ -29,14 +29,14 @@ from gap_replay.ingest import (
     open_input,
     parse_files,
 )
-from gap_replay.ledger import StageLedger
-from gap_replay.outcome import Drop, Outcome
-from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.shards import InputError, write_outcomes
-from gap_replay.spark import spark_schema
-from pubmed_ingest.settings import PubmedConfig
-from pubmed_ingest.upsampling import UpsamplingRules, paper_types, upsampling
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.outcome import Drop, Outcome
+from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
+from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
+from gap_replay.core.shards import InputError, write_outcomes
+from gap_replay.core.spark import spark_schema
+from gap_replay.pubmed_ingest.settings import PubmedConfig
+from gap_replay.pubmed_ingest.upsampling import UpsamplingRules, paper_types, upsampling
 
 STAGE = "pubmed"
 SUFFIXES = (".xml", ".xml.gz", ".nxml", ".tar.gz", ".tgz")
@@ -49,9 +49,9 @@ def parse_input(stream: BinaryIO, path: str) -> Iterator[Outcome]:
     Records and drops name the input by its file name (NCBI file names are unique), so that the
     output does not depend on where the inputs were stored.
     """
-    from pubmed_ingest.inputs import classify_stream, iter_jats_archive
-    from pubmed_ingest.jats import parse_jats
-    from pubmed_ingest.medline import DeleteCitation, iter_medline
+    from gap_replay.pubmed_ingest.inputs import classify_stream, iter_jats_archive
+    from gap_replay.pubmed_ingest.jats import parse_jats
+    from gap_replay.pubmed_ingest.medline import DeleteCitation, iter_medline
 
     name = path.rstrip("/").rsplit("/", 1)[-1]
     kind = classify_stream(stream)

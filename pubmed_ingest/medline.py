@@ -31,9 +31,9 @@ from typing import IO, Any
 
 from lxml import etree
 
-from gap_replay.outcome import Drop
-from gap_replay.schema import make_document
-from pubmed_ingest.xml_safety import (
+from gap_replay.core.outcome import Drop
+from gap_replay.core.schema import make_document
+from gap_replay.pubmed_ingest.xml_safety import (
     element_text,
     first_year,
     local_name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from gap_replay.errors import ConfigError
+from gap_replay.core.errors import ConfigError
 
 
 @dataclass

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gap_replay.ingest import RANKED_OUTCOME_SCHEMA, expand_inputs, files_dataframe, parse_files
-from gap_replay.ledger import StageLedger
-from gap_replay.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.schema import OUTCOME_SCHEMA
-from gap_replay.shards import write_outcomes
-from gap_replay.spark import spark_schema
-from replay.reader import iter_replay
-from replay.settings import ReplayConfig
+from gap_replay.core.ingest import RANKED_OUTCOME_SCHEMA, expand_inputs, files_dataframe, parse_files
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
+from gap_replay.core.schema import OUTCOME_SCHEMA
+from gap_replay.core.shards import write_outcomes
+from gap_replay.core.spark import spark_schema
+from gap_replay.replay.reader import iter_replay
+from gap_replay.replay.settings import ReplayConfig
 
 STAGE = "replay"
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json", ".parquet")

@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from gap_replay.ingest import open_text_lines
-from gap_replay.outcome import Drop, Outcome
-from gap_replay.schema import make_document
+from gap_replay.core.ingest import open_text_lines
+from gap_replay.core.outcome import Drop, Outcome
+from gap_replay.core.schema import make_document
 
 SET_NAME_KEYS = ("redpajama_set_name", "set_name", "source")
 
@@ -61,7 +61,7 @@ def iter_replay_parquet(uri: str, *, name: str) -> Iterator[Outcome]:
     """Replay documents from a Parquet file with a ``text`` column."""
     import pyarrow.parquet as pq
 
-    from gap_replay import storage
+    from gap_replay.core import storage
 
     number = 0
     try:

@@ -32,8 +32,8 @@ def lid_model() -> Path:
 @pytest.fixture(scope="session")
 def spark():
     """One local Spark session for the whole run (starting one costs ~8 s)."""
-    from gap_replay.config import SparkConfig
-    from gap_replay.spark import spark_session
+    from gap_replay.core.config import SparkConfig
+    from gap_replay.core.spark import spark_session
 
     session = spark_session(SparkConfig(master="local[2]"))
     yield session

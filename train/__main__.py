@@ -1,7 +1,7 @@
-"""`python -m train --config run.toml` (also under `torchrun ... -m train`)."""
+"""`python -m gap_replay.train --config run.toml` (also under `torchrun ... -m gap_replay.train`)."""
 
 import sys
 
-from train.cli import main
+from gap_replay.train.cli import main
 
 sys.exit(main())

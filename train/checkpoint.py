@@ -98,7 +98,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-    from gap_replay.config import ConfigError
+    from gap_replay.core.config import ConfigError
 
     saved = json.loads((path / COMPLETE).read_text())
     if saved["world_size"] != world_size:
@@ -122,7 +122,7 @@ def export_hf(model: nn.Module, tokenizer, directory: Path, dtype: torch.dtype, 
     if rank == 0:
         import transformers
 
-        from train.model import restore_computed_buffers
+        from gap_replay.train.model import restore_computed_buffers
 
         config = model.config.__class__.from_dict(model.config.to_dict())
         config.use_cache = True

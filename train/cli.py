@@ -1,6 +1,6 @@
-"""`gap-replay train` and `python -m train`: run (or resume) a training run from one TOML file.
+"""`gap-replay train` and `python -m gap_replay.train`: run (or resume) a training run from one TOML file.
 
-Launch one process per device with torchrun (``torchrun --nproc-per-node 8 -m train --config run.toml``),
+Launch one process per device with torchrun (``torchrun --nproc-per-node 8 -m gap_replay.train --config run.toml``),
 or let the command start torchrun itself with ``--nproc-per-node N``; without either it is a run of one
 process.
 """
@@ -45,24 +45,24 @@ def _forwarded(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace):
-    from train.config import load_train_config
+    from gap_replay.train.config import load_train_config
 
     config = load_train_config(args.config, args.overrides)  # configuration errors before any process starts
     if args.nproc_per_node and "LOCAL_RANK" not in os.environ:
         from torch.distributed.run import main as torchrun
 
-        torchrun(["--standalone", f"--nproc-per-node={args.nproc_per_node}", "-m", "train", *_forwarded(args)])
+        torchrun(["--standalone", f"--nproc-per-node={args.nproc_per_node}", "-m", "gap_replay.train", *_forwarded(args)])
         return None
-    from train.trainer import train
+    from gap_replay.train.trainer import train
 
     return train(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m gap_replay.train", description=DESCRIPTION)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    from gap_replay.config import ConfigError
+    from gap_replay.core.config import ConfigError
 
     try:
         run(args)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gap_replay.config import ConfigError, apply_layers
-from gap_replay.markers import MARKER_TOKENS
+from gap_replay.core.config import ConfigError, apply_layers
+from gap_replay.core.markers import MARKER_TOKENS
 
 CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
 DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gap_replay.config import ConfigError
-from train.config import TrainConfig
-from train.data import Tokenize, iter_texts
+from gap_replay.core.config import ConfigError
+from gap_replay.train.config import TrainConfig
+from gap_replay.train.data import Tokenize, iter_texts
 
 BASE_SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")  # Llama's: unknown, beginning and end of sequence
 TRAINED_TOKENIZER_DIR = "tokenizer"

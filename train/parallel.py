@@ -3,7 +3,7 @@ layers and the root, optional activation checkpointing, and loading rank 0's ful
 shards.
 
 `torchrun` sets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT; without
-them (plain `python -m train`) the run is a world of one process.
+them (plain `python -m gap_replay.train`) the run is a world of one process.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from train.config import TrainConfig
+from gap_replay.train.config import TrainConfig
 
 DTYPE_NAMES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -45,7 +45,7 @@ def resolve_device(config: TrainConfig) -> str:
     if config.run.device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if config.run.device == "cuda" and not torch.cuda.is_available():
-        from gap_replay.config import ConfigError
+        from gap_replay.core.config import ConfigError
 
         raise ConfigError("run.device = 'cuda' but no CUDA device is available")
     return config.run.device
@@ -115,7 +115,7 @@ def materialise(model: nn.Module, full_state: dict | None, device: torch.device)
     """Allocate the sharded (meta) model on `device` and fill it from rank 0's full state dict."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    from train.model import restore_computed_buffers
+    from gap_replay.train.model import restore_computed_buffers
 
     model.to_empty(device=device)
     restore_computed_buffers(model, device)

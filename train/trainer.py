@@ -19,13 +19,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from gap_replay.config import ConfigError
-from train import checkpoint as ckpt
-from train import model as models
-from train.config import TrainConfig, dump_toml
-from train.data import BatchStream, parts, shard_files, validation_sequences
-from train.metrics import RunLog, Throughput, mfu, peak_flops
-from train.parallel import DTYPE_NAMES, World, close_world, init_world, materialise, shard
+from gap_replay.core.config import ConfigError
+from gap_replay.train import checkpoint as ckpt
+from gap_replay.train import model as models
+from gap_replay.train.config import TrainConfig, dump_toml
+from gap_replay.train.data import BatchStream, parts, shard_files, validation_sequences
+from gap_replay.train.metrics import RunLog, Throughput, mfu, peak_flops
+from gap_replay.train.parallel import DTYPE_NAMES, World, close_world, init_world, materialise, shard
 
 IGNORE = -100
 

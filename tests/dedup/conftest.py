@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pubmed_ingest.medline import iter_medline
+from gap_replay.pubmed_ingest.medline import iter_medline
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dedup.exact import normalise_text, text_hash
-from dedup.job import dedup_outcomes, run_dedup
+from gap_replay.dedup.exact import normalise_text, text_hash
+from gap_replay.dedup.job import dedup_outcomes, run_dedup
 from gap_replay.build import sample_dir
-from gap_replay.config import ConfigError
+from gap_replay.core.config import ConfigError
 from gap_replay.stages import load_config
-from gap_replay.runner import RunContext
-from gap_replay.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
-from gap_replay.spark import spark_schema
-from pubmed_ingest.medline import iter_medline
+from gap_replay.core.runner import RunContext
+from gap_replay.core.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
+from gap_replay.core.spark import spark_schema
+from gap_replay.pubmed_ingest.medline import iter_medline
 
 TEXT = "Beta blockers after myocardial infarction reduce mortality in adults with reduced ejection fraction."
 
@@ -103,7 +103,7 @@ def test_decontamination_drops_the_abstract_quoted_in_a_benchmark_question(spark
     ("dedup.decontaminate=['/nonexistent/bench.jsonl']", "benchmark file not found"),
 ])
 def test_bad_settings_fail_before_any_work(tmp_path, setting, message):
-    from gap_replay.shards import InputError
+    from gap_replay.core.shards import InputError
 
     (tmp_path / "input").mkdir()
     pq.write_table(pa.Table.from_batches([documents_to_batch(documents())]), tmp_path / "input" / "part-00000.parquet")

@@ -11,13 +11,13 @@ import pytest
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
-from dedup.decontaminate import benchmark_files, benchmark_ngrams, benchmark_texts, overlap_ratios
-from dedup.exact import normalise_bytes, normalise_text
-from dedup.lsh import optimal_bands
-from dedup.minhash import (MinHasher, TextBuffer, band_keys, jaccard, ngram_spans, poly_hash32, poly_hash64,
+from gap_replay.dedup.decontaminate import benchmark_files, benchmark_ngrams, benchmark_texts, overlap_ratios
+from gap_replay.dedup.exact import normalise_bytes, normalise_text
+from gap_replay.dedup.lsh import optimal_bands
+from gap_replay.dedup.minhash import (MinHasher, TextBuffer, band_keys, jaccard, ngram_spans, poly_hash32, poly_hash64,
                            poly_hash64_spans, shingle_sets, shingles, word_spans)
 from gap_replay.build import sample_dir
-from pubmed_ingest.medline import iter_medline
+from gap_replay.pubmed_ingest.medline import iter_medline
 
 EDGE_TEXTS = ["", "   ", "One", "two words", "Ünïcödé — ß ﬁle ‘quoted’ 数字 ①②③ and_underscores", "a b c d e"]
 

@@ -11,14 +11,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dedup.job import deduplicate, run_dedup
-from dedup.minhash import shingles
-from dedup.near import CLUSTER_SCHEMA, connected_components
-from dedup.settings import DedupConfig
+from gap_replay.dedup.job import deduplicate, run_dedup
+from gap_replay.dedup.minhash import shingles
+from gap_replay.dedup.near import CLUSTER_SCHEMA, connected_components
+from gap_replay.dedup.settings import DedupConfig
 from gap_replay.stages import load_config
-from gap_replay.runner import RunContext
-from gap_replay.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
-from gap_replay.spark import spark_schema
+from gap_replay.core.runner import RunContext
+from gap_replay.core.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
+from gap_replay.core.spark import spark_schema
 from tests.dedup.conftest import edit_words
 
 THRESHOLD = 0.8

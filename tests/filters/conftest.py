@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pubmed_ingest.jats import parse_jats
-from pubmed_ingest.medline import iter_medline
+from gap_replay.pubmed_ingest.jats import parse_jats
+from gap_replay.pubmed_ingest.medline import iter_medline
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from filters.core import DocumentFilter, filter_batch, filter_documents
-from filters.langid import LanguageIdentifier
-from filters.settings import FilterConfig
-from gap_replay.outcome import Drop
-from gap_replay.schema import (DOCUMENT_SCHEMA, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA, documents_to_batch,
+from gap_replay.filters.core import DocumentFilter, filter_batch, filter_documents
+from gap_replay.filters.langid import LanguageIdentifier
+from gap_replay.filters.settings import FilterConfig
+from gap_replay.core.outcome import Drop
+from gap_replay.core.schema import (DOCUMENT_SCHEMA, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA, documents_to_batch,
                                make_document)
 from tests.filters.test_quality import CRAFTED, GOOD
 

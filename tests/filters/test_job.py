@@ -9,15 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.core import filter_documents
-from filters.job import filter_partition, run_filter
-from filters.langid import LanguageIdentifier
-from filters.quality import RULES
-from filters.settings import FilterConfig
+from gap_replay.filters.core import filter_documents
+from gap_replay.filters.job import filter_partition, run_filter
+from gap_replay.filters.langid import LanguageIdentifier
+from gap_replay.filters.quality import RULES
+from gap_replay.filters.settings import FilterConfig
 from gap_replay.stages import load_config
-from gap_replay.ledger import StageLedger
-from gap_replay.runner import RunContext
-from gap_replay.schema import DOCUMENT_SCHEMA, make_document
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.runner import RunContext
+from gap_replay.core.schema import DOCUMENT_SCHEMA, make_document
 from tests.filters.test_core import FRENCH
 from tests.filters.test_quality import CRAFTED, GOOD
 from tests.filters.test_quality_model import GENERAL, MEDICAL, generate, small_model_config, write_shard
@@ -81,7 +81,7 @@ def test_quality_score_and_its_threshold(spark, inputs, tmp_path):
                                                     for i, text in enumerate(generate(MEDICAL, 80, 11))])
     negative = write_shard(tmp_path / "negative", [make_document(id=f"r:{i}", source="replay", text=text)
                                                     for i, text in enumerate(generate(GENERAL, 80, 12))])
-    from filters.quality_model import train_quality_model
+    from gap_replay.filters.quality_model import train_quality_model
 
     model = tmp_path / "quality.bin"
     train_quality_model([str(positive)], [str(negative)], model, small_model_config().filter)
@@ -106,7 +106,7 @@ def test_models_are_loaded_once_per_executor_process(spark, inputs, lid_model):
 
         from pyspark import SparkFiles
 
-        from filters import langid
+        from gap_replay.filters import langid
 
         outcomes = sum(batch.num_rows for batch in run(batches))
         yield pa.RecordBatch.from_pylist([{"pid": os.getpid(), "rows": outcomes,

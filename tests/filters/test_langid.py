@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from filters import langid
-from filters.langid import (LanguageIdentifier, ModelNotFoundError, normalise_for_prediction, resolve_model_path,
+from gap_replay.filters import langid
+from gap_replay.filters.langid import (LanguageIdentifier, ModelNotFoundError, normalise_for_prediction, resolve_model_path,
                             sample_windows)
 from tests.filters.conftest import extra
 

@@ -6,7 +6,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from filters.models import SHA256, DownloadError, download_model
+from gap_replay.filters.models import SHA256, DownloadError, download_model
 from gap_replay.cli import main
 
 

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from filters.quality import RULES, Features, QualityRules, Rule, prose
-from filters.settings import FilterConfig
-from gap_replay.config import ConfigError, parse_override
+from gap_replay.filters.quality import RULES, Features, QualityRules, Rule, prose
+from gap_replay.filters.settings import FilterConfig
+from gap_replay.core.config import ConfigError, parse_override
 from gap_replay.stages import load_config
 
 SENTENCES = [

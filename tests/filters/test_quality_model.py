@@ -11,12 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.quality_model import (POSITIVE, QualityScorer, quality_text, run_quality_train, split_key,
+from gap_replay.filters.quality_model import (POSITIVE, QualityScorer, quality_text, run_quality_train, split_key,
                                    train_quality_model)
 from gap_replay.stages import load_config
-from gap_replay.runner import RunContext
-from gap_replay.schema import DOCUMENT_SCHEMA, make_document
-from gap_replay.shards import InputError
+from gap_replay.core.runner import RunContext
+from gap_replay.core.schema import DOCUMENT_SCHEMA, make_document
+from gap_replay.core.shards import InputError
 
 MEDICAL = {
     "subject": ["Adults with hypertension", "Children with asthma", "Patients with type 2 diabetes",

@@ -21,11 +21,11 @@ import yaml
 
 from gap_replay.build import run_build, sample_settings
 from gap_replay.stages import load_config
-from gap_replay.ledger import StageLedger
-from gap_replay.runner import RunContext
-from gap_replay.schema import DOCUMENT_SCHEMA
-from mixer.report import PLOTS
-from mixer.tokens import count_tokens
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.runner import RunContext
+from gap_replay.core.schema import DOCUMENT_SCHEMA
+from gap_replay.mixer.report import PLOTS
+from gap_replay.mixer.tokens import count_tokens
 
 STAGES = ["pubmed", "guidelines", "filter", "replay", "dedup", "mix"]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from gap_replay.config import ConfigError, parse_override
+from gap_replay.core.config import ConfigError, parse_override
 from gap_replay.stages import load_config
 
 

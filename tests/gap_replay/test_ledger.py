@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from gap_replay.ledger import LedgerError, StageLedger, format_summary
+from gap_replay.core.ledger import LedgerError, StageLedger, format_summary
 
 
 def test_invariant_and_round_trip(tmp_path):

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gap_replay.schema import (
+from gap_replay.core.schema import (
     COLUMN_NAMES,
     DOCUMENT_SCHEMA,
     SchemaError,
@@ -12,7 +12,7 @@ from gap_replay.schema import (
     documents_to_batch,
     make_document,
 )
-from gap_replay.shards import ShardWriter, read_documents
+from gap_replay.core.shards import ShardWriter, read_documents
 
 
 def full_document(**changes):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from gap_replay import storage
+from gap_replay.core import storage
 
 
 def test_atomic_output_publishes_entries_and_marker(tmp_path):

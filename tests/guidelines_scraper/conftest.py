@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from guidelines_scraper.fetch import Fetcher
+from gap_replay.guidelines_scraper.fetch import Fetcher
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from guidelines_scraper.clean import (
+from gap_replay.guidelines_scraper.clean import (
     apply_markers,
     clean_text,
     count_words,
     is_header_like,
 )
-from guidelines_scraper.sources import parse_sources
+from gap_replay.guidelines_scraper.sources import parse_sources
 
 
 def make_source(**fields):

@@ -5,10 +5,10 @@ import gzip
 import pytest
 from lxml import etree
 
-from guidelines_scraper.crawl import crawl, extract_links, parse_sitemap
-from guidelines_scraper.local_site import serve_directory
-from guidelines_scraper.raw_store import RawStore
-from guidelines_scraper.sources import parse_sources
+from gap_replay.guidelines_scraper.crawl import crawl, extract_links, parse_sitemap
+from gap_replay.guidelines_scraper.local_site import serve_directory
+from gap_replay.guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.sources import parse_sources
 
 from .conftest import FIXTURES, Reply, html
 

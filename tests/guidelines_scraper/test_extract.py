@@ -7,15 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from gap_replay.outcome import Drop, outcomes_to_batches
-from gap_replay.schema import COLUMN_NAMES, documents_to_batch
-from guidelines_scraper.extract import (
+from gap_replay.core.outcome import Drop, outcomes_to_batches
+from gap_replay.core.schema import COLUMN_NAMES, documents_to_batch
+from gap_replay.guidelines_scraper.extract import (
     document_id,
     extract_document,
     extract_records,
     normalise_markdown,
 )
-from guidelines_scraper.sources import parse_sources
+from gap_replay.guidelines_scraper.sources import parse_sources
 
 from .conftest import FIXTURES
 from .pdfwriter import write_pdf

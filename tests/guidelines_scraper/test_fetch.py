@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from guidelines_scraper.fetch import Mirror, decode_content, host_allowed, normalize_url
+from gap_replay.guidelines_scraper.fetch import Mirror, decode_content, host_allowed, normalize_url
 
 from .conftest import Reply, html
 

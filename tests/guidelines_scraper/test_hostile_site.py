@@ -7,11 +7,11 @@ import gzip
 
 import pytest
 
-from gap_replay.outcome import Drop
-from guidelines_scraper.crawl import crawl
-from guidelines_scraper.extract import deduplicate_titles, extract_document
-from guidelines_scraper.raw_store import RawStore
-from guidelines_scraper.sources import parse_sources
+from gap_replay.core.outcome import Drop
+from gap_replay.guidelines_scraper.crawl import crawl
+from gap_replay.guidelines_scraper.extract import deduplicate_titles, extract_document
+from gap_replay.guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.sources import parse_sources
 
 from .conftest import Reply
 

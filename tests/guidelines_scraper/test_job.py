@@ -8,11 +8,11 @@ import re
 from collections import defaultdict
 
 
-from gap_replay.spark import spark_schema
-from guidelines_scraper.crawl import crawl_units
-from guidelines_scraper.extract import document_id
-from guidelines_scraper.fetch import host_of
-from guidelines_scraper.job import (
+from gap_replay.core.spark import spark_schema
+from gap_replay.guidelines_scraper.crawl import crawl_units
+from gap_replay.guidelines_scraper.extract import document_id
+from gap_replay.guidelines_scraper.fetch import host_of
+from gap_replay.guidelines_scraper.job import (
     EXTRACT_SCHEMA,
     crawl_on_spark,
     crawl_tasks,
@@ -20,9 +20,9 @@ from guidelines_scraper.job import (
     extract_partition,
     latest_articles,
 )
-from guidelines_scraper.local_site import host_mirror, serve_site
-from guidelines_scraper.raw_store import RawStore, read_warc_records
-from guidelines_scraper.sources import load_sources, parse_sources
+from gap_replay.guidelines_scraper.local_site import host_mirror, serve_site
+from gap_replay.guidelines_scraper.raw_store import RawStore, read_warc_records
+from gap_replay.guidelines_scraper.sources import load_sources, parse_sources
 
 from .test_source_sites import EXPECTED, OPEN_TAGS, SITES
 

@@ -19,8 +19,8 @@ import sys
 import threading
 from pathlib import Path
 
-from guidelines_scraper.local_site import serve_site
-from guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.local_site import serve_site
+from gap_replay.guidelines_scraper.raw_store import RawStore
 
 ARTICLES = 24
 KILL_AT = 11          # the crawler is killed while waiting for the 11th article
@@ -28,8 +28,8 @@ CANONICAL = "https://killed.example.org"
 
 WORKER = """
 import json, sys
-from guidelines_scraper.job import CrawlTask, run_crawl_task
-from guidelines_scraper.sources import parse_sources
+from gap_replay.guidelines_scraper.job import CrawlTask, run_crawl_task
+from gap_replay.guidelines_scraper.sources import parse_sources
 args = json.loads(sys.argv[1])
 source = parse_sources({"killed": dict(name="Killed crawl", base_url=args["canonical"], seeds=["/list/1"],
                                        discovery="listing", listing_pattern=r"/list/\\d+$",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import urllib3
 
-from guidelines_scraper.local_site import host_mirror, serve_site
-from guidelines_scraper.sources import load_sources
+from gap_replay.guidelines_scraper.local_site import host_mirror, serve_site
+from gap_replay.guidelines_scraper.sources import load_sources
 
 
 def test_mapping_conditional_requests_and_counts(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guidelines_scraper.pdf import PdfError, pdf_to_markdown
+from gap_replay.guidelines_scraper.pdf import PdfError, pdf_to_markdown
 
 from .pdfwriter import write_pdf
 

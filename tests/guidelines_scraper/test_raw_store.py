@@ -7,8 +7,8 @@ import os
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from guidelines_scraper.fetch import FetchResult
-from guidelines_scraper.raw_store import (
+from gap_replay.guidelines_scraper.fetch import FetchResult
+from gap_replay.guidelines_scraper.raw_store import (
     RawStore,
     is_transient,
     read_warc_records,
@@ -146,8 +146,8 @@ def test_rejects_unknown_kind(tmp_path):
 
 WRITER = """
 import sys
-from guidelines_scraper.fetch import FetchResult
-from guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.fetch import FetchResult
+from gap_replay.guidelines_scraper.raw_store import RawStore
 store = RawStore(sys.argv[1])
 for i in range(3):
     store.add("who", "article", FetchResult(url=f"https://www.who.int/{i}", final_url=f"https://www.who.int/{i}",

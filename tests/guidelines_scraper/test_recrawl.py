@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 
-from guidelines_scraper.crawl import crawl
-from guidelines_scraper.extract import extract_document
-from guidelines_scraper.fetch import Fetcher
-from guidelines_scraper.local_site import host_mirror, serve_site
-from guidelines_scraper.raw_store import RawStore
-from guidelines_scraper.sources import load_sources
+from gap_replay.guidelines_scraper.crawl import crawl
+from gap_replay.guidelines_scraper.extract import extract_document
+from gap_replay.guidelines_scraper.fetch import Fetcher
+from gap_replay.guidelines_scraper.local_site import host_mirror, serve_site
+from gap_replay.guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.sources import load_sources
 
 from .conftest import FIXTURES, Reply
 
@@ -62,7 +62,7 @@ def test_recrawl_sends_validators_and_keeps_bodies_on_304(tmp_path):
 
 
 def test_recrawl_failure_does_not_hide_the_stored_page(server, tmp_path, make_fetcher):
-    from guidelines_scraper.sources import parse_sources
+    from gap_replay.guidelines_scraper.sources import parse_sources
 
     spec = dict(name="Flaky", base_url="https://flaky.example.org", seeds=["/a"], discovery="static", min_words=3)
     source = parse_sources({"flaky": spec})["flaky"]

@@ -6,19 +6,19 @@ import json
 
 import pytest
 
-from gap_replay.outcome import Drop, outcomes_to_batches
-from gap_replay.schema import documents_to_batch
-from guidelines_scraper.crawl import crawl
-from guidelines_scraper.extract import document_id, extract_records
-from guidelines_scraper.fetch import Fetcher
-from guidelines_scraper.local_site import (
+from gap_replay.core.outcome import Drop, outcomes_to_batches
+from gap_replay.core.schema import documents_to_batch
+from gap_replay.guidelines_scraper.crawl import crawl
+from gap_replay.guidelines_scraper.extract import document_id, extract_records
+from gap_replay.guidelines_scraper.fetch import Fetcher
+from gap_replay.guidelines_scraper.local_site import (
     sample_mirror,
     sample_site_root,
     sample_sources_path,
     serve_directory,
 )
-from guidelines_scraper.raw_store import RawStore
-from guidelines_scraper.sources import load_sources, select_sources
+from gap_replay.guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.sources import load_sources, select_sources
 
 WHO, NICE, WIKI = "https://www.who.int", "https://www.nice.org.uk", "https://www.wikidoc.org/index.php"
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from gap_replay.outcome import Drop
-from guidelines_scraper.crawl import crawl
-from guidelines_scraper.extract import deduplicate_titles, extract_document
-from guidelines_scraper.fetch import Fetcher
-from guidelines_scraper.local_site import host_mirror, serve_site
-from guidelines_scraper.raw_store import RawStore
-from guidelines_scraper.sources import load_sources
+from gap_replay.core.outcome import Drop
+from gap_replay.guidelines_scraper.crawl import crawl
+from gap_replay.guidelines_scraper.extract import deduplicate_titles, extract_document
+from gap_replay.guidelines_scraper.fetch import Fetcher
+from gap_replay.guidelines_scraper.local_site import host_mirror, serve_site
+from gap_replay.guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.sources import load_sources
 
 from .conftest import FIXTURES
 from .fixture_pdfs import FIXTURE_PDFS, render_pdf

@@ -5,8 +5,8 @@ import pickle
 
 import pytest
 
-from guidelines_scraper.local_site import sample_sources_path
-from guidelines_scraper.sources import (
+from gap_replay.guidelines_scraper.local_site import sample_sources_path
+from gap_replay.guidelines_scraper.sources import (
     GuidelineSource,
     SourceConfigError,
     load_sources,

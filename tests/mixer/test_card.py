@@ -1,6 +1,6 @@
 """The dataset card says what the data holds: its languages come from the documents' language ids."""
 
-from mixer.card import card_languages
+from gap_replay.mixer.card import card_languages
 
 
 def manifest(languages):

@@ -19,14 +19,14 @@ import pytest
 
 from gap_replay.cli import main
 from gap_replay.stages import load_config
-from gap_replay.runner import RunContext
-from mixer import job
-from mixer.job import run_mix
-from replay.job import run_replay
-from mixer.reader import open_build
-from mixer.report import PLOTS
-from mixer.synthetic import synthetic_table, write_corpus
-from mixer.tokens import count_tokens, save_tokenizer, train_tokenizer
+from gap_replay.core.runner import RunContext
+from gap_replay.mixer import job
+from gap_replay.mixer.job import run_mix
+from gap_replay.replay.job import run_replay
+from gap_replay.mixer.reader import open_build
+from gap_replay.mixer.report import PLOTS
+from gap_replay.mixer.synthetic import synthetic_table, write_corpus
+from gap_replay.mixer.tokens import count_tokens, save_tokenizer, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = {"guidelines": 0.06, "pubmed_abstracts": 0.55, "pubmed_papers": 0.2, "replay": 0.19}

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from gap_replay.config import ConfigError
-from mixer.settings import MixConfig
-from mixer import plan as planning
+from gap_replay.core.config import ConfigError
+from gap_replay.mixer.settings import MixConfig
+from gap_replay.mixer import plan as planning
 
 
 def test_probabilistic_rounding_of_upsampled_papers():

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from gap_replay.cli import main
-from mixer.synthetic import synthetic_table
-from mixer.tokens import (
+from gap_replay.mixer.synthetic import synthetic_table
+from gap_replay.mixer.tokens import (
     END_OF_DOCUMENT,
     MARKER_TOKENS,
     count_tokens,

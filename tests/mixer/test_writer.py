@@ -4,9 +4,9 @@ import hashlib
 
 import pyarrow as pa
 
-from gap_replay.schema import DOCUMENT_SCHEMA
-from mixer.synthetic import synthetic_table
-from gap_replay.shards import KEY_COLUMN, ShardWriter, keyed_writer
+from gap_replay.core.schema import DOCUMENT_SCHEMA
+from gap_replay.mixer.synthetic import synthetic_table
+from gap_replay.core.shards import KEY_COLUMN, ShardWriter, keyed_writer
 
 
 def write(path, table, chunk_sizes):

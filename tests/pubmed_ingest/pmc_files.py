@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from pubmed_ingest.jats import parse_jats
+from gap_replay.pubmed_ingest.jats import parse_jats
 
 PMC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pmc"
 

@@ -41,14 +41,14 @@ from pubmed_parser import (
     parse_pubmed_xml,
 )
 
-from gap_replay.outcome import Drop
-from pubmed_ingest.jats import (
+from gap_replay.core.outcome import Drop
+from gap_replay.pubmed_ingest.jats import (
     _NON_CONTENT_SEC_TYPES,
     _NON_CONTENT_TITLE,
     _TRAILING_PUNCTUATION,
     _ArticleReader,
 )
-from pubmed_ingest.medline import DeleteCitation, iter_medline
+from gap_replay.pubmed_ingest.medline import DeleteCitation, iter_medline
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBMED = ROOT.parent / "shared" / "data" / "pubmed"

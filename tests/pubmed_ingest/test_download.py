@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 import urllib3
 
-from pubmed_ingest.download import (
+from gap_replay.pubmed_ingest.download import (
     COLLECTIONS,
     DownloadError,
     DownloadReport,

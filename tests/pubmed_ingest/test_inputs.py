@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from gap_replay.ingest import RawStream
-from gap_replay.outcome import Drop
-from pubmed_ingest.inputs import (
+from gap_replay.core.ingest import RawStream
+from gap_replay.core.outcome import Drop
+from gap_replay.pubmed_ingest.inputs import (
     UnrecognizedInput,
     classify_input,
     classify_stream,
     iter_jats_archive,
     iter_jats_inputs,
 )
-from pubmed_ingest.jats import parse_jats
-from pubmed_ingest.medline import iter_medline
+from gap_replay.pubmed_ingest.jats import parse_jats
+from gap_replay.pubmed_ingest.medline import iter_medline
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"

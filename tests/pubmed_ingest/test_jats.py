@@ -11,9 +11,9 @@ from lxml import etree
 
 from tests.pubmed_ingest.pmc_files import article_tree, parsed_article
 
-from gap_replay.outcome import Drop
-from gap_replay.schema import COLUMN_NAMES, documents_to_batch
-from pubmed_ingest.jats import parse_jats
+from gap_replay.core.outcome import Drop
+from gap_replay.core.schema import COLUMN_NAMES, documents_to_batch
+from gap_replay.pubmed_ingest.jats import parse_jats
 
 ROOT = Path(__file__).resolve().parents[2]
 PMC = ROOT.parent / "shared" / "data" / "pmc"

@@ -11,8 +11,8 @@ import pytest
 
 from gap_replay.build import sample_dir
 from gap_replay.stages import load_config
-from gap_replay.runner import RunContext
-from pubmed_ingest.job import run_pubmed
+from gap_replay.core.runner import RunContext
+from gap_replay.pubmed_ingest.job import run_pubmed
 
 SAMPLE = sample_dir()
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gap_replay.ingest import RawStream
-from gap_replay.outcome import Drop
-from gap_replay.schema import COLUMN_NAMES, documents_to_batch
-from pubmed_ingest import medline
-from pubmed_ingest.medline import DeleteCitation, _Pruner, iter_medline
+from gap_replay.core.ingest import RawStream
+from gap_replay.core.outcome import Drop
+from gap_replay.core.schema import COLUMN_NAMES, documents_to_batch
+from gap_replay.pubmed_ingest import medline
+from gap_replay.pubmed_ingest.medline import DeleteCitation, _Pruner, iter_medline
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBMED = ROOT.parent / "shared" / "data" / "pubmed"

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from pubmed_ingest.upsampling import (
+from gap_replay.pubmed_ingest.upsampling import (
     UpsamplingRules,
     citation_score,
     paper_types,

@@ -6,8 +6,8 @@ import random
 import zstandard
 
 from gap_replay.build import sample_dir
-from gap_replay.outcome import Drop
-from replay.reader import iter_replay, set_name
+from gap_replay.core.outcome import Drop
+from gap_replay.replay.reader import iter_replay, set_name
 
 LINES = [
     json.dumps({"text": "The Danube flows through ten countries.", "meta": {"redpajama_set_name": "RedPajamaWikipedia",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from gap_replay.schema import DOCUMENT_SCHEMA, SOURCES, documents_to_batch, make_document
-from gap_replay.shards import ShardWriter
+from gap_replay.core.schema import DOCUMENT_SCHEMA, SOURCES, documents_to_batch, make_document
+from gap_replay.core.shards import ShardWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from gap_replay.config import ConfigError
-from train.config import CHAT_TOKENS, MARKER_TOKENS, TrainConfig, dump_toml, load_train_config
+from gap_replay.core.config import ConfigError
+from gap_replay.train.config import CHAT_TOKENS, MARKER_TOKENS, TrainConfig, dump_toml, load_train_config
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = ["run.output_dir=/tmp/run", "data.train=/data/OUT/train", "tokenizer.train_vocab_size=512"]

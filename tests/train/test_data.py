@@ -3,9 +3,9 @@ import itertools
 import pyarrow as pa
 import pytest
 
-from gap_replay.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
-from gap_replay.shards import ShardWriter
-from train.data import PackedSequences, iter_texts, shard_files
+from gap_replay.core.schema import DOCUMENT_SCHEMA, documents_to_batch, make_document
+from gap_replay.core.shards import ShardWriter
+from gap_replay.train.data import PackedSequences, iter_texts, shard_files
 
 EOD = 0
 
@@ -62,7 +62,7 @@ def test_missing_shards_and_bad_rank(tmp_path):
 
 # --- parts, batching, epochs, prefetch -----------------------------------------------------------------
 
-from train.data import BatchStream, DataExhausted, parts, validation_sequences
+from gap_replay.train.data import BatchStream, DataExhausted, parts, validation_sequences
 
 
 @pytest.fixture

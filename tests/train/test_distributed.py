@@ -33,7 +33,7 @@ def losses(output: Path) -> dict[int, float]:
 def uninterrupted(corpus, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("uninterrupted")
     config = tiny_config(work / "run.toml", corpus, work / "run", steps=STEPS)
-    torchrun("-m", "train", "--config", str(config))
+    torchrun("-m", "gap_replay.train", "--config", str(config))
     return work / "run"
 
 
@@ -65,8 +65,8 @@ def test_stopped_and_resumed_run_matches_the_uninterrupted_one(uninterrupted, co
     assert sorted(losses(tmp_path / "run")) == list(range(1, STOP + 1))
     assert [path.name for path in (tmp_path / "run" / "checkpoints").iterdir()] == [f"step-{STOP:08d}"]
     assert not (tmp_path / "run" / "hf").exists()
-    # ... then resumed through `python -m train` from the latest checkpoint.
-    result = torchrun("-m", "train", "--config", str(config))
+    # ... then resumed through `python -m gap_replay.train` from the latest checkpoint.
+    result = torchrun("-m", "gap_replay.train", "--config", str(config))
     assert f"resumed from {tmp_path / 'run' / 'checkpoints' / f'step-{STOP:08d}'}" in result.stderr
     resumed, reference = losses(tmp_path / "run"), losses(uninterrupted)
     for step in range(STOP + 1, STEPS + 1):
@@ -77,7 +77,7 @@ def test_export_loads_with_transformers_and_generates(uninterrupted):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.config import CHAT_TOKENS, MARKER_TOKENS
+    from gap_replay.train.config import CHAT_TOKENS, MARKER_TOKENS
 
     model = AutoModelForCausalLM.from_pretrained(uninterrupted / "hf")
     tokenizer = AutoTokenizer.from_pretrained(uninterrupted / "hf")
@@ -99,7 +99,7 @@ def test_two_processes_train_on_a_real_sample_build(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     config = tiny_config(tmp_path / "run.toml", build, tmp_path / "run", steps=8)
-    torchrun("-m", "train", "--config", str(config), "--set", "checkpoint.interval=0")
+    torchrun("-m", "gap_replay.train", "--config", str(config), "--set", "checkpoint.interval=0")
     trained = losses(tmp_path / "run")
     assert trained[8] < trained[1] - 0.3, trained
     sources = set()

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from train.config import CHAT_TOKENS, MARKER_TOKENS, load_train_config
-from train.data import shard_files
-from train.model import (
+from gap_replay.train.config import CHAT_TOKENS, MARKER_TOKENS, load_train_config
+from gap_replay.train.data import shard_files
+from gap_replay.train.model import (
     compute_parameters,
     flops_per_token,
     load_tokenizer,

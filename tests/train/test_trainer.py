@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gap_replay.config import ConfigError
+from gap_replay.core.config import ConfigError
 from tests.train.conftest import tiny_config
-from train.config import load_train_config
-from train.trainer import accumulation_steps, lr_factor, train
+from gap_replay.train.config import load_train_config
+from gap_replay.train.trainer import accumulation_steps, lr_factor, train
 
 
 def run(tmp_path: Path, corpus: Path, name: str, *overrides: str, steps: int = 4, stream=None) -> dict:
@@ -54,9 +54,9 @@ def single(corpus, tmp_path_factory):
 
 def test_fsdp_trainer_matches_a_plain_pytorch_loop(single, corpus):
     """Same weights, data, optimizer and schedule without FSDP: the same losses."""
-    from train import model as models
-    from train.data import BatchStream, shard_files
-    from train.trainer import build_optimizer, build_scheduler, causal_lm_loss
+    from gap_replay.train import model as models
+    from gap_replay.train.data import BatchStream, shard_files
+    from gap_replay.train.trainer import build_optimizer, build_scheduler, causal_lm_loss
 
     summary, output = single
     config = load_train_config(output.parent / "run.toml")
@@ -141,7 +141,7 @@ def test_a_finished_run_resumes_to_nothing_and_a_longer_one_continues(single, tm
 
 def test_command_lines_report_configuration_errors(tmp_path, capsys):
     from gap_replay.cli import main as gap_replay
-    from train.cli import main as python_m_train
+    from gap_replay.train.cli import main as python_m_train
 
     assert python_m_train(["--config", str(tmp_path / "missing.toml")]) == 2
     assert "train: error: config file not found" in capsys.readouterr().err
@@ -157,4 +157,4 @@ def test_gap_replay_has_the_train_command():
     args = build_parser().parse_args(["train", "--config", "run.toml", "--set", "run.steps=3",
                                       "--nproc-per-node", "2"])
     assert args.config == "run.toml" and args.overrides == ["run.steps=3"] and args.nproc_per_node == 2
-    assert args.handler.__module__ == "train.cli"
+    assert args.handler.__module__ == "gap_replay.train.cli"

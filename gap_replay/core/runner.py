@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from gap_replay import storage
-from gap_replay.config import Config
-from gap_replay.ledger import StageLedger
+from gap_replay.core import storage
+from gap_replay.core.config import Config
+from gap_replay.core.ledger import StageLedger
 
 
 @dataclass
@@ -26,7 +26,7 @@ class RunContext:
     @property
     def spark(self):
         if self._spark is None:
-            from gap_replay.spark import spark_session
+            from gap_replay.core.spark import spark_session
 
             self.say("starting Spark", self.config.spark.master)
             self._spark = spark_session(self.config.spark)

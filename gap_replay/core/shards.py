@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gap_replay import storage
-from gap_replay.ledger import StageLedger
-from gap_replay.spark import task_identity
-from gap_replay.schema import (
+from gap_replay.core import storage
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.spark import task_identity
+from gap_replay.core.schema import (
     COLUMN_NAMES,
     DOCUMENT_SCHEMA,
     DROP_DETAIL,
@@ -36,7 +36,7 @@ ROW_GROUP_TEXT_BYTES = 32 << 20
 COMPRESSION = "zstd"
 
 
-from gap_replay.errors import InputError  # noqa: F401,E402 - re-exported
+from gap_replay.core.errors import InputError  # noqa: F401,E402 - re-exported
 
 
 class ShardWriter:
@@ -269,7 +269,7 @@ def resolve_document_dirs(inputs: Iterable[str]) -> list[str]:
 
 def read_documents(spark, inputs: Iterable[str]):
     """A DataFrame of documents from input directories (see resolve_document_dirs)."""
-    from gap_replay.spark import spark_schema
+    from gap_replay.core.spark import spark_schema
 
     files: list[str] = []
     for directory in resolve_document_dirs(inputs):

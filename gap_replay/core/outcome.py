@@ -1,8 +1,8 @@
 """What a stage's pure core yields per input: a kept document, or a :class:`Drop` with its reason.
 
 Every stage core is a generator of ``dict | Drop`` (the dict a document from
-:func:`gap_replay.schema.make_document`). :func:`outcomes_to_batches` packs such a stream into
-Arrow batches of :data:`~gap_replay.schema.OUTCOME_SCHEMA`, which the Spark shell splits into the
+:func:`gap_replay.core.schema.make_document`). :func:`outcomes_to_batches` packs such a stream into
+Arrow batches of :data:`~gap_replay.core.schema.OUTCOME_SCHEMA`, which the Spark shell splits into the
 kept shards and the ledger's drop table. Keeping both in one stream is what makes
 ``in = kept + dropped`` hold by construction.
 """
@@ -15,7 +15,7 @@ from typing import Any, Union
 
 import pyarrow as pa
 
-from gap_replay.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
+from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from importlib import resources
 
 import pyarrow as pa
 
-from gap_replay.config import SparkConfig
+from gap_replay.core.config import SparkConfig
 
 
 class SparkStartError(RuntimeError):

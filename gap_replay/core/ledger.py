@@ -1,7 +1,7 @@
 """Per-stage accounting: every document in is kept or dropped with a reason.
 
 A :class:`StageLedger` holds the totals of one stage; the per-document drops live beside it as a
-Parquet table of :data:`~gap_replay.schema.DROPS_SCHEMA` (``<stage output>/drops``). The totals are
+Parquet table of :data:`~gap_replay.core.schema.DROPS_SCHEMA` (``<stage output>/drops``). The totals are
 written to ``<stage output>/_ledger.json`` and gathered in the build's ``manifest.json``.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gap_replay import storage
+from gap_replay.core import storage
 
 LEDGER_FILE = "_ledger.json"
 

@@ -21,7 +21,7 @@ SUCCESS = "_SUCCESS"
 INCOMPLETE = ".incomplete"
 
 
-from gap_replay.errors import OutputExistsError  # noqa: F401,E402 - re-exported
+from gap_replay.core.errors import OutputExistsError  # noqa: F401,E402 - re-exported
 
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gap_replay.config import Config
-from gap_replay.ledger import StageLedger
-from gap_replay.runner import RunContext
+from gap_replay.core.config import Config
+from gap_replay.core.ledger import StageLedger
+from gap_replay.core.runner import RunContext
 
 
 def resolve(reference: str) -> Callable[..., Any]:

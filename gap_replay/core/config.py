@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gap_replay.errors import ConfigError  # noqa: F401 - re-exported: raised by every section
+from gap_replay.core.errors import ConfigError  # noqa: F401 - re-exported: raised by every section
 
 
 @dataclass

@@ -17,10 +17,10 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from gap_replay import storage
-from gap_replay.outcome import Drop, Outcome, outcomes_to_batches
-from gap_replay.schema import OUTCOME_SCHEMA
-from gap_replay.shards import InputError
+from gap_replay.core import storage
+from gap_replay.core.outcome import Drop, Outcome, outcomes_to_batches
+from gap_replay.core.schema import OUTCOME_SCHEMA
+from gap_replay.core.shards import InputError
 
 FILE_RANK, RECORD_RANK = "file_rank", "record_rank"
 GZIP_MAGIC = b"\x1f\x8b"
