@@ -38,7 +38,6 @@ WINDOWS = FilterConfig.lid_windows  # the configuration's defaults
 WINDOW_CHARS = FilterConfig.lid_window_chars
 PREFIX_CHARS = WINDOWS * WINDOW_CHARS  # documents up to this length are judged whole
 
-_MARKER_TAG = MARKER_TAG
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -77,7 +76,7 @@ def resolve_model_path(configured: str = "") -> Path:
 def normalise_for_prediction(text: str) -> str:
     """One line as fastText expects it: markers, Markdown header and list prefixes and newlines removed."""
     if "[" in text:
-        text = _MARKER_TAG.sub(" ", text)
+        text = MARKER_TAG.sub(" ", text)
     if "#" in text:
         text = text.replace("#", " ")
     return text.replace("\n- ", "\n").replace("\n", " ").strip()

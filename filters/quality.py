@@ -77,9 +77,6 @@ from itertools import accumulate
 from gap_replay.core import markers
 from gap_replay.filters.settings import FilterConfig
 
-# Reference-like markers are dropped with their content; caption tags are dropped, captions kept.
-_MARKER_SPAN = markers.REFERENCE_SPAN
-_CAPTION_TAGS = markers.CAPTION_TAGS
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 _STOP_SET = frozenset(STOP_WORDS)
@@ -135,8 +132,9 @@ def prose(text: str) -> str:
     content, caption tags removed."""
     if "[/" not in text:
         return text
-    text = _MARKER_SPAN.sub("", text)
-    for tag in _CAPTION_TAGS:
+    # Reference-like markers go with their content; caption tags go, captions stay.
+    text = markers.REFERENCE_SPAN.sub("", text)
+    for tag in markers.CAPTION_TAGS:
         text = text.replace(tag, "")
     return text
 

@@ -67,7 +67,7 @@ def preflight(config: Config) -> None:
     """Each stage's checks that need files or models, before any stage runs."""
     for stage in registered():
         if stage.preflight:
-            resolve(stage.preflight)(getattr(config, stage.section_name))
+            resolve(stage.preflight)(stage.settings_in(config))
 
 
 def run_build(context: RunContext, output: str, sample: bool = False) -> list[StageLedger]:
@@ -82,7 +82,7 @@ def run_build(context: RunContext, output: str, sample: bool = False) -> list[St
         role = stage.build
         if role is None or not stage.job or (role.runs is not None and not role.runs(config, sample)):
             continue
-        settings = getattr(config, stage.section_name) if stage.settings is not None else None
+        settings = stage.settings_in(config)
         inputs = [outputs[name] for name in role.consumes if name in outputs]
         if role.inputs_setting:
             inputs += list(getattr(settings, role.inputs_setting))

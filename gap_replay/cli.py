@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> list[StageLedger]:
 
         return run_build(context, args.output, sample=args.sample)
     stage = args.stage
-    settings = getattr(context.config, stage.section_name) if stage.settings is not None else None
+    settings = stage.settings_in(context.config)
     if stage.apply_arguments is not None:
         stage.apply_arguments(args, settings)
     return [stage.run(context, settings, list(getattr(args, "input", None) or []), args.output)]

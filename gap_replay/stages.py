@@ -39,13 +39,6 @@ def registered() -> tuple[Stage, ...]:
     return stages
 
 
-def stage(name: str) -> Stage:
-    for candidate in registered():
-        if candidate.name == name:
-            return candidate
-    raise KeyError(name)
-
-
 def section_types() -> dict[str, type]:
     return {stage.section_name: stage.settings for stage in registered() if stage.settings is not None}
 

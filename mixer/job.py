@@ -399,16 +399,16 @@ def tokenizer_fingerprint(spec: str) -> str:
 
 
 def run_mix(context: RunContext, inputs: Sequence[str], output: str,
-            upstream: Sequence[StageLedger] = (), settings: MixConfig | None = None) -> StageLedger:
+            settings: MixConfig | None = None) -> StageLedger:
     """Mix document inputs into ``<output>/{train,validation}`` with ``manifest.json`` and ``README.md``.
 
-    `upstream` ledgers (from a build) are recorded in the manifest beside the mix stage's own.
+    In a build, the ledgers of the stages before (``context.upstream``) are recorded in the manifest
+    beside the mix stage's own.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     settings = settings or context.config.mix
-    upstream = list(upstream or context.upstream)
     settings.validate()
     resolve_document_dirs(inputs)  # missing or unfinished inputs fail here, before any output exists
     check_tokenizer(settings)
@@ -490,7 +490,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
             "replay": replay,
             "splits": splits,
             "statistics": {**summary["statistics"], "guideline_registry": _guideline_sources(documents)},
-            "stages": [ledger_.to_dict() for ledger_ in (*upstream, ledger)],
+            "stages": [ledger_.to_dict() for ledger_ in (*context.upstream, ledger)],
         }
         for stage in manifest["stages"]:
             stage.pop("seconds", None)  # timings vary; the manifest describes the data

@@ -27,14 +27,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gap_replay.mixer.settings import MixConfig
+from gap_replay.mixer.settings import PAPERS, REPLAY, MixConfig
 
 U_BITS = 63
 U_RANGE = 1 << U_BITS
 BUCKET_BITS = 12  # histogram buckets of u used to find a prefix's cut (2^12 = 4096 buckets)
 BUCKET_SHIFT = U_BITS - BUCKET_BITS
 BASE_SCALE = 1000  # base factors are summed as integers (round(b * 1000)) so sums are exact
-PAPERS, REPLAY = "pubmed_papers", "replay"
 
 
 @dataclass(frozen=True)

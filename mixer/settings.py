@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from gap_replay.core.errors import ConfigError
 from gap_replay.core.schema import SOURCES
 
-REPLAY = "replay"
+PAPERS, REPLAY = "pubmed_papers", "replay"
 
 
 @dataclass

@@ -213,6 +213,9 @@ class TrainConfig:
         """Each section's own rules, then those that span sections."""
         for section in self.sections().values():
             section.validate()
+        self.validate_across_sections()
+
+    def validate_across_sections(self) -> None:
         if not (self.tokenizer.path or self.model.pretrained or self.tokenizer.train_vocab_size):
             raise ConfigError("tokenizer: set tokenizer.path, model.pretrained or tokenizer.train_vocab_size")
 
@@ -232,8 +235,8 @@ def load_train_config(path: str | Path | None = None, overrides: Iterable[str] =
 
     A run config is written by hand: a string where a list belongs is a mistake, not a comma list."""
     config = TrainConfig()
-    apply_layers(config.sections(), path, overrides, base, comma_lists=False)
-    config.validate()
+    apply_layers(config.sections(), path, overrides, base, comma_lists=False)  # validates each section
+    config.validate_across_sections()
     return config
 
 

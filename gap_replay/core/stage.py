@@ -83,6 +83,10 @@ class Stage:
     def section_name(self) -> str:
         return self.section or self.name
 
+    def settings_in(self, config: Config) -> Any:
+        """The stage's section of `config` (None for a stage without one)."""
+        return getattr(config, self.section_name) if self.settings is not None else None
+
     def run(self, context: RunContext, settings: Any, inputs: Sequence[str], output: str) -> StageLedger:
         """Run the stage with its `settings` (its section of ``context.config``) on `inputs` into `output`."""
         return resolve(self.job)(context, list(inputs), output, settings=settings)

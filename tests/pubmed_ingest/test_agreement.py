@@ -265,12 +265,11 @@ def reference_article(file_name: str) -> dict:
     return parse_pubmed_xml(str(PMC / file_name))
 
 
-our_article = parsed_article
 
 
 @pytest.mark.parametrize("file_name", PMC_FILES)
 def test_pmc_ids_and_titles(file_name):
-    reference, document = reference_article(file_name), our_article(file_name)
+    reference, document = reference_article(file_name), parsed_article(file_name)
     assert document["pmid"] == (int(reference["pmid"]) if reference["pmid"] else None)
     assert document["pmcid"] == (f"PMC{reference['pmc']}" if reference["pmc"] else None)
     assert document["doi"] == reference["doi"].lower()  # lower-cased, as the schema says
@@ -279,7 +278,7 @@ def test_pmc_ids_and_titles(file_name):
 
 def test_pmc_doi_case_is_the_one_difference_of_ids():
     assert reference_article("elife00007.xml")["doi"] == "10.7554/eLife.00007"
-    assert our_article("elife00007.xml")["doi"] == "10.7554/elife.00007"
+    assert parsed_article("elife00007.xml")["doi"] == "10.7554/elife.00007"
 
 
 @pytest.mark.parametrize("file_name", PMC_FILES)
@@ -372,7 +371,7 @@ def test_pmc_body_paragraphs(file_name):
 
 
 def test_metadata_sections_in_the_body_are_dropped():
-    text = our_article("1471-2180-11-174.nxml")["text"]
+    text = parsed_article("1471-2180-11-174.nxml")["text"]
     paragraphs = {normalized(p["text"]) for p in parse_pubmed_paragraph(str(PMC / "1471-2180-11-174.nxml"),
                                                                         all_paragraph=True)
                   if p["section"] in ("Competing interests", "Authors' contributions")}

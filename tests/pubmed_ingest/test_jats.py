@@ -24,7 +24,6 @@ BIB_REF = re.compile(r"\[BIB_REF\](.*?)\[/BIB_REF\]")
 JATS_TAG = re.compile(r"</?(?:mml:)?(?:p|italic|bold|sup|sub|xref|sec|title|td|tr|fig|table|math|mi|mo|mn|ext-link)\b")
 
 
-document, tree = parsed_article, article_tree
 
 
 def words(element: etree._Element | None) -> str:
@@ -44,7 +43,7 @@ def test_all_eleven_articles_are_present():
 
 @pytest.mark.parametrize("file_name", ARTICLE_FILES)
 def test_article_shape(file_name):
-    doc = document(file_name)
+    doc = parsed_article(file_name)
     text = doc["text"]
     assert tuple(doc) == COLUMN_NAMES
     assert doc["source"] == "pubmed_papers"
@@ -58,31 +57,31 @@ def test_article_shape(file_name):
     for marker in ("BIB_REF", "FIG_REF", "FIG", "TABLE", "FORMULA"):  # markers always come in non-empty pairs
         assert text.count(f"[{marker}]") == text.count(f"[/{marker}]")
         assert f"[{marker}][/{marker}]" not in text
-    assert json.loads(doc["extra"]) == {"input": file_name, "article_type": tree(file_name).get("article-type")}
+    assert json.loads(doc["extra"]) == {"input": file_name, "article_type": article_tree(file_name).get("article-type")}
     documents_to_batch([doc])
 
 
 @pytest.mark.parametrize("file_name", ARTICLE_FILES)
 def test_citations_resolve_to_real_reference_titles_and_surnames(file_name):
     expected = set()
-    for ref in tree(file_name).iter("ref"):
+    for ref in article_tree(file_name).iter("ref"):
         title = words(ref.find(".//article-title")).rstrip(" .")
         surname = words(ref.find(".//surname"))
         if title and surname:
             title_words = title.split()
             short = " ".join(title_words[:12]) + ("..." if len(title_words) > 12 else "")
             expected.add(f"{short}, {surname}")
-    found = set(BIB_REF.findall(document(file_name)["text"]))
+    found = set(BIB_REF.findall(parsed_article(file_name)["text"]))
     assert found & expected, sorted(found)[:5]
 
 
 @pytest.mark.parametrize("file_name", ARTICLE_FILES)
 def test_figures_and_tables_of_the_body_are_captioned_in_place(file_name):
-    article = tree(file_name)
+    article = article_tree(file_name)
     scopes = [part for part in (article.find("body"), article.find("floats-group")) if part is not None]
     figures = sum(1 for scope in scopes for fig in scope.iter("fig"))
     tables = sum(1 for scope in scopes for table in scope.iter("table-wrap"))
-    text = document(file_name)["text"]
+    text = parsed_article(file_name)["text"]
     assert text.count("[FIG]") == figures
     assert text.count("[TABLE]") == tables
     if figures or tables:
@@ -91,8 +90,8 @@ def test_figures_and_tables_of_the_body_are_captioned_in_place(file_name):
 
 @pytest.mark.parametrize("file_name", ARTICLE_FILES)
 def test_reference_list_acknowledgements_and_table_bodies_are_left_out(file_name):
-    article = tree(file_name)
-    text = without_markers(document(file_name)["text"])
+    article = article_tree(file_name)
+    text = without_markers(parsed_article(file_name)["text"])
     for ref in article.iter("ref"):
         title = words(ref.find(".//article-title"))
         if len(title.split()) >= 6:
@@ -114,7 +113,7 @@ def test_reference_list_acknowledgements_and_table_bodies_are_left_out(file_name
 
 @pytest.mark.parametrize("file_name", ARTICLE_FILES)
 def test_every_citation_marker_has_a_title_and_a_surname(file_name):
-    markers = BIB_REF.findall(document(file_name)["text"])
+    markers = BIB_REF.findall(parsed_article(file_name)["text"])
     assert markers
     for content in markers:
         title, _, surname = content.rpartition(",")
@@ -127,10 +126,10 @@ def test_reference_titles_and_table_cells_are_not_in_the_text(file_name):
 
     Shorter ones are ordinary phrases that the text may well use ("at 25 min", "Oral contraceptive use").
     """
-    text = without_markers(document(file_name)["text"])
-    titles = {words(ref.find(".//article-title")) for ref in tree(file_name).iter("ref")}
+    text = without_markers(parsed_article(file_name)["text"])
+    titles = {words(ref.find(".//article-title")) for ref in article_tree(file_name).iter("ref")}
     assert not [title for title in titles if len(title.split()) >= 3 and title in text]
-    cells = {words(cell) for cell in tree(file_name).iter("td", "th")}
+    cells = {words(cell) for cell in article_tree(file_name).iter("td", "th")}
     assert not [cell for cell in cells if len(cell.split()) >= 4 and cell in text]
 
 
@@ -147,26 +146,26 @@ AUTHORS_IN_PROSE = {
 @pytest.mark.parametrize("file_name", ARTICLE_FILES)
 def test_author_list_is_not_in_the_text(file_name):
     # Markers are stripped first: an author may well be the first author of a cited paper.
-    text = without_markers(document(file_name)["text"])
+    text = without_markers(parsed_article(file_name)["text"])
     explained = AUTHORS_IN_PROSE.get(file_name, [])
     for phrase in explained:
         assert phrase in text, phrase  # still there: the explanation is not stale
         text = text.replace(phrase, " ")
-    authors = tree(file_name).findall("front/article-meta/contrib-group/contrib[@contrib-type='author']")
+    authors = article_tree(file_name).findall("front/article-meta/contrib-group/contrib[@contrib-type='author']")
     assert authors
     for author in authors:
         surname, given = words(author.find(".//surname")), words(author.find(".//given-names"))
         if surname:
             assert not re.search(rf"\b{re.escape(surname)}\b", text), surname
             assert f"{given} {surname}" not in text and f"{surname} {given}" not in text
-    for affiliation in tree(file_name).iter("aff"):
+    for affiliation in article_tree(file_name).iter("aff"):
         content = words(affiliation)
         if len(content.split()) >= 6:
             assert content not in text
 
 
 def test_research_article_metadata():
-    doc = document("1471-2180-11-174.nxml")
+    doc = parsed_article("1471-2180-11-174.nxml")
     assert doc["id"] == "pmcid:PMC3166277"
     assert doc["pmcid"] == "PMC3166277"
     assert doc["pmid"] == 21810267
@@ -184,7 +183,7 @@ def test_research_article_metadata():
 
 
 def test_elife_article_without_pmcid_falls_back_to_doi():
-    doc = document("elife00007.xml")
+    doc = parsed_article("elife00007.xml")
     assert doc["id"] == "doi:10.7554/elife.00007"
     assert doc["pmcid"] is None
     assert doc["url"] == "https://doi.org/10.7554/elife.00007"
@@ -196,16 +195,16 @@ def test_elife_article_without_pmcid_falls_back_to_doi():
 
 
 def test_section_levels():
-    headers = [line for line in document("PMC7417471.nxml")["text"].split("\n") if line.startswith("#")]
+    headers = [line for line in parsed_article("PMC7417471.nxml")["text"].split("\n") if line.startswith("#")]
     assert headers[:4] == [
         "# Abstract", "# Introduction", "# Graphene-based Nanomaterials (GNMs)", "## GNMs fabrication"]
     assert "### Direct blending of GNMs in polymer nanofibers" in headers
-    structured = document("6605965a.nxml")["text"]
+    structured = parsed_article("6605965a.nxml")["text"]
     assert "# Abstract\n\n## Background\n\nOral contraceptive use" in structured  # trailing ":" of the label dropped
 
 
 def test_markers_on_a_real_article():
-    text = document("ehp-116-1694.nxml")["text"]
+    text = parsed_article("ehp-116-1694.nxml")["text"]
     assert ("[BIB_REF]Polybrominated diphenyl ethers in the environment and in people: a meta-analysis of..., "
             "Hites[/BIB_REF]") in text
     assert "[BIB_REF]Brominated flame retardants: cause for concern?, Birnbaum[/BIB_REF]" in text
@@ -213,7 +212,7 @@ def test_markers_on_a_real_article():
             "and...[/FIG_REF]") in text
     assert ("[FIG]Figure 1: Exposure to PBDE-47 depressed circulating concentrations of total T4 in males and "
             "females (A), but had no effect on total T3 in males (B). *p < 0.05 compared with control.[/FIG]") in text
-    tables = document("6605965a.nxml")["text"]
+    tables = parsed_article("6605965a.nxml")["text"]
     assert ("[TABLE]Table 1: Participant characteristics at recruitment among women in the European Prospective "
             "Investigation into Cancer and Nutrition cohort[/TABLE]") in tables
     assert ("[FIG_REF]Table 1: Participant characteristics at recruitment among women in the European Prospective "
@@ -221,14 +220,14 @@ def test_markers_on_a_real_article():
 
 
 def test_formulas_from_mathml_and_tex():
-    mathml = document("elife-14093-v1.xml")["text"]
+    mathml = parsed_article("elife-14093-v1.xml")["text"]
     assert "divergence angle 137.5° (golden angle [FORMULA]ϕ[/FORMULA])" in mathml
     assert mathml.count("[FORMULA]") > 100
-    tex = document("PMC7417471.nxml")["text"]
+    tex = parsed_article("PMC7417471.nxml")["text"]
     assert "glass transition temperature ([FORMULA]{\\text{T}}_{\\text{g}}[/FORMULA])" in tex
     assert "documentclass" not in tex
     # pone.0000217's display formulas are images only: nothing to say, so no marker at all
-    assert "[FORMULA]" not in document("pone.0000217.nxml")["text"]
+    assert "[FORMULA]" not in parsed_article("pone.0000217.nxml")["text"]
 
 
 # --- inline edge cases --------------------------------------------------------------------
@@ -419,6 +418,6 @@ def test_gzip_compressed_article():
     import gzip
 
     data = (PMC / "mds526.nxml").read_bytes()
-    assert parse_jats(gzip.compress(data), name="mds526.nxml.gz")["text"] == document("mds526.nxml")["text"]
+    assert parse_jats(gzip.compress(data), name="mds526.nxml.gz")["text"] == parsed_article("mds526.nxml")["text"]
     cut = parse_jats(gzip.compress(data)[:5000], name="cut.nxml.gz")
     assert isinstance(cut, Drop) and (cut.id, cut.reason) == ("file:cut.nxml.gz", "parse_error")
