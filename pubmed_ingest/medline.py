@@ -236,13 +236,17 @@ def _record_elements(stream: IO[bytes], prune: bool) -> Iterator[etree._Element]
             for _event, element in parser.read_events():
                 pruning = pruner is not None
                 yield element
-    try:
-        if pruning:
+    if pruning:
+        try:
             parser.feed(pruner.flush())
-        parser.close()  # raises on a truncated document
-    finally:
-        for _event, element in parser.read_events():
-            yield element
+        finally:
+            for _event, element in parser.read_events():
+                yield element
+    # On a truncated document close() raises, and libxml2 2.14+ first emits end events for the elements
+    # still open: those records are cut short, so they are dropped with the error rather than kept.
+    parser.close()
+    for _event, element in parser.read_events():
+        yield element
 
 
 class _Pruner:
