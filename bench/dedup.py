@@ -57,7 +57,6 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data" / "pubmed"
 PEERS_PYTHON = "/tmp/bench-venv/bin/python"
 THRESHOLD = 0.8

@@ -26,27 +26,25 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from gap_replay.guidelines_scraper.crawl import crawl  # noqa: E402
-from gap_replay.guidelines_scraper.extract import extract_document, is_pdf  # noqa: E402
-from gap_replay.guidelines_scraper.fetch import Fetcher  # noqa: E402
-from gap_replay.guidelines_scraper.local_site import (  # noqa: E402
+from gap_replay.guidelines_scraper.crawl import crawl
+from gap_replay.guidelines_scraper.extract import extract_document, is_pdf
+from gap_replay.guidelines_scraper.fetch import Fetcher
+from gap_replay.guidelines_scraper.local_site import (
     host_mirror,
     sample_mirror,
     sample_site_root,
     sample_sources_path,
     serve_site,
 )
-from gap_replay.guidelines_scraper.pdf import pdf_to_markdown  # noqa: E402
-from gap_replay.guidelines_scraper.raw_store import RawStore  # noqa: E402
-from gap_replay.guidelines_scraper.sources import load_sources, parse_sources, select_sources  # noqa: E402
+from gap_replay.guidelines_scraper.pdf import pdf_to_markdown
+from gap_replay.guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.sources import load_sources, parse_sources, select_sources
 
 SITES = ROOT / "tests" / "guidelines_scraper" / "fixtures" / "sites"
 TARGET_OVERHEAD = 0.15

@@ -31,21 +31,19 @@ import json
 import operator
 import os
 import re
-import sys
 import time
 from collections import Counter
 from itertools import accumulate
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from gap_replay.filters.core import DocumentFilter, filter_batch  # noqa: E402
-from gap_replay.filters.langid import LanguageIdentifier, load_model  # noqa: E402
-from gap_replay.filters.quality import QualityRules  # noqa: E402
-from gap_replay.core.schema import documents_to_batch  # noqa: E402
-from gap_replay.pubmed_ingest.jats import parse_jats  # noqa: E402
-from gap_replay.pubmed_ingest.medline import iter_medline  # noqa: E402
+from gap_replay.filters.core import DocumentFilter, filter_batch
+from gap_replay.filters.langid import LanguageIdentifier, load_model
+from gap_replay.filters.quality import QualityRules, repeated_positions
+from gap_replay.core.schema import documents_to_batch
+from gap_replay.pubmed_ingest.jats import parse_jats
+from gap_replay.pubmed_ingest.medline import iter_medline
 
 SHARED = ROOT.parent / "shared"
 TARGET_OVERHEAD = 0.10
@@ -98,17 +96,6 @@ _LINK = re.compile(
     r"|\byou are here\b|\bsign (?:in|up|out)\b|\blog (?:in|out)\b|\bfollow us\b|\bshare (?:this|on)\b"
     r"|\bprint this page\b|\bpage not found\b|\bread more\b|\bclick here\b")
 _LOREM = re.compile(r"lorem ipsum", re.IGNORECASE)
-
-
-def _repeated(grams, positions):
-    count = len(grams)
-    first = dict(zip(reversed(grams), range(count - 1, -1, -1)))
-    if len(first) == count:
-        return [], []
-    firsts = set(first.values())
-    rep = sorted(set(range(count)).difference(firsts))
-    inv = sorted({first[grams[k]] for k in rep}.union(rep))
-    return [positions[k] for k in rep], [positions[k] for k in inv]
 
 
 def plain_rules(text: str) -> str | None:
@@ -198,7 +185,7 @@ def plain_rules(text: str) -> str | None:
         else:
             candidates = [p for p in candidates if p + size <= n]
             grams = [tuple(words[p:p + size]) for p in candidates]
-        repeated, candidates = _repeated(grams, candidates)
+        repeated, candidates = repeated_positions(grams, candidates)
         if not repeated:
             return None
         covered, end = 0, 0

@@ -20,12 +20,10 @@ import io
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TARGET_RATIO = 4.4
 FILE_DOCUMENTS = 10_000

@@ -42,7 +42,6 @@ from pathlib import Path
 from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from gap_replay.pubmed_ingest.jats import parse_jats
 from gap_replay.pubmed_ingest.medline import (

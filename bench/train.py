@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 OVERHEAD_TARGET = 0.10
 WORDS = ("patient treatment dose clinical trial guideline therapy risk blood pressure diabetes insulin infection "

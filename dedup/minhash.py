@@ -63,31 +63,37 @@ BLOCK_SHINGLES = 4096
 # --------------------------------------------------------------------------------------------------
 # Mixing functions (MurmurHash3 finalisers), scalar references and vectorised versions.
 
+# MurmurHash3's finalisers: (shift, multiplier, shift, multiplier, shift) for each word size.
+_FMIX64 = (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33)
+_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+
+
 def fmix64_int(value: int) -> int:
+    shift1, multiplier1, shift2, multiplier2, shift3 = _FMIX64
     value &= _MASK64
-    value ^= value >> 33
-    value = (value * 0xFF51AFD7ED558CCD) & _MASK64
-    value ^= value >> 33
-    value = (value * 0xC4CEB9FE1A85EC53) & _MASK64
-    return value ^ (value >> 33)
+    value ^= value >> shift1
+    value = (value * multiplier1) & _MASK64
+    value ^= value >> shift2
+    value = (value * multiplier2) & _MASK64
+    return value ^ (value >> shift3)
+
+
+def _fmix(values: np.ndarray, word: type, steps: tuple[int, int, int, int, int]) -> np.ndarray:
+    shift1, multiplier1, shift2, multiplier2, shift3 = (word(step) for step in steps)
+    values = values ^ (values >> shift1)  # a copy: the caller's array is left alone
+    values *= multiplier1
+    values ^= values >> shift2
+    values *= multiplier2
+    values ^= values >> shift3
+    return values
 
 
 def fmix64(values: np.ndarray) -> np.ndarray:
-    values = values ^ (values >> _U64(33))
-    values = values * _U64(0xFF51AFD7ED558CCD)
-    values ^= values >> _U64(33)
-    values *= _U64(0xC4CEB9FE1A85EC53)
-    values ^= values >> _U64(33)
-    return values
+    return _fmix(values, _U64, _FMIX64)
 
 
 def fmix32(values: np.ndarray) -> np.ndarray:
-    values = values ^ (values >> _U32(16))
-    values = values * _U32(0x85EBCA6B)
-    values ^= values >> _U32(13)
-    values *= _U32(0xC2B2AE35)
-    values ^= values >> _U32(16)
-    return values
+    return _fmix(values, _U32, _FMIX32)
 
 
 def poly_hash64(data: bytes) -> int:

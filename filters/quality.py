@@ -466,7 +466,7 @@ def duplicate_ngrams(doc: Features, *, duplicate_ngram_limits):
             candidates = [p for p in candidates if p + n <= size]
             grams = [tuple(words[p:p + n]) for p in candidates]
         previous = n
-        repeated, candidates = _repeats(grams, candidates)
+        repeated, candidates = repeated_positions(grams, candidates)
         if not repeated:
             return None  # nothing repeats at this size, so nothing larger does either
         share = _covered_chars(repeated, n, doc.prefix) / doc.chars
@@ -493,7 +493,7 @@ class QualityRules:
         return None
 
 
-def _repeats(grams: list[tuple], positions: Sequence[int]) -> tuple[list[int], list[int]]:
+def repeated_positions(grams: list[tuple], positions: Sequence[int]) -> tuple[list[int], list[int]]:
     """For n-grams `grams` at `positions`: the positions (sorted) of occurrences that repeat an earlier
     occurrence, and the positions of every occurrence of an n-gram that occurs more than once."""
     count = len(grams)

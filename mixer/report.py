@@ -61,13 +61,13 @@ def drop_counts(build: str, manifest: dict[str, Any]) -> Counter:
     return counts
 
 
-def _figure(width: float = 8.0, height: float = 4.0):
+def _figure(width: float = 8.0, height: float = 4.0, columns: int = 1):
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(width, height), dpi=100)
+    figure, axes = plt.subplots(1, columns, figsize=(width, height), dpi=100)
     return plt, figure, axes
 
 
@@ -84,12 +84,18 @@ def _empty(axes, message: str) -> None:
     axes.set_axis_off()
 
 
+def _empty_plot(message: str, width: float = 8.0, height: float = 4.0) -> bytes:
+    """A plot with nothing to draw: the message in place of the axes."""
+    plt, figure, axes = _figure(width, height)
+    _empty(axes, message)
+    return _png(plt, figure)
+
+
 def plot_tokens(manifest: dict[str, Any]) -> bytes:
-    plt, figure, axes = _figure()
     parts = list(manifest["parts"])
     if not parts:
-        _empty(axes, "no documents")
-        return _png(plt, figure)
+        return _empty_plot("no documents")
+    plt, figure, axes = _figure()
     before = [manifest["parts"][p]["before"]["train"]["tokens"] for p in parts]
     after = [manifest["parts"][p]["after"]["train"]["tokens"] for p in parts]
     x = range(len(parts))
@@ -109,11 +115,10 @@ def plot_tokens(manifest: dict[str, Any]) -> bytes:
 
 
 def plot_lengths(manifest: dict[str, Any]) -> bytes:
-    plt, figure, axes = _figure()
     histogram = manifest.get("statistics", {}).get("length_histogram", {})
     if not histogram:
-        _empty(axes, "no documents")
-        return _png(plt, figure)
+        return _empty_plot("no documents")
+    plt, figure, axes = _figure()
     for part, buckets in histogram.items():
         points = sorted((int(b), n) for b, n in buckets.items())
         total = sum(n for _, n in points) or 1
@@ -130,10 +135,9 @@ def plot_lengths(manifest: dict[str, Any]) -> bytes:
 
 def plot_drops(counts: Counter) -> bytes:
     items = sorted(counts.items(), key=lambda item: (item[0][0], -item[1], item[0][1]))
-    plt, figure, axes = _figure(8.0, max(2.5, 0.35 * len(items) + 1.2))
     if not items:
-        _empty(axes, "no document was dropped")
-        return _png(plt, figure)
+        return _empty_plot("no document was dropped", height=2.5)
+    plt, figure, axes = _figure(8.0, max(2.5, 0.35 * len(items) + 1.2))
     labels = [f"{stage}: {reason}" for (stage, reason), _ in items]
     values = [count for _, count in items]
     axes.barh(range(len(items)), values, color="#e76f51")
@@ -151,11 +155,10 @@ def plot_drops(counts: Counter) -> bytes:
 
 
 def plot_languages(manifest: dict[str, Any]) -> bytes:
-    plt, figure, axes = _figure()
     languages = manifest.get("statistics", {}).get("languages", {})
     if not languages:
-        _empty(axes, "no documents")
-        return _png(plt, figure)
+        return _empty_plot("no documents")
+    plt, figure, axes = _figure()
     totals: Counter = Counter()
     for counts in languages.values():
         totals.update(counts)
@@ -181,12 +184,7 @@ def plot_languages(manifest: dict[str, Any]) -> bytes:
 
 
 def plot_upsampling(manifest: dict[str, Any]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.5), dpi=100)
+    plt, figure, (left, right) = _figure(8.0, 3.5, columns=2)
     upsampling = manifest.get("statistics", {}).get("upsampling", {})
     scores, copies = upsampling.get("score", {}), upsampling.get("copies", {})
     if scores:

@@ -41,13 +41,13 @@ from gap_replay.core.schema import make_document
 from gap_replay.pubmed_ingest.xml_safety import (
     MATHML_NS,
     XLINK_HREF,
-    entity_text,
     first_year,
     local_name,
     math_text,
     normalize_doi,
     normalize_pmcid,
     normalize_space,
+    walk_text,
     parse_bytes,
     remove_urls,
 )
@@ -287,21 +287,19 @@ class _ArticleReader:
 
     def _walk(self, element: etree._Element, depth: int, skip_title: bool = False) -> None:
         """Render the content of `element`: its text, its children by handler, their tails."""
-        inline, handlers = self.inline, self.handlers
-        if element.text:
-            inline.append(element.text)
-        for child in element:
+        handlers = self.handlers
+
+        def render(child: etree._Element, inline: list[str]) -> None:
             tag = child.tag
-            if tag is etree.Entity:
-                inline.append(entity_text(child))
-            elif isinstance(tag, str) and not (skip_title and tag == "title"):
-                handler = handlers.get(tag)
-                if handler is None:  # inline markup (italic, sup, named-content...) and unknown elements
-                    self._walk(child, depth)
-                else:
-                    handler(child, depth)
-            if child.tail:
-                inline.append(child.tail)
+            if skip_title and tag == "title":
+                return
+            handler = handlers.get(tag)
+            if handler is None:  # inline markup (italic, sup, named-content...) and unknown elements
+                self._walk(child, depth)
+            else:
+                handler(child, depth)
+
+        walk_text(element, self.inline, render)
 
     def _end_block(self) -> None:
         """Close the paragraph being built, if it holds any text."""
@@ -513,30 +511,28 @@ class _ArticleReader:
 
 
 def _collect_plain(element: etree._Element, parts: list[str], skip_label: bool) -> None:
-    if element.text:
-        parts.append(element.text)
-    for child in element:
-        tag = child.tag
-        if tag is etree.Entity:
-            parts.append(entity_text(child))
-        elif tag == _MATH:
-            parts.append(math_text(child))
-        elif tag == "tex-math":
-            parts.append(_tex_text(child.text or ""))
-        elif isinstance(tag, str):
-            left_out = (tag == "xref" and child.get("ref-type") in _SILENT_XREF_TYPES) or (
-                tag in _DROPPED and (tag != "label" or skip_label)
-            )
-            if left_out:
-                pass
-            elif tag in _SPACED:
-                parts.append(" ")
-                _collect_plain(child, parts, skip_label)
-                parts.append(" ")
-            else:
-                _collect_plain(child, parts, skip_label)
-        if child.tail:
-            parts.append(child.tail)
+    walk_text(element, parts, _plain_child_without_label if skip_label else _plain_child)
+
+
+def _plain_child(child: etree._Element, parts: list[str], skip_label: bool = False) -> None:
+    tag = child.tag
+    if tag == _MATH:
+        parts.append(math_text(child))
+    elif tag == "tex-math":
+        parts.append(_tex_text(child.text or ""))
+    elif (tag == "xref" and child.get("ref-type") in _SILENT_XREF_TYPES) or (
+            tag in _DROPPED and (tag != "label" or skip_label)):
+        pass
+    elif tag in _SPACED:
+        parts.append(" ")
+        _collect_plain(child, parts, skip_label)
+        parts.append(" ")
+    else:
+        _collect_plain(child, parts, skip_label)
+
+
+def _plain_child_without_label(child: etree._Element, parts: list[str]) -> None:
+    _plain_child(child, parts, skip_label=True)
 
 
 def _tex_text(tex: str) -> str:

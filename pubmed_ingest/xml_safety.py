@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html.entities
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from lxml import etree
@@ -130,6 +130,20 @@ def element_text(element: etree._Element | None) -> str:
 
 
 def _collect_text(element: etree._Element, parts: list[str]) -> None:
+    walk_text(element, parts, _collect_child_text)
+
+
+def _collect_child_text(child: etree._Element, parts: list[str]) -> None:
+    if child.tag.startswith(_MATHML_PREFIX):
+        parts.append(math_text(child))
+    else:
+        walk_text(child, parts, _collect_child_text)
+
+
+def walk_text(element: etree._Element, parts: list[str],
+              on_element: Callable[[etree._Element, list[str]], None]) -> None:
+    """Append the text of `element` to `parts` in document order: its own text, each child's tail and
+    the text of entity references, handing each child element to `on_element(child, parts)`."""
     if element.text:
         parts.append(element.text)
     for child in element:
@@ -137,10 +151,7 @@ def _collect_text(element: etree._Element, parts: list[str]) -> None:
         if tag is etree.Entity:
             parts.append(entity_text(child))
         elif isinstance(tag, str):
-            if tag.startswith(_MATHML_PREFIX):
-                parts.append(math_text(child))
-            else:
-                _collect_text(child, parts)
+            on_element(child, parts)
         if child.tail:
             parts.append(child.tail)
 
