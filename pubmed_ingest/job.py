@@ -13,6 +13,7 @@ each paper gets its upsampling score (``pubmed_ingest.upsampling``); papers in a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import BinaryIO
@@ -227,6 +228,17 @@ def pubmed_outcomes(spark, ranked, settings):
     return outcomes.mapInArrow(score_papers(rules), spark_schema(OUTCOME_SCHEMA))
 
 
+def failed_inputs(ranked) -> Counter:
+    """Input files with a file-level failure (a drop whose id is the file's, ``file:<name>``), counted by
+    the reason of their first such drop."""
+    from pyspark.sql import functions as F
+
+    file_level = F.col("id").startswith("file:") & ~F.col("id").contains("#") & F.col(DROP_REASON).isNotNull()
+    rows = (ranked.where(file_level).groupBy(FILE_RANK).agg(F.min(DROP_REASON).alias("reason"))
+            .groupBy("reason").count().collect())
+    return Counter({row["reason"]: row["count"] for row in rows})
+
+
 def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
                settings: PubmedConfig | None = None) -> StageLedger:
     settings = settings or context.config.pubmed
@@ -247,7 +259,9 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
                       .persist(StorageLevel.DISK_ONLY)
         try:
             outcomes = pubmed_outcomes(context.spark, ranked, settings)
-            return write_outcomes(outcomes, output_dir.staging, STAGE)
+            ledger = write_outcomes(outcomes, output_dir.staging, STAGE)
+            ledger.inputs, ledger.failed_inputs = len(files), failed_inputs(ranked)
+            return ledger
         finally:
             ranked.unpersist()
 

@@ -29,10 +29,31 @@ class StageLedger:
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)
     seconds: float | None = None
+    # Stages that read files: how many, and the file-level failures by reason (an input that could not
+    # be read or parsed to its end). 0 inputs: the stage does not count them.
+    inputs: int = 0
+    failed_inputs: Counter = field(default_factory=Counter)
 
     @property
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
+
+    @property
+    def failed_inputs_total(self) -> int:
+        return sum(self.failed_inputs.values())
+
+    def input_failures(self) -> str | None:
+        """One line on the inputs that failed, or None when none did."""
+        if not self.failed_inputs:
+            return None
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in sorted(self.failed_inputs.items()))
+        if self.every_input_failed:
+            return f"{self.stage}: every input failed ({self.inputs:,} inputs; {reasons}): nothing was kept"
+        return f"{self.stage}: {self.failed_inputs_total:,} of {self.inputs:,} inputs failed ({reasons}); see drops/"
+
+    @property
+    def every_input_failed(self) -> bool:
+        return self.inputs > 0 and self.kept == 0 and self.failed_inputs_total >= self.inputs
 
     def check(self) -> StageLedger:
         """Raise LedgerError unless in = kept + dropped."""
@@ -50,6 +71,9 @@ class StageLedger:
             "kept": self.kept,
             "dropped": dict(sorted(self.dropped.items())),
         }
+        if self.inputs:
+            out["inputs"] = self.inputs
+            out["failed_inputs"] = dict(sorted(self.failed_inputs.items()))
         if self.seconds is not None:
             out["seconds"] = round(self.seconds, 3)
         return out
@@ -62,6 +86,8 @@ class StageLedger:
             kept=int(data["kept"]),
             dropped=Counter({str(k): int(v) for k, v in data.get("dropped", {}).items()}),
             seconds=data.get("seconds"),
+            inputs=int(data.get("inputs", 0)),
+            failed_inputs=Counter({str(k): int(v) for k, v in data.get("failed_inputs", {}).items()}),
         )
 
     def write(self, directory: str) -> None:

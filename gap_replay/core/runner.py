@@ -11,6 +11,7 @@ from typing import TextIO
 
 from gap_replay.core import storage
 from gap_replay.core.config import Config
+from gap_replay.core.errors import InputError
 from gap_replay.core.ledger import StageLedger
 
 
@@ -59,8 +60,12 @@ def run_stage(
     started = time.perf_counter()
     with storage.atomic_output(target, stage, fingerprint) as output:
         ledger = produce(output).check()
+        if ledger.every_input_failed:  # nothing to publish: an error, not an empty output
+            raise InputError(ledger.input_failures())
         ledger.seconds = time.perf_counter() - started
         ledger.write(output.staging)
+    if ledger.failed_inputs:
+        context.say(ledger.input_failures())
     context.say(f"{stage}: {ledger.documents_in:,} in, {ledger.kept:,} kept, {ledger.dropped_total:,} dropped "
                 f"({ledger.seconds:.1f}s)")
     return ledger

@@ -11,6 +11,7 @@ import pytest
 
 from gap_replay.build import sample_dir
 from gap_replay.stages import load_config
+from gap_replay.core.errors import InputError
 from gap_replay.core.runner import RunContext
 from gap_replay.pubmed_ingest.job import run_pubmed
 
@@ -97,3 +98,17 @@ def test_hostile_files_are_recorded_and_the_job_goes_on(spark, tmp_path):
                                "file:d_malformed.nxml"}
     assert all(reason in ("parse_error", "unsupported_input") for reason, _ in file_drops.values())
     assert ledger.check().documents_in == len(kept) + len(dropped)
+    # Four of the five inputs failed: the ledger says which and why, and the stage still publishes.
+    assert ledger.inputs == 5 and ledger.failed_inputs_total == 4
+    assert set(ledger.failed_inputs) <= {"parse_error", "unsupported_input"}
+    assert ledger.input_failures().startswith("pubmed: 4 of 5 inputs failed (")
+
+
+def test_a_stage_whose_every_input_failed_is_an_error(spark, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "notes.xml").write_bytes(b"these are notes, not XML")
+    (inputs / "page.xml").write_bytes(b"<html><body>not pubmed</body></html>")
+    with pytest.raises(InputError, match=r"^pubmed: every input failed \(2 inputs; unsupported_input 2\): nothing was kept$"):
+        run_pubmed(RunContext(load_config()), [str(inputs)], str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
