@@ -21,7 +21,8 @@ def register(commands, common) -> None:
     p.add_argument("--input", nargs="+", required=True, metavar="PATH",
                    help="stage or build outputs, Parquet shards (column text), JSONL (field text; .gz, .zst) "
                         "or .txt files; directories and globs")
-    p.add_argument("--output", required=True, metavar="DIR")
+    p.add_argument("--output", required=True, metavar="DIR",
+                   help="directory for tokenizer.json and the tokenizer_config.json that transformers reads")
     p.add_argument("--vocab-size", type=int, default=32_000, help="vocabulary size, special tokens included (default 32000)")
     p.add_argument("--min-frequency", type=int, default=2, help="minimum pair frequency of a merge (default 2)")
     p.add_argument("--max-documents", type=int, default=0,
@@ -39,7 +40,13 @@ def register(commands, common) -> None:
 
 def _train(args: argparse.Namespace, make_context) -> list:
     from gap_replay.core.config import ConfigError
-    from gap_replay.mixer.tokens import iter_corpus_texts, save_tokenizer, select_texts, train_tokenizer
+    from gap_replay.mixer.tokens import (
+        iter_corpus_texts,
+        save_tokenizer,
+        select_texts,
+        train_tokenizer,
+        vocabulary_shortfall,
+    )
 
     if args.vocab_size < 512:
         raise ConfigError("--vocab-size: must be at least 512")
@@ -51,6 +58,9 @@ def _train(args: argparse.Namespace, make_context) -> list:
     print(f"[gap-replay] tokenizer: training on {len(texts):,} documents", file=sys.stderr)
     tokenizer = train_tokenizer(texts, args.vocab_size, args.min_frequency, length=len(texts))
     uri = save_tokenizer(tokenizer, args.output)
+    shortfall = vocabulary_shortfall(tokenizer, args.vocab_size, len(texts))
+    if shortfall:
+        print(f"[gap-replay] {shortfall}", file=sys.stderr)
     print(f"{uri}: vocabulary {tokenizer.get_vocab_size():,}")
     return []
 

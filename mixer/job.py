@@ -32,6 +32,7 @@ from typing import Any
 from gap_replay import __version__
 from gap_replay.core import storage
 from gap_replay.core.config import ConfigError
+from gap_replay.core.errors import InputError
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, SCHEMA_VERSION, SOURCES
@@ -47,6 +48,7 @@ from gap_replay.mixer.tokens import (
     token_counter_udf,
     tokenizer_info,
     train_tokenizer,
+    vocabulary_shortfall,
 )
 
 MIX_STAGE = "mix"
@@ -159,6 +161,9 @@ def _train_tokenizer(context: RunContext, documents, directory: str) -> str:
               .limit(settings.tokenizer_max_documents).toArrow())
     texts = sample.column("text").to_pylist()
     tokenizer = train_tokenizer(iter(texts), settings.tokenizer_vocab_size, length=len(texts))
+    shortfall = vocabulary_shortfall(tokenizer, settings.tokenizer_vocab_size, len(texts))
+    if shortfall:
+        context.say(f"mix: {shortfall} (mix.tokenizer_vocab_size)")
     return save_tokenizer(tokenizer, directory)
 
 
@@ -209,6 +214,12 @@ def _plans(context: RunContext, narrow, before: dict,
         step = planning.prefix_step(target, before.get((part, "train"), {}).get("tokens", 0))
         return planning.prefix_plan(step, target, _prefix_bound(narrow, part, step, histograms.get(part, {})))
 
+    for part, target in sorted(planning.unmeetable_targets(settings, before).items()):
+        setting = "mix.replay_share" if part == planning.REPLAY and part not in settings.target_tokens \
+            else f"mix.target_tokens.{part}"
+        raise InputError(f"mix: {setting} asks for {part} training tokens ({target}) but the inputs hold no "
+                         f"{part} training documents: add them to --input (a build: the stage's inputs "
+                         f"setting), or set {setting} = 0 to mix without {part}")
     for part in parts:
         if part == planning.REPLAY:
             continue

@@ -72,6 +72,16 @@ def needs_prefix(part: str, mix: MixConfig) -> bool:
     return part == REPLAY or (part in mix.target_tokens and part != PAPERS)
 
 
+def unmeetable_targets(mix: MixConfig, before: dict) -> dict[str, str]:
+    """Parts asked for a number or share of training tokens that have no training documents to
+    give them (no weight or repetition can meet such a target), with the target as configured."""
+    asked = {part: f"{tokens:,}" for part, tokens in mix.target_tokens.items() if tokens > 0}
+    if mix.replay_share > 0 and REPLAY not in mix.target_tokens:
+        asked[REPLAY] = f"{mix.replay_share:.2%} of the mixture"
+    return {part: target for part, target in asked.items()
+            if not before.get((part, "train"), {}).get("tokens", 0)}
+
+
 def replay_target(mix: MixConfig, other_train_tokens: int) -> int:
     """Replay's training tokens: a target of its own, or its share of the final training mixture."""
     if REPLAY in mix.target_tokens:

@@ -178,6 +178,16 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 32_000, min_frequenc
     return tokenizer
 
 
+def vocabulary_shortfall(tokenizer, asked: int, documents: int) -> str | None:
+    """A line saying the trained vocabulary is smaller than asked for (BPE stops when no pair of the
+    texts is frequent enough to merge), or None when it has the size asked for."""
+    made = tokenizer.get_vocab_size()
+    if made >= asked:
+        return None
+    return (f"tokenizer: asked for a vocabulary of {asked:,} tokens, made {made:,}: {documents:,} documents "
+            f"hold too few frequent pairs for more merges (give more text, or ask for fewer tokens)")
+
+
 def save_tokenizer(tokenizer, directory: str) -> str:
     """Write ``tokenizer.json`` and a ``tokenizer_config.json`` that `transformers` reads
     (``AutoTokenizer.from_pretrained(directory)``); returns the tokenizer.json URI."""

@@ -1,11 +1,12 @@
 """The CLI's contract on bad input: a one-line message, a non-zero exit, no output left behind."""
 
+import argparse
 import subprocess
 import sys
 
 import pytest
 
-from gap_replay.cli import EXIT_USAGE, main
+from gap_replay.cli import EXIT_USAGE, build_parser, main
 
 
 def run(capsys, *argv):
@@ -81,3 +82,16 @@ def test_bad_master_gives_one_line_without_java_trace(tmp_path):
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and "could not start Spark with master 'nonsense://nowhere'" in lines[0]
     assert "\tat org.apache" not in result.stderr
+
+
+def _options_without_help(parser: argparse.ArgumentParser, command: str):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options_without_help(sub, f"{command} {name}")
+        elif not action.help and not isinstance(action, argparse._HelpAction):
+            yield command, action.option_strings or action.dest
+
+
+def test_every_option_of_every_command_has_help():
+    assert list(_options_without_help(build_parser(), "gap-replay")) == []

@@ -332,7 +332,9 @@ def test_an_empty_input_gives_an_empty_mixture(spark, corpus, tmp_path):
     root, _ = corpus
     (tmp_path / "empty").mkdir()
     pq.write_table(pa.Table.from_pylist([], schema=job.DOCUMENT_SCHEMA), tmp_path / "empty" / "part-00000.parquet")
-    context = RunContext(load_config(base=settings(root)))
+    base = settings(root)
+    base["mix"].update(replay_share=0.0, target_tokens={})  # no token target: nothing that input cannot meet
+    context = RunContext(load_config(base=base))
     ledger = run_mix(context, [str(tmp_path / "empty")], str(tmp_path / "out"))
     assert (ledger.documents_in, ledger.kept) == (0, 0)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -340,3 +342,20 @@ def test_an_empty_input_gives_an_empty_mixture(spark, corpus, tmp_path):
         (shard,) = manifest["splits"][split]["shards"]
         assert shard["rows"] == 0 and pq.read_table(tmp_path / "out" / shard["file"]).num_rows == 0
     assert (tmp_path / "out" / "README.md").is_file()
+
+
+def test_a_token_target_without_documents_to_meet_it_is_an_error(spark, corpus, tmp_path, capsys):
+    root, table = corpus
+    medical = table.filter(pa.compute.not_equal(table.column("source"), "replay"))
+    write_corpus(str(tmp_path / "no_replay"), medical, files=1)
+    config = tmp_path / "mix.toml"  # the default replay share, 1%
+    config.write_text(f'[mix]\ntokenizer = "{root / "tokenizer"}"\n')
+    assert main(["mix", "--input", str(tmp_path / "no_replay"), "--output", str(tmp_path / "out"),
+                 "--config", str(config)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "mix.replay_share asks for replay training tokens (1.00% of the mixture) but the inputs hold no " \
+           "replay training documents" in error and "set mix.replay_share = 0" in error
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
+    # The explicit opt-out mixes without replay.
+    assert main(["mix", "--input", str(tmp_path / "no_replay"), "--output", str(tmp_path / "out"),
+                 "--config", str(config), "--set", "mix.replay_share=0"]) == 0

@@ -18,6 +18,7 @@ from gap_replay.mixer.tokens import (
     select_texts,
     tokenizer_info,
     train_tokenizer,
+    vocabulary_shortfall,
 )
 
 
@@ -73,3 +74,14 @@ def test_cli_trains_a_tokenizer(texts, tmp_path, capsys):
     assert main(["tokenizer", "train", "--input", str(corpus), "--output", str(tmp_path / "t2"),
                  "--vocab-size", "10"]) == 2
     assert "--vocab-size" in capsys.readouterr().err
+
+
+def test_a_vocabulary_smaller_than_asked_for_is_said(texts, tmp_path, capsys):
+    corpus = tmp_path / "small.jsonl"
+    corpus.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts[:3]))
+    assert main(["tokenizer", "train", "--input", str(corpus), "--output", str(tmp_path / "t"),
+                 "--vocab-size", "32000"]) == 0
+    made = train_tokenizer(select_texts(texts[:3], 0), vocab_size=32_000).get_vocab_size()
+    assert made < 32_000
+    assert f"tokenizer: asked for a vocabulary of 32,000 tokens, made {made:,}: 3 documents" in capsys.readouterr().err
+    assert vocabulary_shortfall(train_tokenizer(texts, vocab_size=600), 600, len(texts)) is None
