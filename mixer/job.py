@@ -112,13 +112,15 @@ def _plan_column(plan: planning.Plan):
 
 
 def copies_column(plans: dict[str, planning.Plan]):
-    """Copies of each document (0: left out), by its part's plan; a part with no plan keeps weight 1."""
+    """Copies of each document (0: left out): in the training split by its part's plan (a part with no
+    plan keeps weight 1); in the validation split one each, since weights and upsampling shape what
+    the model trains on, not what it is measured on."""
     from pyspark.sql import functions as F
 
     expression = F.lit(1)
     for part, plan in sorted(plans.items()):
         expression = F.when(F.col("source") == part, _plan_column(plan)).otherwise(expression)
-    return expression.cast("int")
+    return F.when(F.col(SPLIT) == "validation", F.lit(1)).otherwise(expression).cast("int")
 
 
 def shard_column(seed: int, shards: dict[str, int]):

@@ -138,7 +138,9 @@ def test_copies_splits_and_accounting(mixed, corpus):
     for doc_id, seen in copies.items():
         assert sorted(seen) == list(range(len(seen))), doc_id  # copy 0 .. k-1, each once
         source = documents[doc_id]["source"]
-        if source == "pubmed_papers":
+        if doc_id in ids["validation"]:
+            assert len(seen) == 1, doc_id  # validation holds each document once: upsampling is a training weight
+        elif source == "pubmed_papers":
             factor = 1 + documents[doc_id]["upsampling_score"]
             assert math.floor(factor) <= len(seen) <= math.ceil(factor)
         elif source == "pubmed_abstracts":
@@ -149,8 +151,18 @@ def test_copies_splits_and_accounting(mixed, corpus):
     abstracts = [i for i, d in documents.items() if d["source"] == "pubmed_abstracts"]
     kept = sum(1 for i in abstracts if i in copies)
     assert 0.4 < kept / len(abstracts) < 0.6  # weight 0.5
-    papers = [i for i, d in documents.items() if d["source"] == "pubmed_papers"]
+    papers = [i for i, d in documents.items() if d["source"] == "pubmed_papers" and i in ids["train"]]
     assert sum(len(copies[i]) for i in papers) > 1.5 * len(papers)  # upsampled
+    validation_papers = [i for i, d in documents.items() if d["source"] == "pubmed_papers" and i in ids["validation"]]
+    assert validation_papers and all(len(copies[i]) == 1 for i in validation_papers)
+    # The realised validation shares per part: each document is drawn with its part's fraction.
+    fractions = manifest["settings"]["validation_fraction"]
+    for part, fraction in fractions.items():
+        part_ids = [i for i, d in documents.items() if d["source"] == part]
+        share = sum(1 for i in part_ids if i in ids["validation"]) / len(part_ids)
+        assert abs(share - fraction) <= 3 * math.sqrt(fraction * (1 - fraction) / len(part_ids)), (part, share)
+        assert manifest["splits"]["validation"]["by_source"][part]["rows"] == \
+            manifest["splits"]["validation"]["by_source"][part]["documents"]
 
     assert ledger.documents_in == table.num_rows == ledger.kept + ledger.dropped_total
     assert ledger.kept == len(copies)
