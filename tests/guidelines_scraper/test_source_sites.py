@@ -1,4 +1,5 @@
-"""Real crawls of the 8 redistributable sources, each through its *built-in* spec (sources.toml),
+"""Real crawls of the 15 sources that need no browser (the 8 redistributable ones and the 7 closed
+ones: every source but MAGIC), each through its *built-in* spec (sources.toml),
 against a local copy of the site (tests/guidelines_scraper/fixtures/sites/<host>/, invented content
 in the real site's structure: listings, pagination, article pages, PDFs as the site serves them),
 then extraction; every article's outcome is compared with its golden text in
@@ -24,11 +25,13 @@ from gap_replay.guidelines_scraper.raw_store import RawStore
 from gap_replay.guidelines_scraper.sources import load_sources
 
 from .conftest import FIXTURES
+from .fixture_html import FIXTURE_PAGES
 from .fixture_pdfs import FIXTURE_PDFS, render_pdf
 
 SITES = FIXTURES / "sites"
 EXPECTED = FIXTURES / "expected"
 OPEN_TAGS = ["cco", "cdc", "cma", "icrc", "nice", "spor", "who", "wikidoc"]
+CLOSED_TAGS = ["aafp", "cps", "drugs"]  # MAGIC needs JavaScript: no fixture
 UPDATE = os.environ.get("GAP_REPLAY_UPDATE_GOLDEN") == "1"
 
 
@@ -59,7 +62,7 @@ def render(pairs) -> str:
     return "\n".join(blocks)
 
 
-@pytest.mark.parametrize("tag", OPEN_TAGS)
+@pytest.mark.parametrize("tag", OPEN_TAGS + CLOSED_TAGS)
 def test_source_site_golden(tag, site, tmp_path):
     before = dict(site.served)
     report, pairs = crawl_and_extract(tag, site, tmp_path)
@@ -81,3 +84,8 @@ def test_source_site_golden(tag, site, tmp_path):
 def test_committed_fixture_pdfs_are_what_the_writer_makes():
     for relative, spec in FIXTURE_PDFS.items():
         assert (SITES / relative).read_bytes() == render_pdf(spec), relative
+
+
+def test_committed_fixture_pages_are_what_the_generator_makes():
+    for relative, content in FIXTURE_PAGES.items():
+        assert (FIXTURES / relative).read_bytes() == content, relative
