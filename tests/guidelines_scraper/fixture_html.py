@@ -622,6 +622,518 @@ drugs_dosage("metformin", "Metformin", "500 mg; 850 mg; 1000 mg; 500 mg extended
 page(f"{DRUGS}/robots.txt", robots("www.drugs.com", "Disallow: /api/\n"))
 
 
+# -- GuidelineCentral (www.guidelinecentral.com): summary pages /guideline/<id>/ from a sitemap index ---
+
+GC = "sites/www.guidelinecentral.com"
+GC_MENU = {
+    "Guidelines": ["Cardiology", "Endocrinology", "Gastroenterology", "Infectious disease", "Oncology", "Pulmonology",
+                   "Neurology", "Pediatrics", "Psychiatry", "Rheumatology", "Urology", "Women's health"],
+    "Pocket guides": ["Shop all guides", "New releases", "Bundles", "Institutional licences"],
+    "Drugs": ["Drug search", "Drug classes", "Dosing calculators"],
+    "Resources": ["Newsletters", "Mobile app", "Continuing education", "Quick-reference tools", "Webinars"],
+}
+
+
+def gc_page(number: int, title: str, society: str, summary: str) -> None:
+    path = f"/guideline/{number}/"
+    content = f"""<!DOCTYPE html>
+<html lang="en-US">
+<head>
+<meta charset="UTF-8">
+<title>{esc(title)} | Guideline Central</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="canonical" href="https://www.guidelinecentral.com{path}">
+<meta property="og:title" content="{esc(title)}">
+<link rel="stylesheet" href="/wp-content/themes/gc/style.min.css?ver=4.2">
+{data_layer({"content": {"type": "guideline-summary", "id": number, "society": society, "access": "free"},
+             "visitor": {"loggedIn": False}})}
+{consent_config("www.guidelinecentral.com")}
+</head>
+<body class="guideline-template-default single single-guideline">
+<div class="cookie-consent"><p>We use cookies to improve your experience on our website. By browsing this website, you agree to our use of cookies.</p><button>OK</button></div>
+<header class="site-header"><a href="/" class="custom-logo-link">Guideline Central</a>
+<nav class="main-navigation">
+{menu(GC_MENU, "/guidelines", "menu")}
+</nav>
+<div class="header-actions"><a href="/login/">Log in</a> <a href="/register/">Sign up free</a></div></header>
+<main class="site-main">
+<nav class="breadcrumbs"><a href="/">Home</a> &raquo; <a href="/guidelines/">Guidelines</a> &raquo; {esc(society)}</nav>
+<div class="guideline-title text-center"><h1>{esc(title)}</h1>
+<p class="guideline-meta">{esc(society)} &middot; Published 2023</p></div>
+<div class="guideline-actions"><a href="#" class="btn">Save</a> <a href="#" class="btn">Share</a> <a href="#" class="btn">Print</a></div>
+<div class="row"><div class="col-md-8">
+<div id="summary-nav" class="summary-content">
+{summary}
+</div></div>
+<aside class="col-md-4 sidebar"><div class="widget related-guidelines"><h3>Related guidelines</h3><ul>{link_items(["Guideline one", "Guideline two", "Guideline three"], "/guideline")}</ul></div>
+<div class="widget app-promo"><h3>Get the app</h3><p>Download the Guideline Central app for quick access to thousands of guideline summaries at the point of care.</p></div>
+<div class="widget newsletter"><h3>Newsletter</h3><form><input type="email" placeholder="Email"><button>Subscribe</button></form></div></aside></div>
+</main>
+<footer class="site-footer"><ul>{link_items(["About", "Contact", "Privacy policy", "Terms of use", "Advertise", "Publish with us"], "")}</ul>
+<p>&copy; 2024 Guideline Central. All rights reserved.</p></footer>
+{script("jQuery(function($){$('.cookie-consent button').on('click',function(){$(this).parent().hide();});});")}
+</body>
+</html>
+"""
+    page(f"{GC}{path}index.html", content)
+
+
+def gc_section(anchor: str, heading: str, items: list[tuple]) -> str:
+    return f'<section id="section-{anchor}" class="summary-section"><h2>{heading}</h2>\n{blocks(items)}\n</section>'
+
+
+GC_TAIL = (gc_section("grading", "Recommendation Grading", [("table", [["Grade", "Meaning"], ["Strong", "Benefits clearly outweigh harms"], ["Conditional", "Benefits probably outweigh harms"]])])
+           + gc_section("citation", "Source Citation", [("p", "Fixture Society. Guideline summary source. J Fixture Med. 2023;1:1-20.")])
+           + gc_section("disclaimer", "Disclaimer", [("p", "This summary is for educational purposes and does not replace the full guideline.")]))
+
+gc_page(30211, "Management of Heart Failure with Reduced Ejection Fraction", "Fixture Heart Society",
+        gc_section("objectives", "Document Objectives", [("p", "To provide evidence-based recommendations for the pharmacologic management of adults with chronic heart failure with reduced ejection fraction.")])
+        + gc_section("recommendations", "Key Recommendations", [
+            ("ul", ["Start all four foundational drug classes early: an angiotensin receptor-neprilysin inhibitor or ACE inhibitor, an evidence-based beta-blocker, a mineralocorticoid receptor antagonist and an SGLT2 inhibitor.",
+                    "Titrate each drug to the target or highest tolerated dose, checking potassium and renal function one to two weeks after each change.",
+                    "Use loop diuretics at the lowest dose that keeps the patient free of congestion.",
+                    "Refer patients with an ejection fraction of 35 per cent or less despite three months of treatment for assessment for an implantable defibrillator."])])
+        + gc_section("monitoring", "Monitoring", [("p", "Review symptoms, weight, blood pressure, heart rate and laboratory results at every titration visit, and offer a structured exercise programme once the patient is stable.")])
+        + GC_TAIL)
+gc_page(30342, "Diagnosis and Management of Gout", "Fixture Rheumatology Association",
+        gc_section("objectives", "Document Objectives", [("p", "To guide clinicians in the diagnosis of gout and in urate-lowering therapy for adults with recurrent flares.")])
+        + gc_section("recommendations", "Key Recommendations", [
+            ("ul", ["Confirm the diagnosis by identifying monosodium urate crystals in synovial fluid whenever feasible.",
+                    "Offer urate-lowering therapy to patients with two or more flares a year, tophi or radiographic damage.",
+                    "Start allopurinol at 100 mg daily or less and increase gradually to reach a serum urate below 6 mg/dL.",
+                    "Give anti-inflammatory prophylaxis for three to six months when starting urate-lowering therapy.",
+                    "Treat acute flares with colchicine, a non-steroidal anti-inflammatory drug or a glucocorticoid, chosen by comorbidity."])])
+        + gc_section("lifestyle", "Lifestyle Advice", [("p", "Advise limiting alcohol, purine-rich meats and drinks sweetened with fructose, and review medicines that raise serum urate, such as thiazide diuretics, when alternatives exist.")])
+        + GC_TAIL)
+gc_page(30417, "Screening for Colorectal Cancer in Average-Risk Adults", "Fixture Gastroenterology College",
+        gc_section("objectives", "Document Objectives", [("p", "To recommend screening ages, tests and intervals for colorectal cancer in adults at average risk.")])
+        + gc_section("recommendations", "Key Recommendations", [
+            ("ul", ["Begin screening at age 45 and continue to age 75; decide individually between 76 and 85.",
+                    "Offer colonoscopy every ten years or an annual faecal immunochemical test as first-tier options.",
+                    "Follow every abnormal non-invasive test with a timely colonoscopy, ideally within six months.",
+                    "Do not screen adults older than 85 years."]),
+            ("p", "Shared decision-making should take account of patient preference, because the test a patient will complete is the best test for that patient.")])
+        + gc_section("quality", "Quality of Screening", [("p", "Colonoscopy programmes should monitor adenoma detection rates and bowel preparation quality, and invite patients again when a screening interval is due.")])
+        + GC_TAIL)
+# A members-only summary: the page shows only a sign-in prompt.
+gc_page(29990, "Management of Chronic Obstructive Pulmonary Disease", "Fixture Thoracic Society",
+        '<div class="paywall"><h2>Sign in to view this summary</h2><p>Create a free account to continue.</p></div>')
+
+page(f"{GC}/sitemap.xml", sitemap_index(["https://www.guidelinecentral.com/guideline-sitemap1.xml.gz",
+                                         "https://www.guidelinecentral.com/guideline-sitemap2.xml.gz",
+                                         "https://www.guidelinecentral.com/page-sitemap.xml"]))
+page(f"{GC}/guideline-sitemap1.xml.gz", gzipped(urlset(["https://www.guidelinecentral.com/guideline/30211/",
+                                                        "https://www.guidelinecentral.com/guideline/29990/",
+                                                        "https://www.guidelinecentral.com/guideline/30342/"])))
+page(f"{GC}/guideline-sitemap2.xml.gz", gzipped(urlset(["https://www.guidelinecentral.com/guideline/30417/",
+                                                        "https://www.guidelinecentral.com/guideline/30211/"])))
+page(f"{GC}/page-sitemap.xml", urlset(["https://www.guidelinecentral.com/guidelines/",
+                                       "https://www.guidelinecentral.com/guidelines/fixture-heart-society/",
+                                       "https://www.guidelinecentral.com/pocket-guides/"]))
+page(f"{GC}/robots.txt", robots("www.guidelinecentral.com", "Disallow: /wp-admin/\nSitemap: https://www.guidelinecentral.com/sitemap.xml\n"))
+
+
+# -- IDSA (www.idsociety.org): the all-practice-guidelines A-Z list and guideline pages; a redesign ------
+
+IDSA_MENU = {
+    "Practice Guidelines": ["All practice guidelines", "Guidelines in development", "Guideline development process",
+                            "Implementation tools", "Clinical pathways"],
+    "Clinical Affairs": ["Antimicrobial stewardship", "Infection prevention", "Vaccines", "Telehealth"],
+    "Public Health": ["COVID-19", "Influenza", "HIV", "Antimicrobial resistance", "Climate and health"],
+    "Science and Research": ["Journals", "Research funding", "Science speaks"],
+    "Professional Development": ["IDWeek", "Board review", "Fellowship training", "Careers"],
+}
+
+IDSA_GUIDELINES = [  # slug, title, year, statuses
+    ("uncomplicated-cystitis", "Uncomplicated Cystitis and Pyelonephritis in Women", 2024, ("Current",)),
+    ("management-of-cellulitis", "Skin and Soft Tissue Infections", 2023, ("Current", "Endorsed")),
+    ("clostridioides-difficile-2019", "Clostridioides difficile Infection in Adults", 2019, ("Archived",)),
+    ("diabetic-foot-infections-update", "Diabetic Foot Infections", 2025, ("In Development",)),
+]
+IDSA_TEXT = {
+    "uncomplicated-cystitis": [
+        ("h2", "Introduction"),
+        ("p", "Acute uncomplicated cystitis is among the most common infections treated in outpatient practice. This update addresses the choice of empiric antimicrobial therapy in otherwise healthy, non-pregnant women, taking account of rising resistance and of collateral damage to the microbiota."),
+        ("h2", "Recommendations"),
+        ("ul", ["Nitrofurantoin for five days is an appropriate first choice for acute cystitis when renal function is adequate.",
+                "Trimethoprim-sulfamethoxazole for three days is appropriate where local resistance is below 20 per cent.",
+                "Fosfomycin as a single dose is an alternative with somewhat lower efficacy.",
+                "Reserve fluoroquinolones for pyelonephritis or for cystitis when no other agent is suitable.",
+                "Obtain a urine culture with susceptibility testing in all women with suspected pyelonephritis."]),
+        ("h2", "Pyelonephritis"),
+        ("p", "Women with pyelonephritis who can take oral medicines may be treated as outpatients. An initial parenteral dose of a long-acting agent is reasonable while culture results are awaited."),
+    ],
+    "management-of-cellulitis": [
+        ("h2", "Introduction"),
+        ("p", "Skin and soft tissue infections range from superficial cellulitis to necrotizing infections that need urgent surgery. This guideline focuses on the outpatient management of non-purulent cellulitis and of simple abscesses."),
+        ("h2", "Recommendations"),
+        ("ul", ["Treat typical non-purulent cellulitis with an agent active against streptococci, such as cephalexin, for five days, extending if there is no improvement.",
+                "Incise and drain simple abscesses; add an antibiotic active against MRSA when systemic signs are present.",
+                "Elevate the affected area and treat predisposing conditions such as tinea pedis and oedema.",
+                "Seek surgical review without delay when pain is out of proportion to the findings or the skin shows bullae or necrosis."]),
+        ("h2", "Recurrent cellulitis"),
+        ("p", "Patients with three or four episodes a year despite treatment of predisposing factors may benefit from prophylactic penicillin or erythromycin."),
+    ],
+    "clostridioides-difficile-2019": [
+        ("h2", "Introduction"),
+        ("p", "This archived guideline addressed the diagnosis and treatment of Clostridioides difficile infection in adults. It is kept for reference; see the current guideline for updated recommendations."),
+        ("h2", "Recommendations"),
+        ("ul", ["Test only patients with unexplained new-onset diarrhoea of three or more unformed stools in 24 hours.",
+                "Treat an initial episode with oral vancomycin for ten days or fidaxomicin for ten days.",
+                "Treat a first recurrence with fidaxomicin or a prolonged tapered and pulsed course of oral vancomycin.",
+                "Consider faecal microbiota transplantation after the second recurrence.",
+                "Stop unnecessary antibiotics and proton pump inhibitors whenever possible."]),
+        ("h2", "Infection prevention"),
+        ("p", "Place patients with suspected infection in contact precautions and clean rooms with a sporicidal agent, since alcohol hand rubs do not kill the spores."),
+    ],
+    "diabetic-foot-infections-update": [
+        ("p", "This new guideline is currently in development. Check back for updates."),
+    ],
+}
+
+
+def idsa_chrome(title: str, body: str, path: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{esc(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="canonical" href="https://www.idsociety.org{path}">
+<link rel="stylesheet" href="/dist/css/main.css?v=8.1">
+{data_layer({"page": {"path": path, "section": "practice-guideline", "cms": "sitecore"}})}
+{consent_config("www.idsociety.org")}
+</head>
+<body>
+<div id="cookie-bar" class="cookie-bar"><p>IDSA uses cookies to improve your browsing experience. By continuing to use this site, you agree to our cookie policy.</p><button class="cookie-bar__accept">Accept</button></div>
+<header class="header"><a class="header__logo" href="/">Infectious Diseases Society of America</a>
+<div class="header__utility"><a href="/login">Sign in</a> <a href="/membership">Join</a> <a href="/donate">Donate</a></div>
+<nav class="header__nav">
+{menu(IDSA_MENU, "/programs", "nav")}
+</nav></header>
+{body}
+<footer class="footer"><ul>{link_items(["About IDSA", "Contact us", "Careers", "Privacy policy", "Terms of use", "Media"], "/about")}</ul>
+<p>&copy; 2024 Infectious Diseases Society of America. 4040 Wilson Blvd., Arlington, VA.</p></footer>
+{script("(function(){var b=document.querySelector('.cookie-bar__accept');if(b){b.onclick=function(){document.getElementById('cookie-bar').remove();};}})();")}
+</body>
+</html>
+"""
+
+
+def idsa_site(root: str, redesigned: bool = False) -> None:
+    """The IDSA site under `root`; `redesigned`: the listing and guideline pages use new markup (the
+    spec's link_selector and content_selector find nothing)."""
+    host = f"{root}/www.idsociety.org"
+    items = []
+    for slug_, title, year, statuses in IDSA_GUIDELINES:
+        dots = "".join(f'<li class="category-dot">{s}</li>' for s in statuses)
+        if redesigned:
+            items.append(f'<div class="guideline-card"><a class="guideline-card__title" href="/practice-guideline/{slug_}/">{esc(title)}</a>'
+                         f'<span class="guideline-card__meta">{year} &middot; {", ".join(statuses)}</span></div>')
+        else:
+            items.append(f'<li><ul class="list-pages__categories">{dots}</ul>'
+                         f'<a class="list-pages__link" href="/practice-guideline/{slug_}/">{esc(title)}</a>'
+                         f'<span class="list-pages__year">{year}</span></li>')
+    if redesigned:
+        listing = f'<main class="guideline-index"><h1>Practice Guidelines</h1><div class="guideline-grid">{"".join(items)}</div></main>'
+    else:
+        listing = f"""<div class="standardpage"><div class="standardpage-col-left">
+<nav class="breadcrumb"><a href="/">Home</a> / Practice Guidelines</nav>
+<h1>All Practice Guidelines</h1>
+<div class="filters"><button>Current</button><button>Archived</button><button>Endorsed</button><button>In Development</button></div>
+<div class="alpha-listing"><ul class="list-pages">{"".join(items)}</ul></div>
+</div><div class="standardpage-col-right"><h3>Related</h3><ul><li><a href="/practice-guideline/guideline-development-process/">How IDSA develops guidelines</a></li></ul></div></div>"""
+    page(f"{host}/practice-guideline/all-practice-guidelines/index.html",
+         idsa_chrome("All Practice Guidelines", listing, "/practice-guideline/all-practice-guidelines/"))
+    for slug_, title, year, statuses in IDSA_GUIDELINES:
+        status = "".join(f'<span class="status">{s.upper()}</span>' for s in statuses)
+        toc = "".join(f'<li><a href="#{slug(t)}">{esc(t)}</a></li>' for k, t in IDSA_TEXT[slug_] if k == "h2")
+        body_text = blocks(IDSA_TEXT[slug_])
+        if redesigned:
+            body = f"""<main class="guideline-detail"><article class="guideline-detail__body">
+<h1>{esc(title)}</h1><p class="guideline-detail__meta">Published {year}</p>
+{body_text}
+</article><aside class="guideline-detail__aside"><h3>Download</h3><p><a href="https://academic.oup.com/cid/{slug_}.pdf">Download PDF</a></p></aside></main>"""
+        else:
+            body = f"""<div class="standardpage"><div class="standardpage-col-left">
+<nav class="breadcrumb"><a href="/">Home</a> / <a href="/practice-guideline/all-practice-guidelines/">Practice Guidelines</a></nav>
+<div class="idsaPracticeGuidelinePage">
+<section class="status-section">{status}</section>
+<p><a href="https://academic.oup.com/cid/{slug_}.pdf">Download PDF</a></p>
+<h1>{esc(title)}</h1>
+<p class="published">Published: {year}</p>
+<div class="table-of-contents"><h3>Table of Contents</h3><ul>{toc}</ul></div>
+<div class="share"><a href="#">Share</a> <a href="#">Email</a></div>
+{body_text}
+<p><a href="#top">Back to top</a></p>
+<h2>Notes</h2><p>Guidelines are not intended to take the place of physician judgment.</p>
+</div></div>
+<div class="standardpage-col-right"><div class="view-all-guidance"><a href="/practice-guideline/all-practice-guidelines/">View all guidelines</a></div>
+<h3>Related guidelines</h3><ul>{link_items(["Antimicrobial stewardship", "Vaccines for adults"], "/programs")}</ul></div></div>"""
+        page(f"{host}/practice-guideline/{slug_}/index.html", idsa_chrome(f"{title} | IDSA", body, f"/practice-guideline/{slug_}/"))
+    page(f"{host}/robots.txt", robots("www.idsociety.org"))
+
+
+idsa_site("sites")
+idsa_site("site_changes/idsa", redesigned=True)
+
+
+# -- Mayo Clinic (www.mayoclinic.org): A-Z index by letter, condition pages in two templates ---------------
+
+MAYO = "sites/www.mayoclinic.org"
+MAYO_MENU = {
+    "Care at Mayo Clinic": ["Patient-centered care", "About Mayo Clinic", "Request an appointment", "Find a doctor",
+                            "Locations", "Clinical trials", "Patient and visitor guide", "International services"],
+    "Health Library": ["Diseases & Conditions", "Symptoms", "Tests & Procedures", "Drugs & Supplements",
+                       "Healthy Lifestyle", "Books & Subscriptions"],
+    "For Medical Professionals": ["Provider relations", "Online services for referring physicians", "Video center",
+                                  "Publications", "Continuing medical education"],
+    "Research & Education": ["Research faculty", "Laboratories", "Mayo Clinic College of Medicine and Science",
+                             "Graduate school", "Residencies and fellowships"],
+    "Giving to Mayo Clinic": ["Give now", "Giving to Mayo Clinic", "Frequently asked questions", "Contact us"],
+}
+MAYO_INDEX = {  # letter -> (title, slug, id, see-also alias or None)
+    "A": [("Asthma", "asthma", 20369653, None), ("Acute sinusitis", "acute-sinusitis", 20351671, None)],
+    "B": [("Bronchiolitis", "bronchiolitis", 20351565, None), ("Bronchitis, acute", "bronchiolitis", 20351565, "see")],
+    "C": [("Cellulitis", "cellulitis", 20370762, None), ("Chilblains", "chilblains-retired", 20351097, None)],
+}
+
+
+def mayo_chrome(title: str, body: str, path: str, template_class: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{esc(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="Description" content="Learn about symptoms, causes and treatment.">
+<meta name="PublishDate" content="2024-03-12">
+<link rel="canonical" href="https://www.mayoclinic.org{path}">
+<link rel="stylesheet" href="/etc.clientlibs/mayoclinic/clientlibs/site.min.css">
+{data_layer({"pageInfo": {"contentType": "condition", "path": path, "adZone": "diseases-conditions",
+                           "keywords": [w for w in title.lower().split() if len(w) > 3]}})}
+{consent_config("www.mayoclinic.org")}
+</head>
+<body class="{template_class}">
+<div class="cmp-cookie-banner"><p>We use cookies and similar technologies to improve your experience, to show you relevant advertising and to understand how you use our site.</p><button>Accept</button> <a href="/about-this-site/privacy-policy">Privacy policy</a></div>
+<header class="cmp-header"><a class="cmp-header__logo" href="/">Mayo Clinic</a>
+<a class="cmp-button" href="/appointments">Request an appointment</a>
+<nav class="cmp-navigation">
+{menu(MAYO_MENU, "", "cmp-navigation")}
+</nav></header>
+{body}
+<footer class="cmp-footer"><ul>{link_items(["About this site", "Contact us", "Locations", "Health information policy", "Media requests", "Privacy policy", "Notice of privacy practices", "Terms and conditions"], "/about-this-site")}</ul>
+<p>Mayo Clinic is a nonprofit organization. This fixture copy holds invented text. &copy; 1998-2024 Mayo Foundation for Medical Education and Research (MFMER). All rights reserved.</p></footer>
+{script("window.mcAds=window.mcAds||[];window.mcAds.push({slot:'right-rail',sizes:[[300,250],[300,600]]});")}
+</body>
+</html>
+"""
+
+
+for letter, entries in MAYO_INDEX.items():
+    results = "".join(
+        (f'<div class="cmp-result-name"><a class="cmp-results-with-primary-name__see-link" href="/diseases-conditions/{s}/symptoms-causes/syc-{i}">'
+         f'{esc(t)}</a> <span>See {esc(s.title())}</span></div>') if alias else
+        (f'<div class="cmp-result-name"><div class="cmp-link" data-testid="cmp-button">'
+         f'<a class="cmp-result-name__link" href="/diseases-conditions/{s}/symptoms-causes/syc-{i}">{esc(t)}</a></div></div>')
+        for t, s, i, alias in entries)
+    alphabet = "".join(f'<li><a href="/diseases-conditions/index?letter={c}">{c}</a></li>' for c in "ABCDEFGHIJKLMNOPRSTUVWXYZ#")
+    body = f"""<main class="cmp-main"><h1>Diseases &amp; Conditions</h1>
+<p>Find diseases and conditions by first letter.</p>
+<ul class="cmp-alphabet-facet">{alphabet}</ul>
+<div class="cmp-back-to-top-container"><div id="cmp-skip-to-main__content" class="cmp-azresults cmp-azresults-from-model">{results}</div></div>
+<aside class="cmp-related"><h2>Featured</h2><ul><li><a href="/diseases-conditions/asthma/diagnosis-treatment/drc-20369660">Asthma treatment options</a></li></ul></aside>
+</main>"""
+    page(f"{MAYO}/diseases-conditions/index%3Fletter={letter}",
+         mayo_chrome(f"Diseases & conditions - {letter} - Mayo Clinic", body, f"/diseases-conditions/index?letter={letter}", "azpage"))
+
+MAYO_TEXT = {
+    "asthma": [
+        ("h2", "Overview"),
+        ("p", "Asthma is a condition in which the airways narrow and swell and may produce extra mucus. This can make breathing difficult and trigger coughing, a whistling sound when breathing out and shortness of breath."),
+        ("p", "For some people asthma is a minor nuisance. For others it can be a major problem that interferes with daily activities and may lead to a life-threatening attack. Asthma can't be cured, but its symptoms can be controlled."),
+        ("h2", "Symptoms"),
+        ("ul", ["Shortness of breath", "Chest tightness or pain", "Wheezing when exhaling", "Trouble sleeping caused by coughing or wheezing", "Coughing or wheezing attacks made worse by a cold or the flu"]),
+        ("h3", "When to see a doctor"),
+        ("p", "Seek emergency treatment if shortness of breath or wheezing worsens quickly, or if there is no improvement even after using a quick-relief inhaler. Talk to your health care team if you think you have asthma, and to monitor your asthma after diagnosis."),
+        ("h2", "Causes"),
+        ("p", "It isn't clear why some people get asthma and others don't, but it's probably due to a combination of environmental and inherited factors. Common triggers include airborne allergens, respiratory infections, physical activity, cold air, air pollutants and smoke."),
+    ],
+    "acute-sinusitis": [
+        ("h2", "Overview"),
+        ("p", "Acute sinusitis causes the spaces inside the nose, known as sinuses, to become inflamed and swollen. It makes it hard for the sinuses to drain, so mucus builds up and breathing through the nose may be difficult."),
+        ("h2", "Symptoms"),
+        ("ul", ["Thick, yellow or greenish mucus from the nose or down the back of the throat", "Blocked or stuffy nose", "Pain, tenderness and swelling around the eyes, cheeks, nose or forehead", "Ear pressure, headache and tiredness"]),
+        ("h3", "When to see a doctor"),
+        ("p", "Most people with acute sinusitis don't need to see a health care provider. Contact your provider if symptoms last more than a week, get worse after seeming to improve, or come with a lasting fever."),
+        ("h2", "Causes"),
+        ("p", "Acute sinusitis is most often caused by the common cold. Other causes include allergies, nasal polyps and a deviated septum, which can all block the drainage of the sinuses."),
+    ],
+    "bronchiolitis": [
+        ("h2", "Overview"),
+        ("p", "Bronchiolitis is a common lung infection in young children and infants. It causes swelling and mucus buildup in the smallest air passages in the lungs, called bronchioles. It is usually caused by a virus and most children get better with care at home."),
+        ("h2", "Symptoms"),
+        ("p", "For the first few days the symptoms are similar to those of a cold: a runny or stuffy nose, cough and sometimes a slight fever. After this there may be a week or more of trouble breathing or a whistling sound when the child breathes out."),
+        ("h3", "When to see a doctor"),
+        ("p", "Seek prompt care if your child has fast, shallow breathing, struggles to breathe, is too short of breath to eat or drink, or has skin, lips or fingernails that look blue or gray."),
+        ("h2", "Prevention"),
+        ("p", "Wash hands often, keep young infants away from people who are sick, clean toys and surfaces, and keep children away from cigarette smoke."),
+    ],
+}
+
+
+def mayo_condition(slug_: str, number: int, title: str) -> None:
+    path = f"/diseases-conditions/{slug_}/symptoms-causes/syc-{number}"
+    sections = "".join(f'<div class="cmp-text__rich-content cmp-dita-content">{blocks(MAYO_TEXT[slug_][i:i + 2])}</div>'
+                       for i in range(0, len(MAYO_TEXT[slug_]), 2))
+    body = f"""<main class="cmp-main"><header class="cmp-page-header"><h1 id="page-title">{esc(title)}</h1>
+<ul class="cmp-tabs"><li class="active"><a href="{path}">Symptoms &amp; causes</a></li><li><a href="/diseases-conditions/{slug_}/diagnosis-treatment/drc-{number + 7}">Diagnosis &amp; treatment</a></li><li><a href="/diseases-conditions/{slug_}/doctors-departments/ddc-{number + 9}">Doctors &amp; departments</a></li></ul></header>
+<article class="cmp-article"><div class="aem-container cmp-aside-container">
+<div class="container-child"><nav class="cmp-toc">On this page <a href="#overview">Overview</a> <a href="#symptoms">Symptoms</a> <a href="#causes">Causes</a></nav></div>
+<div class="container-child">
+{sections}
+<div class="cmp-related-content cmp-related-content--inline"><h3>Products &amp; Services</h3><a href="https://order.store.mayoclinic.com/book">A Book: Mayo Clinic Family Health Book</a></div>
+<form class="cmp-newsletter"><h2>From Mayo Clinic to your inbox</h2><p>Sign up for free and stay up to date on research advancements and health tips.</p><input type="email"><button>Subscribe</button></form>
+</div>
+<div class="container-child"><a class="cmp-button" href="/appointments">Request an appointment</a><div class="cmp-meet-mc-staff-button">By Mayo Clinic Staff</div>
+<div class="cmp-references"><button>Show references</button><ol><li>Fixture reference one.</li></ol></div></div>
+</div></article>
+<aside class="cmp-ad cmp-ad--right-rail">Advertisement</aside></main>"""
+    page(f"{MAYO}{path}", mayo_chrome(f"{title} - Symptoms and causes - Mayo Clinic", body, path, "consumerconditionpage"))
+
+
+mayo_condition("asthma", 20369653, "Asthma")
+mayo_condition("acute-sinusitis", 20351671, "Acute sinusitis")
+mayo_condition("bronchiolitis", 20351565, "Bronchiolitis")
+
+# Cellulitis still in the legacy template: article#main-content > div.row > div.content.
+cellulitis_path = "/diseases-conditions/cellulitis/symptoms-causes/syc-20370762"
+page(f"{MAYO}{cellulitis_path}", mayo_chrome("Cellulitis - Symptoms and causes - Mayo Clinic", f"""<div class="main">
+<header><div class="row"><h1><a href="/diseases-conditions/cellulitis">Cellulitis</a></h1></div></header>
+<article id="main-content"><div class="row"><div class="content">
+<div class="thin-content-bar"><div class="print">Print</div></div>
+<div>
+{blocks([("h2", "Overview"),
+         ("p", "Cellulitis is a common bacterial skin infection. The affected skin is swollen and inflamed and is typically painful and warm to the touch. It usually affects the skin on the lower legs, but it can occur on the face, arms and other areas."),
+         ("p", "Cellulitis occurs when a crack or break in the skin allows bacteria to enter. Left untreated, the infection can spread to the lymph nodes and bloodstream and become life-threatening."),
+         ("h2", "Symptoms"),
+         ("ul", ["An area of red skin that tends to expand", "Swelling and tenderness", "Warmth of the affected skin", "Fever with chills", "Spots or blisters on the skin"]),
+         ("h3", "When to see a doctor"),
+         ("p", "Seek emergency care if you have a red, swollen, tender rash or a rash that is changing rapidly and a fever. See your health care provider, preferably the same day, if you have a rash that is red, swollen and tender and expanding, but without fever.")])}
+<div id="maincta" class="acces-list-container rc-list"><h3>Products &amp; Services</h3><p>Show more products from Mayo Clinic</p></div>
+<div class="requestappt">Request an appointment</div>
+<div class="thin-content-by">By Mayo Clinic Staff</div>
+</div>
+<div class="pubdate">March 12, 2024</div>
+<div class="references"><button>Show references</button><div><ol><li>Fixture reference.</li></ol></div></div>
+</div><div class="sidebar">Advertisement</div></div></article></div>""", cellulitis_path, "legacy"))
+page(f"{MAYO}/robots.txt", robots("www.mayoclinic.org", "Disallow: /appointments\n"))
+
+
+# -- RCH (www.rch.org.au): the clinical guideline A-Z index and guideline pages (widgetBody blocks) -------
+
+RCH = "sites/www.rch.org.au"
+RCH_INDEX = [  # title, slug, is an alias ("see ...")
+    ("Bronchiolitis", "Bronchiolitis", False), ("Croup (laryngotracheobronchitis)", "Croup_laryngotracheobronchitis", False),
+    ("Febrile child", "Febrile_child", False), ("Fever (see Febrile child)", "Febrile_child", True),
+    ("Immigrant health resources", "Immigrant_health_resources", False), ("Otitis media", "Acute_otitis_media", False),
+]
+RCH_TEXT = {
+    "Bronchiolitis": [
+        ("h2", "Key points"),
+        ("ul", ["Bronchiolitis is a clinical diagnosis; investigations are not routinely needed.",
+                "Management is supportive: hydration and oxygen when saturation is persistently below 90 per cent.",
+                "Salbutamol, adrenaline, steroids and antibiotics are not recommended."]),
+        ("h2", "Assessment"),
+        ("p", "Typical features in an infant under 12 months are a viral prodrome followed by cough, tachypnoea, recession and widespread crackles or wheeze. Symptoms peak on days two to three and resolve over seven to ten days."),
+        ("table", [["Severity", "Features"], ["Mild", "Normal feeding, no oxygen need"], ["Severe", "Apnoea, poor feeding, marked recession"]]),
+        ("h2", "Management"),
+        ("ul", ["Offer small frequent feeds; use nasogastric fluids if oral intake is below half the usual amount.",
+                "Consider high-flow nasal cannula therapy for infants with hypoxaemia despite standard oxygen.",
+                "Discuss with a senior clinician any infant with apnoeas or rising oxygen requirement."]),
+        ("h2", "Consider consultation with local paediatric team when"),
+        ("p", "The infant is under six weeks of age, was born prematurely, or has chronic lung or heart disease."),
+        ("p", "Last updated June 2024"),
+    ],
+    "Croup_laryngotracheobronchitis": [
+        ("h2", "Key points"),
+        ("ul", ["Croup is a clinical diagnosis of barking cough, hoarse voice and inspiratory stridor.",
+                "Give oral dexamethasone 0.15 mg/kg to all children with croup, including mild cases.",
+                "Nebulised adrenaline is used for severe respiratory distress while steroids take effect."]),
+        ("h2", "Assessment"),
+        ("p", "Assess severity by the child's behaviour, work of breathing and stridor at rest. Avoid upsetting the child, because distress worsens airway obstruction; allow the child to stay on the parent's lap."),
+        ("h2", "Management"),
+        ("p", "Children with mild croup can go home after one dose of steroid with advice about warning signs. Observe children who needed adrenaline for at least three hours after the last dose before discharge."),
+        ("p", "Last updated March 2024"),
+    ],
+    "Febrile_child": [
+        ("h2", "Key points"),
+        ("ul", ["Most febrile children have a self-limiting viral illness.",
+                "Infants under three months need careful assessment, as serious bacterial infection is more common.",
+                "Treat discomfort rather than the temperature itself."]),
+        ("h2", "Assessment"),
+        ("p", "Look for a focus of infection and for red flags: altered conscious state, poor perfusion, petechial rash, respiratory distress or fever lasting more than five days. Ask about immunisation status and recent travel."),
+        ("h2", "Management"),
+        ("ul", ["Infants under 28 days: full septic work-up and empiric intravenous antibiotics.",
+                "Well children over three months without a focus: review in 24 to 48 hours if fever persists.",
+                "Give paracetamol or ibuprofen only for discomfort, not to prevent febrile seizures."]),
+        ("p", "Last updated August 2023"),
+    ],
+    "Immigrant_health_resources": [("p", "Links to immigrant health resources.")],
+}
+
+
+def rch_chrome(title: str, primary: str, path: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Clinical Practice Guidelines : {esc(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="canonical" href="https://www.rch.org.au{path}">
+<link rel="stylesheet" href="/assets/css/rch.min.css">
+{data_layer({"section": "clinicalguide", "path": path, "cms": "ektron"})}
+{consent_config("www.rch.org.au")}
+</head>
+<body>
+<div class="alert-banner"><p>Stay informed with the latest updates on respiratory viruses this season. <a href="/news/">Find out more &gt;&gt;</a></p></div>
+<header id="rch-header"><a href="/home/" class="logo">The Royal Children's Hospital Melbourne</a>
+<nav class="rch-nav"><ul>{link_items(["Patients and families", "Health professionals", "Research", "Education", "Careers", "Support the RCH", "Contact"], "")}</ul></nav>
+<form class="site-search" action="/search/"><input name="q" placeholder="Search RCH"></form></header>
+<div class="container"><div class="row">
+<nav id="rch-secondary" class="col-md-2"><h3>Clinical Practice Guidelines</h3><ul>{link_items(["Guideline index", "About the CPGs", "CPG development process", "Disclaimer", "Parent information", "Nursing guidelines"], "/clinicalguide/about")}</ul></nav>
+<div id="rch-primary" class="col-md-10">
+<h1>{esc(title)}</h1>
+{primary}
+</div></div></div>
+<footer id="rch-footer"><p>The Royal Children's Hospital Melbourne, 50 Flemington Road, Parkville, Victoria, Australia.</p>
+<ul>{link_items(["Privacy", "Disclaimer", "Accessibility", "Feedback"], "/about")}</ul>
+<p>We acknowledge the Traditional Custodians of the land on which we work.</p></footer>
+{script("(function(){var n=document.querySelector('.alert-banner');if(n&&sessionStorage.getItem('alertClosed')){n.remove();}})();")}
+</body>
+</html>
+"""
+
+
+index_items = "".join(f'<li><a href="/clinicalguide/guideline_index/{s}/">{esc(t)}</a></li>' for t, s, _ in RCH_INDEX)
+page(f"{RCH}/clinicalguide/guideline_index/index.html", rch_chrome("Clinical Practice Guidelines", f"""
+<div class="widgetBody"><p>The clinical practice guidelines of the Royal Children's Hospital are point-of-care guidelines for the assessment and management of common and serious conditions in children.</p></div>
+<div class="tabs"><ul class="tabnav"><li><a href="#tab-All">All</a></li><li><a href="#tab-A">A</a></li><li><a href="#tab-B">B</a></li><li><a href="#tab-C">C</a></li></ul>
+<div id="tabnav-letter-blocks"><div id="tab-All"><ul>{index_items}</ul></div></div></div>
+<div class="widgetBody"><h3>Popular guidelines</h3><ul><li><a href="/clinicalguide/guideline_index/Bronchiolitis/">Bronchiolitis</a></li><li><a href="/clinicalguide/guideline_index/Head_injury/">Head injury</a></li></ul></div>
+""", "/clinicalguide/guideline_index/"))
+for title, slug_, alias in RCH_INDEX:
+    if alias or slug_ not in RCH_TEXT:
+        continue  # Acute_otitis_media is a stale index entry: 404
+    widgets = ('<div class="widgetBody"><img alt="PIC endorsed" src="/uploadedImages/pic-logo.png"></div>\n'
+               f'<div class="widgetBody">{blocks(RCH_TEXT[slug_])}</div>\n'
+               '<div class="widgetBody"><h2>Reference List</h2><ol><li>Fixture reference one.</li><li>Fixture reference two.</li></ol></div>\n'
+               '<div class="widgetBody"><h2>Parent information</h2><p><a href="/kidsinfo/">Kids Health Info fact sheet</a></p></div>')
+    page(f"{RCH}/clinicalguide/guideline_index/{slug_}/index.html",
+         rch_chrome(title.split(" (")[0], widgets, f"/clinicalguide/guideline_index/{slug_}/"))
+page(f"{RCH}/robots.txt", robots("www.rch.org.au"))
+
+
 # -- writing ------------------------------------------------------------------------------------------
 
 def main() -> None:
