@@ -186,7 +186,7 @@ def aafp_page(path: str, topic: str, category: str, intro: str, sections: str) -
 </head>
 <body class="page basicpage">
 <div id="onetrust-banner-sdk" class="otFlat" role="region" aria-label="Cookie banner">
-  <div class="ot-sdk-container"><p id="onetrust-policy-text">We use cookies to give you the best experience on our site, to analyze traffic and to personalize content. You can change your cookie settings at any time.</p>
+  <div class="ot-sdk-container"><p id="onetrust-policy-text">Cookies keep you signed in, measure visits and tailor what you see; manage them in the settings.</p>
   <button id="onetrust-accept-btn-handler">Accept all cookies</button><button id="onetrust-pc-btn-handler">Cookie settings</button></div>
 </div>
 <a class="skip-link" href="#main-content">Skip to main content</a>
@@ -345,11 +345,11 @@ def cps_chrome(title: str, body: str, path: str) -> str:
 {consent_config("cps.ca")}
 </head>
 <body class="page--documents">
-<div class="cookie-notice hide-for-print" role="dialog"><p>This site uses cookies to improve your experience and to measure traffic. By continuing you accept our use of cookies.</p><a class="button" href="#">I agree</a> <a href="/en/privacy">Privacy policy</a></div>
+<div class="cookie-notice hide-for-print" role="dialog"><p>Cookies help us run this site and count visits. Choose "I agree" to allow them.</p><a class="button" href="#">I agree</a> <a href="/en/privacy">Privacy policy</a></div>
 <a href="#main-content" class="show-on-focus">Skip to Content</a>
 <header class="site-header hide-for-print">
   <div class="top-bar"><a href="/en" class="logo"><img src="/assets/img/cps-logo.svg" alt="Canadian Paediatric Society"></a>
-  <p class="tagline">A home for paediatricians. A voice for children and youth.</p>
+  <p class="tagline">Paediatricians working together for the health of young Canadians.</p>
   <ul class="utility"><li><a href="/fr{path[3:]}">Français</a></li><li><a href="/en/members">Members</a></li><li><a href="/en/donate">Donate</a></li></ul></div>
   <nav class="main-nav" aria-label="Main">
 {menu(CPS_MENU, "/en", "main-nav")}
@@ -407,7 +407,7 @@ def cps_statement(slug_: str, title: str, kind: str, dates: str, content: list[t
     page(f"{CPS}{path}", cps_chrome(title, body, path))
 
 
-CPS_DISCLAIMER = ("p", "Disclaimer: The recommendations in this position statement do not indicate an exclusive course of treatment or procedure to be followed. Variations, taking into account individual circumstances, may be appropriate.")
+CPS_DISCLAIMER = ("p", "Disclaimer: This statement supports clinical judgement and does not replace it; care should be adapted to each child and family.")
 
 cps_listing("/en/documents/statements-by-date", [
     ("bronchiolitis-infants", "Bronchiolitis: Recommendations for diagnosis and management in infants", "Position statement", "Posted: Mar 4, 2024"),
@@ -506,7 +506,7 @@ def drugs_chrome(title: str, content: str, path: str, sidebar: str = "") -> str:
 {consent_config("www.drugs.com")}
 </head>
 <body class="ddc-page">
-<div id="ddc-cookie-banner" class="ddc-cookie"><p>We use cookies and similar technologies to personalize content and ads and to analyze our traffic.</p><button class="ddc-btn">Accept</button><a href="/support/privacy.html">Learn more</a></div>
+<div id="ddc-cookie-banner" class="ddc-cookie"><p>Cookies on this site pay for free content through ads and tell us which pages are read.</p><button class="ddc-btn">Accept</button><a href="/support/privacy.html">Learn more</a></div>
 <header class="ddc-header"><a class="ddc-logo" href="/">Drugs.com</a>
 <form class="ddc-search" action="/search.php"><input name="searchterm" placeholder="Search drugs, conditions"><button>Search</button></form>
 <nav class="ddc-nav">
@@ -519,7 +519,7 @@ def drugs_chrome(title: str, content: str, path: str, sidebar: str = "") -> str:
 <aside id="sidebar" class="ddc-sidebar">{sidebar}<div class="ddc-ad ddc-ad--rail">Advertisement</div></aside>
 </div>
 <footer class="ddc-footer"><ul>{link_items(["About Drugs.com", "Advertising policy", "Attribution and citations", "Contact us", "Privacy policy", "Terms of use", "Editorial policy"], "/support")}</ul>
-<p>Drugs.com provides accurate and independent information on more than 24,000 prescription drugs, over-the-counter medicines and natural products. This fixture copy holds invented text.</p>
+<p>A fixture copy of a drug information site; all text here is invented for tests.</p>
 <p>Copyright &copy; 2000-2024 Drugs.com. All rights reserved.</p></footer>
 {script("window.ddcAds=window.ddcAds||{queue:[]};window.ddcAds.queue.push(function(){ddcAds.display('slot1');});")}
 </body>
@@ -533,11 +533,11 @@ letters = "".join(f'<li><a href="/dosage-{c}.html">{c.upper()}</a></li>' if c in
                   else f'<li><span class="ddc-disabled">{c.upper()}</span></li>' for c in "abcdefghijklmnopqrstuvwxyz")
 page(f"{DRUGS}/dosage/index.html", drugs_chrome("Drug Dosage Guide - Drugs.com", f"""
 <h1>Drug Dosage</h1>
-<p>Please note - dosage information listed on this website should be used as a guideline only. Always consult your doctor or healthcare specialist before changing the dosage of any medicine.</p>
+<p>These dosage guides summarise the labelled doses of each medicine. They are a reference for readers, not a prescription: dose changes belong with the prescriber.</p>
 <h2>Browse dosage guides by letter</h2>
 <ul class="ddc-paging ddc-paging-alpha">{letters}</ul>
 <h2>More about dosage and administration</h2>
-<p>The dose is the amount of a drug taken at one time; the dosage regimen is how often it is taken. Many factors decide a dose, including age, weight, kidney and liver function and other medicines.</p>
+<p>A dosage guide lists the starting dose, how it is adjusted and the largest dose for each use of a medicine, with changes for children and for reduced kidney or liver function.</p>
 """, "/dosage/"))
 for letter, entries in DRUGS_LETTERS.items():
     items = "".join(f'<li><a href="/dosage/{s}.html">{esc(name)}</a> <a class="ddc-secondary" href="/mtm/{s}.html">(patient information)</a></li>'
@@ -567,7 +567,7 @@ def drugs_dosage(slug_: str, name: str, strengths: str, sections: list[tuple]) -
 <h2>Frequently asked questions</h2>
 <ul><li><a href="/medical-answers/{slug_}-faq">What should I avoid while taking {name.lower()}?</a></li></ul>
 <h2>Further information</h2>
-<p>Always consult your healthcare provider to ensure the information displayed on this page applies to your personal circumstances.</p>
+<p>Always consult your healthcare provider before acting on the information on this page.</p>
 <p class="ddc-disclaimer">Medical Disclaimer</p>"""
     page(f"{DRUGS}{path}", drugs_chrome(f"{name} Dosage Guide + Max Dose, Adjustments - Drugs.com", content, path,
                                         '<div class="ddc-related"><h3>Popular dosage guides</h3><ul>'
@@ -650,7 +650,7 @@ def gc_page(number: int, title: str, society: str, summary: str) -> None:
 {consent_config("www.guidelinecentral.com")}
 </head>
 <body class="guideline-template-default single single-guideline">
-<div class="cookie-consent"><p>We use cookies to improve your experience on our website. By browsing this website, you agree to our use of cookies.</p><button>OK</button></div>
+<div class="cookie-consent"><p>This website stores cookies for sign-in and statistics. Press OK to continue with cookies enabled.</p><button>OK</button></div>
 <header class="site-header"><a href="/" class="custom-logo-link">Guideline Central</a>
 <nav class="main-navigation">
 {menu(GC_MENU, "/guidelines", "menu")}
@@ -787,7 +787,7 @@ IDSA_TEXT = {
         ("p", "Place patients with suspected infection in contact precautions and clean rooms with a sporicidal agent, since alcohol hand rubs do not kill the spores."),
     ],
     "diabetic-foot-infections-update": [
-        ("p", "This new guideline is currently in development. Check back for updates."),
+        ("p", "This guideline is in development; the panel will post its recommendations when the review is complete."),
     ],
 }
 
@@ -805,7 +805,7 @@ def idsa_chrome(title: str, body: str, path: str) -> str:
 {consent_config("www.idsociety.org")}
 </head>
 <body>
-<div id="cookie-bar" class="cookie-bar"><p>IDSA uses cookies to improve your browsing experience. By continuing to use this site, you agree to our cookie policy.</p><button class="cookie-bar__accept">Accept</button></div>
+<div id="cookie-bar" class="cookie-bar"><p>This site uses cookies for sign-in and visit statistics; see the cookie policy for details.</p><button class="cookie-bar__accept">Accept</button></div>
 <header class="header"><a class="header__logo" href="/">Infectious Diseases Society of America</a>
 <div class="header__utility"><a href="/login">Sign in</a> <a href="/membership">Join</a> <a href="/donate">Donate</a></div>
 <nav class="header__nav">
@@ -915,7 +915,7 @@ def mayo_chrome(title: str, body: str, path: str, template_class: str) -> str:
 {consent_config("www.mayoclinic.org")}
 </head>
 <body class="{template_class}">
-<div class="cmp-cookie-banner"><p>We use cookies and similar technologies to improve your experience, to show you relevant advertising and to understand how you use our site.</p><button>Accept</button> <a href="/about-this-site/privacy-policy">Privacy policy</a></div>
+<div class="cmp-cookie-banner"><p>This site sets cookies for site functions, measurement and advertising. Accept them or read the privacy policy.</p><button>Accept</button> <a href="/about-this-site/privacy-policy">Privacy policy</a></div>
 <header class="cmp-header"><a class="cmp-header__logo" href="/">Mayo Clinic</a>
 <a class="cmp-button" href="/appointments">Request an appointment</a>
 <nav class="cmp-navigation">
@@ -950,34 +950,34 @@ for letter, entries in MAYO_INDEX.items():
 MAYO_TEXT = {
     "asthma": [
         ("h2", "Overview"),
-        ("p", "Asthma is a condition in which the airways narrow and swell and may produce extra mucus. This can make breathing difficult and trigger coughing, a whistling sound when breathing out and shortness of breath."),
-        ("p", "For some people asthma is a minor nuisance. For others it can be a major problem that interferes with daily activities and may lead to a life-threatening attack. Asthma can't be cured, but its symptoms can be controlled."),
+        ("p", "In asthma the breathing tubes of the lungs react to triggers by tightening, swelling and filling with sticky mucus. Air then moves in and out with difficulty, which brings on cough, wheeze and a tight chest."),
+        ("p", "Attacks range from a mild nuisance to an emergency. There is no cure, but with the right inhalers and a written action plan most people keep their symptoms under control and lead active lives."),
         ("h2", "Symptoms"),
-        ("ul", ["Shortness of breath", "Chest tightness or pain", "Wheezing when exhaling", "Trouble sleeping caused by coughing or wheezing", "Coughing or wheezing attacks made worse by a cold or the flu"]),
+        ("ul", ["Breathlessness, especially at night or with exercise", "A feeling of pressure across the chest", "A high-pitched wheeze on breathing out", "A cough that wakes you up", "Symptoms that flare with colds, smoke or pollen"]),
         ("h3", "When to see a doctor"),
-        ("p", "Seek emergency treatment if shortness of breath or wheezing worsens quickly, or if there is no improvement even after using a quick-relief inhaler. Talk to your health care team if you think you have asthma, and to monitor your asthma after diagnosis."),
+        ("p", "Get emergency help if breathing gets harder fast or your reliever inhaler does not bring relief within minutes. Book a visit if you often wheeze or cough at night, or if you need your reliever more than twice a week."),
         ("h2", "Causes"),
-        ("p", "It isn't clear why some people get asthma and others don't, but it's probably due to a combination of environmental and inherited factors. Common triggers include airborne allergens, respiratory infections, physical activity, cold air, air pollutants and smoke."),
+        ("p", "Asthma runs in families and is more common in people with eczema or hay fever. Things that set off symptoms differ from person to person: dust mites, pet dander, mould, viral infections, cold air, exercise and tobacco smoke are frequent ones."),
     ],
     "acute-sinusitis": [
         ("h2", "Overview"),
-        ("p", "Acute sinusitis causes the spaces inside the nose, known as sinuses, to become inflamed and swollen. It makes it hard for the sinuses to drain, so mucus builds up and breathing through the nose may be difficult."),
+        ("p", "Sinusitis is swelling of the lining of the air spaces around the nose. When the lining swells, the small drainage channels close, mucus collects and the face feels full and sore."),
         ("h2", "Symptoms"),
-        ("ul", ["Thick, yellow or greenish mucus from the nose or down the back of the throat", "Blocked or stuffy nose", "Pain, tenderness and swelling around the eyes, cheeks, nose or forehead", "Ear pressure, headache and tiredness"]),
+        ("ul", ["Coloured discharge from the nose or down the throat", "A blocked nose and a reduced sense of smell", "Pressure or aching over the cheeks, forehead or between the eyes", "Headache, ear fullness and tiredness"]),
         ("h3", "When to see a doctor"),
-        ("p", "Most people with acute sinusitis don't need to see a health care provider. Contact your provider if symptoms last more than a week, get worse after seeming to improve, or come with a lasting fever."),
+        ("p", "Home care is usually enough. See a clinician if symptoms go on for more than ten days, come back after getting better, or come with a high temperature, swelling around the eye or a stiff neck."),
         ("h2", "Causes"),
-        ("p", "Acute sinusitis is most often caused by the common cold. Other causes include allergies, nasal polyps and a deviated septum, which can all block the drainage of the sinuses."),
+        ("p", "A cold virus starts most cases. Allergies, growths in the nose and a bent nasal septum make blockage of the sinus openings more likely."),
     ],
     "bronchiolitis": [
         ("h2", "Overview"),
-        ("p", "Bronchiolitis is a common lung infection in young children and infants. It causes swelling and mucus buildup in the smallest air passages in the lungs, called bronchioles. It is usually caused by a virus and most children get better with care at home."),
+        ("p", "Bronchiolitis is a chest infection of babies and toddlers in which a virus inflames the tiniest airways. The airways fill with mucus, so the child breathes fast and works hard to breathe. Most babies recover at home in one to two weeks."),
         ("h2", "Symptoms"),
-        ("p", "For the first few days the symptoms are similar to those of a cold: a runny or stuffy nose, cough and sometimes a slight fever. After this there may be a week or more of trouble breathing or a whistling sound when the child breathes out."),
+        ("p", "It begins like a cold, with a runny nose, mild fever and cough. Over the next days breathing may become quick and noisy, with a wheeze, and the baby may tire during feeds."),
         ("h3", "When to see a doctor"),
-        ("p", "Seek prompt care if your child has fast, shallow breathing, struggles to breathe, is too short of breath to eat or drink, or has skin, lips or fingernails that look blue or gray."),
+        ("p", "Get urgent help if your baby pauses in breathing, sucks in the skin between the ribs with each breath, refuses feeds or has bluish lips."),
         ("h2", "Prevention"),
-        ("p", "Wash hands often, keep young infants away from people who are sick, clean toys and surfaces, and keep children away from cigarette smoke."),
+        ("p", "Handwashing, keeping sick visitors away from young babies, cleaning shared toys and a smoke-free home all lower the chance of infection."),
     ],
 }
 
@@ -993,7 +993,7 @@ def mayo_condition(slug_: str, number: int, title: str) -> None:
 <div class="container-child">
 {sections}
 <div class="cmp-related-content cmp-related-content--inline"><h3>Products &amp; Services</h3><a href="https://order.store.mayoclinic.com/book">A Book: Mayo Clinic Family Health Book</a></div>
-<form class="cmp-newsletter"><h2>From Mayo Clinic to your inbox</h2><p>Sign up for free and stay up to date on research advancements and health tips.</p><input type="email"><button>Subscribe</button></form>
+<form class="cmp-newsletter"><h2>Health tips by email</h2><p>Get a weekly message with new articles from the health library.</p><input type="email"><button>Subscribe</button></form>
 </div>
 <div class="container-child"><a class="cmp-button" href="/appointments">Request an appointment</a><div class="cmp-meet-mc-staff-button">By Mayo Clinic Staff</div>
 <div class="cmp-references"><button>Show references</button><ol><li>Fixture reference one.</li></ol></div></div>
@@ -1014,12 +1014,12 @@ page(f"{MAYO}{cellulitis_path}", mayo_chrome("Cellulitis - Symptoms and causes -
 <div class="thin-content-bar"><div class="print">Print</div></div>
 <div>
 {blocks([("h2", "Overview"),
-         ("p", "Cellulitis is a common bacterial skin infection. The affected skin is swollen and inflamed and is typically painful and warm to the touch. It usually affects the skin on the lower legs, but it can occur on the face, arms and other areas."),
-         ("p", "Cellulitis occurs when a crack or break in the skin allows bacteria to enter. Left untreated, the infection can spread to the lymph nodes and bloodstream and become life-threatening."),
+         ("p", "Cellulitis is an infection of the deeper layers of the skin by bacteria. The skin turns red, hot, swollen and sore, most often on a lower leg, though any part of the body can be affected."),
+         ("p", "Bacteria get in through a cut, a bite, cracked skin between the toes or a leg ulcer. Without antibiotics the infection can reach the lymph glands and the blood, which is dangerous."),
          ("h2", "Symptoms"),
-         ("ul", ["An area of red skin that tends to expand", "Swelling and tenderness", "Warmth of the affected skin", "Fever with chills", "Spots or blisters on the skin"]),
+         ("ul", ["Redness that spreads over hours to days", "Swollen, tender skin", "Skin that feels hot", "Fever and shivering", "Blisters or dimpled skin"]),
          ("h3", "When to see a doctor"),
-         ("p", "Seek emergency care if you have a red, swollen, tender rash or a rash that is changing rapidly and a fever. See your health care provider, preferably the same day, if you have a rash that is red, swollen and tender and expanding, but without fever.")])}
+         ("p", "Go to an emergency department if a red, painful area is spreading quickly or you have a fever with it. See a clinician the same day if a patch of skin is red, warm and getting bigger, even without fever.")])}
 <div id="maincta" class="acces-list-container rc-list"><h3>Products &amp; Services</h3><p>Show more products from Mayo Clinic</p></div>
 <div class="requestappt">Request an appointment</div>
 <div class="thin-content-by">By Mayo Clinic Staff</div>
@@ -1096,7 +1096,7 @@ def rch_chrome(title: str, primary: str, path: str) -> str:
 {consent_config("www.rch.org.au")}
 </head>
 <body>
-<div class="alert-banner"><p>Stay informed with the latest updates on respiratory viruses this season. <a href="/news/">Find out more &gt;&gt;</a></p></div>
+<div class="alert-banner"><p>Winter respiratory season: read the hospital's visitor advice before coming in. <a href="/news/">Details</a></p></div>
 <header id="rch-header"><a href="/home/" class="logo">The Royal Children's Hospital Melbourne</a>
 <nav class="rch-nav"><ul>{link_items(["Patients and families", "Health professionals", "Research", "Education", "Careers", "Support the RCH", "Contact"], "")}</ul></nav>
 <form class="site-search" action="/search/"><input name="q" placeholder="Search RCH"></form></header>
@@ -1108,7 +1108,7 @@ def rch_chrome(title: str, primary: str, path: str) -> str:
 </div></div></div>
 <footer id="rch-footer"><p>The Royal Children's Hospital Melbourne, 50 Flemington Road, Parkville, Victoria, Australia.</p>
 <ul>{link_items(["Privacy", "Disclaimer", "Accessibility", "Feedback"], "/about")}</ul>
-<p>We acknowledge the Traditional Custodians of the land on which we work.</p></footer>
+<p>The hospital pays respect to the First Peoples of the land where it stands.</p></footer>
 {script("(function(){var n=document.querySelector('.alert-banner');if(n&&sessionStorage.getItem('alertClosed')){n.remove();}})();")}
 </body>
 </html>
