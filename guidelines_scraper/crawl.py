@@ -1,10 +1,12 @@
 """Crawl guideline sources into a :class:`~guidelines_scraper.raw_store.RawStore`.
 
-Per source: discover article URLs (``listing``: follow listing/pagination pages from the seeds
-and collect the links matching ``link_pattern``; ``sitemap``: read sitemap.xml files and sitemap
-indexes; ``static``: the seeds are the articles), then fetch each article not already in the
-store. Every response (robots.txt, listings, sitemaps, articles) is appended to the store, and each
-one is durable before the next request is made (fsynced to the store's WARC file), so a rerun resumes where a
+Per source: discover article URLs (``listing``: follow listing/pagination pages from the seeds (those
+matching ``listing_pattern``, and the "next" links ``next_selector`` picks) and collect the links that
+``link_selector`` picks and ``link_pattern`` matches (a page where the selector matches nothing falls
+back to the pattern); ``sitemap``: read sitemap.xml files and sitemap indexes, gzipped or not;
+``static``: the seeds are the articles), then fetch each article not already in the store. Every
+response (robots.txt, listings, sitemaps, articles) is appended to the store, and each one is durable
+before the next request is made (fsynced to the store's WARC file), so a rerun resumes where a
 killed crawl stopped: articles already stored are not fetched again (only transient failures are
 retried); robots.txt, listings and sitemaps are fetched again, to find new articles.
 
@@ -33,7 +35,7 @@ from lxml import html as lxml_html
 
 from gap_replay.guidelines_scraper.fetch import Fetcher, FetchResult, Mirror, host_of, normalize_url
 from gap_replay.guidelines_scraper.raw_store import RawStore, StoredPage
-from gap_replay.guidelines_scraper.sources import GuidelineSource
+from gap_replay.guidelines_scraper.sources import GuidelineSource, css_selector
 
 DEFAULT_MAX_LISTING_PAGES = 5000
 _SITEMAP_MAX_BYTES = 100 * 1024 * 1024
@@ -51,6 +53,7 @@ class SourceReport:
     errors: int = 0              # article fetches that gave no usable page (incl. robots refusals)
     listings: int = 0            # listing/sitemap pages fetched
     listing_errors: int = 0
+    link_selector_misses: int = 0  # listing pages with article links where link_selector matched nothing
     not_modified: int = 0        # recrawl: articles answered 304 (stored body kept)
     skipped: bool = False        # the whole source was skipped (requires_js)
     messages: list[str] = field(default_factory=list)
@@ -65,7 +68,8 @@ class CrawlReport:
         return [f"{tag}: {m}" for tag, rep in self.sources.items() for m in rep.messages]
 
     def totals(self) -> dict[str, int]:
-        keys = ("discovered", "fetched", "skipped_existing", "errors", "listings", "listing_errors", "not_modified")
+        keys = ("discovered", "fetched", "skipped_existing", "errors", "listings", "listing_errors", "not_modified",
+                "link_selector_misses")
         return {k: sum(getattr(r, k) for r in self.sources.values()) for k in keys}
 
     def summary(self) -> str:
@@ -75,8 +79,9 @@ class CrawlReport:
                 lines.append(f"{tag}: skipped ({'; '.join(r.messages)})")
                 continue
             unchanged = f" (not modified {r.not_modified})" if r.not_modified else ""
+            misses = f" (link_selector missed on {r.link_selector_misses})" if r.link_selector_misses else ""
             lines.append(f"{tag}: discovered {r.discovered}, fetched {r.fetched}{unchanged}, already stored "
-                         f"{r.skipped_existing}, errors {r.errors}, listing pages {r.listings}")
+                         f"{r.skipped_existing}, errors {r.errors}, listing pages {r.listings}{misses}")
         return "\n".join(lines)
 
 
@@ -94,17 +99,15 @@ def _is_html(result: FetchResult) -> bool:
     return head.startswith(b"<!doctype html") or head.startswith(b"<html")
 
 
-def extract_links(body: bytes, page_url: str) -> list[str]:
-    """Absolute, normalised http(s) link targets of an HTML page, in document order, deduplicated.
-
-    Relative links are resolved against `page_url` (canonical) or the page's ``<base href>``.
-    """
+def _parse_links_page(body: bytes, page_url: str):
+    """``(document, base URL)`` of an HTML page, or None when it does not parse. The base is the page's
+    ``<base href>`` when it has one, else `page_url` (canonical)."""
     if not body:
-        return []
+        return None
     try:
         doc = lxml_html.document_fromstring(body)
     except (etree.ParserError, ValueError):
-        return []
+        return None
     base = page_url
     for base_el in doc.iter("base"):
         href = base_el.get("href")
@@ -114,21 +117,38 @@ def extract_links(body: bytes, page_url: str) -> list[str]:
             except ValueError:
                 pass
             break
+    return doc, base
+
+
+def _anchor_links(elements: Iterable, base: str) -> list[str]:
+    """Absolute, normalised http(s) targets of the anchors that are, or are inside, `elements`; in
+    document order, deduplicated."""
     seen: set[str] = set()
     links: list[str] = []
-    for anchor in doc.iter("a", "area"):
-        href = (anchor.get("href") or "").strip()
-        if not href or href.startswith("#"):
-            continue
-        try:
-            url = normalize_url(href, base=base)
-        except ValueError:
-            continue
-        if not url.startswith(("http://", "https://")) or url in seen:
-            continue
-        seen.add(url)
-        links.append(url)
+    for element in elements:
+        anchors = element.iter("a", "area") if isinstance(element.tag, str) else ()
+        for anchor in anchors:
+            href = (anchor.get("href") or "").strip()
+            if not href or href.startswith("#"):
+                continue
+            try:
+                url = normalize_url(href, base=base)
+            except ValueError:
+                continue
+            if not url.startswith(("http://", "https://")) or url in seen:
+                continue
+            seen.add(url)
+            links.append(url)
     return links
+
+
+def extract_links(body: bytes, page_url: str) -> list[str]:
+    """Absolute, normalised http(s) link targets of an HTML page, in document order, deduplicated.
+
+    Relative links are resolved against `page_url` (canonical) or the page's ``<base href>``.
+    """
+    parsed = _parse_links_page(body, page_url)
+    return _anchor_links([parsed[0]], parsed[1]) if parsed else []
 
 
 def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
@@ -220,12 +240,19 @@ class _SourceCrawl:
                 self.report.listing_errors += 1
                 self.report.messages.append(f"listing {page}: not HTML ({result.content_type or 'no type'})")
                 continue
-            for link in extract_links(result.body or b"", result.final_url):
+            parsed = _parse_links_page(result.body or b"", result.final_url)
+            if parsed is None:
+                continue
+            is_article, next_pages = self._listing_rules(page, *parsed)
+            for link in _anchor_links([parsed[0]], parsed[1]):
                 if not self._allowed(link):
                     continue
                 if link in seen_pages or link in seen_articles:
                     continue
-                if self.source.is_article(link):
+                if link in next_pages:
+                    seen_pages.add(link)
+                    queue.append(link)
+                elif is_article(link):
                     seen_articles.add(link)
                     articles.append(link)
                     if self._full(articles):
@@ -234,6 +261,35 @@ class _SourceCrawl:
                     seen_pages.add(link)
                     queue.append(link)
         return articles
+
+    def _listing_rules(self, page: str, doc, base: str) -> tuple[Callable[[str], bool], set[str]]:
+        """(which links of a listing page are articles, its next-page links).
+
+        With a ``link_selector`` the articles are the selected links (that also match ``link_pattern``
+        when set); on a page where the selector matches nothing, ``link_pattern`` alone decides, so a
+        redesigned listing loses no article, and the miss is reported when the pattern found some."""
+        source = self.source
+        next_pages = set()
+        if source.next_selector:
+            next_pages = set(_anchor_links(css_selector(source.next_selector)(doc), base))
+        if source.link_selector:
+            matched = css_selector(source.link_selector)(doc)
+            if matched:
+                selected = set(_anchor_links(matched, base))
+
+                def selected_article(url: str) -> bool:
+                    return url in selected and (source.link_pattern is None or source.is_article(url))
+
+                return selected_article, next_pages
+            by_pattern = [url for url in _anchor_links([doc], base)
+                          if source.link_pattern is not None and source.is_article(url) and self._allowed(url)]
+            if by_pattern:
+                self.report.link_selector_misses += 1
+                self.report.messages.append(f"listing {page}: link_selector {source.link_selector!r} matched nothing; "
+                                            f"{len(by_pattern)} link(s) taken by link_pattern")
+        if source.link_pattern is None:  # is_article would take every link
+            return (lambda url: False), next_pages
+        return source.is_article, next_pages
 
     def _discover_sitemap(self) -> list[str]:
         queue = list(dict.fromkeys(self.source.seeds))

@@ -16,8 +16,13 @@ Title: the source's ``title_selector`` (else ``og:title``, ``<title>`` or the ``
 section number removed) as ``Title - Subtitle``, for sources whose pages share the title of the
 whole guideline (NICE chapters). PDF: the document's ``/Title``, else its first top heading.
 
+A ``content_selector`` that matches nothing on a page (the site changed) does not lose the article:
+trafilatura reads the whole page instead, and the document's ``extra`` says so (``"extraction":
+"fallback_whole_page"``, else ``"selector"`` or ``"whole_page"``); :class:`ExtractionReport` counts
+them per source.
+
 Outcomes: ``fetch_error`` (the record has an error or HTTP status >= 400), ``extract_error``
-(wrong content type, undecodable page, selector matching nothing, unreadable PDF),
+(wrong content type, undecodable page, unreadable PDF),
 ``pdf_unsupported`` and ``too_short`` (fewer than ``source.min_words`` words after cleaning).
 A ``304 Not Modified`` record carries the body stored before it and is extracted like a 200.
 Title deduplication (the paper's rule) happens across documents: :func:`deduplicate_titles`.
@@ -26,9 +31,12 @@ Title deduplication (the paper's rule) happens across documents: :func:`deduplic
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from bs4.dammit import UnicodeDammit
@@ -44,6 +52,13 @@ from gap_replay.guidelines_scraper.sources import GuidelineSource, css_selector
 
 DOCUMENT_SOURCE = "guidelines"
 DUPLICATE_TITLE = "duplicate_title"
+# How an HTML document's text was found (its ``extra["extraction"]``): the source's content_selector;
+# the whole page because the source has no selector; the whole page because the selector matched
+# nothing (the site's markup changed: worth a look, the text may carry more page furniture).
+EXTRACTED_BY_SELECTOR = "selector"
+WHOLE_PAGE = "whole_page"
+SELECTOR_MISSED = "fallback_whole_page"
+EXTRACTION_KINDS = (EXTRACTED_BY_SELECTOR, WHOLE_PAGE, SELECTOR_MISSED)
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")
 _ORDERED_ITEM = re.compile(r"^(\s*)\d{1,3}[.)]\s+", re.MULTILINE)
@@ -227,11 +242,15 @@ def _parse_html(markup: str):
     return doc
 
 
-def _html_markdown(body: bytes, headers: Mapping[str, str], source: GuidelineSource) -> tuple[str | None, str]:
-    """(title, markdown) of an HTML page; raises ValueError when the page cannot be used.
+def _html_markdown(body: bytes, headers: Mapping[str, str],
+                   source: GuidelineSource) -> tuple[str | None, str, str]:
+    """(title, markdown, how it was extracted: one of EXTRACTION_KINDS) of an HTML page; raises
+    ValueError when the page cannot be used.
 
     The page is parsed once with lxml; selectors are compiled to XPath once per source (cssselect),
-    and trafilatura gets the selected tree itself, so it does not parse the page again."""
+    and trafilatura gets the selected tree itself, so it does not parse the page again. A
+    ``content_selector`` that matches nothing (the site changed its markup) falls back to trafilatura
+    on the whole page, so no article is lost to a selector miss."""
     import trafilatura
 
     doc = _parse_html(_decode(body, headers))
@@ -245,8 +264,9 @@ def _html_markdown(body: bytes, headers: Mapping[str, str], source: GuidelineSou
         members = set(selected)
         # Keep the outermost matches only (a match nested in another one would repeat text).
         chosen = [e for e in selected if not any(p in members for p in e.iterancestors())]
-        if not chosen:
-            raise ValueError(f"content_selector {source.content_selector!r} matched nothing")
+    else:
+        chosen = []
+    if chosen:
         root = lxml_html.Element("html")
         article = etree.SubElement(etree.SubElement(root, "body"), "article")
         for element in chosen:
@@ -255,11 +275,13 @@ def _html_markdown(body: bytes, headers: Mapping[str, str], source: GuidelineSou
         extracted = trafilatura.extract(root, output_format="markdown", include_links=False,
                                         include_tables=False, include_images=False, include_comments=False,
                                         fast=True, favor_recall=True, config=_config())
+        extraction = EXTRACTED_BY_SELECTOR
     else:
         extracted = trafilatura.extract(doc, output_format="markdown", include_links=False,
                                         include_tables=False, include_images=False, include_comments=False,
                                         favor_precision=True, config=_config())
-    return title, normalise_markdown(extracted or "")
+        extraction = SELECTOR_MISSED if source.content_selector else WHOLE_PAGE
+    return title, normalise_markdown(extracted or ""), extraction
 
 
 def _pdf_available() -> bool:
@@ -323,7 +345,7 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
         if not content_type and not _looks_like_html(body):
             return drop("extract_error", "not HTML (no content type, no HTML markup)")
         try:
-            title, text = _html_markdown(body, headers, source)
+            title, text, extraction = _html_markdown(body, headers, source)
         except ValueError as exc:  # our own checks: unparseable page, selector matched nothing
             return drop("extract_error", str(exc))
         except Exception as exc:  # noqa: BLE001 - a parser failure on one page must not stop the job
@@ -343,6 +365,8 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
         extra["final_url"] = final_url
     if is_pdf(body):
         extra["format"] = "pdf"
+    else:
+        extra["extraction"] = extraction
     return make_document(
         id=doc_id,
         source=DOCUMENT_SOURCE,
@@ -401,3 +425,42 @@ def deduplicate_titles(outcomes: Iterable[dict | Drop]) -> list[dict | Drop]:
                 continue
         result.append(outcome)
     return result
+
+
+@dataclass
+class ExtractionReport:
+    """Per source: documents kept, how many of them the whole-page fallback produced (the source's
+    content_selector missed: its markup changed), and drops by reason."""
+
+    kept: Counter = field(default_factory=Counter)        # tag -> documents
+    fallbacks: Counter = field(default_factory=Counter)   # tag -> documents extracted by the fallback
+    dropped: Counter = field(default_factory=Counter)     # (tag, reason) -> drops
+
+    @classmethod
+    def of(cls, outcomes: Iterable[dict | Drop]) -> ExtractionReport:
+        report = cls()
+        for outcome in outcomes:
+            if isinstance(outcome, Drop):
+                # Drop ids are document ids: guideline:<tag>:<hash>.
+                report.dropped[(outcome.id.split(":")[1], outcome.reason)] += 1
+                continue
+            tag = outcome["subset"]
+            report.kept[tag] += 1
+            if json.loads(outcome.get("extra") or "{}").get("extraction") == SELECTOR_MISSED:
+                report.fallbacks[tag] += 1
+        return report
+
+    def summary(self) -> str:
+        """One line per source, e.g. ``idsa: kept 3 (whole-page fallback 3: content_selector missed),
+        dropped 1 (too_short 1)``."""
+        tags = dict.fromkeys([*self.kept, *(tag for tag, _ in self.dropped)])
+        lines = []
+        for tag in tags:
+            line = f"{tag}: kept {self.kept[tag]}"
+            if self.fallbacks[tag]:
+                line += f" (whole-page fallback {self.fallbacks[tag]}: content_selector missed)"
+            drops = sorted((reason, n) for (t, reason), n in self.dropped.items() if t == tag)
+            if drops:
+                line += f", dropped {sum(n for _, n in drops)} (" + ", ".join(f"{r} {n}" for r, n in drops) + ")"
+            lines.append(line)
+        return "\n".join(lines)

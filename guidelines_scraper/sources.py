@@ -15,8 +15,15 @@ GUIDELINE_SOURCES.md); a user TOML file with the same layout overrides or extend
     seeds = ["/index.html"]        # relative seeds are resolved against base_url
     discovery = "static"
 
-Selectors (``content_selector``, ``exclude_selector``, ``title_selector``, ``subtitle_selector``) are CSS
-as cssselect understands it (compiled to XPath and run on lxml trees).
+Selectors (``content_selector``, ``exclude_selector``, ``title_selector``, ``subtitle_selector``,
+``link_selector``, ``next_selector``) are CSS as cssselect understands it (compiled to XPath and run on
+lxml trees). ``link_selector`` picks the article links of a listing page (the anchors it matches, or
+those inside the elements it matches; ``link_pattern``, when set too, must also match); on a listing
+page where it matches nothing the crawler falls back to ``link_pattern`` over all the page's links.
+``next_selector`` picks a listing page's "next page" links, followed whatever ``listing_pattern`` says.
+
+``paper_articles`` and ``paper_words``: the article count and word total of the source in MEDITRON's
+corpus (the dataset card's table, words as rounded there), for comparing a crawl's yield with the paper.
 
 Patterns: ``link_pattern`` and ``listing_pattern`` are searched (``re.search``) in the absolute,
 normalised canonical URL. ``start_markers``/``stop_markers``/``remove_markers`` are matched,
@@ -61,6 +68,8 @@ class GuidelineSource:
     discovery: str = "listing"
     link_pattern: str | None = None
     listing_pattern: str | None = None
+    link_selector: str | None = None
+    next_selector: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     content_selector: str | None = None
     exclude_selector: str | None = None
@@ -76,6 +85,8 @@ class GuidelineSource:
     country: str = ""
     open: bool = False
     requires_js: bool = False
+    paper_articles: int | None = None
+    paper_words: int | None = None
     note: str = ""
 
     # -- helpers used by the crawler and the extractor -------------------------------------
@@ -117,14 +128,16 @@ def css_selector(selector: str):
 
 _FIELD_NAMES = tuple(f.name for f in fields(GuidelineSource))
 _TUPLE_FIELDS = {"seeds", "allowed_hosts", "start_markers", "stop_markers", "remove_markers"}
-_OPTIONAL_STR = {"link_pattern", "listing_pattern", "content_selector", "exclude_selector", "title_selector",
-                 "subtitle_selector", "title_remove"}
+_OPTIONAL_STR = {"link_pattern", "listing_pattern", "link_selector", "next_selector", "content_selector",
+                 "exclude_selector", "title_selector", "subtitle_selector", "title_remove"}
 _STR_FIELDS = {"name", "base_url", "discovery", "format", "audience", "country", "note"}
 _BOOL_FIELDS = {"open", "requires_js"}
 _REQUIRED_NEW = ("name", "base_url", "seeds", "discovery")
 _REGEX_FIELDS = ("link_pattern", "listing_pattern", "title_remove")
 _MARKER_FIELDS = ("start_markers", "stop_markers", "remove_markers")
-_CSS_FIELDS = ("content_selector", "exclude_selector", "title_selector", "subtitle_selector")
+_CSS_FIELDS = ("content_selector", "exclude_selector", "title_selector", "subtitle_selector", "link_selector",
+               "next_selector")
+_COUNT_FIELDS = {"min_words", "paper_articles", "paper_words"}
 
 
 def _err(tag: str, fieldname: str | None, message: str, origin: str | None) -> SourceConfigError:
@@ -162,7 +175,7 @@ def _check_types(tag: str, table: Mapping[str, Any], origin: str | None) -> dict
         elif key in _BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise _err(tag, key, "must be true or false", origin)
-        elif key == "min_words":
+        elif key in _COUNT_FIELDS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise _err(tag, key, "must be a non-negative integer", origin)
         out[key] = value
@@ -220,8 +233,8 @@ def _validate(source: GuidelineSource, origin: str | None) -> GuidelineSource:
         if not host_allowed(absolute, allowed):
             raise _err(tag, "seeds", f"seed {absolute!r} is outside allowed_hosts {list(allowed)}", origin)
         seeds.append(normalize_url(absolute))
-    if source.discovery == "listing" and source.link_pattern is None:
-        raise _err(tag, "link_pattern", "is required when discovery = \"listing\"", origin)
+    if source.discovery == "listing" and source.link_pattern is None and source.link_selector is None:
+        raise _err(tag, "link_pattern", "(or link_selector) is required when discovery = \"listing\"", origin)
     return replace(source, base_url=base, seeds=tuple(seeds), allowed_hosts=allowed)
 
 

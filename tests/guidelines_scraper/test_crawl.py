@@ -23,6 +23,13 @@ SPECS = {
                     listing_pattern=r"^https://guides\.example\.org/list/page\d+\.html$",
                     link_pattern=r"^https://guides\.example\.org/(guides|private)/[^/]+\.html$"),
     "sitemap": dict(COMMON, seeds=["/sitemap.xml"], discovery="sitemap", link_pattern=r"/guides/"),
+    "sitemap_gz": dict(COMMON, seeds=["/sitemap-gz.xml"], discovery="sitemap", link_pattern=r"/guides/"),
+    # Article links picked by CSS (the sidebar's are not), "next" pages by CSS (no listing_pattern).
+    "cards": dict(COMMON, seeds=["/cards/index.html"], discovery="listing", link_selector="ul.results a.result-link",
+                  link_pattern=r"/guides/", next_selector="nav.pager a[rel=next]"),
+    # The same spec on a redesigned listing where the selector finds nothing: the pattern takes over.
+    "redesign": dict(COMMON, seeds=["/redesign/index.html"], discovery="listing",
+                     link_selector="ul.results a.result-link", link_pattern=r"/guides/"),
     "static": dict(COMMON, seeds=["/guides/asthma.html", "/guides/sepsis.html", "/guides/asthma.html#x"],
                    discovery="static"),
     "needs_js": dict(COMMON, seeds=["/app/"], discovery="static", requires_js=True,
@@ -71,6 +78,37 @@ def test_sitemap_index_discovery(site, tmp_path, make_fetcher):
     assert article_urls(store) == [ASTHMA, SEPSIS, HYPERTENSION]
     assert [r["url"] for r in store.records(kinds=["sitemap"])] == [
         f"{CANONICAL}/sitemap.xml", f"{CANONICAL}/sitemaps/a.xml", f"{CANONICAL}/sitemaps/b.xml"]
+
+
+def test_gzipped_sitemap_behind_an_index(site, tmp_path, make_fetcher):
+    store = RawStore(tmp_path)
+    rep = crawl([source("sitemap_gz")], store, fetcher=make_fetcher(), mirror=site).sources["sitemap_gz"]
+    assert (rep.discovered, rep.fetched, rep.errors, rep.listings, rep.listing_errors) == (2, 2, 0, 2, 0)
+    assert article_urls(store) == [HYPERTENSION, SEPSIS]
+    assert [r["url"] for r in store.records(kinds=["sitemap"])] == [
+        f"{CANONICAL}/sitemap-gz.xml", f"{CANONICAL}/sitemaps/guides.xml.gz"]
+
+
+def test_link_selector_and_next_selector(site, tmp_path, make_fetcher):
+    store = RawStore(tmp_path)
+    rep = crawl([source("cards")], store, fetcher=make_fetcher(), mirror=site).sources["cards"]
+    # Page 1: asthma (about.html is selected but fails link_pattern; the sidebar's sepsis is not selected);
+    # page 2, reached only through rel=next: hypertension.
+    assert article_urls(store) == [ASTHMA, HYPERTENSION]
+    assert [r["url"] for r in store.records(kinds=["listing"])] == [
+        f"{CANONICAL}/cards/index.html", f"{CANONICAL}/cards/more?from=2"]
+    assert (rep.listings, rep.link_selector_misses, rep.messages) == (2, 0, [])
+
+
+def test_link_selector_miss_falls_back_to_link_pattern(site, tmp_path, make_fetcher):
+    store = RawStore(tmp_path)
+    report = crawl([source("redesign")], store, fetcher=make_fetcher(), mirror=site)
+    rep = report.sources["redesign"]
+    assert article_urls(store) == [ASTHMA, HYPERTENSION]  # nothing lost to the redesign
+    assert rep.link_selector_misses == 1
+    assert rep.messages == [f"listing {CANONICAL}/redesign/index.html: link_selector 'ul.results a.result-link' "
+                            "matched nothing; 2 link(s) taken by link_pattern"]
+    assert "link_selector missed on 1" in report.summary()
 
 
 def test_static_discovery_and_progress(site, tmp_path, make_fetcher):

@@ -10,6 +10,7 @@ import pytest
 from gap_replay.core.outcome import Drop, outcomes_to_batches
 from gap_replay.core.schema import COLUMN_NAMES, documents_to_batch
 from gap_replay.guidelines_scraper.extract import (
+    ExtractionReport,
     document_id,
     extract_document,
     extract_records,
@@ -91,7 +92,7 @@ def test_structured_page_golden():
     assert (doc["source"], doc["subset"], doc["url"], doc["license"]) == ("guidelines", "fixture", URL, "open")
     assert json.loads(doc["extra"]) == {"audience": "clinician", "country": "Nowhere",
                                         "source_name": "Fixture Health Service",
-                                        "source_url": "https://guidelines.example.org"}
+                                        "source_url": "https://guidelines.example.org", "extraction": "selector"}
     for debris in ("cookies", "tracking", "Print this page", "http", "[1]", "Figure 2", "Table 2", "Smith",
                    "Last reviewed", "Disclaimer", "Copyright", "Fixture C.", "|"):
         assert debris not in doc["text"]
@@ -109,6 +110,22 @@ def test_whole_page_without_selector_uses_trafilatura_and_h1_title():
     doc = extract_document(record(structured()), make_source(content_selector=None, title_selector=None))
     assert doc["title"] == "Acute diarrhoea in children under 5"  # the <h1>, not "<title> | site"
     assert doc["text"] == EXPECTED_STRUCTURED
+    assert json.loads(doc["extra"])["extraction"] == "whole_page"
+
+
+def test_selector_miss_falls_back_to_the_whole_page():
+    # The site renamed the article wrapper: the spec's selector finds nothing, the article is kept anyway.
+    redesigned = structured().replace(b'class="guideline-body"', b'class="gl-article__content"')
+    assert redesigned != structured()
+    doc = extract_document(record(redesigned), make_source())
+    assert doc["text"] == EXPECTED_STRUCTURED
+    assert json.loads(doc["extra"])["extraction"] == "fallback_whole_page"
+    kept = extract_document(record(structured(), url=URL + "-2"), make_source())
+    gone = extract_document(record(b"gone", status=404, url=URL + "-3"), make_source())
+    report = ExtractionReport.of([doc, kept, gone])
+    assert (report.kept["fixture"], report.fallbacks["fixture"]) == (2, 1)
+    assert report.summary() == ("fixture: kept 2 (whole-page fallback 1: content_selector missed), "
+                                "dropped 1 (fetch_error 1)")
 
 
 def test_title_remove_and_charset_from_meta():
@@ -144,8 +161,6 @@ def test_fetch_errors(rec, detail):
     (record(b"{\"not\": \"html\"}", content_type="application/json"), "not HTML (application/json)"),
     (record(b"\x89PNG\r\n\x1a\n....", content_type=None), "not HTML (no content type, no HTML markup)"),
     (record(b"", content_type="text/html"), "empty body"),
-    (record(b"<html><body><p>No guideline body here.</p></body></html>"),
-     "content_selector 'div.guideline-body' matched nothing"),
 ])
 def test_extract_errors(rec, detail):
     outcome = extract_document(rec, make_source())

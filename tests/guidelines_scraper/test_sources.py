@@ -42,6 +42,29 @@ def test_builtin_sources():
         sources["nice"].min_words = 3
 
 
+# The dataset card's table (GUIDELINE_SOURCES.md section 1): articles, words as the card rounds them.
+PAPER_COUNTS = {"aafp": (50, 9_400), "cco": (87, 199_000), "cdc": (621, 6_700_000), "cma": (431, 1_700_000),
+                "cps": (54, 133_000), "drugs": (6_548, 4_100_000), "gc": (1_029, 1_000_000),
+                "icrc": (49, 1_200_000), "idsa": (47, 646_000), "magic": (52, 415_000), "mayo": (1_100, 2_200_000),
+                "nice": (1_656, 8_100_000), "rch": (384, 410_000), "spor": (217, 1_100_000), "who": (223, 3_100_000),
+                "wikidoc": (33_058, 34_000_000)}
+
+
+def test_builtin_sources_carry_the_papers_counts():
+    sources = load_sources()
+    assert {tag: (s.paper_articles, s.paper_words) for tag, s in sources.items()} == PAPER_COUNTS
+    assert sum(s.paper_articles for s in sources.values()) == 45_606  # the table's own sum (section 1)
+
+
+def test_paper_counts_override_and_validation(tmp_path):
+    path = write(tmp_path, "[sources.who]\npaper_articles = 250\n")
+    who = load_sources(path)["who"]
+    assert (who.paper_articles, who.paper_words) == (250, 3_100_000)
+    new = write(tmp_path, '[sources.new]\nname = "N"\nbase_url = "https://n.example.org"\nseeds = ["/"]\n'
+                          'discovery = "static"\n')
+    assert load_sources(new)["new"].paper_articles is None  # user sources need no paper counts
+
+
 def test_builtin_patterns_behave():
     sources = load_sources()
     wikidoc, nice = sources["wikidoc"], sources["nice"]
@@ -99,13 +122,17 @@ seeds = ["https://mirror.example.org/guidance"]
     ('[sources.who]\ndiscovery = "crawl"\n', "source 'who', field 'discovery': must be one of listing, sitemap, static"),
     ('[sources.who]\nformat = "docx"\n', "source 'who', field 'format'"),
     ('[sources.who]\nmin_words = "many"\n', "source 'who', field 'min_words': must be a non-negative integer"),
+    ('[sources.who]\npaper_words = -1\n', "source 'who', field 'paper_words': must be a non-negative integer"),
+    ('[sources.who]\npaper_articles = 1.5\n', "source 'who', field 'paper_articles': must be a non-negative integer"),
+    ('[sources.who]\nlink_selector = "a[href"\n', "source 'who', field 'link_selector': is not a valid CSS"),
+    ('[sources.who]\nnext_selector = "a:nope"\n', "source 'who', field 'next_selector': is not a valid CSS"),
     ('[sources.who]\nopen = "yes"\n', "source 'who', field 'open': must be true or false"),
     ('[sources.who]\ncontent_selector = "div[unclosed"\n', "source 'who', field 'content_selector': is not a valid CSS"),
     ('[sources.who]\nseeds = ["https://evil.example.com/"]\n', "source 'who', field 'seeds': seed 'https://evil.example.com/' is outside allowed_hosts"),
     ('[sources.who]\nseeds = ["ftp://www.who.int/x"]\n', "source 'who', field 'seeds': not an http(s) URL"),
     ('[sources.new]\nname = "N"\nbase_url = "https://n.example.org"\ndiscovery = "static"\n', "source 'new', field 'seeds': is required for a new source"),
     ('[sources.new]\nname = "N"\nbase_url = "n.example.org"\nseeds = ["/"]\ndiscovery = "static"\n', "source 'new', field 'base_url': must be an absolute http(s) URL"),
-    ('[sources.new]\nname = "N"\nbase_url = "https://n.example.org"\nseeds = ["/"]\ndiscovery = "listing"\n', "source 'new', field 'link_pattern': is required when discovery"),
+    ('[sources.new]\nname = "N"\nbase_url = "https://n.example.org"\nseeds = ["/"]\ndiscovery = "listing"\n', "source 'new', field 'link_pattern': (or link_selector) is required when discovery"),
     ('[sources.Bad-Tag]\nname = "N"\nbase_url = "https://n.example.org"\nseeds = ["/"]\ndiscovery = "static"\n', "source 'Bad-Tag': tag must be"),
     ('[source.who]\nmin_words = 1\n', "unknown top-level key"),
     ('[sources.who\n', "invalid TOML"),
