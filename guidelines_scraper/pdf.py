@@ -54,7 +54,7 @@ HEADING_MAX_WORDS = 20
 MARGIN_FRACTION = 0.10
 FOOTNOTE_ZONE = 0.6          # footnotes start below this fraction of the page height
 SMALL_RATIO = 0.9            # set smaller than the body: furniture or footnotes
-SUPERSCRIPT_RATIO = 0.8      # a raised character at most this size of its line's is a superscript
+SUPERSCRIPT_RATIO = 0.85     # a raised character at most this size of its line's is a superscript
 MIN_GUTTER = 6.0             # points
 SPANNING_WIDTH = 0.6         # a box at least this fraction of the page's text width may span columns
 ROW_TOLERANCE = 3.0          # points: boxes whose tops differ by less are side by side
@@ -121,6 +121,7 @@ class _Line:
     chars: int
     x0: float       # left edge, in points
     note: bool = False  # part of a footnote
+    marked: bool = False  # starts with a superscript note mark (removed from `text`)
 
 
 @dataclass
@@ -145,12 +146,14 @@ def _line_of(line, page_height: float, box: int, page: int) -> _Line | None:
     size = sizes.most_common(1)[0][0]
     baseline = min(item.y0 for item in glyphs if round(item.size * 2) / 2 == size)
     bold = chars = 0
+    marked = False
     parts = []
     for item in line:
         text = item.get_text()
         if isinstance(item, LTChar) and not text.isspace():
             if (item.size <= size * SUPERSCRIPT_RATIO and item.y0 > baseline + size * 0.2
                     and text in _SUPERSCRIPT_DROPPED):
+                marked = marked or not chars
                 continue  # a footnote or citation reference
             chars += 1
             name = (item.fontname or "").lower()
@@ -161,7 +164,7 @@ def _line_of(line, page_height: float, box: int, page: int) -> _Line | None:
     if not text or not chars:
         return None
     return _Line(text, size, bold * 2 > chars, (page_height - line.y1) / page_height,
-                 (page_height - line.y0) / page_height, box, page, chars, float(line.x0))
+                 (page_height - line.y0) / page_height, box, page, chars, float(line.x0), marked=marked)
 
 
 def _gutters(boxes: list[_Box], page_height: float) -> list[tuple[float, float]]:
@@ -302,7 +305,8 @@ def _info_title(document) -> str | None:
 
 def _mark_footnotes(pages: list[list[_Line]], body_size: float) -> None:
     """Set `note` on the lines of footnotes: boxes set smaller than the body, in the lower part of
-    the page, below every body-size line outside the margins, whose first line starts with a note mark."""
+    the page, below every body-size line outside the margins, whose first line starts with a note mark
+    (a number or symbol, raised or not)."""
     for lines in pages:
         body_bottom = max((line.top for line in lines
                            if line.size >= body_size * SMALL_RATIO and line.bottom <= 1 - MARGIN_FRACTION),
@@ -312,7 +316,8 @@ def _mark_footnotes(pages: list[list[_Line]], body_size: float) -> None:
             by_box.setdefault(line.box, []).append(line)
         for box_lines in by_box.values():
             first = box_lines[0]
-            if (first.top >= FOOTNOTE_ZONE and first.top > body_bottom and _NOTE_MARK.match(first.text)
+            if (first.top >= FOOTNOTE_ZONE and first.top > body_bottom
+                    and (first.marked or _NOTE_MARK.match(first.text))
                     and all(line.size < body_size * SMALL_RATIO for line in box_lines)):
                 for line in box_lines:
                     line.note = True

@@ -46,7 +46,8 @@ FOOTER = "Test Organisation, Geneva 2024"
 TITLE = "Management of Raised Blood Pressure in Adults"
 SUBTITLE = "Guideline of the Test Organisation, second edition"
 
-# (kind, text) blocks; "note:" marks a footnote of the paragraph before it. Compound words with a
+# (kind, text) blocks; a "note" is a footnote of the paragraph before it, numbered in order (the first
+# with a plain number, the others with a superscript one, as producers do both). Compound words with a
 # real hyphen (long-term, evidence-based, follow-up, first-line, low-dose, self-measured) recur,
 # as they do in guidelines.
 BLOCKS: list[tuple[str, str]] = [
@@ -59,7 +60,7 @@ BLOCKS: list[tuple[str, str]] = [
     ("para", "The recommendations were developed by a guideline development group of clinicians, "
              "pharmacologists, nurses and patient representatives, who reviewed the systematic reviews "
              "commissioned for this edition and assessed the certainty of the evidence for every outcome."),
-    ("note", "1 The declarations of interest of every member are available from the secretariat on request."),
+    ("note", "The declarations of interest of every member are available from the secretariat on request."),
     ("heading", "2 Screening and diagnosis"),
     ("para", "Opportunistic screening should be offered to every adult attending a health facility, whatever "
              "the reason for the visit. A diagnosis of hypertension should be confirmed by measurements on two "
@@ -89,7 +90,7 @@ BLOCKS: list[tuple[str, str]] = [
              "blood pressure under control sooner than the sequential addition of medicines. The evidence-based "
              "target for most adults is a systolic pressure below 140 mmHg, and below 130 mmHg for those at "
              "high cardiovascular risk when the treatment is tolerated."),
-    ("note", "2 Single-pill combinations were not available in every setting reviewed; see the implementation "
+    ("note", "Single-pill combinations were not available in every setting reviewed; see the implementation "
              "annex."),
     ("heading", "4 Follow-up and monitoring"),
     ("para", "Adults who start or change their medication should be reviewed monthly until the target is "
@@ -243,7 +244,8 @@ def make_guideline_pdf() -> bytes:
             story += [NextPageTemplate("boxed"), PageBreak(), Paragraph(text, box_style), FrameBreak(),
                       NextPageTemplate("later")]
         elif kind == "note":
-            story.append(_FootnoteAnchor(text, notes))
+            mark = f"{notes_so_far} " if notes_so_far == 1 else f"<super>{notes_so_far}</super> "
+            story.append(_FootnoteAnchor(mark + text, notes))
         elif kind == "table":
             rows = [[Paragraph(value, cell) for value in row.split("|")] for row in text.split("\n")]
             table = Table(rows, colWidths=[COLUMN_W * 0.4, COLUMN_W * 0.3, COLUMN_W * 0.3])
@@ -319,6 +321,8 @@ def test_footnotes_are_kept_whole_on_their_page(guideline):
     # after the paragraph open when their page ends: the last of page 1, the one carried to page 3
     assert cleaned.find("the blood pressure reading alone.") < first < cleaned.find("Summary of recommendations")
     assert cleaned.find("where the burden of stroke is rising fastest.") < second < cleaned.find("Trials comparing")
+    # the plain note number stays; the superscript one goes, like the references to both in the text
+    assert "\n\n1 The declarations of interest" in cleaned and "\n\nSingle-pill combinations were" in cleaned
 
 
 def test_running_headers_footers_and_page_numbers_are_removed(guideline):
