@@ -175,6 +175,9 @@ class _FootnoteAnchor(Flowable):
 
 
 def make_guideline_pdf() -> bytes:
+    """BLOCKS as a two-column guideline: the title across the columns of page 1, a box across the
+    columns at the top of the page it opens, a running header and a footer with the page number on
+    every page, each footnote at the bottom of the page where its paragraph ends."""
     notes: dict[int, list[str]] = {}
     body = ParagraphStyle("body", fontName="Times-Roman", fontSize=10, leading=12.4, alignment=TA_JUSTIFY,
                           spaceAfter=6, embeddedHyphenation=1, uriWasteReduce=0.3)
