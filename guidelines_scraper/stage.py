@@ -30,5 +30,6 @@ STAGE = Stage(
     job="gap_replay.guidelines_scraper.job:run_guidelines",
     add_arguments=_add_arguments,
     apply_arguments=_apply_arguments,
+    commands="gap_replay.guidelines_scraper.cli:register",
     build=InBuild(runs=_runs_in_build, needs_inputs=False),
 )
