@@ -47,6 +47,7 @@ from gap_replay.core.outcome import Drop
 from gap_replay.core.schema import make_document
 from gap_replay.guidelines_scraper.clean import clean_text, count_words, marker_key
 from gap_replay.guidelines_scraper.fetch import normalize_url
+from gap_replay.guidelines_scraper.pdf import PDF_LAYOUT, PDF_PLAIN_TEXT
 from gap_replay.guidelines_scraper.raw_store import record_headers
 from gap_replay.guidelines_scraper.sources import GuidelineSource, css_selector
 
@@ -58,7 +59,9 @@ DUPLICATE_TITLE = "duplicate_title"
 EXTRACTED_BY_SELECTOR = "selector"
 WHOLE_PAGE = "whole_page"
 SELECTOR_MISSED = "fallback_whole_page"
-EXTRACTION_KINDS = (EXTRACTED_BY_SELECTOR, WHOLE_PAGE, SELECTOR_MISSED)
+EXTRACTION_KINDS = (EXTRACTED_BY_SELECTOR, WHOLE_PAGE, SELECTOR_MISSED, PDF_LAYOUT, PDF_PLAIN_TEXT)
+# The extractions that are a fallback, with what failed: a sign that the site or the file changed.
+FALLBACKS = {SELECTOR_MISSED: "content_selector missed", PDF_PLAIN_TEXT: "PDF layout pass failed"}
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")
 _ORDERED_ITEM = re.compile(r"^(\s*)\d{1,3}[.)]\s+", re.MULTILINE)
@@ -326,14 +329,15 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
     if is_pdf(body):
         if not _pdf_available():
             return drop("pdf_unsupported", "install pdfminer.six")
-        from gap_replay.guidelines_scraper.pdf import PdfError, pdf_to_markdown
+        from gap_replay.guidelines_scraper.pdf import PdfError, convert_pdf
 
         try:
-            title, text = pdf_to_markdown(body)
+            converted = convert_pdf(body)
         except PdfError as exc:
             return drop("extract_error", f"unreadable PDF: {exc}")
         except Exception as exc:  # noqa: BLE001 - any PDF failure is this document's problem
             return drop("extract_error", f"unreadable PDF: {type(exc).__name__}: {exc}")
+        title, text, extraction = converted.title, converted.text, converted.extraction
         if not text.strip():
             return drop("extract_error", "PDF without extractable text (scanned images?)")
         title = _clean_title(title, source)
@@ -363,10 +367,11 @@ def extract_document(record: Mapping[str, Any], source: GuidelineSource) -> dict
     final_url = record.get("final_url")
     if final_url and final_url != url:
         extra["final_url"] = final_url
+    extra["extraction"] = extraction
     if is_pdf(body):
         extra["format"] = "pdf"
-    else:
-        extra["extraction"] = extraction
+        if converted.layout_error:  # the layout pass failed: plain text instead (extraction says so)
+            extra["extraction_error"] = converted.layout_error
     return make_document(
         id=doc_id,
         source=DOCUMENT_SOURCE,
@@ -433,7 +438,7 @@ class ExtractionReport:
     content_selector missed: its markup changed), and drops by reason."""
 
     kept: Counter = field(default_factory=Counter)        # tag -> documents
-    fallbacks: Counter = field(default_factory=Counter)   # tag -> documents extracted by the fallback
+    fallbacks: Counter = field(default_factory=Counter)   # (tag, extraction) -> documents extracted by a fallback
     dropped: Counter = field(default_factory=Counter)     # (tag, reason) -> drops
 
     @classmethod
@@ -446,8 +451,9 @@ class ExtractionReport:
                 continue
             tag = outcome["subset"]
             report.kept[tag] += 1
-            if json.loads(outcome.get("extra") or "{}").get("extraction") == SELECTOR_MISSED:
-                report.fallbacks[tag] += 1
+            extraction = json.loads(outcome.get("extra") or "{}").get("extraction")
+            if extraction in FALLBACKS:
+                report.fallbacks[(tag, extraction)] += 1
         return report
 
     def summary(self) -> str:
@@ -457,8 +463,9 @@ class ExtractionReport:
         lines = []
         for tag in tags:
             line = f"{tag}: kept {self.kept[tag]}"
-            if self.fallbacks[tag]:
-                line += f" (whole-page fallback {self.fallbacks[tag]}: content_selector missed)"
+            fallbacks = sorted((kind, n) for (t, kind), n in self.fallbacks.items() if t == tag)
+            if fallbacks:
+                line += " (" + ", ".join(f"{kind} {n}: {FALLBACKS[kind]}" for kind, n in fallbacks) + ")"
             drops = sorted((reason, n) for (t, reason), n in self.dropped.items() if t == tag)
             if drops:
                 line += f", dropped {sum(n for _, n in drops)} (" + ", ".join(f"{r} {n}" for r, n in drops) + ")"

@@ -123,8 +123,8 @@ def test_selector_miss_falls_back_to_the_whole_page():
     kept = extract_document(record(structured(), url=URL + "-2"), make_source())
     gone = extract_document(record(b"gone", status=404, url=URL + "-3"), make_source())
     report = ExtractionReport.of([doc, kept, gone])
-    assert (report.kept["fixture"], report.fallbacks["fixture"]) == (2, 1)
-    assert report.summary() == ("fixture: kept 2 (whole-page fallback 1: content_selector missed), "
+    assert (report.kept["fixture"], report.fallbacks["fixture", "fallback_whole_page"]) == (2, 1)
+    assert report.summary() == ("fixture: kept 2 (fallback_whole_page 1: content_selector missed), "
                                 "dropped 1 (fetch_error 1)")
 
 

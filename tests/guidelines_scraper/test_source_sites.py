@@ -11,6 +11,7 @@ and review the diff.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -32,6 +33,7 @@ SITES = FIXTURES / "sites"
 EXPECTED = FIXTURES / "expected"
 OPEN_TAGS = ["cco", "cdc", "cma", "icrc", "nice", "spor", "who", "wikidoc"]
 CLOSED_TAGS = ["aafp", "cps", "drugs", "gc", "idsa", "mayo", "rch"]  # MAGIC needs JavaScript: no fixture
+PDF_TAGS = ["cco", "cdc", "icrc", "spor", "who"]
 UPDATE = os.environ.get("GAP_REPLAY_UPDATE_GOLDEN") == "1"
 
 
@@ -79,8 +81,11 @@ def test_source_site_golden(tag, site, tmp_path):
                   if count - before.get(path, 0)}
     assert all(count == 1 for count in served_now.values()), served_now
     assert any(isinstance(outcome, dict) for _, outcome in pairs)
-    # The spec's content_selector matches the site's article markup: no document came from the fallback.
-    assert ExtractionReport.of(outcome for _, outcome in pairs).fallbacks[tag] == 0
+    # The spec's content_selector matches the site's article markup (and every PDF's layout pass
+    # worked): no document came from a fallback, and each says how it was extracted.
+    assert ExtractionReport.of(outcome for _, outcome in pairs).fallbacks.total() == 0
+    extractions = {json.loads(outcome["extra"])["extraction"] for _, outcome in pairs if isinstance(outcome, dict)}
+    assert extractions == ({"pdf_layout"} if tag in PDF_TAGS else {"selector"}), extractions
 
 
 def test_redesigned_site_loses_no_article(tmp_path):
@@ -93,8 +98,8 @@ def test_redesigned_site_loses_no_article(tmp_path):
     # The same outcomes, text included, as the crawl of the site before its redesign.
     assert render(pairs) == (EXPECTED / "idsa.txt").read_text(encoding="utf-8")
     extraction = ExtractionReport.of(outcome for _, outcome in pairs)
-    assert extraction.fallbacks["idsa"] == extraction.kept["idsa"] == 3
-    assert extraction.summary() == ("idsa: kept 3 (whole-page fallback 3: content_selector missed), "
+    assert extraction.fallbacks["idsa", "fallback_whole_page"] == extraction.kept["idsa"] == 3
+    assert extraction.summary() == ("idsa: kept 3 (fallback_whole_page 3: content_selector missed), "
                                     "dropped 1 (too_short 1)")
 
 
