@@ -32,7 +32,8 @@ from gap_replay.dedup.settings import DedupConfig
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
-from gap_replay.core.shards import count_rows, ensure_nonempty, read_documents, resolve_document_dirs, write_outcomes
+from gap_replay.core.shards import (count_rows, ensure_nonempty, read_documents, read_parquet, resolve_document_dirs,
+                                    spark_reads, write_outcomes, write_parquet)
 from gap_replay.core.spark import spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.lsh import optimal_bands
@@ -69,8 +70,8 @@ class Checkpoints:
         if self.directory is None:
             return frame.localCheckpoint(eager=True)
         path = storage.join(self.directory, name)
-        frame.write.mode("overwrite").parquet(path)
-        return self.spark.read.parquet(path)
+        write_parquet(frame, path)
+        return read_parquet(self.spark, storage.list_files(path) if not spark_reads(path) else [path], frame.schema)
 
     def remove(self) -> None:
         if self.directory is not None and storage.exists(self.directory):
@@ -100,6 +101,8 @@ def keyed(documents, save: Callable):
     from pyspark.sql import functions as F
 
     try:
+        if not documents.inputFiles():  # read through pyarrow (object storage) or built in memory
+            raise AnalysisException("no files")
         frame = documents.select("*", F.xxhash64("_metadata.file_path").alias("_file"),
                                  F.col("_metadata.row_index").alias("_row"))
         frame.schema  # noqa: B018 - resolves the columns now
@@ -219,7 +222,7 @@ def _near_duplicates(docs, decisions, settings: DedupConfig, save: Callable, clu
     clusters = clusters_of(membership, alive)
     if clusters_dir is not None:  # the written files are the checkpoint
         stats["clusters"] = write_clusters(clusters, clusters_dir, max(1, math.ceil(found / CLUSTERS_PER_FILE)))
-        clusters = spark.read.schema(spark_schema(CLUSTER_SCHEMA)).parquet(clusters_dir)
+        clusters = read_parquet(spark, storage.list_files(clusters_dir), spark_schema(CLUSTER_SCHEMA))
     else:
         clusters = save(clusters, "clusters")
     removed = (clusters.select("kept_id", F.explode("member_ids").alias("id"))

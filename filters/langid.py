@@ -45,9 +45,9 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("GAP_REPLAY_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gap-replay")
-    return Path(root) / "models"
+    from gap_replay.core.storage import cache_root
+
+    return Path(cache_root()) / "models"
 
 
 def check_model(config) -> None:

@@ -10,8 +10,12 @@ before the next request), so a task retried, or a crawl killed and rerun, fetche
 Each unit is its own Spark job, submitted from a driver thread, so the driver reports each unit's
 sources as soon as its task finishes.
 The raw store is written by the executors, so on a cluster ``guidelines.raw_store`` must be a
-directory every executor sees at the same path (a shared mount; object stores cannot hold the
-append-and-fsync WARC files); the embedded sample and one-machine clusters use a local directory.
+directory every executor sees at the same path (a shared POSIX mount: NFS, EFS, Filestore...).
+Object stores cannot hold it: the store appends to open WARC files, fsyncs each response before
+the next request, renames finished files and takes lock files, none of which S3 or GCS offer, so an
+``s3://``/``gs://`` raw store is refused (:func:`raw_store_path`). With the stage output on object
+storage and no raw store configured, a local master keeps it in the local cache directory; any
+other master must be told where it goes.
 
 Extraction is a Spark job over the raw store, so it can be rerun without refetching. Each article
 URL is one input (its newest record, unless that is a transient failure and an older usable one
@@ -29,6 +33,7 @@ body. Without it, articles already stored are not fetched again.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
@@ -37,14 +42,14 @@ from typing import Any
 import pyarrow as pa
 
 from gap_replay.core import storage
-from gap_replay.core.errors import InputError
+from gap_replay.core.errors import ConfigError, InputError
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.outcome import outcomes_to_batches
 from gap_replay.core.progress import progress_bars
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.core.shards import write_outcomes
-from gap_replay.core.spark import spark_schema
+from gap_replay.core.spark import is_local_master, spark_schema
 from gap_replay.guidelines_scraper.crawl import CrawlReport, SourceReport, crawl, crawl_units
 from gap_replay.guidelines_scraper.extract import DUPLICATE_TITLE, extract_records, title_key
 from gap_replay.guidelines_scraper.fetch import Fetcher
@@ -188,6 +193,23 @@ def deduplicate_titles(outcomes):
 
 # -- the stage -----------------------------------------------------------------------------------
 
+def raw_store_path(settings: GuidelinesConfig, output: str, master: str) -> str:
+    """Where the raw store lives: ``guidelines.raw_store``, else beside `output` (see the module
+    docstring for object storage)."""
+    if settings.raw_store:
+        if "://" in settings.raw_store and not settings.raw_store.startswith("file:"):
+            raise ConfigError(f"guidelines.raw_store = {settings.raw_store}: the raw store needs a POSIX filesystem "
+                              "(append, fsync, rename, lock files), not object storage; give a local or shared-mount "
+                              "directory")
+        return storage.absolute_uri(settings.raw_store.removeprefix("file://"))
+    if "://" not in output:
+        return output.rstrip("/") + "-raw"
+    if is_local_master(master):  # every executor is on this machine: its cache directory will do
+        return storage.join(storage.cache_root(), "raw-stores", hashlib.sha256(output.encode()).hexdigest()[:16])
+    raise ConfigError(f"the guidelines output {output} is on object storage, where the raw store cannot live; "
+                      "set guidelines.raw_store (or --raw-store) to a directory every executor mounts")
+
+
 def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
                    settings: GuidelinesConfig | None = None) -> StageLedger:
     """Crawl the selected sources (the stage reads no inputs; `inputs` must be empty) into `output`.
@@ -200,7 +222,7 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
     sources = load_sources(settings.sources_config or None)
     selected = select_sources(sources, settings.sources or None)
     output = storage.absolute_uri(output)
-    raw_path = storage.absolute_uri(settings.raw_store) if settings.raw_store else output.rstrip("/") + "-raw"
+    raw_path = raw_store_path(settings, output, context.config.spark.master)
     fingerprint = stage_fingerprint(context.config, ["guidelines"], [], f"sample:{sample}")
     recrawl = bool(getattr(settings, "recrawl", False))
 
@@ -209,6 +231,8 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
                           "read_timeout": settings.timeout, "max_retries": settings.max_retries}
         limit = settings.max_pages_per_source or None
         spark = context.spark
+        if "://" in output and not settings.raw_store:
+            context.say(f"guidelines: raw store in {raw_path} (the output is on object storage)")
         RawStore(raw_path).close()  # create it; recover the open files of a crawl killed before
         progress = progress_bars("crawled", context.stream, unit="source")
         total = len(selected)

@@ -25,7 +25,7 @@ from gap_replay.core.ingest import (
     FILE_RANK,
     RANKED_OUTCOME_SCHEMA,
     RECORD_RANK,
-    expand_inputs,
+    expand_named_inputs,
     files_dataframe,
     open_input,
     parse_files,
@@ -34,7 +34,7 @@ from gap_replay.core.ledger import StageLedger
 from gap_replay.core.outcome import Drop, Outcome
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.core.shards import InputError, write_outcomes
+from gap_replay.core.shards import InputError, read_parquet, spark_reads, write_outcomes
 from gap_replay.core.spark import spark_schema
 from gap_replay.pubmed_ingest.settings import PubmedConfig
 from gap_replay.pubmed_ingest.upsampling import UpsamplingRules, paper_types, upsampling
@@ -123,13 +123,35 @@ def read_citation_table(spark, path: str):
     """(id, citations) from a CSV with a header or a Parquet file/directory."""
     from pyspark.sql import functions as F
 
-    reader = spark.read.option("header", "true") if path.endswith((".csv", ".csv.gz")) else spark.read
-    table = reader.csv(path) if path.endswith((".csv", ".csv.gz")) else reader.parquet(path)
+    csv = path.endswith((".csv", ".csv.gz"))
+    if spark_reads(path):
+        reader = spark.read.option("header", "true") if csv else spark.read
+        table = reader.csv(path) if csv else reader.parquet(path)
+    else:  # object storage: read through pyarrow (Spark would need hadoop-aws), the driver parsing a CSV
+        table = _read_remote_citations(spark, path, csv)
     missing = {"id", "citations"} - set(table.columns)
     if missing:
         raise InputError(f"citation table {path} lacks column(s): {', '.join(sorted(missing))}")
     return table.select(F.col("id").cast("string").alias("_cited_id"),
                         F.col("citations").cast("long").alias("_citations"))
+
+
+def _read_remote_citations(spark, path: str, csv: bool):
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if not storage.exists(path):
+        raise InputError(f"citation table not found: {path}")
+    if csv:
+        fs, local = storage.resolve(path)
+        with fs.open_input_stream(local, compression="detect") as stream:
+            arrow = pacsv.read_csv(stream, convert_options=pacsv.ConvertOptions(column_types={"id": pa.string()}))
+        return spark.createDataFrame(arrow.select([name for name in arrow.column_names if name in ("id", "citations")]))
+    files = storage.list_files(path) or [path]
+    fs, first = storage.resolve(files[0])
+    with fs.open_input_file(first) as handle:
+        arrow_schema = pq.ParquetFile(handle).schema_arrow
+    return read_parquet(spark, files, spark_schema(arrow_schema))
 
 
 def add_citations_per_year(outcomes, citations, reference: date):
@@ -244,11 +266,11 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
     settings = settings or context.config.pubmed
     if not inputs:
         raise InputError("no PubMed/PMC inputs given (--input PATHS or pubmed.inputs in the config)")
-    files = expand_inputs(inputs, SUFFIXES)
+    files = expand_named_inputs(inputs, SUFFIXES)
     if not files:
         raise InputError(f"no PubMed or PMC files ({', '.join(SUFFIXES)}) under {', '.join(inputs)}")
     tables = [path for path in (settings.clinical_journals, settings.citations) if path]
-    fingerprint = stage_fingerprint(context.config, ["pubmed"], [*files, *tables])
+    fingerprint = stage_fingerprint(context.config, ["pubmed"], [*(uri for uri, _ in files), *tables])
 
     def produce(output_dir) -> StageLedger:
         frame = files_dataframe(context.spark, files, settings.partitions)

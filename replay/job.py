@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gap_replay.core.ingest import RANKED_OUTCOME_SCHEMA, expand_inputs, files_dataframe, parse_files
+from gap_replay.core.ingest import RANKED_OUTCOME_SCHEMA, expand_named_inputs, files_dataframe, parse_files
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import OUTCOME_SCHEMA
@@ -24,12 +24,12 @@ SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json", ".parquet"
 def run_replay(context: RunContext, inputs: Sequence[str], output: str,
                settings: ReplayConfig | None = None) -> StageLedger:
     """Read `inputs` (files, directories, globs); `settings` has no field the run needs beyond them."""
-    files = expand_inputs(inputs, SUFFIXES)
-    fingerprint = stage_fingerprint(context.config, [], files)
+    files = expand_named_inputs(inputs, SUFFIXES)
+    fingerprint = stage_fingerprint(context.config, [], [uri for uri, _ in files])
 
     def produce(output_dir) -> StageLedger:
         ranked = files_dataframe(context.spark, files).mapInArrow(
-            parse_files(lambda stream, name: iter_replay(stream, name=name)), spark_schema(RANKED_OUTCOME_SCHEMA))
+            parse_files(lambda stream, name, uri: iter_replay(stream, name=name, uri=uri), with_uri=True), spark_schema(RANKED_OUTCOME_SCHEMA))
         return write_outcomes(ranked.select(*OUTCOME_SCHEMA.names), output_dir.staging, STAGE)
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -84,9 +84,11 @@ def iter_replay_parquet(uri: str, *, name: str) -> Iterator[Outcome]:
         yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error} (after row {number})", "replay")
 
 
-def iter_replay(stream: BinaryIO, *, name: str) -> Iterator[Outcome]:
+def iter_replay(stream: BinaryIO, *, name: str, uri: str | None = None) -> Iterator[Outcome]:
+    """Outcomes of one replay file; `name` (relative to the input root) goes into drop ids, `uri`
+    (default: `name`) is where a Parquet file is opened."""
     if name.endswith(".parquet"):
-        yield from iter_replay_parquet(name, name=name)
+        yield from iter_replay_parquet(uri or name, name=name)
         return
     lines = open_text_lines(stream)
     number = 0

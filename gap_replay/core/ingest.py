@@ -20,7 +20,7 @@ import pyarrow.fs as pafs
 from gap_replay.core import storage
 from gap_replay.core.outcome import Drop, Outcome, outcomes_to_batches
 from gap_replay.core.schema import OUTCOME_SCHEMA
-from gap_replay.core.shards import InputError
+from gap_replay.core.errors import InputError
 
 FILE_RANK, RECORD_RANK = "file_rank", "record_rank"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -32,12 +32,22 @@ Parser = Callable[[BinaryIO, str], Iterator[Outcome]]
 
 def expand_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[str]:
     """Files named by paths, directories (searched recursively for `suffixes`) or globs, sorted by
-    file name, then path.
+    file name, then path (see :func:`expand_named_inputs`)."""
+    return [uri for uri, _ in expand_named_inputs(patterns, suffixes)]
 
-    Sorting by file name makes the file rank (and so 'the last version wins') follow NCBI's numbering,
-    which runs on from the baseline into the update files whatever directories hold them.
+
+def expand_named_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[tuple[str, str]]:
+    """(uri, name) of the files named by paths, directories (searched recursively for `suffixes`) or
+    globs, sorted by file name, then name, then uri.
+
+    The name is what ids and drop ids carry: a file's path relative to the input root it was found
+    under (the directory given, or the directory a glob matched), or its file name when given
+    itself. It never holds where the inputs are stored, so the same inputs at different paths, or on
+    another machine or bucket, give the same ids. Sorting by file name makes the file rank (and so
+    'the last version wins') follow NCBI's numbering, which runs on from the baseline into the update
+    files whatever directories hold them.
     """
-    files: set[str] = set()
+    files: dict[str, str] = {}
     for pattern in patterns:
         if "://" in pattern:
             fs, path = storage.resolve(pattern)
@@ -45,12 +55,15 @@ def expand_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[str]
             if info.type == pafs.FileType.NotFound:
                 raise InputError(f"input not found: {pattern}")
             if info.type == pafs.FileType.File:
-                files.add(pattern)
+                files.setdefault(pattern, path.rsplit("/", 1)[-1])
                 continue
             scheme = pattern.split("://", 1)[0]
+            root = path.rstrip("/")
             for entry in fs.get_file_info(pafs.FileSelector(path, recursive=True)):
-                if entry.type == pafs.FileType.File and entry.path.endswith(tuple(suffixes)):
-                    files.add(f"{scheme}://{entry.path}")
+                relative = entry.path[len(root):].lstrip("/")
+                if (entry.type == pafs.FileType.File and entry.path.endswith(tuple(suffixes))
+                        and not any(part.startswith((".", "_")) for part in relative.split("/"))):
+                    files.setdefault(f"{scheme}://{entry.path}", relative)
             continue
         matches = glob.glob(os.path.expanduser(pattern)) if glob.has_magic(pattern) else [os.path.expanduser(pattern)]
         matches = [match for match in matches if os.path.exists(match)]
@@ -59,11 +72,13 @@ def expand_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[str]
         for match in matches:
             if os.path.isdir(match):
                 for root, _, names in os.walk(match):
-                    files.update(os.path.abspath(os.path.join(root, name)) for name in names
-                                 if name.endswith(tuple(suffixes)) and not name.startswith((".", "_")))
+                    for name in names:
+                        if name.endswith(tuple(suffixes)) and not name.startswith((".", "_")):
+                            full = os.path.join(root, name)
+                            files.setdefault(os.path.abspath(full), os.path.relpath(full, match).replace(os.sep, "/"))
             else:
-                files.add(os.path.abspath(match))
-    return sorted(files, key=lambda path: (path.rsplit("/", 1)[-1], path))
+                files.setdefault(os.path.abspath(match), os.path.basename(match))
+    return sorted(files.items(), key=lambda item: (item[1].rsplit("/", 1)[-1], item[1], item[0]))
 
 
 class RawStream(io.RawIOBase):
@@ -106,22 +121,26 @@ def open_text_lines(stream: BinaryIO) -> io.TextIOBase:
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
 
 
-def parse_files(parser: Parser) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """A mapInArrow function over (file_rank, path) rows yielding ranked outcomes."""
+def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A mapInArrow function over (file_rank, path, name) rows yielding ranked outcomes.
 
-    def outcomes_of(path: str) -> Iterator[Outcome]:
-        name = path.rstrip("/").rsplit("/", 1)[-1]
+    The parser gets the open file and its name relative to the input root (``expand_named_inputs``),
+    never where the file is stored; with `with_uri`, also the uri (``parser(stream, name, uri)``) for
+    formats it must open itself (Parquet needs random access)."""
+
+    def outcomes_of(path: str, name: str) -> Iterator[Outcome]:
         try:
             with open_input(path) as stream:
-                yield from parser(stream, path)
+                yield from (parser(stream, name, path) if with_uri else parser(stream, name))
         except Exception as error:  # an unreadable file, or a parser bug: recorded, and the job goes on
             yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error}")
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            for rank, path in zip(batch.column(FILE_RANK).to_pylist(), batch.column("path").to_pylist()):
+            names = batch.column("name").to_pylist() if "name" in batch.schema.names else batch.column("path").to_pylist()
+            for rank, path, name in zip(batch.column(FILE_RANK).to_pylist(), batch.column("path").to_pylist(), names):
                 record = 0
-                for outcome_batch in outcomes_to_batches(outcomes_of(path)):
+                for outcome_batch in outcomes_to_batches(outcomes_of(path, name)):
                     count = outcome_batch.num_rows
                     ranks = pa.array(range(record, record + count), pa.int64())
                     record += count
@@ -131,11 +150,16 @@ def parse_files(parser: Parser) -> Callable[[Iterator[pa.RecordBatch]], Iterator
     return run
 
 
-def files_dataframe(spark, files: Sequence[str], partitions: int = 0):
-    """One row per file, spread over `partitions` tasks (default: one task per file)."""
+def files_dataframe(spark, files: Sequence[str] | Sequence[tuple[str, str]], partitions: int = 0):
+    """One row (file_rank, path, name) per file, spread over `partitions` tasks (default: one task per
+    file). `files` are uris, or (uri, name) pairs from :func:`expand_named_inputs`; a bare uri is
+    named by its file name."""
     from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-    schema = StructType([StructField(FILE_RANK, IntegerType()), StructField("path", StringType())])
-    partitions = partitions or len(files)
-    rows = spark.sparkContext.parallelize(list(enumerate(files)), numSlices=max(1, partitions))
+    schema = StructType([StructField(FILE_RANK, IntegerType()), StructField("path", StringType()),
+                         StructField("name", StringType())])
+    pairs = [item if isinstance(item, tuple) else (item, item.rstrip("/").rsplit("/", 1)[-1]) for item in files]
+    partitions = partitions or len(pairs)
+    rows = spark.sparkContext.parallelize([(rank, uri, name) for rank, (uri, name) in enumerate(pairs)],
+                                          numSlices=max(1, partitions))
     return spark.createDataFrame(rows, schema)

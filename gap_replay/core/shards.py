@@ -277,10 +277,74 @@ def read_documents(spark, inputs: Iterable[str]):
         if not found and not storage.exists(storage.join(directory, storage.SUCCESS)):
             raise InputError(f"no Parquet shards in {directory}")
         files += found
-    schema = spark_schema(DOCUMENT_SCHEMA)
+    return read_parquet(spark, files, spark_schema(DOCUMENT_SCHEMA))
+
+
+def spark_reads(uri: str) -> bool:
+    """Whether Spark's own reader can open `uri` on every executor without extra jars: local paths.
+
+    Anything else (``s3://``, ``gs://``, ``hdfs://`` through pyarrow) is read by pyarrow inside
+    Python tasks, which needs nothing on the JVM side (no hadoop-aws) and takes its endpoint and
+    credentials from the same environment as the driver.
+    """
+    return "://" not in uri or uri.startswith("file:")
+
+
+def read_parquet(spark, files: Sequence[str], schema):
+    """A DataFrame of the Parquet `files` with the Spark `schema` (a StructType): Spark's reader for
+    local files, otherwise one Python task per file reading its row groups through pyarrow."""
     if not files:
         return spark.createDataFrame([], schema)
-    return spark.read.schema(schema).parquet(*files)
+    if all(spark_reads(uri) for uri in files):
+        return spark.read.schema(schema).parquet(*files)
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    from gap_replay.core.ingest import files_dataframe
+
+    target = to_arrow_schema(schema)
+
+    def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for uri in batch.column("path").to_pylist():
+                fs, path = storage.resolve(uri)
+                with fs.open_input_file(path) as handle:
+                    parquet = pq.ParquetFile(handle)
+                    present = [name for name in target.names if name in parquet.schema_arrow.names]
+                    for group in range(parquet.num_row_groups):
+                        table = parquet.read_row_group(group, columns=present)
+                        for name in target.names:  # columns the file lacks read as nulls, as Spark's reader does
+                            if name not in present:
+                                table = table.append_column(name, pa.nulls(table.num_rows, target.field(name).type))
+                        yield from table.select(target.names).cast(target).to_batches()
+
+    return files_dataframe(spark, list(files)).mapInArrow(read, schema)
+
+
+def frame_writer(directory: str, schema: pa.Schema) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A mapInArrow function writing each partition as ``part-<n>.parquet`` under `directory` with pyarrow."""
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        partition, attempt = task_identity()
+        writer = ShardWriter(storage.join(directory, f"part-{partition:05d}.parquet"), schema, attempt)
+        for batch in batches:
+            writer.write(pa.Table.from_batches([batch]).cast(schema))
+        writer.close(write_empty=True)
+        yield pa.RecordBatch.from_pylist([{"rows": writer.rows}], schema=pa.schema([("rows", pa.int64())]))
+
+    return write
+
+
+def write_parquet(frame, directory: str) -> None:
+    """Write a DataFrame as Parquet under `directory`: Spark's writer for local directories, pyarrow in
+    Python tasks elsewhere (see :func:`spark_reads`). Replaces what `directory` held."""
+    if spark_reads(directory):
+        frame.write.mode("overwrite").parquet(directory)
+        return
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    if storage.exists(directory):
+        storage.delete(directory)
+    frame.mapInArrow(frame_writer(directory, to_arrow_schema(frame.schema)), "rows long").collect()
 
 
 def count_rows(inputs: Iterable[str]) -> int:

@@ -19,6 +19,11 @@ class SparkStartError(RuntimeError):
     """Spark could not start (no Java, unreachable master...)."""
 
 
+# Where the object store is, not who may use it: credentials come from each machine's own
+# environment, profile or instance role (Spark's conf is visible in its UI and event log).
+FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
 def _log4j_config() -> str:
     return str(resources.files("gap_replay") / "log4j2.properties")
 
@@ -52,6 +57,9 @@ def spark_session(settings: SparkConfig | None = None, extra_conf: Mapping[str, 
     local_cores = _local_cores(settings.master)
     if local_cores:  # on one machine, 200 shuffle partitions (Spark's default) only add task overhead
         builder = builder.config("spark.sql.shuffle.partitions", str(max(2, local_cores)))
+    for name in FORWARDED_ENV:  # executors reach the same object store as the driver
+        if os.environ.get(name):
+            builder = builder.config(f"spark.executorEnv.{name}", os.environ[name])
     for key, value in {**settings.conf, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     log_path = spark_log_path()
@@ -72,6 +80,11 @@ def _local_cores(master: str) -> int | None:
     if not match:
         return None
     return os.cpu_count() or 2 if match.group(1) in (None, "*") else int(match.group(1))
+
+
+def is_local_master(master: str) -> bool:
+    """Whether `master` runs every executor on this machine (`local`, `local[N]`, `local[*]`)."""
+    return _local_cores(master) is not None
 
 
 def spark_log_path() -> str:

@@ -1,9 +1,25 @@
 """Paths on any filesystem pyarrow knows (local, HDFS, S3, GCS), and atomic stage outputs.
 
-A stage writes into ``<target>/.incomplete/``; on success its entries are moved into ``<target>``
-and a ``_SUCCESS`` file is written last, naming the entries and the configuration fingerprint
-that produced them. Readers (and reruns) trust a target only when ``_SUCCESS`` is there, so a job
-killed at any moment leaves either the previous finished output or something a rerun replaces.
+A stage writes into ``<target>/.incomplete/``; on success its entries are published into
+``<target>`` and a ``_SUCCESS`` file is written last, naming the entries and the configuration
+fingerprint that produced them. Readers (and reruns) trust a target only when ``_SUCCESS`` is
+there, so a job killed at any moment leaves either the previous finished output or something a
+rerun replaces.
+
+Publishing, step by step (the same on every filesystem):
+
+1. ``_PUBLISHING`` is written, naming every entry the publish may touch (the new ones, the previous
+   output's, and those of a publish that was killed before);
+2. the previous ``_SUCCESS`` is deleted: from here on the target counts as unfinished;
+3. each named entry is deleted, then each new entry is put in place: renamed where the filesystem
+   renames atomically (local, HDFS); copied key by key where it cannot (S3, GCS: object stores have
+   no rename), and then the staging copy is deleted;
+4. ``_SUCCESS`` is written, and ``_PUBLISHING`` deleted.
+
+A kill between 1 and 4 leaves no ``_SUCCESS``: a rerun starts the stage again and its publish
+first deletes everything the leftover ``_PUBLISHING`` names, so no half-copied entry survives.
+On object stores each object appears whole or not at all (a PUT or COPY is atomic per key) and
+listing is strongly consistent (S3 since 2020, GCS always), which is all this needs.
 """
 
 from __future__ import annotations
@@ -18,6 +34,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 SUCCESS = "_SUCCESS"
+PUBLISHING = "_PUBLISHING"
 INCOMPLETE = ".incomplete"
 
 
@@ -34,6 +51,13 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
 def absolute_uri(uri: str) -> str:
     """`uri` as Spark executors on other machines can use it (plain local paths made absolute)."""
     return uri if "://" in uri else os.path.abspath(uri)
+
+
+def cache_root() -> str:
+    """This machine's cache of gap-replay (models, raw stores): $GAP_REPLAY_CACHE, else
+    $XDG_CACHE_HOME/gap-replay, else ~/.cache/gap-replay."""
+    return os.environ.get("GAP_REPLAY_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gap-replay")
 
 
 def join(uri: str, *parts: str) -> str:
@@ -143,6 +167,24 @@ def finished_output(target: str, stage: str, fingerprint: str, overwrite: bool) 
     return done
 
 
+def renames_atomically(fs: pafs.FileSystem) -> bool:
+    """Whether `fs` moves a directory in one step (local disks, HDFS); object stores copy key by key."""
+    return fs.type_name in ("local", "hdfs")
+
+
+def _delete_entry(fs: pafs.FileSystem, path: str) -> None:
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.Directory:
+        fs.delete_dir(path)
+    elif info.type == pafs.FileType.File:
+        fs.delete_file(path)
+
+
+def _write_json(fs: pafs.FileSystem, path: str, data: dict[str, Any]) -> None:
+    with fs.open_output_stream(path) as stream:
+        stream.write(json.dumps(data, indent=2, sort_keys=True).encode())
+
+
 @contextmanager
 def atomic_output(target: str, stage: str, fingerprint: str) -> Iterator[AtomicOutput]:
     """Write a stage's entries under ``.incomplete`` and publish them only if the block succeeds."""
@@ -155,19 +197,24 @@ def atomic_output(target: str, stage: str, fingerprint: str) -> Iterator[AtomicO
     output = AtomicOutput(target, stage, fingerprint)
     yield output
     entries = sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(staging)))
+    publishing = join(path, PUBLISHING)
+    touched = set(entries) | set(previous.entries if previous else ())
+    if fs.get_file_info(publishing).type == pafs.FileType.File:  # a publish killed midway
+        with fs.open_input_stream(publishing) as stream:
+            touched |= set(json.loads(stream.read().decode() or "{}").get("entries", ()))
+    touched -= {SUCCESS, PUBLISHING, INCOMPLETE}
+    _write_json(fs, publishing, {"stage": stage, "entries": sorted(touched)})
     # Unpublish first: from here until the new marker is written the target counts as unfinished.
-    if previous is not None:
-        fs.delete_file(join(path, SUCCESS))
-    for name in sorted(set(entries) | set(previous.entries if previous else ())):
-        destination = join(path, name)
-        info = fs.get_file_info(destination)
-        if info.type == pafs.FileType.Directory:
-            fs.delete_dir(destination)
-        elif info.type == pafs.FileType.File:
-            fs.delete_file(destination)
+    _delete_entry(fs, join(path, SUCCESS))
+    for name in sorted(touched):
+        _delete_entry(fs, join(path, name))
+    atomic = renames_atomically(fs)
     for name in entries:
-        fs.move(join(staging, name), join(path, name))
+        if atomic:
+            fs.move(join(staging, name), join(path, name))
+        else:  # no rename on object stores: copy every key (in parallel), then drop the staging copy
+            pafs.copy_files(join(staging, name), join(path, name), source_filesystem=fs,
+                            destination_filesystem=fs, use_threads=True)
     fs.delete_dir(staging)
-    marker: dict[str, Any] = {"stage": stage, "fingerprint": fingerprint, "entries": entries}
-    with fs.open_output_stream(join(path, SUCCESS)) as stream:
-        stream.write(json.dumps(marker, indent=2, sort_keys=True).encode())
+    _write_json(fs, join(path, SUCCESS), {"stage": stage, "fingerprint": fingerprint, "entries": entries})
+    fs.delete_file(publishing)

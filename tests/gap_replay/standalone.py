@@ -20,11 +20,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _spark_class(*args: str, log: Path) -> subprocess.Popen:
+def _spark_class(*args: str, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
     home = os.path.dirname(pyspark.__file__)
-    env = {**os.environ, "SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1"}
-    return subprocess.Popen([os.path.join(home, "bin", "spark-class"), *args], env=env,
+    env = {**os.environ, **(env or {}), "SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1"}
+    return subprocess.Popen([os.path.join(home, "bin", "spark-class"), *args], env=env, cwd=cwd,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def worker_environment(root: Path) -> dict[str, str]:
+    """A worker's own directories, as on a machine of its own: Spark's work and scratch directories,
+    the temporary directory and the cache of its executors; nothing under it is shared."""
+    for name in ("work", "local", "tmp", "cache", "cwd"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return {"SPARK_WORKER_DIR": str(root / "work"), "SPARK_LOCAL_DIRS": str(root / "local"),
+            "TMPDIR": str(root / "tmp"), "GAP_REPLAY_CACHE": str(root / "cache"), "HOME": str(root / "cwd")}
 
 
 def _alive_workers(ui_port: int) -> int:
@@ -38,7 +47,11 @@ def _alive_workers(ui_port: int) -> int:
 
 
 @contextmanager
-def standalone_cluster(workers: int, work_dir: Path, cores: int = 1, memory: str = "1g", timeout: float = 120):
+def standalone_cluster(workers: int, work_dir: Path, cores: int = 1, memory: str = "1g", timeout: float = 120,
+                       env: dict[str, str] | None = None, separate: bool = False):
+    """Yield the master URL of a cluster on 127.0.0.1. `env` is every worker's (and so its executors')
+    environment on top of this process's; with `separate` each worker also gets its own working,
+    scratch, temporary and cache directories and cwd (:func:`worker_environment`)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     port, ui_port = free_port(), free_port()
     master_url = f"spark://127.0.0.1:{port}"
@@ -46,10 +59,13 @@ def standalone_cluster(workers: int, work_dir: Path, cores: int = 1, memory: str
                               "--webui-port", str(ui_port), log=work_dir / "master.log")]
     try:
         for index in range(workers):
+            own = worker_environment(work_dir / f"worker{index}") if separate else {}
             processes.append(_spark_class(
                 "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1", "--cores", str(cores),
-                "--memory", memory, "--webui-port", "0", "--work-dir", str(work_dir / f"worker{index}"),
-                log=work_dir / f"worker{index}.log"))
+                "--memory", memory, "--webui-port", "0",
+                "--work-dir", own.get("SPARK_WORKER_DIR", str(work_dir / f"worker{index}")),
+                log=work_dir / f"worker{index}.log", env={**(env or {}), **own},
+                cwd=work_dir / f"worker{index}" / "cwd" if separate else None))
         deadline = time.monotonic() + timeout
         while _alive_workers(ui_port) < workers:
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
