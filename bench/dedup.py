@@ -302,7 +302,9 @@ def run_ours(workdir: Path) -> dict:
     pairs |= {(row["id"], row["detail"]) for row in drops if row["reason"] == "exact_duplicate"}
     context.spark.stop()
     bands, rows = lsh_bands(config.dedup)
-    return {"seconds": round(seconds, 2), "docs_per_s": round(ledger.documents_in / seconds, 1),
+    cores = context.spark.sparkContext.defaultParallelism  # local[*]: every core of this machine
+    return {"seconds": round(seconds, 2), "docs_per_s": round(ledger.documents_in / seconds, 1), "cores": cores,
+            "docs_per_s_per_core": round(ledger.documents_in / seconds / cores, 1),
             "spark_start_seconds": round(spark_start, 2), "peak_rss_mb_spark": round(memory.peak_spark_mb),
             "dropped": dict(ledger.dropped), "bands": bands, "rows": rows, "num_perm": config.dedup.num_perm,
             "_pairs": pairs}
@@ -329,7 +331,8 @@ def run_datasketch(workdir: Path, ids: list[str]) -> dict:
     for name, sketch in zip(names, sketches):
         pairs |= {(name, other) for other in lsh.query(sketch) if other != name}
     seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 2), "docs_per_s": round(len(texts) / seconds, 1), "bands": lsh.b,
+    return {"seconds": round(seconds, 2), "docs_per_s": round(len(texts) / seconds, 1), "cores": 1,
+            "docs_per_s_per_core": round(len(texts) / seconds, 1), "bands": lsh.b,
             "rows": lsh.r, "_pairs": pairs}
 
 
@@ -470,6 +473,15 @@ def main() -> None:
             report["end_to_end_speedup_vs_datatrove"] = round(methods["datatrove"]["seconds"] / methods["ours"]["seconds"], 2)
         if "datasketch" in pairs:
             report["end_to_end_speedup_vs_datasketch"] = round(methods["datasketch"]["seconds"] / methods["ours"]["seconds"], 2)
+        # Spark uses every core, datasketch one, datatrove its workers: per core, beside the totals.
+        for name, result in methods.items():
+            cores = result.get("cores") or result.get("workers")
+            if cores and "docs_per_s_per_core" not in result:
+                result["cores"], result["docs_per_s_per_core"] = cores, round(len(ids) / result["seconds"] / cores, 1)
+        for peer in ("datasketch", "datatrove"):
+            if peer in methods and methods[peer].get("docs_per_s_per_core"):
+                report[f"per_core_speedup_vs_{peer}"] = round(
+                    methods["ours"]["docs_per_s_per_core"] / methods[peer]["docs_per_s_per_core"], 2)
         report["peak_rss_mb_bench_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     finally:
         if not args.workdir:

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from gap_replay.build import run_build, sample_settings
+from gap_replay.build import run_build, sample_dir, sample_settings
+from gap_replay.core import storage
 from gap_replay.stages import load_config
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext
@@ -30,10 +31,16 @@ from gap_replay.mixer.tokens import count_tokens
 STAGES = ["pubmed", "guidelines", "filter", "replay", "dedup", "mix"]
 
 
-def shard_digests(output: Path) -> dict[str, str]:
-    """sha256 of every shard of both splits, by relative path."""
-    return {str(path.relative_to(output)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for split in ("train", "validation") for path in sorted((output / split).glob("*.parquet"))}
+def shard_digests(output: Path | str) -> dict[str, str]:
+    """sha256 of every shard of both splits, by relative path (a local directory or any storage URI)."""
+    output = str(output)
+    found = {}
+    for split in ("train", "validation"):
+        for uri in storage.list_files(storage.join(output, split)):
+            fs, path = storage.resolve(uri)
+            with fs.open_input_stream(path) as stream:
+                found[f"{split}/{uri.rsplit('/', 1)[-1]}"] = hashlib.sha256(stream.read()).hexdigest()
+    return found
 
 
 def drops(output: Path, stage: str) -> dict[str, str]:
@@ -41,7 +48,7 @@ def drops(output: Path, stage: str) -> dict[str, str]:
     return dict(zip(table.column("id").to_pylist(), table.column("reason").to_pylist()))
 
 
-def build_command(output: Path, *extra: str) -> list[str]:
+def build_command(output: Path | str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "gap_replay.cli", "build", "--sample", "--output", str(output), *extra]
 
 
@@ -196,14 +203,94 @@ def test_build_killed_midway_resumes_to_the_same_shards(sample_build, tmp_path):
     assert shard_digests(output) == shard_digests(reference)
 
 
+INPUT_FOLDERS = ("pubmed", "pmc", "replay")
+
+
+def copy_inputs(destination: str) -> dict[str, str]:
+    """The embedded sample's input files copied to `destination` (a directory or storage URI); the
+    settings that read them there."""
+    import pyarrow.fs as pafs
+
+    fs, path = storage.resolve(destination)
+    for folder in INPUT_FOLDERS:
+        pafs.copy_files(str(sample_dir() / folder), storage.join(path, folder), source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=fs)
+    where = {folder: storage.join(destination, folder) for folder in INPUT_FOLDERS}
+    return {"pubmed.inputs": f"{where['pubmed']},{where['pmc']}", "replay.inputs": where["replay"]}
+
+
+def all_drops(output: Path) -> dict[str, dict[str, str]]:
+    return {stage: drops(output, stage) for stage in STAGES[:-1]}
+
+
 @pytest.mark.slow
-def test_standalone_cluster_gives_the_same_shards(sample_build, tmp_path):
+def test_inputs_at_another_path_give_the_same_ids_and_bytes(sample_build, tmp_path):
+    """The same inputs elsewhere (another checkout, another machine) give the same shards, drop ids and
+    manifest, and no local path of either copy gets into the output."""
+    reference, _ = sample_build
+    moved = copy_inputs(str(tmp_path / "another" / "machine" / "inputs"))
+    base = sample_settings()
+    base["pubmed"]["inputs"] = moved["pubmed.inputs"].split(",")
+    base["replay"]["inputs"] = [moved["replay.inputs"]]
+    output = tmp_path / "build"
+    run_build(RunContext(load_config(base=base)), str(output), sample=True)
+    assert shard_digests(output) == shard_digests(reference)
+    assert all_drops(output) == all_drops(reference)
+    assert any(key.startswith("file:redpajama_sample.jsonl#line") for key in drops(output, "replay"))
+    manifest = (output / "manifest.json").read_text()
+    assert manifest == (reference / "manifest.json").read_text()
+    for local in (str(tmp_path), str(sample_dir()), str(Path(__file__).resolve().parents[2])):
+        assert local not in manifest and local not in (output / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_build_on_s3_killed_midway_resumes_to_the_local_shards(sample_build, bucket, tmp_path):
+    """`--output s3://...`: a build SIGKILLed while a stage is being written, rerun against the same
+    bucket, completes with the shards and manifest of the local build."""
+    reference, _ = sample_build
+    output = f"{bucket}/gap-replay/build"
+    env = {**os.environ, "GAP_REPLAY_CACHE": str(tmp_path / "cache")}  # the raw store's default place
+    process = subprocess.Popen(build_command(output), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True, env=env)
+    deadline = time.monotonic() + 300
+    while not storage.exists(f"{output}/stages/guidelines/.incomplete") and time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail("the build finished before it could be killed")
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert storage.exists(f"{output}/stages/pubmed/_SUCCESS")
+    assert not storage.exists(f"{output}/_SUCCESS")
+
+    result = subprocess.run(build_command(output), capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "pubmed: reusing finished output" in result.stderr
+    assert "raw store in" in result.stderr and str(tmp_path / "cache") in result.stderr
+    assert shard_digests(output) == shard_digests(reference)
+    assert storage.read_text(f"{output}/manifest.json") == (reference / "manifest.json").read_text()
+    assert not storage.exists(f"{output}/{storage.INCOMPLETE}") and not storage.exists(f"{output}/{storage.PUBLISHING}")
+
+
+@pytest.mark.slow
+def test_standalone_cluster_sharing_nothing_but_s3_gives_the_same_shards(sample_build, bucket, tmp_path):
+    """Two workers, each with its own working, scratch, temporary and cache directories and cwd; the
+    inputs and every output only on the S3 server. The raw store is the one thing that needs a shared
+    POSIX directory (README, 'Running on a cluster'): here a directory standing for that mount."""
     from tests.gap_replay.standalone import standalone_cluster
 
     reference, _ = sample_build
-    with standalone_cluster(workers=2, work_dir=tmp_path / "cluster") as master:
-        result = subprocess.run(build_command(tmp_path / "on-cluster", "--master", master),
-                                capture_output=True, text=True, timeout=600)
+    inputs = copy_inputs(f"{bucket}/inputs")
+    output = f"{bucket}/build"
+    mount = tmp_path / "shared-mount" / "guidelines-raw"
+    settings = [f"--set={key}={value}" for key, value in inputs.items()] + [f"--set=guidelines.raw_store={mount}"]
+    aws = {name: os.environ[name] for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                               "AWS_REGION")}
+    with standalone_cluster(workers=2, work_dir=tmp_path / "cluster", env=aws, separate=True) as master:
+        result = subprocess.run(build_command(output, "--master", master, *settings),
+                                capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"starting Spark {master}" in result.stderr
-    assert shard_digests(tmp_path / "on-cluster") == shard_digests(reference)
+    assert shard_digests(output) == shard_digests(reference)
+    assert storage.read_text(f"{output}/manifest.json") == (reference / "manifest.json").read_text()
+    for index in range(2):  # both workers ran tasks, each in its own directories
+        assert any((tmp_path / "cluster" / f"worker{index}" / "work").rglob("stderr"))
