@@ -112,12 +112,12 @@ def test_mixture_equals_a_recount_with_the_sample_tokenizer(sample_build):
     train_tokens = sum(count for (_, split), count in recount.items() if split == "train")
     assert replay["actual_share"] == pytest.approx(recount[("replay", "train")] / train_tokens)
     assert abs(replay["actual_share"] - sample_settings()["mix"]["replay_share"]) / replay["share"] <= 0.02
-    # Papers are upsampled: 1 + upsampling score copies, all in the paper's split.
+    # Papers in training are upsampled: 1 + upsampling score copies; validation holds each document once.
     papers = pq.read_table(output / "stages" / "dedup" / "data").to_pylist()
-    copies = Counter(pq.read_table(output / "train").column("id").to_pylist()
-                     + pq.read_table(output / "validation").column("id").to_pylist())
+    validation_ids = set(pq.read_table(output / "validation").column("id").to_pylist())
+    copies = Counter(pq.read_table(output / "train").column("id").to_pylist() + list(validation_ids))
     for paper in (p for p in papers if p["source"] == "pubmed_papers"):
-        factor = 1 + paper["upsampling_score"]
+        factor = 1 + paper["upsampling_score"] if paper["id"] not in validation_ids else 1
         assert int(factor) <= copies[paper["id"]] <= -int(-factor // 1)
     train_ids = set(pq.read_table(output / "train").column("id").to_pylist())
     assert not train_ids & set(pq.read_table(output / "validation").column("id").to_pylist())
@@ -213,6 +213,7 @@ def copy_inputs(destination: str) -> dict[str, str]:
 
     fs, path = storage.resolve(destination)
     for folder in INPUT_FOLDERS:
+        fs.create_dir(storage.join(path, folder), recursive=True)
         pafs.copy_files(str(sample_dir() / folder), storage.join(path, folder), source_filesystem=pafs.LocalFileSystem(),
                         destination_filesystem=fs)
     where = {folder: storage.join(destination, folder) for folder in INPUT_FOLDERS}
