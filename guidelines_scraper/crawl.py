@@ -54,6 +54,9 @@ class SourceReport:
     listings: int = 0            # listing/sitemap pages fetched
     listing_errors: int = 0
     link_selector_misses: int = 0  # listing pages with article links where link_selector matched nothing
+    seeds: int = 0               # seed listing/sitemap pages
+    seeds_ok: int = 0            # seeds that answered with a usable page
+    pending_listings: int = 0    # listing/sitemap pages found but not fetched (a capped discovery)
     not_modified: int = 0        # recrawl: articles answered 304 (stored body kept)
     skipped: bool = False        # the whole source was skipped (requires_js)
     messages: list[str] = field(default_factory=list)
@@ -222,6 +225,8 @@ class _SourceCrawl:
 
     def _discover_listing(self) -> list[str]:
         queue = list(dict.fromkeys(self.source.seeds))
+        seeds = set(queue)
+        self.report.seeds = len(seeds)
         seen_pages = set(queue)
         articles: list[str] = []
         seen_articles: set[str] = set()
@@ -240,6 +245,7 @@ class _SourceCrawl:
                 self.report.listing_errors += 1
                 self.report.messages.append(f"listing {page}: not HTML ({result.content_type or 'no type'})")
                 continue
+            self.report.seeds_ok += page in seeds
             parsed = _parse_links_page(result.body or b"", result.final_url)
             if parsed is None:
                 continue
@@ -260,6 +266,7 @@ class _SourceCrawl:
                 elif self.source.is_listing(link):
                     seen_pages.add(link)
                     queue.append(link)
+        self.report.pending_listings = len(queue)
         return articles
 
     def _listing_rules(self, page: str, doc, base: str) -> tuple[Callable[[str], bool], set[str]]:
@@ -293,6 +300,8 @@ class _SourceCrawl:
 
     def _discover_sitemap(self) -> list[str]:
         queue = list(dict.fromkeys(self.source.seeds))
+        seeds = set(queue)
+        self.report.seeds = len(seeds)
         seen_maps = set(queue)
         articles: list[str] = []
         seen_articles: set[str] = set()
@@ -313,6 +322,7 @@ class _SourceCrawl:
                 self.report.listing_errors += 1
                 self.report.messages.append(f"sitemap {sitemap_url}: unreadable ({exc})")
                 continue
+            self.report.seeds_ok += sitemap_url in seeds
             for loc in children:
                 try:
                     child = normalize_url(loc, base=result.final_url)
@@ -332,13 +342,19 @@ class _SourceCrawl:
                 articles.append(url)
                 if self._full(articles):
                     break
+        self.report.pending_listings = len(queue)
         return articles
 
-    def run(self, done: set[str], stored: dict[str, StoredPage] | None = None) -> None:
+    def run(self, done: set[str], stored: dict[str, StoredPage] | None = None,
+            max_articles: int | None = None) -> None:
         """Fetch the discovered articles: those not in `done` (URLs stored), or with `stored` (a
-        recrawl) all of them, conditionally where a stored page has validators."""
+        recrawl) all of them, conditionally where a stored page has validators. `max_articles` fetches
+        only that many, spread evenly over the discovered list (a probe of the whole site, not its first page)."""
         articles = self.discover()
         self.report.discovered = len(articles)
+        if max_articles is not None and len(articles) > max_articles:
+            step = len(articles) / max_articles
+            articles = [articles[int(index * step)] for index in range(max_articles)]
         total = len(articles)
         fetched_now: set[str] = set()
         for index, url in enumerate(articles, start=1):
@@ -369,6 +385,7 @@ def crawl(
     progress: Callable[[str, int, int], None] | None = None,
     max_listing_pages: int = DEFAULT_MAX_LISTING_PAGES,
     recrawl: bool = False,
+    max_articles_per_source: int | None = None,
 ) -> CrawlReport:
     """Crawl `sources` into `store`; returns per-source counts and messages.
 
@@ -376,6 +393,7 @@ def crawl(
     site); every stored URL stays canonical. `max_pages_per_source` caps the article URLs taken
     from discovery (listing pagination stops once enough are found). `progress(tag, done, total)`
     is called after each article. `recrawl` revalidates the stored articles (module docstring).
+    `max_articles_per_source` fetches that many of the discovered articles, evenly spread (a probe).
     """
     mapped = Mirror(mirror)
     report = CrawlReport()
@@ -392,7 +410,7 @@ def crawl(
             if recrawl:
                 stored = {url: page for (_, url), page in store.stored_pages([source.tag]).items()}
             _SourceCrawl(source, store, fetcher, mapped, rep, max_pages_per_source, max_listing_pages,
-                         progress).run(done, stored)
+                         progress).run(done, stored, max_articles_per_source)
         finally:
             store.flush()
     return report

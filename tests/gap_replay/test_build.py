@@ -153,6 +153,20 @@ def test_sample_drops_carry_their_reasons(sample_build):
     assert Counter(drops(output, "replay").values()) == Counter({"parse_error": 1, "empty_text": 1})
 
 
+def test_the_guidelines_ledger_carries_each_sources_health(sample_build):
+    output, ledgers = sample_build
+    guidelines = next(ledger for ledger in ledgers if ledger.stage == "guidelines")
+    sources = guidelines.details["sources"]
+    assert set(sources) == {"who", "nice", "wikidoc"}
+    for tag, health in sources.items():
+        assert health["links"] >= health["fetched"] > 0 and health["kept"] > 0, tag
+        assert sum(health["failures"].values()) + health["kept"] == health["fetched"], tag
+        assert health["verdict"] != "broken" and health["fallbacks"] == {}, tag
+    assert sum(sum(health["failures"].values()) for health in sources.values()) == guidelines.dropped_total
+    stored = json.loads((output / "manifest.json").read_text())["stages"]
+    assert next(stage for stage in stored if stage["stage"] == "guidelines")["details"] == guidelines.details
+
+
 def test_rerun_reuses_finished_outputs(sample_build):
     output, _ = sample_build
     before = shard_digests(output)
