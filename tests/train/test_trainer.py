@@ -44,6 +44,24 @@ def test_global_batch_is_reached_by_accumulation():
         accumulation_steps(config, 3)
 
 
+def test_throughput_waits_for_the_device_before_every_clock_read():
+    from gap_replay.train.metrics import Throughput
+
+    events, times = [], iter([10.0, 11.0, 13.0, 14.0])
+
+    def clock():
+        events.append("clock")
+        return next(times)
+
+    throughput = Throughput(wait=lambda: events.append("wait"), clock=clock)
+    with throughput.pause():  # 11 -> 13: two seconds not counted
+        pass
+    throughput.add(300)
+    rate, elapsed = throughput.rate()
+    assert events == ["wait", "clock"] * 4
+    assert (rate, elapsed) == (150.0, 2.0)
+
+
 @pytest.fixture(scope="module")
 def single(corpus, tmp_path_factory):
     """A 4-step run of one process; its log, summary and output directory."""
