@@ -121,14 +121,28 @@ def test_metrics_log_has_loss_lr_grad_norm_throughput_and_mfu(single):
     assert (output / "config.toml").is_file() and (output / "hf" / "model.safetensors").is_file()
 
 
-def test_activation_checkpointing_changes_nothing_but_memory(single, corpus, tmp_path):
+@pytest.mark.parametrize("mode", ["full", "selective"])
+def test_activation_checkpointing_changes_nothing_but_memory(single, corpus, tmp_path, mode):
     stream = io.StringIO()
-    summary = run(tmp_path, corpus, "ac", "parallel.activation_checkpointing=true", "log.progress_bar=true",
+    summary = run(tmp_path, corpus, "ac", f"parallel.activation_checkpointing={mode}", "log.progress_bar=true",
                   "export.enabled=false", stream=stream)
     for step, loss in single[0]["losses"].items():
         assert summary["losses"][step] == pytest.approx(loss, abs=1e-6)
     assert "4/4" in stream.getvalue()  # the progress bar
     assert not (tmp_path / "ac" / "hf").exists()
+
+
+@pytest.mark.slow
+def test_compiled_layers_and_fused_adamw_give_the_same_losses(single, corpus, tmp_path):
+    """The GPU defaults (torch.compile per decoder layer, fused AdamW), here forced on the CPU; the
+    export still has the plain parameter names (no wrapper segments)."""
+    summary = run(tmp_path, corpus, "compiled", "parallel.compile=on", "optim.implementation=fused")
+    for step, loss in single[0]["losses"].items():
+        assert summary["losses"][step] == pytest.approx(loss, abs=1e-5)
+    from transformers import AutoModelForCausalLM
+
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "compiled" / "hf")
+    assert "model.layers.1.mlp.up_proj.weight" in exported.state_dict()
 
 
 def test_resume_needs_the_same_number_of_processes(single, tmp_path):
