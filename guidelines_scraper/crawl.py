@@ -183,7 +183,7 @@ def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
 class _SourceCrawl:
     def __init__(self, source: GuidelineSource, store: RawStore, fetcher: Fetcher, mirror: Mirror,
                  report: SourceReport, max_pages: int | None, max_listing_pages: int,
-                 progress: Callable[[str, int, int], None] | None):
+                 progress: Callable[[str, int, int], None] | None, depth_first: bool = False):
         self.source = source
         self.store = store
         self.fetcher = fetcher
@@ -192,6 +192,8 @@ class _SourceCrawl:
         self.max_pages = max_pages
         self.max_listing_pages = max_listing_pages
         self.progress = progress
+        # A probe of few listing pages goes deep first, so it reaches articles behind category pages.
+        self._next = -1 if depth_first else 0
 
     def _fetch(self, url: str, kind: str, stored: StoredPage | None = None) -> FetchResult:
         if stored is not None:
@@ -234,7 +236,7 @@ class _SourceCrawl:
             if self.report.listings >= self.max_listing_pages:
                 self.report.messages.append(f"stopped after {self.max_listing_pages} listing pages")
                 break
-            page = queue.pop(0)
+            page = queue.pop(self._next)
             result = self._fetch(page, "listing")
             self.report.listings += 1
             if not result.ok:
@@ -309,7 +311,7 @@ class _SourceCrawl:
             if self.report.listings >= self.max_listing_pages:
                 self.report.messages.append(f"stopped after {self.max_listing_pages} sitemaps")
                 break
-            sitemap_url = queue.pop(0)
+            sitemap_url = queue.pop(0)  # an index lists sitemaps only: breadth first
             result = self._fetch(sitemap_url, "sitemap")
             self.report.listings += 1
             if not result.ok:
@@ -386,6 +388,7 @@ def crawl(
     max_listing_pages: int = DEFAULT_MAX_LISTING_PAGES,
     recrawl: bool = False,
     max_articles_per_source: int | None = None,
+    depth_first: bool = False,
 ) -> CrawlReport:
     """Crawl `sources` into `store`; returns per-source counts and messages.
 
@@ -393,7 +396,8 @@ def crawl(
     site); every stored URL stays canonical. `max_pages_per_source` caps the article URLs taken
     from discovery (listing pagination stops once enough are found). `progress(tag, done, total)`
     is called after each article. `recrawl` revalidates the stored articles (module docstring).
-    `max_articles_per_source` fetches that many of the discovered articles, evenly spread (a probe).
+    `max_articles_per_source` fetches that many of the discovered articles, evenly spread, and
+    `depth_first` follows the newest listing page found first (a probe: few pages, down to articles).
     """
     mapped = Mirror(mirror)
     report = CrawlReport()
@@ -410,7 +414,7 @@ def crawl(
             if recrawl:
                 stored = {url: page for (_, url), page in store.stored_pages([source.tag]).items()}
             _SourceCrawl(source, store, fetcher, mapped, rep, max_pages_per_source, max_listing_pages,
-                         progress).run(done, stored, max_articles_per_source)
+                         progress, depth_first).run(done, stored, max_articles_per_source)
         finally:
             store.flush()
     return report

@@ -210,8 +210,9 @@ def healths_by_tag(sources: Mapping[str, GuidelineSource], crawled: Mapping[str,
 def probe_sources(sources: Iterable[GuidelineSource], store_dir: str, *, fetcher, mirror: Mapping[str, str] | None = None,
                   max_listings: int = 2, max_articles: int = 5) -> dict[str, SourceHealth]:
     """A bounded crawl of each source into a scratch raw store at `store_dir` (at most `max_listings`
-    listing or sitemap pages, then `max_articles` of the links found, spread over them), its articles
-    extracted as the stage would: the health of each source."""
+    listing or sitemap pages, newest found first so that category pages lead to articles, then
+    `max_articles` of the links found, spread over them), its articles extracted as the stage would:
+    the health of each source. The projection from so few pages is rough: an order of magnitude."""
     from gap_replay.guidelines_scraper.crawl import crawl
     from gap_replay.guidelines_scraper.extract import extract_records
     from gap_replay.guidelines_scraper.raw_store import RawStore
@@ -219,6 +220,6 @@ def probe_sources(sources: Iterable[GuidelineSource], store_dir: str, *, fetcher
     sources = {source.tag: source for source in sources}
     with RawStore(store_dir) as store:
         report = crawl(sources.values(), store, fetcher=fetcher, mirror=dict(mirror or {}),
-                       max_listing_pages=max_listings, max_articles_per_source=max_articles)
+                       max_listing_pages=max_listings, max_articles_per_source=max_articles, depth_first=True)
     records = RawStore(store_dir).records(kinds=["article"], latest=True)
     return healths_by_tag(sources, report.sources, extract_records(records, sources))
