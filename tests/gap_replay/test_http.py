@@ -1,10 +1,13 @@
 """The one HTTP client (gap_replay.core.http) against real servers on 127.0.0.1: what it retries,
-how long it waits (urllib3's Retry), when it gives up."""
+how long it waits (urllib3's Retry), when it gives up, and that the crawler and the NCBI downloader
+both send every request through it."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +18,8 @@ import pytest
 import urllib3
 
 from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed
+from gap_replay.guidelines_scraper.fetch import Fetcher
+from gap_replay.pubmed_ingest.download import RemoteFile, download_all
 from tests.guidelines_scraper.conftest import Reply, ScriptedServer
 
 
@@ -168,3 +173,34 @@ def test_errors_that_would_recur_are_not_retried(client, sleeps):
     with pytest.raises(RequestFailed, match="^LocationParseError"):
         client.get("http://[not-a-host/x", body)
     assert sleeps == [] and client.requests_made == 1
+
+
+# -- one client for the whole project ---------------------------------------------------------------
+
+def test_the_crawler_and_the_downloader_send_every_request_through_the_client(server, tmp_path, monkeypatch):
+    data = b"<PubmedArticleSet/>" * 50
+    server.route("/page", Reply(200, "<html><body>guideline</body></html>", {"Content-Type": "text/html"}))
+    server.route("/pubmed/f.xml.gz", Reply(200, data))
+    server.route("/pubmed/f.xml.gz.md5", Reply(200, f"MD5(f.xml.gz)= {hashlib.md5(data).hexdigest()}\n"))
+    gets, openers = [], []
+    real_get, real_request = HttpClient.get, urllib3.PoolManager.request
+
+    def spy_get(self, url, *args, **kwargs):
+        gets.append(url.rsplit("/", 1)[-1])
+        return real_get(self, url, *args, **kwargs)
+
+    def spy_request(self, *args, **kwargs):
+        openers.append(sys._getframe(1).f_globals["__name__"])
+        return real_request(self, *args, **kwargs)
+
+    monkeypatch.setattr(HttpClient, "get", spy_get)
+    monkeypatch.setattr(urllib3.PoolManager, "request", spy_request)
+
+    with Fetcher(min_delay=0, max_retries=0) as fetcher:
+        assert fetcher.fetch(f"{server.base}/page").ok
+    remote = RemoteFile(f"{server.base}/pubmed/f.xml.gz", "f.xml.gz", "baseline", f"{server.base}/pubmed/f.xml.gz.md5")
+    report = download_all([remote], tmp_path, say=lambda _: None)
+    assert report.downloaded == ["f.xml.gz"] and (tmp_path / "baseline" / "f.xml.gz").read_bytes() == data
+
+    assert gets == ["robots.txt", "page", "f.xml.gz.md5", "f.xml.gz"]
+    assert len(openers) == len(server.requests) == 4 and set(openers) == {"gap_replay.core.http"}
