@@ -18,7 +18,8 @@ What it guarantees:
   hosts, each hop checked against robots.txt; a loop is reported as such at its first repeat;
 - conditional requests on demand (``headers=`` with ``If-None-Match``/``If-Modified-Since``): a
   ``304 Not Modified`` comes back as status 304 with an empty body and no error;
-- URL normalisation (:func:`normalize_url`) so that each URL has one spelling.
+- URL normalisation (:func:`normalize_url`, mostly w3lib's ``canonicalize_url``) so that each URL
+  has one spelling.
 
 Nothing raises for network problems: every outcome is a :class:`FetchResult`, with ``error`` set
 when no usable response was obtained. Time is injectable (``clock``/``sleep``/``now``) so tests run
@@ -31,17 +32,17 @@ fetcher reports, checks against robots.txt or against the allowed hosts is the c
 
 from __future__ import annotations
 
-import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import urllib3
+from w3lib.url import canonicalize_url
 
 from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed
 
@@ -54,56 +55,35 @@ _ACCEPT = {
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _ROBOTS_MAX_BYTES = 512 * 1024
-_SAFE_PATH = "/%:@!$&'()*+,;=-._~"
-_SAFE_QUERY = _SAFE_PATH + "?"
 
 
 # -- URLs -------------------------------------------------------------------------------------------
 
-def _remove_dot_segments(path: str) -> str:
-    if "." not in path:
-        return path
-    out: list[str] = []
-    segments = path.split("/")
-    for i, seg in enumerate(segments):
-        if seg == "..":
-            if len(out) > 1:
-                out.pop()
-            if i == len(segments) - 1:
-                out.append("")
-        elif seg == ".":
-            if i == len(segments) - 1:
-                out.append("")
-        else:
-            out.append(seg)
-    result = "/".join(out)
-    return result if result.startswith("/") else "/" + result
-
-
 def normalize_url(url: str, base: str | None = None) -> str:
-    """Canonical spelling of `url` (resolved against `base` when given).
+    """Canonical spelling of an http(s) `url` (resolved against `base` when given): one page, one URL.
 
-    Lower-case scheme and host, default port removed, empty path -> ``/``, dot segments resolved,
-    fragment and user info dropped, unsafe characters percent-encoded. The query is kept as is.
-    Raises ``ValueError`` for a URL that cannot be parsed (e.g. a bad port).
+    w3lib's ``canonicalize_url`` does the most: lower-case scheme and host, empty path -> ``/``, dot
+    segments resolved, percent-escapes normalised (unreserved characters unescaped, the others in
+    upper case, non-ASCII as UTF-8), query arguments sorted, fragment and surrounding whitespace
+    dropped. It keeps what a crawl must not tell apart, so this drops it too: the default port,
+    user info, a trailing dot on the host. Other schemes (``mailto:``, ``javascript:``) come back as
+    they are. Raises ``ValueError`` for a URL that cannot be parsed (e.g. a bad port).
     """
-    url = re.sub(r"[\t\r\n]", "", url).strip()
+    url = url.strip()
     if base is not None:
         url = urljoin(base, url)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    scheme = urlsplit(url).scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+        return url
+    parts = urlsplit(canonicalize_url(url))
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise ValueError(f"URL has no host: {url!r}")
     port = parts.port  # raises ValueError when not a number / out of range
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    path = quote(_remove_dot_segments(parts.path or "/"), safe=_SAFE_PATH)
-    query = quote(parts.query, safe=_SAFE_QUERY)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, ""))
 
 
 def host_of(url_or_host: str) -> str:

@@ -19,7 +19,8 @@ Selectors (``content_selector``, ``exclude_selector``, ``title_selector``, ``sub
 as cssselect understands it (compiled to XPath and run on lxml trees).
 
 Patterns: ``link_pattern`` and ``listing_pattern`` are searched (``re.search``) in the absolute,
-normalised canonical URL. ``start_markers``/``stop_markers``/``remove_markers`` are matched,
+normalised canonical URL (:func:`guidelines_scraper.fetch.normalize_url`: query arguments sorted,
+``:`` in a query as ``%3A``). ``start_markers``/``stop_markers``/``remove_markers`` are matched,
 case-insensitively and against the *whole* line (``re.fullmatch``), on the line's text with any
 ``#`` header marks, list dash and trailing colon removed (see :mod:`guidelines_scraper.clean`).
 """

@@ -24,10 +24,28 @@ ROBOTS = {"Content-Type": "text/plain"}
     ("https://user:pw@Example.org/x", "https://example.org/x"),
     ("  https://example.org/\ta\n ", "https://example.org/a"),
     ("https://example.org/index.php/Hypertension_in_adults:_x", "https://example.org/index.php/Hypertension_in_adults:_x"),
-    ("https://example.org/%7Efoo", "https://example.org/%7Efoo"),
+    # percent-escapes: unreserved characters unescaped, the others upper-case, non-ASCII as UTF-8
+    ("https://example.org/%7Efoo", "https://example.org/~foo"),
+    ("https://example.org/a%2fb%c3%a9", "https://example.org/a%2Fb%C3%A9"),
+    ("https://example.org/caf\u00e9?q=\u00e9", "https://example.org/caf%C3%A9?q=%C3%A9"),
+    # query arguments sorted (by key, then value); spaces in the query one way
+    ("https://example.org/s?b=2&a=1&a=0", "https://example.org/s?a=0&a=1&b=2"),
+    ("https://example.org/s?q=a%20b&r=c+d", "https://example.org/s?q=a+b&r=c+d"),
+    ("https://example.org/s?q=a%26b", "https://example.org/s?q=a%26b"),  # an escaped & stays data
+    # fragments dropped, also after a query
+    ("https://example.org/s?x=1#section-2", "https://example.org/s?x=1"),
+    ("https://example.org/#top", "https://example.org/"),
+    ("https://Example.org.:8443/x", "https://example.org:8443/x"),
 ])
 def test_normalize_url(raw, expected):
     assert normalize_url(raw) == expected
+
+
+def test_spellings_of_one_page_normalise_alike():
+    spellings = ["https://www.example.org/g?id=7&lang=en#s1", "HTTPS://WWW.EXAMPLE.ORG:443/g?lang=en&id=7",
+                 "https://www.example.org/x/../g?lang=%65n&id=7", "https://user@www.example.org/./g?id=7&lang=en#s2"]
+    assert {normalize_url(url) for url in spellings} == {"https://www.example.org/g?id=7&lang=en"}
+    assert normalize_url("https://example.org/a%2Fb") != normalize_url("https://example.org/a/b")  # %2F is data
 
 
 def test_normalize_url_relative_and_errors():
