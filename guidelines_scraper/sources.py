@@ -26,7 +26,8 @@ page where it matches nothing the crawler falls back to ``link_pattern`` over al
 corpus (the dataset card's table, words as rounded there), for comparing a crawl's yield with the paper.
 
 Patterns: ``link_pattern`` and ``listing_pattern`` are searched (``re.search``) in the absolute,
-normalised canonical URL. ``start_markers``/``stop_markers``/``remove_markers`` are matched,
+normalised canonical URL (:func:`guidelines_scraper.fetch.normalize_url`: query arguments sorted,
+``:`` in a query as ``%3A``). ``start_markers``/``stop_markers``/``remove_markers`` are matched,
 case-insensitively and against the *whole* line (``re.fullmatch``), on the line's text with any
 ``#`` header marks, list dash and trailing colon removed (see :mod:`guidelines_scraper.clean`).
 """

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
+from email.utils import formatdate
 
 import pytest
 
@@ -22,10 +24,28 @@ ROBOTS = {"Content-Type": "text/plain"}
     ("https://user:pw@Example.org/x", "https://example.org/x"),
     ("  https://example.org/\ta\n ", "https://example.org/a"),
     ("https://example.org/index.php/Hypertension_in_adults:_x", "https://example.org/index.php/Hypertension_in_adults:_x"),
-    ("https://example.org/%7Efoo", "https://example.org/%7Efoo"),
+    # percent-escapes: unreserved characters unescaped, the others upper-case, non-ASCII as UTF-8
+    ("https://example.org/%7Efoo", "https://example.org/~foo"),
+    ("https://example.org/a%2fb%c3%a9", "https://example.org/a%2Fb%C3%A9"),
+    ("https://example.org/caf\u00e9?q=\u00e9", "https://example.org/caf%C3%A9?q=%C3%A9"),
+    # query arguments sorted (by key, then value); spaces in the query one way
+    ("https://example.org/s?b=2&a=1&a=0", "https://example.org/s?a=0&a=1&b=2"),
+    ("https://example.org/s?q=a%20b&r=c+d", "https://example.org/s?q=a+b&r=c+d"),
+    ("https://example.org/s?q=a%26b", "https://example.org/s?q=a%26b"),  # an escaped & stays data
+    # fragments dropped, also after a query
+    ("https://example.org/s?x=1#section-2", "https://example.org/s?x=1"),
+    ("https://example.org/#top", "https://example.org/"),
+    ("https://Example.org.:8443/x", "https://example.org:8443/x"),
 ])
 def test_normalize_url(raw, expected):
     assert normalize_url(raw) == expected
+
+
+def test_spellings_of_one_page_normalise_alike():
+    spellings = ["https://www.example.org/g?id=7&lang=en#s1", "HTTPS://WWW.EXAMPLE.ORG:443/g?lang=en&id=7",
+                 "https://www.example.org/x/../g?lang=%65n&id=7", "https://user@www.example.org/./g?id=7&lang=en#s2"]
+    assert {normalize_url(url) for url in spellings} == {"https://www.example.org/g?id=7&lang=en"}
+    assert normalize_url("https://example.org/a%2Fb") != normalize_url("https://example.org/a/b")  # %2F is data
 
 
 def test_normalize_url_relative_and_errors():
@@ -119,12 +139,13 @@ def test_robots_can_be_turned_off(server, make_fetcher):
 # -- retries ---------------------------------------------------------------------------------------
 
 def test_retry_on_503_then_success(server, make_fetcher, clock):
-    server.route("/flaky", Reply(503, "busy"), Reply(503, "busy"), html("finally"))
-    result = make_fetcher(max_retries=3, backoff_base=1.0, jitter=0.5).fetch(f"{server.base}/flaky")
+    server.route("/flaky", Reply(503, "busy"), Reply(503, "busy"), Reply(503, "busy"), html("finally"))
+    result = make_fetcher(max_retries=3, backoff=1.0, jitter=0.5).fetch(f"{server.base}/flaky")
     assert result.ok and b"finally" in result.body and result.error is None
-    assert server.paths().count("/flaky") == 3
+    assert server.paths().count("/flaky") == 4
+    # urllib3's backoff: the first retry at once, then backoff * 2**(n-1) plus up to `jitter` seconds
     assert len(clock.sleeps) == 2
-    assert 1.0 <= clock.sleeps[0] <= 1.5 and 2.0 <= clock.sleeps[1] <= 3.0  # exponential, with jitter
+    assert 2.0 <= clock.sleeps[0] <= 2.5 and 4.0 <= clock.sleeps[1] <= 4.5
 
 
 def test_429_honours_retry_after(server, make_fetcher, clock):
@@ -133,11 +154,13 @@ def test_429_honours_retry_after(server, make_fetcher, clock):
     assert result.ok and clock.sleeps == [7.0]
 
 
-def test_retry_after_beyond_limit_gives_up(server, make_fetcher, clock):
-    server.route("/limited", Reply(429, "slow down", {"Retry-After": "3600"}), html("ok"))
-    result = make_fetcher(max_retry_after=60).fetch(f"{server.base}/limited")
-    assert result.status == 429 and "exceeds max_retry_after" in result.error
-    assert server.paths().count("/limited") == 1 and clock.sleeps == []
+def test_503_honours_retry_after_as_seconds_and_as_http_date(server, make_fetcher, clock):
+    in_a_minute = formatdate(time.time() + 60, usegmt=True)
+    server.route("/busy", Reply(503, "busy", {"Retry-After": "12"}), Reply(503, "busy", {"Retry-After": in_a_minute}),
+                 html("ok"))
+    result = make_fetcher(max_retries=2).fetch(f"{server.base}/busy")
+    assert result.ok and server.paths().count("/busy") == 3
+    assert clock.sleeps[0] == 12 and 55 <= clock.sleeps[1] <= 60
 
 
 def test_gives_up_after_max_retries(server, make_fetcher):
@@ -145,6 +168,15 @@ def test_gives_up_after_max_retries(server, make_fetcher):
     result = make_fetcher(max_retries=2).fetch(f"{server.base}/broken")
     assert result.status == 500 and result.error == "gave up after 3 attempts: HTTP 500"
     assert server.paths().count("/broken") == 3
+    server.route("/limited", Reply(429, "slow down"))
+    result = make_fetcher(max_retries=0).fetch(f"{server.base}/limited")
+    assert result.status == 429 and result.error == "HTTP 429" and server.paths().count("/limited") == 1
+
+
+def test_no_retry_on_501(server, make_fetcher):
+    server.route("/odd", Reply(501, "not implemented"))
+    result = make_fetcher(max_retries=3).fetch(f"{server.base}/odd")
+    assert result.status == 501 and result.error is None and server.paths().count("/odd") == 1
 
 
 def test_no_retry_on_404(server, make_fetcher, clock):
