@@ -180,6 +180,10 @@ def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
     raise ValueError(f"not a sitemap: root element <{name}>")
 
 
+class _Unreadable(Exception):
+    """A listing or sitemap page that gave nothing usable; the message says why."""
+
+
 class _SourceCrawl:
     def __init__(self, source: GuidelineSource, store: RawStore, fetcher: Fetcher, mirror: Mirror,
                  report: SourceReport, max_pages: int | None, max_listing_pages: int,
@@ -225,51 +229,66 @@ class _SourceCrawl:
             return self._discover_sitemap()
         return self._discover_listing()
 
-    def _discover_listing(self) -> list[str]:
+    def _discover_pages(self, kind: str, noun: str, read: Callable[[str, FetchResult], list[tuple[bool, str]]],
+                        order: int) -> list[str]:
+        """Fetch `kind` pages from the seeds, at most ``max_listing_pages``; `read(page, result)` gives
+        a page's links in order as ``(is another page to fetch, url)`` (raising :class:`_Unreadable`
+        for a page it cannot use). `order` is the queue end taken next: 0 breadth first, -1 depth first."""
         queue = list(dict.fromkeys(self.source.seeds))
         seeds = set(queue)
         self.report.seeds = len(seeds)
-        seen_pages = set(queue)
+        seen = set(queue)
         articles: list[str] = []
-        seen_articles: set[str] = set()
         while queue and not self._full(articles):
             if self.report.listings >= self.max_listing_pages:
-                self.report.messages.append(f"stopped after {self.max_listing_pages} listing pages")
+                self.report.messages.append(f"stopped after {self.max_listing_pages} {noun}")
                 break
-            page = queue.pop(self._next)
-            result = self._fetch(page, "listing")
+            page = queue.pop(order)
+            result = self._fetch(page, kind)
             self.report.listings += 1
-            if not result.ok:
+            try:
+                if not result.ok:
+                    raise _Unreadable(_describe_failure(result))
+                links = read(page, result)
+            except _Unreadable as problem:
                 self.report.listing_errors += 1
-                self.report.messages.append(f"listing {page}: {_describe_failure(result)}")
-                continue
-            if not _is_html(result):
-                self.report.listing_errors += 1
-                self.report.messages.append(f"listing {page}: not HTML ({result.content_type or 'no type'})")
+                self.report.messages.append(f"{kind} {page}: {problem}")
                 continue
             self.report.seeds_ok += page in seeds
-            parsed = _parse_links_page(result.body or b"", result.final_url)
-            if parsed is None:
-                continue
-            is_article, next_pages = self._listing_rules(page, *parsed)
-            for link in _anchor_links([parsed[0]], parsed[1]):
-                if not self._allowed(link):
+            for is_page, url in links:
+                if url in seen:
                     continue
-                if link in seen_pages or link in seen_articles:
-                    continue
-                if link in next_pages:
-                    seen_pages.add(link)
-                    queue.append(link)
-                elif is_article(link):
-                    seen_articles.add(link)
-                    articles.append(link)
+                seen.add(url)
+                if is_page:
+                    queue.append(url)
+                else:
+                    articles.append(url)
                     if self._full(articles):
                         break
-                elif self.source.is_listing(link):
-                    seen_pages.add(link)
-                    queue.append(link)
         self.report.pending_listings = len(queue)
         return articles
+
+    def _discover_listing(self) -> list[str]:
+        return self._discover_pages("listing", "listing pages", self._listing_links, self._next)
+
+    def _listing_links(self, page: str, result: FetchResult) -> list[tuple[bool, str]]:
+        if not _is_html(result):
+            raise _Unreadable(f"not HTML ({result.content_type or 'no type'})")
+        parsed = _parse_links_page(result.body or b"", result.final_url)
+        if parsed is None:
+            return []
+        is_article, next_pages = self._listing_rules(page, *parsed)
+        links = []
+        for link in _anchor_links([parsed[0]], parsed[1]):
+            if not self._allowed(link):
+                continue
+            if link in next_pages:
+                links.append((True, link))
+            elif is_article(link):
+                links.append((False, link))
+            elif self.source.is_listing(link):
+                links.append((True, link))
+        return links
 
     def _listing_rules(self, page: str, doc, base: str) -> tuple[Callable[[str], bool], set[str]]:
         """(which links of a listing page are articles, its next-page links).
@@ -301,51 +320,24 @@ class _SourceCrawl:
         return source.is_article, next_pages
 
     def _discover_sitemap(self) -> list[str]:
-        queue = list(dict.fromkeys(self.source.seeds))
-        seeds = set(queue)
-        self.report.seeds = len(seeds)
-        seen_maps = set(queue)
-        articles: list[str] = []
-        seen_articles: set[str] = set()
-        while queue and not self._full(articles):
-            if self.report.listings >= self.max_listing_pages:
-                self.report.messages.append(f"stopped after {self.max_listing_pages} sitemaps")
-                break
-            sitemap_url = queue.pop(0)  # an index lists sitemaps only: breadth first
-            result = self._fetch(sitemap_url, "sitemap")
-            self.report.listings += 1
-            if not result.ok:
-                self.report.listing_errors += 1
-                self.report.messages.append(f"sitemap {sitemap_url}: {_describe_failure(result)}")
-                continue
-            try:
-                pages, children = parse_sitemap(result.body or b"")
-            except (etree.XMLSyntaxError, ValueError, OSError, EOFError) as exc:
-                self.report.listing_errors += 1
-                self.report.messages.append(f"sitemap {sitemap_url}: unreadable ({exc})")
-                continue
-            self.report.seeds_ok += sitemap_url in seeds
-            for loc in children:
-                try:
-                    child = normalize_url(loc, base=result.final_url)
-                except ValueError:
-                    continue
-                if child not in seen_maps and self._allowed(child):
-                    seen_maps.add(child)
-                    queue.append(child)
-            for loc in pages:
+        # An index lists sitemaps only: breadth first, even for a probe.
+        return self._discover_pages("sitemap", "sitemaps", self._sitemap_links, 0)
+
+    def _sitemap_links(self, page: str, result: FetchResult) -> list[tuple[bool, str]]:
+        try:
+            pages, children = parse_sitemap(result.body or b"")
+        except (etree.XMLSyntaxError, ValueError, OSError, EOFError) as exc:
+            raise _Unreadable(f"unreadable ({exc})") from None
+        links = []
+        for is_page, locs in ((True, children), (False, pages)):
+            for loc in locs:
                 try:
                     url = normalize_url(loc, base=result.final_url)
                 except ValueError:
                     continue
-                if url in seen_articles or not self._allowed(url) or not self.source.is_article(url):
-                    continue
-                seen_articles.add(url)
-                articles.append(url)
-                if self._full(articles):
-                    break
-        self.report.pending_listings = len(queue)
-        return articles
+                if self._allowed(url) and (is_page or self.source.is_article(url)):
+                    links.append((is_page, url))
+        return links
 
     def run(self, done: set[str], stored: dict[str, StoredPage] | None = None,
             max_articles: int | None = None) -> None:

@@ -20,16 +20,7 @@ import urllib3
 from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed
 from gap_replay.guidelines_scraper.fetch import Fetcher
 from gap_replay.pubmed_ingest.download import RemoteFile, download_all
-from tests.guidelines_scraper.conftest import Reply, ScriptedServer
-
-
-@pytest.fixture
-def server():
-    served = ScriptedServer().start()
-    try:
-        yield served
-    finally:
-        served.stop()
+from tests.guidelines_scraper.conftest import Reply
 
 
 @pytest.fixture

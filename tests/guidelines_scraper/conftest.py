@@ -113,15 +113,6 @@ FIXED_NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def server():
-    srv = ScriptedServer().start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
 def clock():
     return FakeClock()
 
