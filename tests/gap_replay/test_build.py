@@ -175,10 +175,21 @@ def test_rerun_reuses_finished_outputs(sample_build):
     assert shard_digests(output) == before
 
 
+WITHOUT_TORCH = Path(__file__).parent / "without_torch"
+
+
+def without_torch_env() -> dict[str, str]:
+    """The environment of a process (and of the Spark workers it starts) in which torch cannot be imported."""
+    paths = [str(WITHOUT_TORCH), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 @pytest.mark.slow
 def test_cli_build_is_byte_identical_to_the_in_process_build(sample_build, tmp_path):
+    """In a fresh process where torch cannot be imported: the pipeline needs no [train] extra."""
     reference, _ = sample_build
-    result = subprocess.run(build_command(tmp_path / "cli"), capture_output=True, text=True, timeout=600)
+    result = subprocess.run(build_command(tmp_path / "cli"), capture_output=True, text=True, timeout=600,
+                            env=without_torch_env())
     assert result.returncode == 0, result.stderr
     summary = result.stdout.splitlines()
     assert summary[0].split() == ["stage", "in", "kept", "dropped", "time"]
@@ -221,3 +232,15 @@ def test_standalone_cluster_gives_the_same_shards(sample_build, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"starting Spark {master}" in result.stderr
     assert shard_digests(tmp_path / "on-cluster") == shard_digests(reference)
+
+
+def test_the_trainer_says_how_to_install_torch_when_it_is_missing(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('[data]\ntrain = ["shards"]\n')
+    probe = "import torch"
+    blocked = subprocess.run([sys.executable, "-c", probe], env=without_torch_env(), capture_output=True, text=True)
+    assert blocked.returncode != 0 and "blocked" in blocked.stderr  # the blocker works
+    result = subprocess.run([sys.executable, "-m", "gap_replay.cli", "train", "--config", str(config)],
+                            env=without_torch_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'gap-replay[train]'" in result.stderr.strip().splitlines()[-1]
