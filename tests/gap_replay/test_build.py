@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from gap_replay.build import run_build, sample_settings
+from gap_replay.build import planted_drops_report, run_build, sample_settings
 from gap_replay.stages import load_config
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext
@@ -127,6 +127,24 @@ def test_dataset_card_and_report_are_written(sample_build):
     assert f"{manifest['splits']['train']['tokens']:,} tokens" in page
     for name in PLOTS:
         assert (output / "report" / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # The card says in one line that the sample departs from the default mixture, and why.
+    card = (output / "README.md").read_text()
+    (line,) = [line for line in card.splitlines() if line.startswith("**Not the default mixture**")]
+    assert "replay share 50% (default 1%)" in line and "guidelines 25%" in line and "embedded sample" in line
+
+
+def test_the_samples_planted_drops_are_named(sample_build):
+    _, ledgers = sample_build
+    lines = planted_drops_report(ledgers)
+    assert lines[0].startswith("sample: its drops are planted on purpose")
+    assert not [line for line in lines if "not planted" in line or "not as planted" in line], lines
+    planted = {tuple(line.split()[:2]): int(line.split()[2].rstrip(":")) for line in lines[1:]}
+    assert planted == {(ledger.stage, reason): count for ledger in ledgers for reason, count in ledger.dropped.items()}
+    assert any("guidelines fetch_error 2: a WHO draft that the site's robots.txt disallows" in line for line in lines)
+    # A build that made other drops says so.
+    changed = [StageLedger(ledger.stage, ledger.documents_in, ledger.kept, ledger.dropped + Counter({"odd": 1}))
+               if ledger.stage == "replay" else ledger for ledger in ledgers]
+    assert "  replay odd 1: not planted" in planted_drops_report(changed)
 
 
 def test_every_document_is_accounted_for_between_stages(sample_build):
