@@ -105,15 +105,17 @@ def test_mixture_equals_a_recount_with_the_sample_tokenizer(sample_build):
     train_tokens = sum(count for (_, split), count in recount.items() if split == "train")
     assert replay["actual_share"] == pytest.approx(recount[("replay", "train")] / train_tokens)
     assert abs(replay["actual_share"] - sample_settings()["mix"]["replay_share"]) / replay["share"] <= 0.02
-    # Papers are upsampled: 1 + upsampling score copies, all in the paper's split.
+    # Papers are upsampled in training, 1 + upsampling score copies; validation holds each document once.
     papers = pq.read_table(output / "stages" / "dedup" / "data").to_pylist()
-    copies = Counter(pq.read_table(output / "train").column("id").to_pylist()
-                     + pq.read_table(output / "validation").column("id").to_pylist())
+    train = Counter(pq.read_table(output / "train").column("id").to_pylist())
+    validation = Counter(pq.read_table(output / "validation").column("id").to_pylist())
     for paper in (p for p in papers if p["source"] == "pubmed_papers"):
         factor = 1 + paper["upsampling_score"]
-        assert int(factor) <= copies[paper["id"]] <= -int(-factor // 1)
-    train_ids = set(pq.read_table(output / "train").column("id").to_pylist())
-    assert not train_ids & set(pq.read_table(output / "validation").column("id").to_pylist())
+        if paper["id"] in validation:
+            assert validation[paper["id"]] == 1 and paper["id"] not in train
+        else:
+            assert int(factor) <= train[paper["id"]] <= -int(-factor // 1)
+    assert set(validation.values()) == {1} and not set(train) & set(validation)
 
 
 def test_dataset_card_and_report_are_written(sample_build):
