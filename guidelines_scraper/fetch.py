@@ -3,9 +3,11 @@
 
 What it guarantees:
 
-- robots.txt obeyed (``urllib.robotparser``), including ``Crawl-delay``/``Request-rate``, following
-  RFC 9309 for failures: a 4xx robots.txt means "no rules", a 5xx or unreachable one means
-  "disallow everything" for that site;
+- robots.txt obeyed as RFC 9309 and the major crawlers read it (protego, Scrapy's parser: ``*`` and
+  ``$`` wildcards, the longest matching rule wins between ``Allow`` and ``Disallow``, the groups
+  naming our product token merged, else ``*``), including ``Crawl-delay``/``Request-rate``; failures
+  as RFC 9309 says: a 4xx robots.txt means "no rules", a 5xx or unreachable one means "disallow
+  everything" for that site;
 - a minimum delay between two requests to the same host (the larger of ``min_delay`` and the
   site's crawl delay), measured from the end of the previous request;
 - connect, read and total timeouts; retries (the client's: urllib3's ``Retry``, exponential backoff
@@ -39,9 +41,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 import urllib3
+from protego import Protego
 from w3lib.url import canonicalize_url
 
 from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed
@@ -193,7 +195,7 @@ class _BodyError(Exception):
 
 @dataclass
 class _RobotsRules:
-    parser: RobotFileParser | None  # None: allow everything
+    parser: Protego | None  # None: allow everything
     disallow_all: bool = False
     delay: float | None = None
     reason: str = ""
@@ -280,6 +282,9 @@ class Fetcher:
         now: Callable[[], datetime] = _utc_now,
     ):
         self.user_agent = user_agent
+        # robots.txt groups are matched against the product token only ("gap-replay"), as RFC 9309
+        # says: words of the comment ("crawler", "robots") must not pick another bot's group.
+        self._robots_agent = user_agent.split("/", 1)[0].strip()
         self.min_delay = float(min_delay)
         self.total_timeout = float(total_timeout)
         self.max_bytes = int(max_bytes)
@@ -457,7 +462,7 @@ class Fetcher:
         rules = self._robots_rules(canonical, allowed, mirror)
         if rules.disallow_all:
             return rules.reason
-        if rules.parser is not None and not rules.parser.can_fetch(self.user_agent, canonical):
+        if rules.parser is not None and not rules.parser.can_fetch(canonical, self._robots_agent):
             return "disallowed by robots.txt"
         return None
 
@@ -471,14 +476,13 @@ class Fetcher:
         self._robots_log.append(result)
         status = result.status
         if result.error is None and status is not None and 200 <= status < 300 and result.body is not None:
-            parser = RobotFileParser(robots_url)
-            text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
-            parser.parse(text.splitlines())
+            parser = Protego.parse(result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace"))
             delay: float | None = None
-            crawl_delay = parser.crawl_delay(self.user_agent)
+            crawl_delay = parser.crawl_delay(self._robots_agent)
             if crawl_delay is not None:
                 delay = float(crawl_delay)
-            rate = parser.request_rate(self.user_agent)
+            # A rate limited to hours of the day (``1/10s 0900-1700``) is kept all day: the slower pace.
+            rate = parser.request_rate(self._robots_agent)
             if rate is not None and rate.requests > 0:
                 delay = max(delay or 0.0, rate.seconds / rate.requests)
             rules = _RobotsRules(parser, delay=delay)
