@@ -7,7 +7,7 @@ What it guarantees:
   ``$`` wildcards, the longest matching rule wins between ``Allow`` and ``Disallow``, the groups
   naming our product token merged, else ``*``), including ``Crawl-delay``/``Request-rate``; failures
   as RFC 9309 says: a 4xx robots.txt means "no rules", a 5xx or unreachable one means "disallow
-  everything" for that site;
+  everything" for that site; its ``Sitemap:`` lines are offered to discovery (:meth:`Fetcher.sitemaps`);
 - a minimum delay between two requests to the same host (the larger of ``min_delay`` and the
   site's crawl delay), measured from the end of the previous request;
 - connect, read and total timeouts; retries (the client's: urllib3's ``Retry``, exponential backoff
@@ -326,6 +326,31 @@ class Fetcher:
         allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
         return self._robots_check(normalize_url(url), allowed, mirror) is None
 
+    def sitemaps(self, url: str, *, allowed_hosts: Iterable[str] | None = None,
+                 mirror: Mirror | Mapping[str, str] | None = None) -> list[str]:
+        """The sitemaps that the robots.txt of canonical `url`'s site names (its ``Sitemap:`` lines),
+        canonical, deduplicated, those outside `allowed_hosts` left out (fetches robots.txt once per site,
+        also with ``obey_robots`` off: reading where a site lists its pages obeys nothing)."""
+        mirror = mirror if isinstance(mirror, Mirror) else Mirror(mirror)
+        allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
+        robots_url = _origin(normalize_url(url)) + "/robots.txt"
+        if allowed is not None and not host_allowed(robots_url, allowed):
+            return []
+        parser = self._robots_rules(robots_url, allowed, mirror).parser
+        found: list[str] = []
+        for named in parser.sitemaps if parser is not None else ():
+            try:
+                # Named as the site's own (canonical) URLs; a relative one is read against robots.txt,
+                # one naming the mirror itself is mapped back.
+                sitemap = mirror.to_canonical(normalize_url(named, base=robots_url))
+            except ValueError:
+                continue
+            if urlsplit(sitemap).scheme not in _DEFAULT_PORTS or sitemap in found:
+                continue
+            if allowed is None or host_allowed(sitemap, allowed):
+                found.append(sitemap)
+        return found
+
     def take_robots_results(self) -> list[FetchResult]:
         """The robots.txt fetches made since the last call (the crawler stores them)."""
         taken, self._robots_log = self._robots_log, []
@@ -402,7 +427,7 @@ class Fetcher:
             return self._result(canonical, current, status, response.headers, response.body, None)
 
     def _host_delay(self, key: str) -> float:
-        rules = self._robots.get(key)
+        rules = self._robots.get(key) if self.obey_robots else None
         delay = rules.delay if rules is not None and rules.delay is not None else 0.0
         return max(self.min_delay, delay)
 

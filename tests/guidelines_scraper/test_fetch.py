@@ -189,6 +189,40 @@ def test_request_rate_is_honoured(server, make_fetcher, clock, robots, user_agen
     assert clock.sleeps == [pause, pause]  # robots.txt, then a and b each `pause` apart
 
 
+def test_sitemaps_named_by_robots_txt(server, make_fetcher):
+    server.route("/site/robots.txt", Reply(200, (
+        "User-agent: *\nDisallow: /hidden\n"
+        "Sitemap: https://www.example.org/sitemaps/guides.xml.gz\n"
+        "Sitemap: /sitemap.xml\n"                                   # relative: read against robots.txt
+        "Sitemap: https://WWW.example.org/sitemaps/guides.xml.gz\n"  # the first one again
+        "Sitemap: https://elsewhere.example.net/sitemap.xml\n"       # outside allowed_hosts
+        f"Sitemap: {server.base}/site/news.xml\n"), ROBOTS))         # the mirror's own spelling
+    fetcher = make_fetcher()
+    mirror = {"https://www.example.org": f"{server.base}/site"}
+    named = fetcher.sitemaps("https://www.example.org/any/page", allowed_hosts=["www.example.org"], mirror=mirror)
+    assert named == ["https://www.example.org/sitemaps/guides.xml.gz", "https://www.example.org/sitemap.xml",
+                     "https://www.example.org/news.xml"]
+    assert fetcher.fetch("https://www.example.org/hidden", allowed_hosts=["www.example.org"],
+                         mirror=mirror).error == "disallowed by robots.txt"
+    assert server.paths() == ["/site/robots.txt"]  # read once, for both
+    assert [r.url for r in fetcher.take_robots_results()] == ["https://www.example.org/robots.txt"]
+    assert fetcher.sitemaps("https://www.example.org/", allowed_hosts=["other.example.net"], mirror=mirror) == []
+
+
+def test_sitemaps_with_robots_off_read_robots_txt_and_obey_nothing(server, make_fetcher, clock):
+    server.route("/robots.txt", Reply(200, "User-agent: *\nDisallow: /\nCrawl-delay: 9\nSitemap: /s.xml\n", ROBOTS))
+    server.route("/a", html("a"))
+    fetcher = make_fetcher(obey_robots=False)
+    assert fetcher.sitemaps(f"{server.base}/") == [f"{server.base}/s.xml"]
+    assert fetcher.fetch(f"{server.base}/a").ok and clock.sleeps == []
+
+
+def test_no_sitemaps_without_a_readable_robots_txt(server, make_fetcher):
+    assert make_fetcher().sitemaps(f"{server.base}/a") == []  # robots.txt 404
+    server.route("/robots.txt", Reply(503, "down"))
+    assert make_fetcher(max_retries=0).sitemaps(f"{server.base}/a") == []
+
+
 # -- retries ---------------------------------------------------------------------------------------
 
 def test_retry_on_503_then_success(server, make_fetcher, clock):
