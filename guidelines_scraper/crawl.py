@@ -3,7 +3,8 @@
 Per source: discover article URLs (``listing``: follow listing/pagination pages from the seeds (those
 matching ``listing_pattern``, and the "next" links ``next_selector`` picks) and collect the links that
 ``link_selector`` picks and ``link_pattern`` matches (a page where the selector matches nothing falls
-back to the pattern); ``sitemap``: read sitemap.xml files and sitemap indexes, gzipped or not;
+back to the pattern); ``sitemap``: read sitemap.xml files and sitemap indexes, gzipped or not, from
+the seeds and from the ``Sitemap:`` lines of the sites' robots.txt;
 ``static``: the seeds are the articles), then fetch each article not already in the store. Every
 response (robots.txt, listings, sitemaps, articles) is appended to the store, and each one is durable
 before the next request is made (fsynced to the store's WARC file), so a rerun resumes where a
@@ -205,14 +206,17 @@ class _SourceCrawl:
                                         headers=stored.conditional_headers())
         else:
             result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
-        for robots in self.fetcher.take_robots_results():
-            self.store.add(self.source.tag, "robots", robots)
+        self._store_robots()
         if stored is not None and result.status == 304 and result.error is None:
             # Not modified: stored as a revisit of the stored page, which keeps its body, takes the new validators.
             self.report.not_modified += 1
             return self.store.add_not_modified(self.source.tag, kind, result, stored)
         self.store.add(self.source.tag, kind, result)
         return result
+
+    def _store_robots(self) -> None:
+        for robots in self.fetcher.take_robots_results():
+            self.store.add(self.source.tag, "robots", robots)
 
     def _allowed(self, url: str) -> bool:
         return self.source.host_allowed(url)
@@ -230,11 +234,11 @@ class _SourceCrawl:
         return self._discover_listing()
 
     def _discover_pages(self, kind: str, noun: str, read: Callable[[str, FetchResult], list[tuple[bool, str]]],
-                        order: int) -> list[str]:
-        """Fetch `kind` pages from the seeds, at most ``max_listing_pages``; `read(page, result)` gives
+                        order: int, seeds: Iterable[str]) -> list[str]:
+        """Fetch `kind` pages from the `seeds`, at most ``max_listing_pages``; `read(page, result)` gives
         a page's links in order as ``(is another page to fetch, url)`` (raising :class:`_Unreadable`
         for a page it cannot use). `order` is the queue end taken next: 0 breadth first, -1 depth first."""
-        queue = list(dict.fromkeys(self.source.seeds))
+        queue = list(dict.fromkeys(seeds))
         seeds = set(queue)
         self.report.seeds = len(seeds)
         seen = set(queue)
@@ -269,7 +273,7 @@ class _SourceCrawl:
         return articles
 
     def _discover_listing(self) -> list[str]:
-        return self._discover_pages("listing", "listing pages", self._listing_links, self._next)
+        return self._discover_pages("listing", "listing pages", self._listing_links, self._next, self.source.seeds)
 
     def _listing_links(self, page: str, result: FetchResult) -> list[tuple[bool, str]]:
         if not _is_html(result):
@@ -321,7 +325,17 @@ class _SourceCrawl:
 
     def _discover_sitemap(self) -> list[str]:
         # An index lists sitemaps only: breadth first, even for a probe.
-        return self._discover_pages("sitemap", "sitemaps", self._sitemap_links, 0)
+        return self._discover_pages("sitemap", "sitemaps", self._sitemap_links, 0,
+                                    [*self.source.seeds, *self._robots_sitemaps()])
+
+    def _robots_sitemaps(self) -> list[str]:
+        """The sitemaps that the robots.txt of the source's sites name (base_url's and the seeds'):
+        a site that moves its sitemap says so there, and a source may list no sitemap of its own."""
+        named: list[str] = []
+        for url in (self.source.base_url, *self.source.seeds):
+            named += self.fetcher.sitemaps(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
+        self._store_robots()
+        return list(dict.fromkeys(named))
 
     def _sitemap_links(self, page: str, result: FetchResult) -> list[tuple[bool, str]]:
         try:

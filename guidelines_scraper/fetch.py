@@ -3,9 +3,11 @@
 
 What it guarantees:
 
-- robots.txt obeyed (``urllib.robotparser``), including ``Crawl-delay``/``Request-rate``, following
-  RFC 9309 for failures: a 4xx robots.txt means "no rules", a 5xx or unreachable one means
-  "disallow everything" for that site;
+- robots.txt obeyed as RFC 9309 and the major crawlers read it (protego, Scrapy's parser: ``*`` and
+  ``$`` wildcards, the longest matching rule wins between ``Allow`` and ``Disallow``, the groups
+  naming our product token merged, else ``*``), including ``Crawl-delay``/``Request-rate``; failures
+  as RFC 9309 says: a 4xx robots.txt means "no rules", a 5xx or unreachable one means "disallow
+  everything" for that site; its ``Sitemap:`` lines are offered to discovery (:meth:`Fetcher.sitemaps`);
 - a minimum delay between two requests to the same host (the larger of ``min_delay`` and the
   site's crawl delay), measured from the end of the previous request;
 - connect, read and total timeouts; retries (the client's: urllib3's ``Retry``, exponential backoff
@@ -39,9 +41,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 import urllib3
+from protego import Protego
 from w3lib.url import canonicalize_url
 
 from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed
@@ -193,7 +195,7 @@ class _BodyError(Exception):
 
 @dataclass
 class _RobotsRules:
-    parser: RobotFileParser | None  # None: allow everything
+    parser: Protego | None  # None: allow everything
     disallow_all: bool = False
     delay: float | None = None
     reason: str = ""
@@ -280,6 +282,9 @@ class Fetcher:
         now: Callable[[], datetime] = _utc_now,
     ):
         self.user_agent = user_agent
+        # robots.txt groups are matched against the product token only ("gap-replay"), as RFC 9309
+        # says: words of the comment ("crawler", "robots") must not pick another bot's group.
+        self._robots_agent = user_agent.split("/", 1)[0].strip()
         self.min_delay = float(min_delay)
         self.total_timeout = float(total_timeout)
         self.max_bytes = int(max_bytes)
@@ -320,6 +325,31 @@ class Fetcher:
         mirror = mirror if isinstance(mirror, Mirror) else Mirror(mirror)
         allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
         return self._robots_check(normalize_url(url), allowed, mirror) is None
+
+    def sitemaps(self, url: str, *, allowed_hosts: Iterable[str] | None = None,
+                 mirror: Mirror | Mapping[str, str] | None = None) -> list[str]:
+        """The sitemaps that the robots.txt of canonical `url`'s site names (its ``Sitemap:`` lines),
+        canonical, deduplicated, those outside `allowed_hosts` left out (fetches robots.txt once per site,
+        also with ``obey_robots`` off: reading where a site lists its pages obeys nothing)."""
+        mirror = mirror if isinstance(mirror, Mirror) else Mirror(mirror)
+        allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
+        robots_url = _origin(normalize_url(url)) + "/robots.txt"
+        if allowed is not None and not host_allowed(robots_url, allowed):
+            return []
+        parser = self._robots_rules(robots_url, allowed, mirror).parser
+        found: list[str] = []
+        for named in parser.sitemaps if parser is not None else ():
+            try:
+                # Named as the site's own (canonical) URLs; a relative one is read against robots.txt,
+                # one naming the mirror itself is mapped back.
+                sitemap = mirror.to_canonical(normalize_url(named, base=robots_url))
+            except ValueError:
+                continue
+            if urlsplit(sitemap).scheme not in _DEFAULT_PORTS or sitemap in found:
+                continue
+            if allowed is None or host_allowed(sitemap, allowed):
+                found.append(sitemap)
+        return found
 
     def take_robots_results(self) -> list[FetchResult]:
         """The robots.txt fetches made since the last call (the crawler stores them)."""
@@ -397,7 +427,7 @@ class Fetcher:
             return self._result(canonical, current, status, response.headers, response.body, None)
 
     def _host_delay(self, key: str) -> float:
-        rules = self._robots.get(key)
+        rules = self._robots.get(key) if self.obey_robots else None
         delay = rules.delay if rules is not None and rules.delay is not None else 0.0
         return max(self.min_delay, delay)
 
@@ -457,7 +487,7 @@ class Fetcher:
         rules = self._robots_rules(canonical, allowed, mirror)
         if rules.disallow_all:
             return rules.reason
-        if rules.parser is not None and not rules.parser.can_fetch(self.user_agent, canonical):
+        if rules.parser is not None and not rules.parser.can_fetch(canonical, self._robots_agent):
             return "disallowed by robots.txt"
         return None
 
@@ -471,14 +501,13 @@ class Fetcher:
         self._robots_log.append(result)
         status = result.status
         if result.error is None and status is not None and 200 <= status < 300 and result.body is not None:
-            parser = RobotFileParser(robots_url)
-            text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
-            parser.parse(text.splitlines())
+            parser = Protego.parse(result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace"))
             delay: float | None = None
-            crawl_delay = parser.crawl_delay(self.user_agent)
+            crawl_delay = parser.crawl_delay(self._robots_agent)
             if crawl_delay is not None:
                 delay = float(crawl_delay)
-            rate = parser.request_rate(self.user_agent)
+            # A rate limited to hours of the day (``1/10s 0900-1700``) is kept all day: the slower pace.
+            rate = parser.request_rate(self._robots_agent)
             if rate is not None and rate.requests > 0:
                 delay = max(delay or 0.0, rate.seconds / rate.requests)
             rules = _RobotsRules(parser, delay=delay)

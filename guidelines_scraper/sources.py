@@ -223,8 +223,9 @@ def _validate(source: GuidelineSource, origin: str | None) -> GuidelineSource:
             except Exception as exc:  # cssselect raises SelectorSyntaxError / ExpressionError
                 raise _err(tag, name, f"is not a valid CSS selector ({exc}): {selector!r}", origin) from None
     allowed = tuple(h.strip().lower() for h in source.allowed_hosts if h.strip()) or (parts.hostname.lower(),)
-    if not source.seeds:
-        raise _err(tag, "seeds", "must list at least one URL", origin)
+    if not source.seeds and source.discovery != "sitemap":
+        raise _err(tag, "seeds", "must list at least one URL (a sitemap source may list none: the sitemaps its "
+                   "robots.txt names are read)", origin)
     seeds = []
     for seed in source.seeds:
         absolute = urljoin(base + ("/" if not base.endswith("/") else ""), seed.strip()) if seed.strip() else ""

@@ -136,6 +136,93 @@ def test_robots_can_be_turned_off(server, make_fetcher):
     assert "/robots.txt" not in server.paths()
 
 
+# Rules the standard library's urllib.robotparser reads wrongly (it knows neither wildcards nor the
+# longest match, takes the first of two groups for one agent, and no "1/5s" rate), read as RFC 9309 says.
+PDF_END = "User-agent: *\nDisallow: /*.pdf$\n"
+CHAPTERS = "User-agent: *\nDisallow: /guidance/\nAllow: /guidance/*/chapter/\n"
+PRIVATE_PREFIX = "User-agent: *\nDisallow: /private*\n"
+OUR_GROUPS = ("User-agent: gap-replay\nDisallow: /drafts/\n\nUser-agent: *\nDisallow: /\n\n"
+              "User-agent: gap-replay\nDisallow: /archive/\n")
+
+
+@pytest.mark.parametrize("robots, path, allowed", [
+    (PDF_END, "/a/b.pdf", False),
+    (PDF_END, "/a/b.pdf?x=1", True),        # "$" ends the whole path and query
+    (PDF_END, "/a/b.pdf/page", True),
+    (PDF_END, "/a/b.html", True),
+    (CHAPTERS, "/guidance/ng1/chapter/recommendations", True),  # the longer Allow wins
+    (CHAPTERS, "/guidance/ng1/resources", False),
+    (CHAPTERS.replace("Disallow: /guidance/\nAllow: /guidance/*/chapter/", "Allow: /guidance/*/chapter/\n"
+                      "Disallow: /guidance/"), "/guidance/ng1/chapter/recommendations", True),  # order does not matter
+    ("User-agent: *\nDisallow: /page\nAllow: /page\n", "/page", True),  # a tie goes to Allow
+    (PRIVATE_PREFIX, "/private", False),
+    (PRIVATE_PREFIX, "/private-notes.html", False),
+    (PRIVATE_PREFIX, "/private/x", False),
+    (PRIVATE_PREFIX, "/public/private", True),
+    (OUR_GROUPS, "/guides/a", True),        # our group, not "*"
+    (OUR_GROUPS, "/drafts/x", False),
+    (OUR_GROUPS, "/archive/y", False),      # both groups naming us count
+    ("User-agent: crawler\nDisallow: /\n", "/a", True),  # a word of our user agent's comment is not our name
+])
+def test_robots_rules_as_rfc_9309_reads_them(server, make_fetcher, robots, path, allowed):
+    server.route("/robots.txt", Reply(200, robots, ROBOTS))
+    server.route(path, html("page"))
+    result = make_fetcher().fetch(f"{server.base}{path}")
+    if allowed:
+        assert result.ok and server.paths() == ["/robots.txt", path]
+    else:
+        assert result.error == "disallowed by robots.txt" and server.paths() == ["/robots.txt"]
+
+
+@pytest.mark.parametrize("robots, user_agent, pause", [
+    ("User-agent: gap-replay\nRequest-rate: 1/5s\n\nUser-agent: *\nCrawl-delay: 1\n", None, 5.0),
+    ("User-agent: gap-replay\nRequest-rate: 1/5s\n\nUser-agent: *\nCrawl-delay: 1\n", "other-bot/2", 1.0),
+    ("User-agent: *\nRequest-rate: 3/1m\nCrawl-delay: 2\n", None, 20.0),  # the slower of the two
+    ("User-agent: *\nRequest-rate: 1/30s 0900-1700\n", None, 30.0),      # kept outside those hours too
+])
+def test_request_rate_is_honoured(server, make_fetcher, clock, robots, user_agent, pause):
+    server.route("/robots.txt", Reply(200, robots, ROBOTS))
+    server.route("/a", html("a"))
+    server.route("/b", html("b"))
+    fetcher = make_fetcher(min_delay=0.5, **({"user_agent": user_agent} if user_agent else {}))
+    assert fetcher.fetch(f"{server.base}/a").ok and fetcher.fetch(f"{server.base}/b").ok
+    assert clock.sleeps == [pause, pause]  # robots.txt, then a and b each `pause` apart
+
+
+def test_sitemaps_named_by_robots_txt(server, make_fetcher):
+    server.route("/site/robots.txt", Reply(200, (
+        "User-agent: *\nDisallow: /hidden\n"
+        "Sitemap: https://www.example.org/sitemaps/guides.xml.gz\n"
+        "Sitemap: /sitemap.xml\n"                                   # relative: read against robots.txt
+        "Sitemap: https://WWW.example.org/sitemaps/guides.xml.gz\n"  # the first one again
+        "Sitemap: https://elsewhere.example.net/sitemap.xml\n"       # outside allowed_hosts
+        f"Sitemap: {server.base}/site/news.xml\n"), ROBOTS))         # the mirror's own spelling
+    fetcher = make_fetcher()
+    mirror = {"https://www.example.org": f"{server.base}/site"}
+    named = fetcher.sitemaps("https://www.example.org/any/page", allowed_hosts=["www.example.org"], mirror=mirror)
+    assert named == ["https://www.example.org/sitemaps/guides.xml.gz", "https://www.example.org/sitemap.xml",
+                     "https://www.example.org/news.xml"]
+    assert fetcher.fetch("https://www.example.org/hidden", allowed_hosts=["www.example.org"],
+                         mirror=mirror).error == "disallowed by robots.txt"
+    assert server.paths() == ["/site/robots.txt"]  # read once, for both
+    assert [r.url for r in fetcher.take_robots_results()] == ["https://www.example.org/robots.txt"]
+    assert fetcher.sitemaps("https://www.example.org/", allowed_hosts=["other.example.net"], mirror=mirror) == []
+
+
+def test_sitemaps_with_robots_off_read_robots_txt_and_obey_nothing(server, make_fetcher, clock):
+    server.route("/robots.txt", Reply(200, "User-agent: *\nDisallow: /\nCrawl-delay: 9\nSitemap: /s.xml\n", ROBOTS))
+    server.route("/a", html("a"))
+    fetcher = make_fetcher(obey_robots=False)
+    assert fetcher.sitemaps(f"{server.base}/") == [f"{server.base}/s.xml"]
+    assert fetcher.fetch(f"{server.base}/a").ok and clock.sleeps == []
+
+
+def test_no_sitemaps_without_a_readable_robots_txt(server, make_fetcher):
+    assert make_fetcher().sitemaps(f"{server.base}/a") == []  # robots.txt 404
+    server.route("/robots.txt", Reply(503, "down"))
+    assert make_fetcher(max_retries=0).sitemaps(f"{server.base}/a") == []
+
+
 # -- retries ---------------------------------------------------------------------------------------
 
 def test_retry_on_503_then_success(server, make_fetcher, clock):
