@@ -3,9 +3,10 @@
 Extraction: the HTML article pages of the fixture sites of all 15 sources that need no browser
 (tests/guidelines_scraper/fixtures/sites: pages of 8-20 KB carrying the real sites' chrome: navigation,
 cookie banners, scripts, related boxes, footers) and of the embedded sample site, crawled once into a
-raw store through their source specs, each page then stored in ``--variants`` copies that differ by
-one comment (so no cache can serve a repeat; at least 300 pages by default), then timed in the same
-run, interleaved, best of ``--repeat`` rounds:
+raw store through their source specs, each page then stored in ``--variants`` copies with about 30 KB of
+production page weight added (a mega-menu, a sitemap footer, a style sheet, inline JSON page state; each
+copy different, so no cache can serve a repeat: at least 300 pages of tens of KB by default), then timed
+in the same run, interleaved, best of ``--repeat`` rounds:
 
 - ``ours``: :func:`guidelines_scraper.extract.extract_document` on each stored record (decoding,
   selectors, trafilatura, cleaning, the finished document);
@@ -81,9 +82,31 @@ def stored_pages(workdir: Path, variants: int):
                     pairs.append((record, by_tag[record["source"]]))
                     continue
                 for variant in range(variants):
-                    body = record["body"] + f"<!-- variant {variant} -->".encode()
+                    body = with_site_chrome(record["body"], variant)
                     pairs.append(({**record, "body": body}, by_tag[record["source"]]))
     return pairs
+
+
+def site_chrome(variant: int) -> bytes:
+    """The weight a production page carries beyond the fixture's own chrome (about 30 KB): a mega-menu and
+    a sitemap footer of a few hundred links, a style sheet and a framework's inline JSON page state, as
+    CMS and single-page-app front ends serve them. Differs per variant, so no cache can serve a repeat."""
+    menu = "".join(f'<li><a href="/topics/section-{i}/item-{j}">Topic {i}.{j} for clinicians and patients</a></li>'
+                   for i in range(12) for j in range(14))
+    footer = "".join(f'<a href="/about/page-{i}">About page {i}</a> ' for i in range(90))
+    style = "".join(f".c{i}{{margin:{i % 7}px;padding:{i % 5}px;color:#{i * 2654435761 % 0xFFFFFF:06x}}}" for i in range(220))
+    state = ",".join(f'{{"id":{i},"slug":"item-{i}-{variant}","title":"Navigation entry {i}","children":[]}}'
+                     for i in range(120))
+    return (f'<nav class="mega-menu" aria-label="All topics"><ul>{menu}</ul></nav><style>{style}</style>'
+            f'<footer class="site-map">{footer}</footer>'
+            f'<script id="__PAGE_STATE__" type="application/json">{{"variant":{variant},"nav":[{state}]}}</script>'
+            ).encode()
+
+
+def with_site_chrome(body: bytes, variant: int) -> bytes:
+    """`body` with :func:`site_chrome` before its closing body tag (appended when it has none)."""
+    at = body.rfind(b"</body>")
+    return body + site_chrome(variant) if at < 0 else body[:at] + site_chrome(variant) + body[at:]
 
 
 def time_health_check(workdir: Path) -> dict:
