@@ -15,8 +15,9 @@ def register(commands, common) -> None:
                                  help=description + " (also: gap-replay guidelines check)", description=description)
     parser.add_argument("--sources", metavar="TAGS",
                         help="comma-separated source tags (default: guidelines.sources, else all that need no browser)")
-    parser.add_argument("--max-listings", type=int, default=2, metavar="N",
-                        help="listing or sitemap pages fetched per source (default 2)")
+    parser.add_argument("--max-listings", type=int, default=3, metavar="N",
+                        help="listing or sitemap pages fetched per source (default 3: CCO's articles are three "
+                             "listing levels deep)")
     parser.add_argument("--max-articles", type=int, default=5, metavar="M",
                         help="articles fetched and extracted per source, spread over the links found (default 5)")
     parser.add_argument("--json", metavar="FILE", help="also write the per-source figures here")

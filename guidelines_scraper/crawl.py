@@ -55,7 +55,7 @@ class SourceReport:
     listings: int = 0            # listing/sitemap pages fetched
     listing_errors: int = 0
     link_selector_misses: int = 0  # listing pages with article links where link_selector matched nothing
-    seeds: int = 0               # seed listing/sitemap pages
+    seeds: int = 0               # seed listing/sitemap pages fetched
     seeds_ok: int = 0            # seeds that answered with a usable page
     pending_listings: int = 0    # listing/sitemap pages found but not fetched (a capped discovery)
     not_modified: int = 0        # recrawl: articles answered 304 (stored body kept)
@@ -198,7 +198,7 @@ class _SourceCrawl:
         self.max_listing_pages = max_listing_pages
         self.progress = progress
         # A probe of few listing pages goes deep first, so it reaches articles behind category pages.
-        self._next = -1 if depth_first else 0
+        self.depth_first = depth_first
 
     def _fetch(self, url: str, kind: str, stored: StoredPage | None = None) -> FetchResult:
         if stored is not None:
@@ -234,22 +234,23 @@ class _SourceCrawl:
         return self._discover_listing()
 
     def _discover_pages(self, kind: str, noun: str, read: Callable[[str, FetchResult], list[tuple[bool, str]]],
-                        order: int, seeds: Iterable[str]) -> list[str]:
+                        depth_first: bool, seeds: Iterable[str]) -> list[str]:
         """Fetch `kind` pages from the `seeds`, at most ``max_listing_pages``; `read(page, result)` gives
         a page's links in order as ``(is another page to fetch, url)`` (raising :class:`_Unreadable`
-        for a page it cannot use). `order` is the queue end taken next: 0 breadth first, -1 depth first."""
+        for a page it cannot use). Pages are taken in the order found (breadth first), or, `depth_first`,
+        the pages a page links to before the rest of the queue (the seeds still in their order)."""
         queue = list(dict.fromkeys(seeds))
         seeds = set(queue)
-        self.report.seeds = len(seeds)
         seen = set(queue)
         articles: list[str] = []
         while queue and not self._full(articles):
             if self.report.listings >= self.max_listing_pages:
                 self.report.messages.append(f"stopped after {self.max_listing_pages} {noun}")
                 break
-            page = queue.pop(order)
+            page = queue.pop(0)
             result = self._fetch(page, kind)
             self.report.listings += 1
+            self.report.seeds += page in seeds
             try:
                 if not result.ok:
                     raise _Unreadable(_describe_failure(result))
@@ -259,21 +260,26 @@ class _SourceCrawl:
                 self.report.messages.append(f"{kind} {page}: {problem}")
                 continue
             self.report.seeds_ok += page in seeds
+            found: list[str] = []
             for is_page, url in links:
                 if url in seen:
                     continue
                 seen.add(url)
                 if is_page:
-                    queue.append(url)
+                    found.append(url)
                 else:
                     articles.append(url)
                     if self._full(articles):
                         break
+            if depth_first:
+                queue[0:0] = found
+            else:
+                queue.extend(found)
         self.report.pending_listings = len(queue)
         return articles
 
     def _discover_listing(self) -> list[str]:
-        return self._discover_pages("listing", "listing pages", self._listing_links, self._next, self.source.seeds)
+        return self._discover_pages("listing", "listing pages", self._listing_links, self.depth_first, self.source.seeds)
 
     def _listing_links(self, page: str, result: FetchResult) -> list[tuple[bool, str]]:
         if not _is_html(result):
@@ -325,7 +331,7 @@ class _SourceCrawl:
 
     def _discover_sitemap(self) -> list[str]:
         # An index lists sitemaps only: breadth first, even for a probe.
-        return self._discover_pages("sitemap", "sitemaps", self._sitemap_links, 0,
+        return self._discover_pages("sitemap", "sitemaps", self._sitemap_links, False,
                                     [*self.source.seeds, *self._robots_sitemaps()])
 
     def _robots_sitemaps(self) -> list[str]:

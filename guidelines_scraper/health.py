@@ -208,7 +208,7 @@ def healths_by_tag(sources: Mapping[str, GuidelineSource], crawled: Mapping[str,
 
 
 def probe_sources(sources: Iterable[GuidelineSource], store_dir: str, *, fetcher, mirror: Mapping[str, str] | None = None,
-                  max_listings: int = 2, max_articles: int = 5) -> dict[str, SourceHealth]:
+                  max_listings: int = 3, max_articles: int = 5) -> dict[str, SourceHealth]:
     """A bounded crawl of each source into a scratch raw store at `store_dir` (at most `max_listings`
     listing or sitemap pages, newest found first so that category pages lead to articles, then
     `max_articles` of the links found, spread over them), its articles extracted as the stage would:
