@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-TARGET_SECONDS = 120.0
+TARGET_SECONDS = 60.0  # on a loaded 2-core machine (issue 15)
 
 
 def timed_build(output: str) -> float:
@@ -46,6 +46,7 @@ def main() -> None:
         "rerun_seconds": round(rerun, 2),
         "target_seconds": TARGET_SECONDS,
         "cold_within_target": cold < TARGET_SECONDS,
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "documents": {split: info["documents"] for split, info in manifest["splits"].items()},
         "cpus": os.cpu_count(),
     }))

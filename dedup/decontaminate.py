@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from gap_replay.core import storage
 from gap_replay.core.shards import InputError
+from gap_replay.core.ingest import read_json_objects
 from gap_replay.dedup.minhash import TextBuffer, ngram_spans, poly_hash64_spans, word_spans
 
 BENCHMARK_SUFFIXES = (".jsonl", ".jsonl.gz", ".json")
@@ -53,15 +53,9 @@ def benchmark_texts(files: Sequence[str]) -> list[str]:
     """Questions and options of every benchmark file, as separate texts."""
     texts: list[str] = []
     for uri in files:
-        for number, line in enumerate(_read_bytes(uri).decode("utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"benchmark file {uri} line {number}: invalid JSON ({error.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("question"), str):
-                raise InputError(f"benchmark file {uri} line {number}: expected an object with a 'question' string")
+        for number, record in enumerate(read_json_objects(uri, "benchmark file"), 1):
+            if not isinstance(record.get("question"), str):
+                raise InputError(f"benchmark file {uri}, record {number}: expected an object with a 'question' string")
             texts.append(record["question"])
             options = record.get("options")
             if isinstance(options, dict):

@@ -19,6 +19,8 @@ The stages and what each consumes come from the registry (``gap_replay.stages``)
 
 from __future__ import annotations
 
+import tomllib
+
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,9 @@ def sample_settings() -> dict[str, Any]:
             # The sample's replay is two dozen documents of ~700 tokens: a share this large keeps its
             # token target many documents long, so whole documents hit it within 2%.
             "replay_share": 0.5,
+            "settings_note": "the embedded sample is a few dozen documents per part: at the default 1% replay "
+                             "share and 5/3/3% validation fractions its replay target would be a fraction of "
+                             "one document and most validation splits empty",
         },
     }
 
@@ -102,4 +107,23 @@ def run_build(context: RunContext, output: str, sample: bool = False) -> list[St
         line = resolve(finish)(output)
         if line:
             context.say(line)
+    if sample:
+        for line in planted_drops_report(ledgers):
+            context.say(line)
     return ledgers
+
+
+def planted_drops_report(ledgers: list[StageLedger]) -> list[str]:
+    """Lines naming the drops the embedded sample makes on purpose (sample/planted_drops.toml), each
+    with the count this build made; a count that differs is said, and so is any drop not planted."""
+    planted = tomllib.loads((sample_dir() / "planted_drops.toml").read_text())["drop"]
+    made = {(ledger.stage, reason): count for ledger in ledgers for reason, count in ledger.dropped.items()}
+    lines = ["sample: its drops are planted on purpose, to show the accounting:"]
+    for entry in planted:
+        key = (entry["stage"], entry["reason"])
+        count = made.pop(key, 0)
+        differs = "" if count == entry["count"] else f" (planted {entry['count']}: not as planted)"
+        lines.append(f"  {entry['stage']} {entry['reason']} {count}{differs}: {entry['why']}")
+    for (stage, reason), count in sorted(made.items()):
+        lines.append(f"  {stage} {reason} {count}: not planted")
+    return lines

@@ -103,9 +103,10 @@ def _context(args: argparse.Namespace) -> RunContext:
     return RunContext(config, overwrite=args.overwrite)
 
 
-def _run(args: argparse.Namespace) -> list[StageLedger]:
-    if getattr(args, "handler", None) is not None:
-        return list(args.handler(args, lambda: _context(args)) or [])
+def _run(args: argparse.Namespace) -> list[StageLedger] | int:
+    if getattr(args, "handler", None) is not None:  # a command's own handler: ledgers, or an exit status
+        result = args.handler(args, lambda: _context(args))
+        return result if isinstance(result, int) else list(result or [])
     context = _context(args)
     if args.command == "build":
         from gap_replay.build import run_build
@@ -157,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gap-replay: error: {type(error).__name__}: {_one_line(error)}"
               + ("" if getattr(args, "debug", False) else " (rerun with --debug for the full trace)"), file=sys.stderr)
         return EXIT_FAILURE
+    if isinstance(ledgers, int):
+        return ledgers
     if ledgers:
         print(format_summary(ledgers, time.perf_counter() - started))
     return 0

@@ -25,7 +25,6 @@ prints :func:`format_report` and writes the report as JSON.
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import re
 import statistics
@@ -301,7 +300,7 @@ def read_reference(uri: str) -> list[Article]:
     missing, unreadable or malformed file, in one line."""
     from gap_replay.core import storage
 
-    from gap_replay.core.ingest import open_input
+    from gap_replay.core.ingest import open_input, read_json_objects
 
     if not storage.exists(uri):
         raise InputError(f"reference file not found: {uri}")
@@ -312,7 +311,7 @@ def read_reference(uri: str) -> list[Article]:
         raise InputError(f"reference file {uri} is not readable: {exc}") from None
     if magic == PARQUET_MAGIC:
         return reference_articles(_parquet_records(uri))
-    return reference_articles(_jsonl_records(uri))
+    return reference_articles(read_json_objects(uri, "reference file"))
 
 
 def _parquet_records(uri: str) -> Iterable[dict[str, Any]]:
@@ -333,25 +332,6 @@ def _parquet_records(uri: str) -> Iterable[dict[str, Any]]:
             yield from batch.to_pylist()
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"reference file {uri} is not readable Parquet: {exc}") from None
-
-
-def _jsonl_records(uri: str) -> Iterable[dict[str, Any]]:
-    from gap_replay.core.ingest import open_input, open_text_lines
-
-    try:
-        with open_input(uri) as stream:
-            for number, line in enumerate(open_text_lines(stream), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"reference file {uri}, line {number}: not JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise InputError(f"reference file {uri}, line {number}: not a JSON object")
-                yield record
-    except (OSError, EOFError) as exc:
-        raise InputError(f"reference file {uri} is not readable: {exc}") from None
 
 
 def read_our_documents(inputs: Sequence[str]) -> list[Article]:

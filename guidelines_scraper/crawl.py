@@ -3,7 +3,8 @@
 Per source: discover article URLs (``listing``: follow listing/pagination pages from the seeds (those
 matching ``listing_pattern``, and the "next" links ``next_selector`` picks) and collect the links that
 ``link_selector`` picks and ``link_pattern`` matches (a page where the selector matches nothing falls
-back to the pattern); ``sitemap``: read sitemap.xml files and sitemap indexes, gzipped or not;
+back to the pattern); ``sitemap``: read sitemap.xml files and sitemap indexes, gzipped or not, from
+the seeds and from the ``Sitemap:`` lines of the sites' robots.txt;
 ``static``: the seeds are the articles), then fetch each article not already in the store. Every
 response (robots.txt, listings, sitemaps, articles) is appended to the store, and each one is durable
 before the next request is made (fsynced to the store's WARC file), so a rerun resumes where a
@@ -54,6 +55,9 @@ class SourceReport:
     listings: int = 0            # listing/sitemap pages fetched
     listing_errors: int = 0
     link_selector_misses: int = 0  # listing pages with article links where link_selector matched nothing
+    seeds: int = 0               # seed listing/sitemap pages fetched
+    seeds_ok: int = 0            # seeds that answered with a usable page
+    pending_listings: int = 0    # listing/sitemap pages found but not fetched (a capped discovery)
     not_modified: int = 0        # recrawl: articles answered 304 (stored body kept)
     skipped: bool = False        # the whole source was skipped (requires_js)
     messages: list[str] = field(default_factory=list)
@@ -177,10 +181,14 @@ def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
     raise ValueError(f"not a sitemap: root element <{name}>")
 
 
+class _Unreadable(Exception):
+    """A listing or sitemap page that gave nothing usable; the message says why."""
+
+
 class _SourceCrawl:
     def __init__(self, source: GuidelineSource, store: RawStore, fetcher: Fetcher, mirror: Mirror,
                  report: SourceReport, max_pages: int | None, max_listing_pages: int,
-                 progress: Callable[[str, int, int], None] | None):
+                 progress: Callable[[str, int, int], None] | None, depth_first: bool = False):
         self.source = source
         self.store = store
         self.fetcher = fetcher
@@ -189,6 +197,8 @@ class _SourceCrawl:
         self.max_pages = max_pages
         self.max_listing_pages = max_listing_pages
         self.progress = progress
+        # A probe of few listing pages goes deep first, so it reaches articles behind category pages.
+        self.depth_first = depth_first
 
     def _fetch(self, url: str, kind: str, stored: StoredPage | None = None) -> FetchResult:
         if stored is not None:
@@ -196,14 +206,17 @@ class _SourceCrawl:
                                         headers=stored.conditional_headers())
         else:
             result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
-        for robots in self.fetcher.take_robots_results():
-            self.store.add(self.source.tag, "robots", robots)
+        self._store_robots()
         if stored is not None and result.status == 304 and result.error is None:
             # Not modified: stored as a revisit of the stored page, which keeps its body, takes the new validators.
             self.report.not_modified += 1
             return self.store.add_not_modified(self.source.tag, kind, result, stored)
         self.store.add(self.source.tag, kind, result)
         return result
+
+    def _store_robots(self) -> None:
+        for robots in self.fetcher.take_robots_results():
+            self.store.add(self.source.tag, "robots", robots)
 
     def _allowed(self, url: str) -> bool:
         return self.source.host_allowed(url)
@@ -220,47 +233,72 @@ class _SourceCrawl:
             return self._discover_sitemap()
         return self._discover_listing()
 
-    def _discover_listing(self) -> list[str]:
-        queue = list(dict.fromkeys(self.source.seeds))
-        seen_pages = set(queue)
+    def _discover_pages(self, kind: str, noun: str, read: Callable[[str, FetchResult], list[tuple[bool, str]]],
+                        depth_first: bool, seeds: Iterable[str]) -> list[str]:
+        """Fetch `kind` pages from the `seeds`, at most ``max_listing_pages``; `read(page, result)` gives
+        a page's links in order as ``(is another page to fetch, url)`` (raising :class:`_Unreadable`
+        for a page it cannot use). Pages are taken in the order found (breadth first), or, `depth_first`,
+        the pages a page links to before the rest of the queue (the seeds still in their order)."""
+        queue = list(dict.fromkeys(seeds))
+        seeds = set(queue)
+        seen = set(queue)
         articles: list[str] = []
-        seen_articles: set[str] = set()
         while queue and not self._full(articles):
             if self.report.listings >= self.max_listing_pages:
-                self.report.messages.append(f"stopped after {self.max_listing_pages} listing pages")
+                self.report.messages.append(f"stopped after {self.max_listing_pages} {noun}")
                 break
             page = queue.pop(0)
-            result = self._fetch(page, "listing")
+            result = self._fetch(page, kind)
             self.report.listings += 1
-            if not result.ok:
+            self.report.seeds += page in seeds
+            try:
+                if not result.ok:
+                    raise _Unreadable(_describe_failure(result))
+                links = read(page, result)
+            except _Unreadable as problem:
                 self.report.listing_errors += 1
-                self.report.messages.append(f"listing {page}: {_describe_failure(result)}")
+                self.report.messages.append(f"{kind} {page}: {problem}")
                 continue
-            if not _is_html(result):
-                self.report.listing_errors += 1
-                self.report.messages.append(f"listing {page}: not HTML ({result.content_type or 'no type'})")
-                continue
-            parsed = _parse_links_page(result.body or b"", result.final_url)
-            if parsed is None:
-                continue
-            is_article, next_pages = self._listing_rules(page, *parsed)
-            for link in _anchor_links([parsed[0]], parsed[1]):
-                if not self._allowed(link):
+            self.report.seeds_ok += page in seeds
+            found: list[str] = []
+            for is_page, url in links:
+                if url in seen:
                     continue
-                if link in seen_pages or link in seen_articles:
-                    continue
-                if link in next_pages:
-                    seen_pages.add(link)
-                    queue.append(link)
-                elif is_article(link):
-                    seen_articles.add(link)
-                    articles.append(link)
+                seen.add(url)
+                if is_page:
+                    found.append(url)
+                else:
+                    articles.append(url)
                     if self._full(articles):
                         break
-                elif self.source.is_listing(link):
-                    seen_pages.add(link)
-                    queue.append(link)
+            if depth_first:
+                queue[0:0] = found
+            else:
+                queue.extend(found)
+        self.report.pending_listings = len(queue)
         return articles
+
+    def _discover_listing(self) -> list[str]:
+        return self._discover_pages("listing", "listing pages", self._listing_links, self.depth_first, self.source.seeds)
+
+    def _listing_links(self, page: str, result: FetchResult) -> list[tuple[bool, str]]:
+        if not _is_html(result):
+            raise _Unreadable(f"not HTML ({result.content_type or 'no type'})")
+        parsed = _parse_links_page(result.body or b"", result.final_url)
+        if parsed is None:
+            return []
+        is_article, next_pages = self._listing_rules(page, *parsed)
+        links = []
+        for link in _anchor_links([parsed[0]], parsed[1]):
+            if not self._allowed(link):
+                continue
+            if link in next_pages:
+                links.append((True, link))
+            elif is_article(link):
+                links.append((False, link))
+            elif self.source.is_listing(link):
+                links.append((True, link))
+        return links
 
     def _listing_rules(self, page: str, doc, base: str) -> tuple[Callable[[str], bool], set[str]]:
         """(which links of a listing page are articles, its next-page links).
@@ -292,53 +330,45 @@ class _SourceCrawl:
         return source.is_article, next_pages
 
     def _discover_sitemap(self) -> list[str]:
-        queue = list(dict.fromkeys(self.source.seeds))
-        seen_maps = set(queue)
-        articles: list[str] = []
-        seen_articles: set[str] = set()
-        while queue and not self._full(articles):
-            if self.report.listings >= self.max_listing_pages:
-                self.report.messages.append(f"stopped after {self.max_listing_pages} sitemaps")
-                break
-            sitemap_url = queue.pop(0)
-            result = self._fetch(sitemap_url, "sitemap")
-            self.report.listings += 1
-            if not result.ok:
-                self.report.listing_errors += 1
-                self.report.messages.append(f"sitemap {sitemap_url}: {_describe_failure(result)}")
-                continue
-            try:
-                pages, children = parse_sitemap(result.body or b"")
-            except (etree.XMLSyntaxError, ValueError, OSError, EOFError) as exc:
-                self.report.listing_errors += 1
-                self.report.messages.append(f"sitemap {sitemap_url}: unreadable ({exc})")
-                continue
-            for loc in children:
-                try:
-                    child = normalize_url(loc, base=result.final_url)
-                except ValueError:
-                    continue
-                if child not in seen_maps and self._allowed(child):
-                    seen_maps.add(child)
-                    queue.append(child)
-            for loc in pages:
+        # An index lists sitemaps only: breadth first, even for a probe.
+        return self._discover_pages("sitemap", "sitemaps", self._sitemap_links, False,
+                                    [*self.source.seeds, *self._robots_sitemaps()])
+
+    def _robots_sitemaps(self) -> list[str]:
+        """The sitemaps that the robots.txt of the source's sites name (base_url's and the seeds'):
+        a site that moves its sitemap says so there, and a source may list no sitemap of its own."""
+        named: list[str] = []
+        for url in (self.source.base_url, *self.source.seeds):
+            named += self.fetcher.sitemaps(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
+        self._store_robots()
+        return list(dict.fromkeys(named))
+
+    def _sitemap_links(self, page: str, result: FetchResult) -> list[tuple[bool, str]]:
+        try:
+            pages, children = parse_sitemap(result.body or b"")
+        except (etree.XMLSyntaxError, ValueError, OSError, EOFError) as exc:
+            raise _Unreadable(f"unreadable ({exc})") from None
+        links = []
+        for is_page, locs in ((True, children), (False, pages)):
+            for loc in locs:
                 try:
                     url = normalize_url(loc, base=result.final_url)
                 except ValueError:
                     continue
-                if url in seen_articles or not self._allowed(url) or not self.source.is_article(url):
-                    continue
-                seen_articles.add(url)
-                articles.append(url)
-                if self._full(articles):
-                    break
-        return articles
+                if self._allowed(url) and (is_page or self.source.is_article(url)):
+                    links.append((is_page, url))
+        return links
 
-    def run(self, done: set[str], stored: dict[str, StoredPage] | None = None) -> None:
+    def run(self, done: set[str], stored: dict[str, StoredPage] | None = None,
+            max_articles: int | None = None) -> None:
         """Fetch the discovered articles: those not in `done` (URLs stored), or with `stored` (a
-        recrawl) all of them, conditionally where a stored page has validators."""
+        recrawl) all of them, conditionally where a stored page has validators. `max_articles` fetches
+        only that many, spread evenly over the discovered list (a probe of the whole site, not its first page)."""
         articles = self.discover()
         self.report.discovered = len(articles)
+        if max_articles is not None and len(articles) > max_articles:
+            step = len(articles) / max_articles
+            articles = [articles[int(index * step)] for index in range(max_articles)]
         total = len(articles)
         fetched_now: set[str] = set()
         for index, url in enumerate(articles, start=1):
@@ -369,6 +399,8 @@ def crawl(
     progress: Callable[[str, int, int], None] | None = None,
     max_listing_pages: int = DEFAULT_MAX_LISTING_PAGES,
     recrawl: bool = False,
+    max_articles_per_source: int | None = None,
+    depth_first: bool = False,
 ) -> CrawlReport:
     """Crawl `sources` into `store`; returns per-source counts and messages.
 
@@ -376,6 +408,8 @@ def crawl(
     site); every stored URL stays canonical. `max_pages_per_source` caps the article URLs taken
     from discovery (listing pagination stops once enough are found). `progress(tag, done, total)`
     is called after each article. `recrawl` revalidates the stored articles (module docstring).
+    `max_articles_per_source` fetches that many of the discovered articles, evenly spread, and
+    `depth_first` follows the newest listing page found first (a probe: few pages, down to articles).
     """
     mapped = Mirror(mirror)
     report = CrawlReport()
@@ -392,7 +426,7 @@ def crawl(
             if recrawl:
                 stored = {url: page for (_, url), page in store.stored_pages([source.tag]).items()}
             _SourceCrawl(source, store, fetcher, mapped, rep, max_pages_per_source, max_listing_pages,
-                         progress).run(done, stored)
+                         progress, depth_first).run(done, stored, max_articles_per_source)
         finally:
             store.flush()
     return report

@@ -1,14 +1,18 @@
-"""A polite, defensive HTTP fetcher (urllib3) for the guideline crawler.
+"""A polite, defensive HTTP fetcher for the guideline crawler, over the project's one HTTP client
+(:class:`gap_replay.core.http.HttpClient`: urllib3, with urllib3's ``Retry`` for the retries).
 
 What it guarantees:
 
-- robots.txt obeyed (``urllib.robotparser``), including ``Crawl-delay``/``Request-rate``, following
-  RFC 9309 for failures: a 4xx robots.txt means "no rules", a 5xx or unreachable one means
-  "disallow everything" for that site;
+- robots.txt obeyed as RFC 9309 and the major crawlers read it (protego, Scrapy's parser: ``*`` and
+  ``$`` wildcards, the longest matching rule wins between ``Allow`` and ``Disallow``, the groups
+  naming our product token merged, else ``*``), including ``Crawl-delay``/``Request-rate``; failures
+  as RFC 9309 says: a 4xx robots.txt means "no rules", a 5xx or unreachable one means "disallow
+  everything" for that site; its ``Sitemap:`` lines are offered to discovery (:meth:`Fetcher.sitemaps`);
 - a minimum delay between two requests to the same host (the larger of ``min_delay`` and the
   site's crawl delay), measured from the end of the previous request;
-- connect, read and total timeouts; retries with exponential backoff and jitter on timeouts,
-  connection errors, 429 (``Retry-After`` honoured) and 5xx; no retry on other 4xx;
+- connect, read and total timeouts; retries (the client's: urllib3's ``Retry``, exponential backoff
+  with jitter, ``Retry-After`` honoured) on timeouts, connection errors, 429 and 5xx, each attempt
+  also waiting its turn for the host; no retry on other 4xx;
 - a cap on the bytes read from the wire (streamed, aborted past the cap) and on the decompressed
   size (gzip/deflate are decoded here, incrementally, with a cap: no decompression bombs; a
   truncated or corrupt stream is an error);
@@ -16,11 +20,12 @@ What it guarantees:
   hosts, each hop checked against robots.txt; a loop is reported as such at its first repeat;
 - conditional requests on demand (``headers=`` with ``If-None-Match``/``If-Modified-Since``): a
   ``304 Not Modified`` comes back as status 304 with an empty body and no error;
-- URL normalisation (:func:`normalize_url`) so that each URL has one spelling.
+- URL normalisation (:func:`normalize_url`, mostly w3lib's ``canonicalize_url``) so that each URL
+  has one spelling.
 
 Nothing raises for network problems: every outcome is a :class:`FetchResult`, with ``error`` set
-when no usable response was obtained. Time is injectable (``clock``/``sleep``/``now``/``rng``) so
-tests run without waiting.
+when no usable response was obtained. Time is injectable (``clock``/``sleep``/``now``) so tests run
+without waiting.
 
 A *mirror* (:class:`Mirror`) maps canonical site roots (``https://www.who.int``) to the base URL
 actually fetched (``http://127.0.0.1:8123/who``): requests go to the mirror, but every URL the
@@ -29,75 +34,58 @@ fetcher reports, checks against robots.txt or against the allowed hosts is the c
 
 from __future__ import annotations
 
-import email.utils
-import http.client
-import random
-import re
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import urllib3
-import urllib3.exceptions
+from protego import Protego
+from w3lib.url import canonicalize_url
+
+from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed
 
 DEFAULT_USER_AGENT = "gap-replay/0.1 (clinical-guideline research crawler; polite, obeys robots.txt)"
+_ACCEPT = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.8,*/*;q=0.5",
+    "Accept-Encoding": "gzip, deflate",  # decoded here, with a cap (see decode_content)
+    "Accept-Language": "en",
+}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _ROBOTS_MAX_BYTES = 512 * 1024
-_SAFE_PATH = "/%:@!$&'()*+,;=-._~"
-_SAFE_QUERY = _SAFE_PATH + "?"
 
 
 # -- URLs -------------------------------------------------------------------------------------------
 
-def _remove_dot_segments(path: str) -> str:
-    if "." not in path:
-        return path
-    out: list[str] = []
-    segments = path.split("/")
-    for i, seg in enumerate(segments):
-        if seg == "..":
-            if len(out) > 1:
-                out.pop()
-            if i == len(segments) - 1:
-                out.append("")
-        elif seg == ".":
-            if i == len(segments) - 1:
-                out.append("")
-        else:
-            out.append(seg)
-    result = "/".join(out)
-    return result if result.startswith("/") else "/" + result
-
-
 def normalize_url(url: str, base: str | None = None) -> str:
-    """Canonical spelling of `url` (resolved against `base` when given).
+    """Canonical spelling of an http(s) `url` (resolved against `base` when given): one page, one URL.
 
-    Lower-case scheme and host, default port removed, empty path -> ``/``, dot segments resolved,
-    fragment and user info dropped, unsafe characters percent-encoded. The query is kept as is.
-    Raises ``ValueError`` for a URL that cannot be parsed (e.g. a bad port).
+    w3lib's ``canonicalize_url`` does the most: lower-case scheme and host, empty path -> ``/``, dot
+    segments resolved, percent-escapes normalised (unreserved characters unescaped, the others in
+    upper case, non-ASCII as UTF-8), query arguments sorted, fragment and surrounding whitespace
+    dropped. It keeps what a crawl must not tell apart, so this drops it too: the default port,
+    user info, a trailing dot on the host. Other schemes (``mailto:``, ``javascript:``) come back as
+    they are. Raises ``ValueError`` for a URL that cannot be parsed (e.g. a bad port).
     """
-    url = re.sub(r"[\t\r\n]", "", url).strip()
+    url = url.strip()
     if base is not None:
         url = urljoin(base, url)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    scheme = urlsplit(url).scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+        return url
+    parts = urlsplit(canonicalize_url(url))
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise ValueError(f"URL has no host: {url!r}")
     port = parts.port  # raises ValueError when not a number / out of range
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    path = quote(_remove_dot_segments(parts.path or "/"), safe=_SAFE_PATH)
-    query = quote(parts.query, safe=_SAFE_QUERY)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, ""))
 
 
 def host_of(url_or_host: str) -> str:
@@ -199,8 +187,6 @@ class _Response:
     headers: dict[str, str]
     body: bytes | None
     error: str | None = None
-    retryable: bool = False
-    retry_after: float | None = None
 
 
 class _BodyError(Exception):
@@ -209,7 +195,7 @@ class _BodyError(Exception):
 
 @dataclass
 class _RobotsRules:
-    parser: RobotFileParser | None  # None: allow everything
+    parser: Protego | None  # None: allow everything
     disallow_all: bool = False
     delay: float | None = None
     reason: str = ""
@@ -266,23 +252,6 @@ def decode_content(raw: bytes, content_encoding: str | None, cap: int) -> bytes:
     return data
 
 
-def _parse_retry_after(value: str | None, now: datetime) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - now).total_seconds())
-
-
 # -- the fetcher -------------------------------------------------------------------------------------
 
 class Fetcher:
@@ -300,7 +269,7 @@ class Fetcher:
         read_timeout: float = 30.0,
         total_timeout: float = 120.0,
         max_retries: int = 3,
-        backoff_base: float = 1.0,
+        backoff: float = 1.0,
         backoff_max: float = 60.0,
         jitter: float = 0.5,
         max_retry_after: float = 300.0,
@@ -311,17 +280,13 @@ class Fetcher:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = _utc_now,
-        rng: random.Random | None = None,
     ):
         self.user_agent = user_agent
+        # robots.txt groups are matched against the product token only ("gap-replay"), as RFC 9309
+        # says: words of the comment ("crawler", "robots") must not pick another bot's group.
+        self._robots_agent = user_agent.split("/", 1)[0].strip()
         self.min_delay = float(min_delay)
-        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self.total_timeout = float(total_timeout)
-        self.max_retries = int(max_retries)
-        self.backoff_base = float(backoff_base)
-        self.backoff_max = float(backoff_max)
-        self.jitter = float(jitter)
-        self.max_retry_after = float(max_retry_after)
         self.max_bytes = int(max_bytes)
         self.max_decompressed_bytes = int(max_decompressed_bytes)
         self.max_redirects = int(max_redirects)
@@ -329,12 +294,16 @@ class Fetcher:
         self._clock = clock
         self._sleep = sleep
         self._now = now
-        self._rng = rng or random.Random()
-        self._pool = urllib3.PoolManager(num_pools=32, maxsize=1, retries=False, timeout=self.timeout)
+        self.http = HttpClient(user_agent=user_agent, retries=max_retries, backoff=backoff, backoff_max=backoff_max,
+                               jitter=jitter, max_retry_after=max_retry_after, sleep=sleep,
+                               timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout))
         self._last_request: dict[str, float] = {}
         self._robots: dict[str, _RobotsRules] = {}
         self._robots_log: list[FetchResult] = []
-        self.requests_made = 0
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -357,13 +326,38 @@ class Fetcher:
         allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
         return self._robots_check(normalize_url(url), allowed, mirror) is None
 
+    def sitemaps(self, url: str, *, allowed_hosts: Iterable[str] | None = None,
+                 mirror: Mirror | Mapping[str, str] | None = None) -> list[str]:
+        """The sitemaps that the robots.txt of canonical `url`'s site names (its ``Sitemap:`` lines),
+        canonical, deduplicated, those outside `allowed_hosts` left out (fetches robots.txt once per site,
+        also with ``obey_robots`` off: reading where a site lists its pages obeys nothing)."""
+        mirror = mirror if isinstance(mirror, Mirror) else Mirror(mirror)
+        allowed = tuple(allowed_hosts) if allowed_hosts is not None else None
+        robots_url = _origin(normalize_url(url)) + "/robots.txt"
+        if allowed is not None and not host_allowed(robots_url, allowed):
+            return []
+        parser = self._robots_rules(robots_url, allowed, mirror).parser
+        found: list[str] = []
+        for named in parser.sitemaps if parser is not None else ():
+            try:
+                # Named as the site's own (canonical) URLs; a relative one is read against robots.txt,
+                # one naming the mirror itself is mapped back.
+                sitemap = mirror.to_canonical(normalize_url(named, base=robots_url))
+            except ValueError:
+                continue
+            if urlsplit(sitemap).scheme not in _DEFAULT_PORTS or sitemap in found:
+                continue
+            if allowed is None or host_allowed(sitemap, allowed):
+                found.append(sitemap)
+        return found
+
     def take_robots_results(self) -> list[FetchResult]:
         """The robots.txt fetches made since the last call (the crawler stores them)."""
         taken, self._robots_log = self._robots_log, []
         return taken
 
     def close(self) -> None:
-        self._pool.clear()
+        self.http.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -398,7 +392,7 @@ class Fetcher:
                 if refusal is not None:
                     return self._result(canonical, current, error=refusal)
             actual = mirror.to_actual(current)
-            response = self._request(current, actual, headers=extra_headers if redirects == 0 else None)
+            response = self._request(current, actual, extra_headers if redirects == 0 else None)
             if response.error is not None:
                 return self._result(canonical, current, response.status, response.headers, response.body,
                                     response.error)
@@ -433,100 +427,58 @@ class Fetcher:
             return self._result(canonical, current, status, response.headers, response.body, None)
 
     def _host_delay(self, key: str) -> float:
-        rules = self._robots.get(key)
+        rules = self._robots.get(key) if self.obey_robots else None
         delay = rules.delay if rules is not None and rules.delay is not None else 0.0
         return max(self.min_delay, delay)
 
-    def _wait_turn(self, key: str) -> None:
+    @contextmanager
+    def _turn(self, key: str) -> Iterator[None]:
+        """Around each attempt on the host `key`: wait until its delay has passed since the end of the
+        previous request to it, and mark the end of this one."""
         last = self._last_request.get(key)
-        if last is None:
-            return
-        wait = last + self._host_delay(key) - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-
-    def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return base * (1.0 + self._rng.uniform(0.0, self.jitter))
-
-    def _request(self, canonical: str, actual: str, max_bytes: int | None = None,
-                 headers: Mapping[str, str] | None = None) -> _Response:
-        """One logical GET with retries; per-host politeness keyed on the canonical origin."""
-        key = _origin(canonical)
-        attempt = 0
-        while True:
-            self._wait_turn(key)
-            try:
-                response = self._once(actual, max_bytes or self.max_bytes, headers)
-            finally:
-                self._last_request[key] = self._clock()
-            if not response.retryable:
-                return response
-            attempt += 1
-            what = response.error or f"HTTP {response.status}"
-            if attempt > self.max_retries:
-                response.error = f"gave up after {attempt} attempts: {what}"
-                return response
-            if response.retry_after is not None:
-                if response.retry_after > self.max_retry_after:
-                    response.error = (f"{what}: Retry-After of {response.retry_after:.0f}s exceeds "
-                                      f"max_retry_after ({self.max_retry_after:.0f}s)")
-                    return response
-                wait = response.retry_after
-            else:
-                wait = self._backoff(attempt)
-            self._sleep(wait)
-
-    def _once(self, url: str, max_bytes: int, extra: Mapping[str, str] | None = None) -> _Response:
-        headers = {
-            "User-Agent": self.user_agent,
-            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.8,*/*;q=0.5",
-            "Accept-Encoding": "gzip, deflate",
-            "Accept-Language": "en",
-            **(extra or {}),
-        }
-        self.requests_made += 1
-        started = time.monotonic()
+        if last is not None:
+            wait = last + self._host_delay(key) - self._clock()
+            if wait > 0:
+                self._sleep(wait)
         try:
-            response = self._pool.request("GET", url, headers=headers, redirect=False, retries=False,
-                                          preload_content=False, decode_content=False, timeout=self.timeout)
-        except (urllib3.exceptions.SSLError, urllib3.exceptions.LocationParseError,
-                urllib3.exceptions.LocationValueError) as exc:
-            return _Response(None, {}, None, f"{type(exc).__name__}: {exc}", retryable=False)
-        except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
-            return _Response(None, {}, None, f"{type(exc).__name__}: {exc}", retryable=True)
-        try:
-            status = response.status
-            resp_headers = {k.lower(): v for k, v in response.headers.items()}
-            retryable = status == 429 or (500 <= status < 600 and status not in (501, 505))
-            retry_after = _parse_retry_after(resp_headers.get("retry-after"), self._now()) if retryable else None
-            if status in _REDIRECT_STATUSES:
-                return _Response(status, resp_headers, None)
-            if status == 304:
-                return _Response(status, resp_headers, b"")
-            length = resp_headers.get("content-length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                return _Response(status, resp_headers, None,
-                                 f"response too large: Content-Length {length} exceeds {max_bytes} bytes")
-            raw = bytearray()
-            for chunk in response.stream(64 * 1024, decode_content=False):
-                raw += chunk
-                if len(raw) > max_bytes:
-                    return _Response(status, resp_headers, None, f"response too large: exceeds {max_bytes} bytes")
-                if time.monotonic() - started > self.total_timeout:
-                    return _Response(status, resp_headers, None,
-                                     f"total timeout: body not received within {self.total_timeout:.0f}s",
-                                     retryable=True)
-            try:
-                body = decode_content(bytes(raw), resp_headers.get("content-encoding"), self.max_decompressed_bytes)
-            except _BodyError as exc:
-                return _Response(status, resp_headers, None, str(exc))
-            return _Response(status, resp_headers, body, retryable=retryable, retry_after=retry_after)
-        except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
-            return _Response(None, {}, None, f"{type(exc).__name__}: {exc}", retryable=True)
+            yield
         finally:
-            response.close()
-            response.release_conn()
+            self._last_request[key] = self._clock()
+
+    def _request(self, canonical: str, actual: str, headers: Mapping[str, str] | None = None) -> _Response:
+        """One logical GET of `actual` with the client's retries; politeness keyed on the canonical origin."""
+        key = _origin(canonical)
+        try:
+            return self.http.get(actual, self._read, headers={**_ACCEPT, **(headers or {})},
+                                 pace=lambda: self._turn(key))
+        except RequestFailed as failure:
+            return _Response(failure.status, failure.headers, None, failure.reason)
+
+    def _read(self, response) -> _Response:
+        """The answer, its body read within the caps; a body too slow in total is worth a retry."""
+        started = time.monotonic()
+        status = response.status
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        if status in _REDIRECT_STATUSES:
+            return _Response(status, headers, None)
+        if status == 304:
+            return _Response(status, headers, b"")
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            return _Response(status, headers, None,
+                             f"response too large: Content-Length {length} exceeds {self.max_bytes} bytes")
+        raw = bytearray()
+        for chunk in response.stream(64 * 1024, decode_content=False):
+            raw += chunk
+            if len(raw) > self.max_bytes:
+                return _Response(status, headers, None, f"response too large: exceeds {self.max_bytes} bytes")
+            if time.monotonic() - started > self.total_timeout:
+                raise BodyFailed(f"total timeout: body not received within {self.total_timeout:.0f}s")
+        try:
+            body = decode_content(bytes(raw), headers.get("content-encoding"), self.max_decompressed_bytes)
+        except _BodyError as exc:
+            return _Response(status, headers, None, str(exc))
+        return _Response(status, headers, body)
 
     # -- robots.txt ------------------------------------------------------------------------------
 
@@ -535,7 +487,7 @@ class Fetcher:
         rules = self._robots_rules(canonical, allowed, mirror)
         if rules.disallow_all:
             return rules.reason
-        if rules.parser is not None and not rules.parser.can_fetch(self.user_agent, canonical):
+        if rules.parser is not None and not rules.parser.can_fetch(canonical, self._robots_agent):
             return "disallowed by robots.txt"
         return None
 
@@ -549,14 +501,13 @@ class Fetcher:
         self._robots_log.append(result)
         status = result.status
         if result.error is None and status is not None and 200 <= status < 300 and result.body is not None:
-            parser = RobotFileParser(robots_url)
-            text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
-            parser.parse(text.splitlines())
+            parser = Protego.parse(result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace"))
             delay: float | None = None
-            crawl_delay = parser.crawl_delay(self.user_agent)
+            crawl_delay = parser.crawl_delay(self._robots_agent)
             if crawl_delay is not None:
                 delay = float(crawl_delay)
-            rate = parser.request_rate(self.user_agent)
+            # A rate limited to hours of the day (``1/10s 0900-1700``) is kept all day: the slower pace.
+            rate = parser.request_rate(self._robots_agent)
             if rate is not None and rate.requests > 0:
                 delay = max(delay or 0.0, rate.seconds / rate.requests)
             rules = _RobotsRules(parser, delay=delay)

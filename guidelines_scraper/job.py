@@ -44,15 +44,16 @@ import pyarrow as pa
 from gap_replay.core import storage
 from gap_replay.core.errors import ConfigError, InputError
 from gap_replay.core.ledger import StageLedger
-from gap_replay.core.outcome import outcomes_to_batches
+from gap_replay.core.outcome import Drop, outcomes_to_batches
 from gap_replay.core.progress import progress_bars
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.core.shards import write_outcomes
+from gap_replay.core.shards import DATA_DIR, DROPS_DIR, write_outcomes
 from gap_replay.core.spark import is_local_master, spark_schema
 from gap_replay.guidelines_scraper.crawl import CrawlReport, SourceReport, crawl, crawl_units
-from gap_replay.guidelines_scraper.extract import DUPLICATE_TITLE, extract_records, title_key
+from gap_replay.guidelines_scraper.extract import DOCUMENT_SOURCE, DUPLICATE_TITLE, extract_records, title_key
 from gap_replay.guidelines_scraper.fetch import Fetcher
+from gap_replay.guidelines_scraper.health import healths_by_tag
 from gap_replay.guidelines_scraper.local_site import sample_mirror, sample_site_root, serve_directory
 from gap_replay.guidelines_scraper.raw_store import RAW_SCHEMA, RawStore, read_warc_records
 from gap_replay.guidelines_scraper.settings import GuidelinesConfig
@@ -191,6 +192,19 @@ def deduplicate_titles(outcomes):
             .drop("_kept_id", TITLE_KEY))
 
 
+def written_outcomes(staging: str) -> Iterator[dict | Drop]:
+    """The outcomes a stage output holds, light: kept documents as ``subset`` and ``extra``, drops
+    with their reason and detail (for the per-source tally; no text is read)."""
+    import pyarrow.parquet as pq
+
+    for directory, columns in ((DATA_DIR, ["subset", "extra"]), (DROPS_DIR, ["id", "reason", "detail"])):
+        for file in storage.list_files(storage.join(staging, directory)):
+            fs, path = storage.resolve(file)
+            for row in pq.read_table(path, columns=columns, filesystem=fs).to_pylist():
+                yield row if directory == DATA_DIR else Drop(id=row["id"], reason=row["reason"], detail=row["detail"],
+                                                             source=DOCUMENT_SOURCE)
+
+
 # -- the stage -----------------------------------------------------------------------------------
 
 def raw_store_path(settings: GuidelinesConfig, output: str, master: str) -> str:
@@ -238,11 +252,14 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
         total = len(selected)
         finished = 0
 
+        crawled: dict[str, SourceReport] = {}
+
         def on_done(task: CrawlTask, reports: dict[str, dict[str, Any]]) -> None:
             nonlocal finished
             finished += len(task.sources)
             for tag, values in reports.items():
-                context.say(f"guidelines: {CrawlReport({tag: SourceReport(**values)}).summary()}")
+                crawled[tag] = SourceReport(**values)
+                context.say(f"guidelines: {CrawlReport({tag: crawled[tag]}).summary()}")
             progress("sources", finished, total)
 
         with serve_directory(sample_site_root()) if sample else nullcontext(None) as base:
@@ -260,6 +277,13 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
         else:
             articles = latest_articles(spark, files, sorted(by_tag))
         outcomes = articles.mapInArrow(extract_partition(by_tag), spark_schema(EXTRACT_SCHEMA))
-        return write_outcomes(deduplicate_titles(outcomes), output_dir.staging, STAGE)
+        ledger = write_outcomes(deduplicate_titles(outcomes), output_dir.staging, STAGE)
+        # Each source's health (links, fetches, extractions, fallbacks, failures by reason): a full crawl
+        # reports site rot as `guidelines check` does.
+        healths = healths_by_tag(by_tag, crawled, written_outcomes(output_dir.staging))
+        for health in healths.values():
+            context.say(f"guidelines: {health.line()}")
+        ledger.details = {"sources": {tag: health.to_dict() for tag, health in healths.items()}}
+        return ledger
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -10,7 +10,8 @@ thread, quiet, shut down when the ``with`` block ends) the way the real sites an
   (pretty URLs such as ``/guidance/ng901/chapter/recommendations``);
   a folder without ``index.html`` is a 404, never a listing;
 - a URL with a query string is the file whose name is the last path segment, ``%3F``, then the
-  query exactly as requested (``/cbrowse?start=100`` is the file ``cbrowse%3Fstart=100``,
+  query exactly as requested, which for the crawler is the normalised spelling (arguments sorted)
+  (``/cbrowse?start=100`` is the file ``cbrowse%3Fstart=100``,
   ``/catalogsearch/result/?q=x`` is ``catalogsearch/result/%3Fq=x``); there is no fallback to the
   file without the query, so a listing's pagination ends where its files end;
 - a ``:`` in a URL is ``%3A`` in the file name (``index.php/Special%3AAllPages`` is

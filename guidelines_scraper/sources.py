@@ -26,7 +26,8 @@ page where it matches nothing the crawler falls back to ``link_pattern`` over al
 corpus (the dataset card's table, words as rounded there), for comparing a crawl's yield with the paper.
 
 Patterns: ``link_pattern`` and ``listing_pattern`` are searched (``re.search``) in the absolute,
-normalised canonical URL. ``start_markers``/``stop_markers``/``remove_markers`` are matched,
+normalised canonical URL (:func:`guidelines_scraper.fetch.normalize_url`: query arguments sorted,
+``:`` in a query as ``%3A``). ``start_markers``/``stop_markers``/``remove_markers`` are matched,
 case-insensitively and against the *whole* line (``re.fullmatch``), on the line's text with any
 ``#`` header marks, list dash and trailing colon removed (see :mod:`guidelines_scraper.clean`).
 """
@@ -222,8 +223,9 @@ def _validate(source: GuidelineSource, origin: str | None) -> GuidelineSource:
             except Exception as exc:  # cssselect raises SelectorSyntaxError / ExpressionError
                 raise _err(tag, name, f"is not a valid CSS selector ({exc}): {selector!r}", origin) from None
     allowed = tuple(h.strip().lower() for h in source.allowed_hosts if h.strip()) or (parts.hostname.lower(),)
-    if not source.seeds:
-        raise _err(tag, "seeds", "must list at least one URL", origin)
+    if not source.seeds and source.discovery != "sitemap":
+        raise _err(tag, "seeds", "must list at least one URL (a sitemap source may list none: the sitemaps its "
+                   "robots.txt names are read)", origin)
     seeds = []
     for seed in source.seeds:
         absolute = urljoin(base + ("/" if not base.endswith("/") else ""), seed.strip()) if seed.strip() else ""

@@ -6,6 +6,7 @@ import json
 
 from gap_replay.core import markers
 from gap_replay.core.markers import listing
+from gap_replay.mixer.settings import departures_from_defaults
 from typing import Any
 
 PART_NAMES = {
@@ -146,13 +147,17 @@ def dataset_card(manifest: dict[str, Any]) -> str:
                   f"(target {replay['target_tokens']:,} tokens"
                   + (f", a share of {replay['share']:.2%}" if replay.get("share") is not None else "")
                   + f"; relative error {replay['relative_error']:.3%}).", ""]
+    departures = departures_from_defaults(settings)
+    if departures:
+        note = settings.get("settings_note") or "set in this build's configuration"
+        lines += [f"**Not the default mixture**: {'; '.join(departures)}. Why: {note}.", ""]
     fractions = settings.get("validation_fraction", {})
     lines += [
         "Validation: a document goes to validation by a seeded hash of its id ("
-        + ", ".join(f"`{part}` {fraction:.0%}" for part, fraction in sorted(fractions.items())) + "); "
-        "all copies of a document are in the same split. Papers are repeated `1 + upsampling_score` times "
-        "(rounded probabilistically with the seed); copy k >= 1 of a document keeps its `id` and carries "
-        "`\"mix_copy\": k` in `extra`.",
+        + ", ".join(f"`{part}` {fraction:.0%}" for part, fraction in sorted(fractions.items())) + ") "
+        "and is held there once: weights and upsampling shape the training split only. In training, papers "
+        "are repeated `1 + upsampling_score` times (rounded probabilistically with the seed); copy k >= 1 of "
+        "a document keeps its `id` and carries `\"mix_copy\": k` in `extra`.",
         "",
         "## Guideline sources and licences",
         "",

@@ -39,7 +39,7 @@ from gap_replay.core.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, 
 from gap_replay.core.shards import KEY_COLUMN, RESULT_DDL, count_rows, keyed_writer, read_documents, resolve_document_dirs, write_empty
 from gap_replay.core.spark import default_parallelism
 from gap_replay.mixer import plan as planning
-from gap_replay.mixer.settings import MixConfig
+from gap_replay.mixer.settings import MixConfig, departures_from_defaults
 from gap_replay.mixer.tokens import (
     END_OF_DOCUMENT,
     SPECIAL_TOKENS,
@@ -515,6 +515,10 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
                        f"{replay['target_tokens']:,} tokens)") if replay["target_tokens"] else ""
         context.say(f"mix: {totals['train']['rows']:,} train rows ({train_tokens:,} tokens), "
                     f"{totals['validation']['rows']:,} validation rows{replay_note}")
+        departures = departures_from_defaults(mix_settings)
+        if departures:
+            context.say(f"mix: not the default mixture: {'; '.join(departures)}; why: "
+                        f"{settings.settings_note or 'set in this configuration (mix.settings_note says why)'}")
         return ledger
 
     return run_stage(context, MIX_STAGE, output, fingerprint, produce)

@@ -32,6 +32,9 @@ class MixConfig:
     validation_fraction: dict[str, float] = field(
         default_factory=lambda: {"guidelines": 0.05, "pubmed_abstracts": 0.03, "pubmed_papers": 0.03, "replay": 0.0}
     )
+    # Why this build departs from the default replay share or validation fractions, for the card and
+    # the summary (the embedded sample sets it: its few dozen documents cannot fill 1% and 3% splits).
+    settings_note: str = ""
     shard_rows: int = 100_000  # target documents per output shard
     shard_tokens: int = 100_000_000  # target tokens per output shard (0: by shard_rows only)
 
@@ -63,3 +66,19 @@ class MixConfig:
             raise ConfigError("mix.tokenizer_vocab_size: must be at least 512")
         if self.tokenizer_max_documents < 1:
             raise ConfigError("mix.tokenizer_max_documents: must be at least 1")
+
+
+def departures_from_defaults(settings: dict) -> list[str]:
+    """The mix settings (as in a manifest) whose replay share or validation fractions are not the
+    defaults the paper's mixture uses, each as ``what: this build's (default: ...)``."""
+    defaults = MixConfig()
+    out = []
+    share = settings.get("replay_share", defaults.replay_share)
+    if share != defaults.replay_share:
+        out.append(f"replay share {share:.0%} (default {defaults.replay_share:.0%})")
+    fractions = settings.get("validation_fraction", defaults.validation_fraction)
+    if fractions != defaults.validation_fraction:
+        parts = sorted(set(fractions) | set(defaults.validation_fraction))
+        out.append("validation fractions " + ", ".join(f"{part} {fractions.get(part, 0.0):.0%}" for part in parts)
+                   + " (default " + ", ".join(f"{defaults.validation_fraction.get(part, 0.0):.0%}" for part in parts) + ")")
+    return out

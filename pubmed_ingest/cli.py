@@ -12,7 +12,7 @@ def register(commands, common) -> None:
                              "(default: baseline,updatefiles)")
     parser.add_argument("--base-url", metavar="URL", help="NCBI server or mirror (default: pubmed.ncbi_base_url)")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N files of each collection")
-    parser.add_argument("--retries", type=int, default=5, help="attempts per file on transient errors (default 5)")
+    parser.add_argument("--retries", type=int, default=5, help="retries per request on transient errors (default 5)")
     common(parser)
     parser.set_defaults(handler=download)
 

@@ -37,10 +37,12 @@ beside a package, :func:`list_remote` picks it up and the package is verified li
   dropped connection) is resumed with ``Range: bytes=<size>-``. A server that ignores the range (200
   instead of 206) is read from zero again; 416 (nothing past the end) means the part is complete
   when its size equals the total in ``Content-Range: bytes */<total>``, and is restarted otherwise.
-- connection errors, timeouts, HTTP 429 and 5xx are retried with exponential backoff and jitter
-  (``backoff`` × 2^(n-1) seconds, capped at 60, times a random factor in [0.5, 1]), honouring
-  ``Retry-After``; an attempt that received bytes before failing does not count against ``retries``.
-  Other 4xx answers fail the file at once.
+- requests go through the project's HTTP client (:class:`gap_replay.core.http.HttpClient`): connection
+  errors, timeouts, HTTP 429 and 5xx (not 501/505) are retried by urllib3's ``Retry`` rules (the
+  first retry at once, then ``backoff`` × 2^(n-1) seconds, capped at 60, plus up to 0.5 s of
+  jitter), honouring ``Retry-After`` (one beyond 10 minutes fails the file); an attempt that
+  received bytes before failing does not count against ``retries``. Other 4xx answers fail the file
+  at once.
 - a file with an ``.md5`` is verified against it; on a mismatch the part is deleted and fetched once
   more from zero, and a second mismatch fails the file. A file without one must have the announced
   size (a server that announces none cannot be verified: the file fails).
@@ -63,13 +65,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
@@ -78,13 +77,15 @@ import urllib3
 from lxml import etree
 from lxml import html as lxml_html
 
+from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed, describe
+
 DEFAULT_BASE_URL = "https://ftp.ncbi.nlm.nih.gov"
 USER_AGENT = "gap-replay/0.1 (PubMed/PMC bulk download for corpus regeneration)"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 CHUNK_BYTES = 1 << 20
-MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 600.0
+MAX_REDIRECTS = 5
 MAX_LISTING_BYTES = 64 << 20
 MAX_CHECKSUM_BYTES = 64 << 10
 PART_SUFFIX = ".part"
@@ -147,27 +148,32 @@ class DownloadError(RuntimeError):
     """A directory listing could not be fetched (raised by :func:`list_remote` only)."""
 
 
-class _Transient(Exception):
-    """Worth retrying: connection trouble, timeout, 429, 5xx, a short body."""
-
-    def __init__(self, reason: str, retry_after: float | None = None, progressed: bool = False):
-        super().__init__(reason)
-        self.reason, self.retry_after, self.progressed = reason, retry_after, progressed
-
-
 class _Permanent(Exception):
     """Fails the file (or listing) without further attempts."""
 
 
-# Redirects are followed; everything else is retried by our own loop, not urllib3's.
-_NO_RETRY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5,
-                          raise_on_redirect=True, raise_on_status=False)
+def _client(http, retries: int, backoff: float, sleep: Callable[[float], None],
+            say: Callable[[str], None] | None) -> HttpClient:
+    """The HTTP client of a listing or a download run. A caller's own ``http`` (a ``PoolManager`` or
+    ``ProxyManager``) is used with its own timeout settings; else connect/read timeouts of 10 s/60 s."""
+    return HttpClient(user_agent=USER_AGENT, retries=retries, backoff=backoff, max_retry_after=MAX_RETRY_AFTER,
+                      timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT), pool=http,
+                      sleep=sleep, say=say)
 
 
-def new_pool_manager() -> urllib3.PoolManager:
-    """The default HTTP client: connect/read timeouts of 10 s/60 s. A caller's own ``http`` (a
-    ``PoolManager`` or ``ProxyManager``) is used with its own timeout settings."""
-    return urllib3.PoolManager(timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT))
+def _get_small(client: HttpClient, url: str, limit: int) -> tuple[int, bytes]:
+    """(status, body) of a small document (a listing, a checksum); the body only for 200."""
+
+    def read(response) -> tuple[int, bytes]:
+        if response.status != 200:
+            return response.status, b""
+        body = response.read(limit + 1, decode_content=True)
+        if len(body) > limit:
+            raise _Permanent(f"{url} is larger than {limit} bytes")
+        response.read(decode_content=True)  # the end of the stream (empty): the connection can be reused
+        return 200, body
+
+    return client.get(url, read, headers={"Accept-Encoding": "gzip"}, redirects=MAX_REDIRECTS)
 
 
 # --- listing -------------------------------------------------------------------------------------
@@ -206,21 +212,20 @@ def list_remote(base_url: str, collections: Sequence[str], *, http=None) -> list
     unknown = [name for name in collections if name not in COLLECTIONS]
     if unknown:
         raise ValueError(f"unknown collection(s) {', '.join(unknown)}; choose from {', '.join(COLLECTIONS)}")
-    client = _Client(http or new_pool_manager(), _Policy(retries=5, backoff=1.0, sleep=time.sleep,
-                                                          say=lambda _: None))
+    client = _client(http, retries=5, backoff=1.0, sleep=time.sleep, say=None)
     files: list[RemoteFile] = []
     for name in dict.fromkeys(collections):
         files.extend(_list_collection(client, base_url, COLLECTIONS[name]))
     return files
 
 
-def _list_collection(client: _Client, base_url: str, collection: Collection) -> list[RemoteFile]:
+def _list_collection(client: HttpClient, base_url: str, collection: Collection) -> list[RemoteFile]:
     tried = []
     for directory in collection.directories:
         url = base_url.rstrip("/") + "/" + directory
         try:
-            status, page = client.get_small(url, MAX_LISTING_BYTES)
-        except _Permanent as error:
+            status, page = _get_small(client, url, MAX_LISTING_BYTES)
+        except (RequestFailed, _Permanent) as error:
             raise DownloadError(f"cannot list {url}: {error}") from None
         tried.append(f"{url} (HTTP {status})")
         if status == 404:
@@ -264,115 +269,6 @@ def parse_md5(text: str, name: str) -> str:
 
 def _new_md5():
     return hashlib.md5(usedforsecurity=False)
-
-
-# --- HTTP with retries ---------------------------------------------------------------------------
-
-@dataclass
-class _Policy:
-    retries: int
-    backoff: float
-    sleep: Callable[[float], None]
-    say: Callable[[str], None]
-
-    def delay(self, failures: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
-        return min(MAX_BACKOFF, self.backoff * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
-
-    def run(self, what: str, attempt: Callable[[], object]):
-        """`attempt()` until it returns, retrying :class:`_Transient` up to `retries` times (attempts
-        that made progress are free); raises :class:`_Permanent` when retries run out."""
-        failures = 0
-        while True:
-            try:
-                return attempt()
-            except _Transient as error:
-                if not error.progressed:
-                    failures += 1
-                if failures > self.retries:
-                    raise _Permanent(f"{error.reason} (gave up after {self.retries} retries)") from None
-                pause = self.delay(max(failures, 1), error.retry_after)
-                self.say(f"{what}: {error.reason}; retrying in {pause:.1f} s")
-                self.sleep(pause)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent or invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def _brief(error: Exception) -> str:
-    """An exception's own message, without urllib3's nested repr of its cause."""
-    first = error.args[0] if error.args else ""
-    return first if isinstance(first, str) and first else str(error)
-
-
-def _transient_status(status: int) -> bool:
-    return status == 429 or 500 <= status <= 599
-
-
-def _close(response, consumed: bool) -> None:
-    """Give the connection back to the pool if the body was read to its end, else close it (never
-    reads the rest of a body we gave up on)."""
-    if not consumed:
-        response.close()
-    response.release_conn()
-
-
-class _Client:
-    def __init__(self, http, policy: _Policy):
-        self.http, self.policy = http, policy
-
-    def open(self, url: str, headers: dict[str, str]):
-        """Start a GET, body unread; connection problems become :class:`_Transient`."""
-        try:
-            return self.http.request("GET", url, headers={"User-Agent": USER_AGENT, **headers},
-                                     preload_content=False, decode_content=False, retries=_NO_RETRY)
-        except urllib3.exceptions.MaxRetryError as error:
-            if isinstance(error.reason, urllib3.exceptions.ResponseError):
-                raise _Permanent(str(error.reason)) from None  # too many redirects
-            raise _Transient(f"cannot connect: {error.reason}") from None
-        except urllib3.exceptions.LocationValueError as error:
-            raise _Permanent(f"bad URL {url}: {error}") from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise _Transient(f"request failed: {error}") from None
-
-    def get_small(self, url: str, limit: int) -> tuple[int, bytes]:
-        """(status, body) of a small document, retrying transient failures; the body only for 200."""
-
-        def attempt() -> tuple[int, bytes]:
-            response = self.open(url, {"Accept-Encoding": "gzip"})
-            consumed = False
-            try:
-                if _transient_status(response.status):
-                    raise _Transient(f"HTTP {response.status} for {url}",
-                                     retry_after=_retry_after(response.headers.get("Retry-After")))
-                if response.status != 200:
-                    return response.status, b""
-                body = response.read(limit + 1, decode_content=True)
-                if len(body) > limit:
-                    raise _Permanent(f"{url} is larger than {limit} bytes")
-                response.read(decode_content=True)  # the end of the stream (empty)
-                consumed = True
-                return 200, body
-            except (urllib3.exceptions.HTTPError, OSError) as error:
-                raise _Transient(f"reading {url} failed: {error}") from None
-            finally:
-                _close(response, consumed)
-
-        return self.policy.run(url, attempt)
 
 
 # --- downloading ---------------------------------------------------------------------------------
@@ -420,11 +316,12 @@ def _content_length(response) -> int | None:
 
 
 class _Downloader:
-    def __init__(self, client: _Client, progress, say):
+    def __init__(self, client: HttpClient, progress, say):
         self.client, self.progress, self.say = client, progress, say
 
     def download(self, remote: RemoteFile, destination: Path) -> str:
-        """``"downloaded"`` or ``"skipped"``; raises :class:`_Permanent` with the reason it failed."""
+        """``"downloaded"`` or ``"skipped"``; raises :class:`_Permanent` or :class:`RequestFailed` with
+        the reason it failed."""
         for label, value in (("file name", remote.name), ("collection", remote.collection)):
             if not value or "/" in value or "\\" in value or value in (".", "..") or "\0" in value:
                 raise _Permanent(f"unsafe {label} {value!r}")
@@ -472,7 +369,7 @@ class _Downloader:
         return "downloaded"
 
     def _expected_md5(self, remote: RemoteFile) -> str:
-        status, body = self.client.get_small(remote.md5_url, MAX_CHECKSUM_BYTES)
+        status, body = _get_small(self.client, remote.md5_url, MAX_CHECKSUM_BYTES)
         if status != 200:
             raise _Permanent(f"cannot fetch the checksum {remote.md5_url}: HTTP {status}")
         try:
@@ -482,74 +379,61 @@ class _Downloader:
 
     def _fetch(self, remote: RemoteFile, part: _PartFile, label: str) -> tuple[int | None, int]:
         """Bring the part file to the remote file's full length; (announced total, bytes received)."""
-        received = [0]
 
-        def attempt() -> int | None:
-            total, count = self._attempt(remote, part, label)
-            received[0] += count
-            return total
+        def ask_for_the_rest() -> dict[str, str]:
+            offset = part.sync()
+            return {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
 
-        total = self.client.policy.run(label, attempt)
-        return total, received[0]
+        return self.client.get(remote.url, lambda response: self._receive(response, remote, part, label),
+                               headers=ask_for_the_rest, redirects=MAX_REDIRECTS, label=label)
 
-    def _attempt(self, remote: RemoteFile, part: _PartFile, label: str) -> tuple[int | None, int]:
-        offset = part.sync()
-        headers = {"Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        response = self.client.open(remote.url, headers)
-        consumed = False
+    def _receive(self, response, remote: RemoteFile, part: _PartFile, label: str) -> tuple[int | None, int]:
+        """Append the answer to the part, whose size is the offset that was asked for. A failure worth
+        another attempt (the client's) is a :class:`BodyFailed`."""
+        offset, status = part.size, response.status
+        if status == 416:
+            _, total = _content_range(response.headers.get("Content-Range"))
+            if offset and total == offset:
+                self._report(remote.name, offset, total)
+                return total, 0
+            part.reset()
+            raise BodyFailed(f"HTTP 416 for a {offset}-byte part (remote size {total}); restarting from zero")
+        if status == 200:
+            if offset:
+                self.say(f"{label}: the server ignored the range request; downloading from zero")
+                part.reset()
+            total = _content_length(response)
+        elif status == 206:
+            start, total = _content_range(response.headers.get("Content-Range"))
+            if start != offset:
+                part.reset()
+                raise BodyFailed(f"the server sent bytes from {start}, not {offset}; restarting from zero")
+            if total is None and (length := _content_length(response)) is not None:
+                total = offset + length
+        elif 400 <= status < 500:
+            raise _Permanent(f"HTTP {status} for {remote.url}")
+        else:
+            raise _Permanent(f"unexpected HTTP {status} for {remote.url}")
+        if part.size:
+            self.say(f"{label}: resuming at byte {part.size}")
+        before = part.size
+        self._report(remote.name, part.size, total)
         try:
-            status = response.status
-            if _transient_status(status):
-                raise _Transient(f"HTTP {status}", retry_after=_retry_after(response.headers.get("Retry-After")))
-            if status == 416:
-                _, total = _content_range(response.headers.get("Content-Range"))
-                if offset and total == offset:
-                    self._report(remote.name, offset, total)
-                    return total, 0
-                part.reset()
-                raise _Transient(f"HTTP 416 for a {offset}-byte part (remote size {total}); restarting from zero")
-            if status == 200:
-                if offset:
-                    self.say(f"{label}: the server ignored the range request; downloading from zero")
-                    part.reset()
-                total = _content_length(response)
-            elif status == 206:
-                start, total = _content_range(response.headers.get("Content-Range"))
-                if start != offset:
-                    part.reset()
-                    raise _Transient(f"the server sent bytes from {start}, not {offset}; restarting from zero")
-                if total is None and (length := _content_length(response)) is not None:
-                    total = offset + length
-            elif 400 <= status < 500:
-                raise _Permanent(f"HTTP {status} for {remote.url}")
-            else:
-                raise _Permanent(f"unexpected HTTP {status} for {remote.url}")
-            if part.size:
-                self.say(f"{label}: resuming at byte {part.size}")
-            before = part.size
-            self._report(remote.name, part.size, total)
-            try:
-                with open(part.path, "ab") as out:
-                    for chunk in response.stream(CHUNK_BYTES, decode_content=False):
-                        out.write(chunk)
-                        part.md5.update(chunk)
-                        part.size += len(chunk)
-                        self._report(remote.name, part.size, total)
-            except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as error:
-                raise _Transient(f"connection lost after {part.size} bytes ({_brief(error)})",
-                                 progressed=part.size > before) from None
-            consumed = True
-            if total is not None and part.size < total:
-                raise _Transient(f"connection closed after {part.size} of {total} bytes",
-                                 progressed=part.size > before)
-            if total is not None and part.size > total:
-                part.reset()
-                raise _Transient(f"received more than the announced {total} bytes; restarting from zero")
-            return total, part.size - before
-        finally:
-            _close(response, consumed)
+            with open(part.path, "ab") as out:
+                for chunk in response.stream(CHUNK_BYTES, decode_content=False):
+                    out.write(chunk)
+                    part.md5.update(chunk)
+                    part.size += len(chunk)
+                    self._report(remote.name, part.size, total)
+        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as error:
+            raise BodyFailed(f"connection lost after {part.size} bytes ({describe(error)})",
+                             progressed=part.size > before) from None
+        if total is not None and part.size < total:
+            raise BodyFailed(f"connection closed after {part.size} of {total} bytes", progressed=part.size > before)
+        if total is not None and part.size > total:
+            part.reset()
+            raise BodyFailed(f"received more than the announced {total} bytes; restarting from zero")
+        return total, part.size - before
 
     def _report(self, name: str, done: int, total: int | None) -> None:
         if self.progress is not None:
@@ -572,13 +456,13 @@ def download_all(files: Sequence[RemoteFile], destination: Path, *, http=None, r
     one after the other; files already complete and verified are skipped. Never raises for one
     file: failures are listed in the report with their reasons (see the module docstring)."""
     destination = Path(destination)
-    client = _Client(http or new_pool_manager(), _Policy(retries=retries, backoff=backoff, sleep=sleep, say=say))
+    client = _client(http, retries=retries, backoff=backoff, sleep=sleep, say=say)
     downloader = _Downloader(client, progress, say)
     report = DownloadReport()
     for remote in files:
         try:
             outcome = downloader.download(remote, destination)
-        except _Permanent as error:
+        except (_Permanent, RequestFailed) as error:
             reason = str(error)
         except Exception as error:  # one bad file (disk, permissions, a server's oddity) never stops the rest
             reason = f"{type(error).__name__}: {error}"

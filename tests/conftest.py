@@ -38,3 +38,15 @@ def spark():
     session = spark_session(SparkConfig(master="local[2]"))
     yield session
     session.stop()
+
+
+@pytest.fixture
+def server():
+    """A scripted HTTP server on 127.0.0.1 (tests/guidelines_scraper/conftest.py: ScriptedServer)."""
+    from tests.guidelines_scraper.conftest import ScriptedServer
+
+    served = ScriptedServer().start()
+    try:
+        yield served
+    finally:
+        served.stop()

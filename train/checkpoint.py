@@ -1,4 +1,4 @@
-"""Distributed checkpoints and the Hugging Face export.
+"""Distributed checkpoints, and Hugging Face model directories read and written.
 
 A checkpoint is a directory ``OUTPUT/checkpoints/step-00001000/`` holding
 
@@ -8,6 +8,9 @@ A checkpoint is a directory ``OUTPUT/checkpoints/step-00001000/`` holding
 - ``rank-00000.pt``...: each rank's data position and random-number-generator states;
 - ``COMPLETE``: written by rank 0 once every rank has finished (JSON: step, world size). A directory
   without it (a run killed while saving) is ignored and overwritten.
+
+Hugging Face model directories are read and written shard-wise (`load_hf_shards`, `export_hf`): no
+rank ever builds the whole model in host memory.
 
 Resuming needs the same number of processes (each rank's data position is a position in its own
 slice of the documents).
@@ -113,30 +116,136 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     return trainer, rank_state
 
 
-def export_hf(model: nn.Module, tokenizer, directory: Path, dtype: torch.dtype, rank: int) -> None:
-    """Gather the full weights on rank 0 and write a Hugging Face model directory (config, safetensors,
-    generation config, tokenizer) that `AutoModelForCausalLM.from_pretrained` loads. Every rank calls it."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+HF_SINGLE_FILE = "model.safetensors"
+HF_INDEX = "model.safetensors.index.json"
 
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+def hf_weight_files(directory: Path) -> dict[str, Path]:
+    """Tensor name -> the safetensors file holding it, in a Hugging Face model directory (one
+    model.safetensors, or several files and their index)."""
+    from safetensors import safe_open
+
+    from gap_replay.core.config import ConfigError
+
+    index = directory / HF_INDEX
+    if index.is_file():
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        return {name: directory / file for name, file in weight_map.items()}
+    single = directory / HF_SINGLE_FILE
+    if single.is_file():
+        with safe_open(str(single), framework="pt") as handle:
+            return {name: single for name in handle.keys()}
+    raise ConfigError(f"model.pretrained: {directory} has no {HF_SINGLE_FILE} or {HF_INDEX} "
+                      "(pretrained weights are read from safetensors files)")
+
+
+@torch.no_grad()
+def load_hf_shards(model: nn.Module, directory: Path) -> None:
+    """Fill the allocated (sharded, uninitialised) model from a Hugging Face directory's safetensors
+    files: each rank reads only the rows of each tensor it holds, one tensor at a time, so no rank ever
+    holds more than its shard and one tensor. Every rank calls it.
+
+    Rows the checkpoint lacks (an embedding grown for the added tokens) get the mean of its rows: the
+    value `transformers`' mean resizing centres its samples on, here exact and the same on every rank."""
+    from safetensors import safe_open
+    from torch.distributed.tensor import DTensor
+
+    from gap_replay.core.config import ConfigError
+    from gap_replay.train.parallel import checkpoint_name, owned_rows
+
+    files = hf_weight_files(directory)
+    for name, parameter in model.named_parameters():
+        key = checkpoint_name(name)
+        if key not in files:
+            raise ConfigError(f"model.pretrained: {directory} has no tensor {key}")
+        local = parameter.to_local() if isinstance(parameter, DTensor) else parameter
+        start, stop = owned_rows(parameter)
+        # One opening per tensor: the memory map (and the file pages it made resident) goes with it.
+        with safe_open(str(files[key]), framework="pt") as handle:
+            stored = handle.get_slice(key)
+            shape = tuple(stored.get_shape())
+            if shape[1:] != tuple(parameter.shape[1:]) or shape[0] > parameter.shape[0]:
+                raise ConfigError(f"model.pretrained: {key} has shape {list(shape)}, the model "
+                                  f"{list(parameter.shape)}")
+            if min(stop, shape[0]) > start:
+                local[:min(stop, shape[0]) - start].copy_(stored[start:min(stop, shape[0])])
+        if shape[0] < parameter.shape[0]:
+            held = local[:max(0, min(stop, shape[0]) - start)]
+            total = held.double().sum(0)
+            if isinstance(parameter, DTensor):
+                dist.all_reduce(total, group=parameter.device_mesh.get_group())
+            grown = max(start, shape[0]) - start
+            local[grown:].copy_((total / shape[0]).to(local.dtype).expand_as(local[grown:]))
+
+
+def file_of_each_tensor(sizes: list[int], max_file_bytes: int) -> list[int]:
+    """Consecutive tensors into files of at most `max_file_bytes` (a larger tensor gets a file of its own)."""
+    files, used, current = [], 0, 0
+    for size in sizes:
+        if used and used + size > max_file_bytes:
+            current, used = current + 1, 0
+        files.append(current)
+        used += size
+    return files
+
+
+def hf_file_name(index: int, count: int) -> str:
+    return HF_SINGLE_FILE if count == 1 else f"model-{index + 1:05d}-of-{count:05d}.safetensors"
+
+
+def _transformers_class(model: nn.Module) -> type:
+    """The model's `transformers` class (FSDP2 puts a class of its own in front of it)."""
+    return next(cls for cls in type(model).__mro__ if cls.__module__.startswith("transformers."))
+
+
+def export_hf(model: nn.Module, tokenizer, directory: Path, dtype: torch.dtype, rank: int, world_size: int,
+              max_file_bytes: int) -> None:
+    """Write a Hugging Face model directory (config, generation config, tokenizer, safetensors files
+    and their index) that `AutoModelForCausalLM.from_pretrained` loads. Every rank calls it.
+
+    The tensors go in order into files of at most `max_file_bytes`, file i written by rank i mod the
+    world size: each tensor is gathered in turn, and only the rank writing its file keeps it, so a rank
+    holds its shard, at most one file and one gathered tensor."""
+    import transformers
+    from safetensors.torch import save_file
+    from torch.distributed.tensor import DTensor
+
+    from gap_replay.train.parallel import checkpoint_name
+
+    named = [(checkpoint_name(name), parameter) for name, parameter in model.named_parameters()]
+    files = file_of_each_tensor([parameter.numel() * dtype.itemsize for _, parameter in named], max_file_bytes)
+    count = files[-1] + 1
+    temporary = directory.with_name(directory.name + ".incomplete")
     if rank == 0:
-        import transformers
-
-        from gap_replay.train.model import restore_computed_buffers
-
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir(parents=True)
+    dist.barrier()
+    pending: dict[str, torch.Tensor] = {}
+    for position, (name, parameter) in enumerate(named):
+        full = parameter.full_tensor() if isinstance(parameter, DTensor) else parameter.detach()
+        if files[position] % world_size == rank:
+            pending[name] = full.to(dtype).cpu().contiguous()
+        del full
+        closing = position + 1 == len(named) or files[position + 1] != files[position]
+        if closing and pending:
+            save_file(pending, str(temporary / hf_file_name(files[position], count)), metadata={"format": "pt"})
+            pending = {}
+    if rank == 0:
         config = model.config.__class__.from_dict(model.config.to_dict())
         config.use_cache = True
-        with torch.device("meta"):
-            exported = transformers.AutoModelForCausalLM.from_config(config)
-        exported.load_state_dict({key: value.to(dtype) for key, value in full.items()}, assign=True, strict=True)
-        restore_computed_buffers(exported, torch.device("cpu"))
-        if getattr(config, "tie_word_embeddings", False):
-            exported.tie_weights()
-        temporary = directory.with_name(directory.name + ".incomplete")
-        shutil.rmtree(temporary, ignore_errors=True)
-        transformers.utils.logging.disable_progress_bar()
-        exported.save_pretrained(str(temporary))
+        config.architectures = [_transformers_class(model).__name__]
+        major = int(transformers.__version__.split(".")[0])
+        setattr(config, "dtype" if major >= 5 else "torch_dtype", dtype)
+        config.save_pretrained(str(temporary))
+        transformers.GenerationConfig.from_model_config(config).save_pretrained(str(temporary))
         tokenizer.save_pretrained(str(temporary))
+        if count > 1:
+            weight_map = {name: hf_file_name(files[position], count) for position, (name, _) in enumerate(named)}
+            total = sum(parameter.numel() * dtype.itemsize for _, parameter in named)
+            (temporary / HF_INDEX).write_text(json.dumps({"metadata": {"total_size": total},
+                                                          "weight_map": weight_map}, indent=2) + "\n")
+    dist.barrier()
+    if rank == 0:
         shutil.rmtree(directory, ignore_errors=True)
         temporary.rename(directory)
     dist.barrier()

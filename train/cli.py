@@ -45,7 +45,14 @@ def _forwarded(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace):
+    from gap_replay.core.config import ConfigError
     from gap_replay.train.config import load_train_config
+
+    try:
+        import torch  # noqa: F401 - the [train] extra: the data pipeline runs without it
+    except ImportError:
+        raise ConfigError("the trainer needs PyTorch, which is not installed: pip install 'gap-replay[train]' "
+                          "(README, 'Set-up': the CPU or the CUDA build)") from None
 
     config = load_train_config(args.config, args.overrides)  # configuration errors before any process starts
     if args.nproc_per_node and "LOCAL_RANK" not in os.environ:

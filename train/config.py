@@ -19,6 +19,8 @@ from gap_replay.core.markers import MARKER_TOKENS
 
 CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+ACTIVATION_CHECKPOINTING = ("off", "full", "selective")
+OPTIMIZER_IMPLEMENTATIONS = ("auto", "fused", "foreach")
 
 
 @dataclass
@@ -117,9 +119,11 @@ class OptimConfig:
     weight_decay: float = 0.1
     decay_norms_and_biases: bool = False  # false: 1-D parameters (RMSNorm weights, biases) get no weight decay
     grad_clip: float = 1.0  # maximum global gradient norm; 0 = no clipping
+    implementation: str = "auto"  # AdamW kernels: auto (fused on GPU, foreach on CPU) | fused | foreach
 
     def validate(self) -> None:
         _positive("optim.lr", self.lr)
+        _choice("optim.implementation", self.implementation, OPTIMIZER_IMPLEMENTATIONS)
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"optim.min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
         for name in ("warmup_steps", "decay_steps", "weight_decay", "grad_clip"):
@@ -135,15 +139,18 @@ class ParallelConfig:
     backend: str = "auto"  # auto (nccl on GPU, gloo on CPU) | nccl | gloo
     param_dtype: str = "auto"  # compute dtype: auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
     reduce_dtype: str = "float32"  # gradient reduce-scatter dtype
-    activation_checkpointing: bool = False  # recompute each decoder layer's activations in the backward pass
+    # off | full (recompute each decoder layer in the backward pass) | selective (keep the outputs of the
+    # matrix products and attention, recompute the cheap rest: norms, activations, rotary embeddings)
+    activation_checkpointing: str = "off"
     reshard_after_forward: bool = True  # free gathered parameters after forward (ZeRO-3); false = keep them (ZeRO-2)
+    compile: str = "auto"  # torch.compile each decoder layer: auto (on GPU) | on | off
 
     def validate(self) -> None:
-        if self.backend not in ("auto", "nccl", "gloo"):
-            raise ConfigError(f"parallel.backend: expected auto, nccl or gloo, got {self.backend!r}")
+        _choice("parallel.backend", self.backend, ("auto", "nccl", "gloo"))
         for name in ("param_dtype", "reduce_dtype"):
-            if getattr(self, name) not in DTYPES:
-                raise ConfigError(f"parallel.{name}: expected one of {', '.join(DTYPES)}")
+            _choice(f"parallel.{name}", getattr(self, name), DTYPES)
+        _choice("parallel.activation_checkpointing", self.activation_checkpointing, ACTIVATION_CHECKPOINTING)
+        _choice("parallel.compile", self.compile, ("auto", "on", "off"))
 
 
 @dataclass
@@ -184,10 +191,11 @@ class ExportConfig:
     enabled: bool = True  # write a Hugging Face model directory when the run reaches run.steps
     directory: str = ""  # empty = output_dir/hf
     dtype: str = "bfloat16"  # float32 | bfloat16 | float16
+    max_file_mb: int = 4096  # safetensors files of at most this size; a rank holds one in host memory while writing it
 
     def validate(self) -> None:
-        if self.dtype not in DTYPES[1:]:
-            raise ConfigError(f"export.dtype: expected one of {', '.join(DTYPES[1:])}")
+        _choice("export.dtype", self.dtype, DTYPES[1:])
+        _positive("export.max_file_mb", self.max_file_mb)
 
 
 @dataclass
@@ -227,6 +235,11 @@ class TrainConfig:
 def _positive(where: str, value: float, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{where}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def _choice(where: str, value: str, allowed: Iterable[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where}: expected one of {', '.join(allowed)}, got {value!r}")
 
 
 def load_train_config(path: str | Path | None = None, overrides: Iterable[str] = (),

@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -50,14 +51,28 @@ def mfu(tokens_per_second_per_device: float, flops_per_token: float, peak: float
     return tokens_per_second_per_device * flops_per_token / peak
 
 
-class Throughput:
-    """Tokens per second between two reports, with pauses (checkpointing, evaluation) left out."""
+def synchronize(device: torch.device) -> None:
+    """Wait until the device has run the work queued on it. GPU kernels run asynchronously: a clock read
+    without this measures how fast work was queued, not done, and reads high."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
-    def __init__(self) -> None:
+
+class Throughput:
+    """Tokens per second between two reports, with pauses (checkpointing, evaluation) left out. Every
+    clock read first waits for the device (`wait`, e.g. `partial(synchronize, device)`), so the work
+    queued before a boundary is counted on its side of it."""
+
+    def __init__(self, wait: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.perf_counter):
+        self.wait, self.clock = wait, clock
         self.reset()
 
+    def now(self) -> float:
+        self.wait()
+        return self.clock()
+
     def reset(self) -> None:
-        self.started = time.perf_counter()
+        self.started = self.now()
         self.tokens = 0
         self.paused = 0.0
 
@@ -69,16 +84,16 @@ class Throughput:
 
         class _Pause:
             def __enter__(self):
-                self.at = time.perf_counter()
+                self.at = throughput.now()
 
             def __exit__(self, *exc):
-                throughput.paused += time.perf_counter() - self.at
+                throughput.paused += throughput.now() - self.at
 
         return _Pause()
 
     def rate(self) -> tuple[float, float]:
         """(tokens per second, seconds measured)."""
-        elapsed = max(time.perf_counter() - self.started - self.paused, 1e-9)
+        elapsed = max(self.now() - self.started - self.paused, 1e-9)
         return self.tokens / elapsed, elapsed
 
 

@@ -1,10 +1,10 @@
 """Tokenizer and model: a `transformers` Llama built from the configuration (or a local pretrained
 directory), the paper's marker tokens and the chat tokens added, the embeddings resized.
 
-The full model is materialised once, on rank 0 (`reference_model`); every rank builds the same
-architecture on the meta device (`meta_model`), shards it and receives its shard of rank 0's weights
-(train/parallel.py). So a run starts from the same weights whatever the number of processes, and no
-rank but the first ever holds a full copy.
+Every rank builds the architecture on the meta device (`meta_model`) and shards it. A model built from
+the configuration is initialised once, whole, on rank 0 (`reference_model`) and scattered, so a run
+starts from the same weights whatever the number of processes; a pretrained model is never whole on
+any rank: each reads its rows of each tensor from the safetensors files (train/checkpoint.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from gap_replay.core.config import ConfigError
-from gap_replay.train.config import TrainConfig
+from gap_replay.train.config import ModelConfig, TrainConfig
 from gap_replay.train.data import Tokenize, iter_texts
 
 BASE_SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")  # Llama's: unknown, beginning and end of sequence
@@ -120,16 +120,24 @@ def model_config(config: TrainConfig, tokenizer):
             raise ConfigError(f"model.pretrained: not a directory: {m.pretrained}")
         architecture = transformers.AutoConfig.from_pretrained(m.pretrained, local_files_only=True)
         architecture.vocab_size = padded_vocab_size(len(tokenizer), architecture.vocab_size, m.pad_vocab_to_multiple_of)
-    else:
-        architecture = transformers.LlamaConfig(
-            vocab_size=padded_vocab_size(len(tokenizer), 0, m.pad_vocab_to_multiple_of),
-            hidden_size=m.hidden_size, intermediate_size=m.intermediate_size, num_hidden_layers=m.num_layers,
-            num_attention_heads=m.num_heads, num_key_value_heads=m.num_kv_heads or m.num_heads,
-            max_position_embeddings=m.max_position_embeddings, rope_theta=m.rope_theta, rms_norm_eps=m.rms_norm_eps,
-            initializer_range=m.initializer_range, tie_word_embeddings=m.tie_word_embeddings,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=eod_id(tokenizer, config),
-            pad_token_id=tokenizer.pad_token_id,
-        )
+        architecture.use_cache = False
+        return architecture
+    return llama_architecture(m, padded_vocab_size(len(tokenizer), 0, m.pad_vocab_to_multiple_of),
+                              bos_id=tokenizer.bos_token_id, eos_id=eod_id(tokenizer, config),
+                              pad_id=tokenizer.pad_token_id)
+
+
+def llama_architecture(m: ModelConfig, vocab_size: int, bos_id: int | None = None, eos_id: int | None = None,
+                       pad_id: int | None = None):
+    """A Llama of the [model] section's shape with `vocab_size` embedding rows."""
+    architecture = _transformers().LlamaConfig(
+        vocab_size=vocab_size, hidden_size=m.hidden_size, intermediate_size=m.intermediate_size,
+        num_hidden_layers=m.num_layers, num_attention_heads=m.num_heads,
+        num_key_value_heads=m.num_kv_heads or m.num_heads,
+        max_position_embeddings=m.max_position_embeddings, rope_theta=m.rope_theta, rms_norm_eps=m.rms_norm_eps,
+        initializer_range=m.initializer_range, tie_word_embeddings=m.tie_word_embeddings,
+        bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id,
+    )
     architecture.use_cache = False
     return architecture
 
@@ -140,22 +148,15 @@ def _dtype_argument(dtype: torch.dtype) -> dict:
 
 
 def reference_model(config: TrainConfig, architecture) -> nn.Module:
-    """The full starting model in float32 on the CPU (rank 0 only): seeded random initialisation, or the
-    pretrained weights with new embedding rows for the added tokens (mean-initialised, seeded)."""
-    transformers = _transformers()
+    """A model built from the configuration, whole, in float32 on the CPU, seeded (rank 0 only: its
+    weights are scattered to the shards, so a run starts from the same weights whatever the number of
+    processes). Pretrained weights never take this path: they are read shard-wise
+    (checkpoint.load_hf_shards)."""
+    if config.model.pretrained:
+        raise ValueError("a pretrained model is loaded shard-wise (checkpoint.load_hf_shards), not whole")
     torch.manual_seed(config.run.seed)
-    if not config.model.pretrained:
-        model = transformers.AutoModelForCausalLM.from_config(
-            architecture, attn_implementation=config.model.attn_implementation, **_dtype_argument(torch.float32))
-        return model
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        config.model.pretrained, local_files_only=True, attn_implementation=config.model.attn_implementation,
-        **_dtype_argument(torch.float32))
-    if model.get_input_embeddings().weight.shape[0] != architecture.vocab_size:
-        torch.manual_seed(config.run.seed)
-        model.resize_token_embeddings(architecture.vocab_size, mean_resizing=True)
-    model.config.use_cache = False
-    return model
+    return _transformers().AutoModelForCausalLM.from_config(
+        architecture, attn_implementation=config.model.attn_implementation, **_dtype_argument(torch.float32))
 
 
 def meta_model(config: TrainConfig, architecture) -> nn.Module:

@@ -1,6 +1,6 @@
 """Processes and sharding: the process group (NCCL on GPUs, gloo on CPUs), FSDP2 over the decoder
-layers and the root, optional activation checkpointing, and loading rank 0's full weights into the
-shards.
+layers and the root, optional activation checkpointing and torch.compile per layer, which rows of a
+parameter each rank holds, and loading rank 0's full weights into the shards.
 
 `torchrun` sets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT; without
 them (plain `python -m gap_replay.train`) the run is a world of one process.
@@ -85,11 +85,47 @@ def param_dtype(config: TrainConfig, device: torch.device) -> torch.dtype:
     return DTYPE_NAMES[name]
 
 
+def compile_layers(config: TrainConfig, device: torch.device) -> bool:
+    """Whether each decoder layer runs through torch.compile: on by default on GPUs, where fusing the
+    norms, rotary embeddings and activations saves memory traffic; off on CPUs (compiling costs more
+    than it saves on a tiny model)."""
+    if config.parallel.compile == "auto":
+        return device.type == "cuda"
+    return config.parallel.compile == "on"
+
+
+# Selective activation checkpointing keeps these outputs (the expensive ones to recompute).
+_KEPT_OPERATIONS = ("mm", "addmm", "bmm", "_scaled_dot_product_flash_attention",
+                    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+                    "_scaled_dot_product_flash_attention_for_cpu")
+
+
+def _selective_checkpoint_context():
+    from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+
+    kept = {getattr(torch.ops.aten, name).default for name in _KEPT_OPERATIONS if hasattr(torch.ops.aten, name)}
+
+    def policy(context, operation, *args, **kwargs):
+        return CheckpointPolicy.MUST_SAVE if operation in kept else CheckpointPolicy.PREFER_RECOMPUTE
+
+    return create_selective_checkpoint_contexts(policy)
+
+
+def _checkpointed(layer: nn.Module, mode: str) -> nn.Module:
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+
+    if mode == "selective":
+        return checkpoint_wrapper(layer, preserve_rng_state=False, context_fn=_selective_checkpoint_context)
+    return checkpoint_wrapper(layer, preserve_rng_state=False)
+
+
 def shard(model: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
     """FSDP2: each decoder layer is one communication unit (all-gathered before its forward and
     backward, its gradients reduce-scattered after), the root holds the embeddings, final norm and
     output projection. Parameters stay sharded in float32 (what the optimizer updates); compute runs in
-    the configured dtype, gradients are reduced in `reduce_dtype`."""
+    the configured dtype, gradients are reduced in `reduce_dtype`. Each layer is wrapped, innermost
+    first, in activation checkpointing and torch.compile when configured, then sharded (the FSDP hooks
+    stay outside the compiled code)."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     compute = param_dtype(config, device)
@@ -97,11 +133,13 @@ def shard(model: nn.Module, config: TrainConfig, device: torch.device) -> nn.Mod
     policy = MixedPrecisionPolicy(param_dtype=None if compute == torch.float32 else compute,
                                   reduce_dtype=None if reduce == compute == torch.float32 else reduce)
     layers = model.model.layers
-    if config.parallel.activation_checkpointing:
-        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
-
-        for index, layer in enumerate(layers):
-            layers[index] = checkpoint_wrapper(layer, preserve_rng_state=False)
+    compiled = compile_layers(config, device)
+    for index, layer in enumerate(layers):
+        if config.parallel.activation_checkpointing != "off":
+            layer = _checkpointed(layer, config.parallel.activation_checkpointing)
+        if compiled:
+            layer = torch.compile(layer)
+        layers[index] = layer
     last = len(layers) - 1
     for index, layer in enumerate(layers):
         # The last layer's backward starts right after the forward: keeping it gathered saves an all-gather.
@@ -109,6 +147,36 @@ def shard(model: nn.Module, config: TrainConfig, device: torch.device) -> nn.Mod
                     reshard_after_forward=config.parallel.reshard_after_forward and index < last)
     fully_shard(model, mp_policy=policy, reshard_after_forward=config.parallel.reshard_after_forward)
     return model
+
+
+# Wrappers that put a segment into parameter names: activation checkpointing, torch.compile.
+WRAPPER_SEGMENTS = ("_checkpoint_wrapped_module.", "_orig_mod.")
+
+
+def checkpoint_name(name: str) -> str:
+    """A parameter's name in a Hugging Face checkpoint: its name in the model without wrapper segments."""
+    for segment in WRAPPER_SEGMENTS:
+        name = name.replace(segment, "")
+    return name
+
+
+def owned_rows(parameter: torch.Tensor) -> tuple[int, int]:
+    """The rows [start, stop) of the full tensor this rank holds: FSDP2 shards dimension 0 over a 1-D
+    mesh in torch.chunk's way (ceil(rows / ranks) each, the last ranks may hold fewer or none). A
+    plain tensor (a world of one without sharding) is all rows."""
+    from torch.distributed.tensor import DTensor, Shard
+
+    rows = parameter.shape[0] if parameter.ndim else 1
+    if not isinstance(parameter, DTensor):
+        return 0, rows
+    if parameter.device_mesh.ndim != 1 or tuple(parameter.placements) != (Shard(0),):
+        raise NotImplementedError(f"expected FSDP's Shard(0) on a 1-D mesh, got {parameter.placements}")
+    ranks, rank = parameter.device_mesh.size(), parameter.device_mesh.get_local_rank()
+    chunk = -(-rows // ranks)
+    start, stop = min(rows, rank * chunk), min(rows, (rank + 1) * chunk)
+    if parameter.to_local().shape[0] != stop - start:  # never: FSDP2 changed its sharding
+        raise RuntimeError(f"local shard has {parameter.to_local().shape[0]} rows, expected {stop - start}")
+    return start, stop
 
 
 def materialise(model: nn.Module, full_state: dict | None, device: torch.device) -> None:

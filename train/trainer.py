@@ -1,8 +1,9 @@
 """The training loop: continued pretraining of a Llama on GAP-Replay shards with FSDP2.
 
 One step = `accumulation` micro-batches per process (forward, backward; FSDP reduce-scatters the
-gradients), then gradient clipping, AdamW and the learning-rate schedule. Every process runs the same
-code on its own slice of the documents; rank 0 logs, writes the metrics file and the export.
+gradients once, after the last), then gradient clipping, AdamW and the learning-rate schedule. Every
+process runs the same code on its own slice of the documents; rank 0 logs, writes the metrics file and
+the export.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import random
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from gap_replay.train import checkpoint as ckpt
 from gap_replay.train import model as models
 from gap_replay.train.config import TrainConfig, dump_toml
 from gap_replay.train.data import BatchStream, parts, shard_files, validation_sequences
-from gap_replay.train.metrics import RunLog, Throughput, mfu, peak_flops
+from gap_replay.train.metrics import RunLog, Throughput, mfu, peak_flops, synchronize
 from gap_replay.train.parallel import DTYPE_NAMES, World, close_world, init_world, materialise, shard
 
 IGNORE = -100
@@ -49,10 +52,13 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     groups = [{"params": decay, "weight_decay": o.weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
-    # foreach: one multi-tensor kernel per update rather than one per parameter (on sharded DTensor
-    # parameters this also saves most of the per-operation dispatch cost).
+    # fused: the whole update in one kernel per parameter group on GPUs; foreach: one multi-tensor kernel
+    # per operation rather than one per parameter (on sharded DTensor parameters this also saves most of
+    # the per-operation dispatch cost).
+    device = next(model.parameters()).device
+    fused = o.implementation == "fused" or (o.implementation == "auto" and device.type == "cuda")
     return torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay,
-                             foreach=True)
+                             **({"fused": True} if fused else {"foreach": True}))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
@@ -65,11 +71,53 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> to
 
 def causal_lm_loss(model: nn.Module, batch: torch.Tensor, labels: torch.Tensor | None = None,
                    reduction: str = "mean") -> torch.Tensor:
-    """Next-token cross-entropy over the packed sequences (labels default to the inputs)."""
+    """Next-token cross-entropy over the packed sequences (labels default to the inputs).
+
+    The targets are shifted (the last position's is ignored), not the logits, so the largest tensor of
+    the step is never copied; the logits are upcast to float32 for the softmax (at 16k tokens and a
+    32k vocabulary that is 2 GiB, twice with the softmax kept for the backward pass)."""
     logits = model(input_ids=batch, use_cache=False).logits
-    targets = (batch if labels is None else labels)[:, 1:]
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE,
-                           reduction=reduction)
+    targets = F.pad((batch if labels is None else labels)[:, 1:], (0, 1), value=IGNORE)
+    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction=reduction)
+
+
+def set_gradient_sync(model: nn.Module, enabled: bool) -> None:
+    """Whether the next backward reduce-scatters gradients (FSDP2); without, each rank accumulates its
+    unsharded gradients locally. A model that is not sharded has nothing to synchronise."""
+    from torch.distributed.fsdp import FSDPModule
+
+    if isinstance(model, FSDPModule):
+        model.set_requires_gradient_sync(enabled)
+
+
+def accumulate_gradients(model: nn.Module, next_batch: Callable[[], torch.Tensor], count: int) -> torch.Tensor:
+    """Forward and backward over `count` micro-batches, the gradients of their mean loss accumulated;
+    returns that mean loss (this rank's, detached). Gradients are reduce-scattered once, after the last
+    micro-batch: the earlier ones skip the communication and add into the local unsharded gradients."""
+    total = torch.zeros((), device=next(model.parameters()).device)
+    for index in range(count):
+        batch = next_batch()
+        set_gradient_sync(model, index == count - 1)
+        loss = causal_lm_loss(model, batch)
+        (loss / count).backward()
+        total += loss.detach()
+    return total / count
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, next_batch: Callable[[], torch.Tensor],
+               accumulation: int, grad_clip: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One optimizer step: the accumulated gradients of `accumulation` micro-batches, clipped to
+    `grad_clip` (0 = no clipping), AdamW, the schedule. Returns (this rank's mean loss, the global
+    gradient norm, the learning rate the step used); the tensors stay on the device (reading them
+    waits for the step)."""
+    loss = accumulate_gradients(model, next_batch, accumulation)
+    parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip or float("inf"))
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss, grad_norm, lr
 
 
 def accumulation_steps(config: TrainConfig, world_size: int) -> int:
@@ -179,16 +227,9 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
         tokenize = models.tokenize_function(tokenizer)
         architecture = models.model_config(config, tokenizer)
 
-        model = models.meta_model(config, architecture)
+        model = build_model(config, architecture, world, initialise=resume_from is None)
         flops_per_token = models.model_flops_per_token(model, config.data.seq_len)
         compute_params = models.compute_parameters(model)
-        full_state = None
-        if world.main and resume_from is None:
-            full_state = models.reference_model(config, architecture).state_dict()
-        shard(model, config, world.device)
-        materialise(model, full_state, world.device) if resume_from is None else _allocate(model, world.device)
-        del full_state
-        model.train()
         optimizer = build_optimizer(model, config)
         scheduler = build_scheduler(optimizer, config)
 
@@ -231,31 +272,24 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
 
         losses: dict[int, float] = {}
         last_eval: dict[str, Any] | None = None
-        throughput = Throughput()
+        throughput = Throughput(wait=partial(synchronize, world.device))
         step = start_step
-        grad_clip = config.optim.grad_clip or float("inf")
-        parameters = [p for p in model.parameters() if p.requires_grad]
+
+        def next_batch() -> torch.Tensor:
+            return torch.from_numpy(next(batches)).to(world.device, non_blocking=True)
+
         for step in range(start_step + 1, stop + 1):
-            step_loss = torch.zeros((), device=world.device)
-            for _ in range(accumulation):
-                batch = torch.from_numpy(next(batches)).to(world.device, non_blocking=True)
-                loss = causal_lm_loss(model, batch)
-                (loss / accumulation).backward()
-                step_loss += loss.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            step_loss, grad_norm, lr = train_step(model, optimizer, scheduler, next_batch, accumulation,
+                                                  config.optim.grad_clip)
             tokens_seen += tokens_per_step
             throughput.add(tokens_per_step)
             log.advance()
             if step % config.log.interval == 0 or step == stop:
-                mean_loss = step_loss / accumulation
+                rate, _ = throughput.rate()  # waits for the device: the steps so far are done
+                mean_loss = step_loss.clone()
                 dist.all_reduce(mean_loss)
                 if hasattr(grad_norm, "full_tensor"):
                     grad_norm = grad_norm.full_tensor()
-                rate, _ = throughput.rate()
                 per_device = rate / world.size
                 record = {"kind": "train", "step": step, "loss": float(mean_loss) / world.size, "lr": lr,
                           "grad_norm": float(grad_norm), "tokens": tokens_seen, "tokens_per_s": rate,
@@ -278,7 +312,8 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
         if step == steps and config.export.enabled:
             directory = Path(config.export.directory) if config.export.directory else output / "hf"
             with throughput.pause():
-                ckpt.export_hf(model, tokenizer, directory, DTYPE_NAMES[config.export.dtype], world.rank)
+                ckpt.export_hf(model, tokenizer, directory, DTYPE_NAMES[config.export.dtype], world.rank,
+                               world.size, config.export.max_file_mb * 2**20)
             log.say(f"exported {directory}")
         return {"step": step, "losses": losses, "validation": last_eval, "flops_per_token": flops_per_token,
                 "output_dir": str(output)}
@@ -286,7 +321,23 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
         log.close()
 
 
-def _allocate(model: nn.Module, device: torch.device) -> None:
-    """Allocate the sharded model without initialising it (the checkpoint fills it)."""
-    model.to_empty(device=device)
-    models.restore_computed_buffers(model, device)
+def build_model(config: TrainConfig, architecture, world: World, initialise: bool = True) -> nn.Module:
+    """The run's model, sharded over the world, in training mode: built on the meta device, wrapped
+    (activation checkpointing, torch.compile, FSDP2), allocated on the device, then filled: pretrained
+    weights read shard-wise from the safetensors files, else the seeded initialisation made on rank 0
+    and scattered. `initialise=False` leaves it allocated and empty (a checkpoint fills it)."""
+    model = models.meta_model(config, architecture)
+    full_state = None
+    if initialise and not config.model.pretrained and world.main:
+        full_state = models.reference_model(config, architecture).state_dict()
+    shard(model, config, world.device)
+    if initialise and not config.model.pretrained:
+        materialise(model, full_state, world.device)
+        del full_state
+    else:
+        model.to_empty(device=world.device)
+        models.restore_computed_buffers(model, world.device)
+        if initialise:
+            ckpt.load_hf_shards(model, Path(config.model.pretrained))
+    model.train()
+    return model

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
@@ -106,6 +107,27 @@ def open_input(uri: str) -> BinaryIO:
         return open(uri, "rb")
     fs, path = storage.resolve(uri)
     return io.BufferedReader(RawStream(fs.open_input_stream(path)))
+
+
+def read_json_objects(uri: str, what: str) -> Iterator[dict]:
+    """The JSON objects of a JSON-lines file (plain, gzip or zstd), blank lines skipped. A line that is
+    not a JSON object, or a file that cannot be read, is an InputError naming `what` (e.g. "benchmark
+    file"), the file and the line: for inputs that must be whole, unlike replay text, whose bad lines
+    are dropped one by one."""
+    try:
+        with open_input(uri) as stream:
+            for number, line in enumerate(open_text_lines(stream), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise InputError(f"{what} {uri}, line {number}: not JSON ({error.msg})") from None
+                if not isinstance(record, dict):
+                    raise InputError(f"{what} {uri}, line {number}: not a JSON object")
+                yield record
+    except (OSError, EOFError) as error:
+        raise InputError(f"{what} {uri} is not readable: {error}") from None
 
 
 def open_text_lines(stream: BinaryIO) -> io.TextIOBase:

@@ -33,6 +33,8 @@ class StageLedger:
     # be read or parsed to its end). 0 inputs: the stage does not count them.
     inputs: int = 0
     failed_inputs: Counter = field(default_factory=Counter)
+    # A stage's own figures beyond the counts (the guidelines stage: each source's health).
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dropped_total(self) -> int:
@@ -74,6 +76,8 @@ class StageLedger:
         if self.inputs:
             out["inputs"] = self.inputs
             out["failed_inputs"] = dict(sorted(self.failed_inputs.items()))
+        if self.details:
+            out["details"] = self.details
         if self.seconds is not None:
             out["seconds"] = round(self.seconds, 3)
         return out
@@ -88,6 +92,7 @@ class StageLedger:
             seconds=data.get("seconds"),
             inputs=int(data.get("inputs", 0)),
             failed_inputs=Counter({str(k): int(v) for k, v in data.get("failed_inputs", {}).items()}),
+            details=dict(data.get("details", {})),
         )
 
     def write(self, directory: str) -> None:

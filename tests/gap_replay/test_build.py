@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from gap_replay.build import run_build, sample_dir, sample_settings
+from gap_replay.build import planted_drops_report, run_build, sample_dir, sample_settings
 from gap_replay.core import storage
 from gap_replay.stages import load_config
 from gap_replay.core.ledger import StageLedger
@@ -112,15 +112,17 @@ def test_mixture_equals_a_recount_with_the_sample_tokenizer(sample_build):
     train_tokens = sum(count for (_, split), count in recount.items() if split == "train")
     assert replay["actual_share"] == pytest.approx(recount[("replay", "train")] / train_tokens)
     assert abs(replay["actual_share"] - sample_settings()["mix"]["replay_share"]) / replay["share"] <= 0.02
-    # Papers in training are upsampled: 1 + upsampling score copies; validation holds each document once.
+    # Papers are upsampled in training, 1 + upsampling score copies; validation holds each document once.
     papers = pq.read_table(output / "stages" / "dedup" / "data").to_pylist()
-    validation_ids = set(pq.read_table(output / "validation").column("id").to_pylist())
-    copies = Counter(pq.read_table(output / "train").column("id").to_pylist() + list(validation_ids))
+    train = Counter(pq.read_table(output / "train").column("id").to_pylist())
+    validation = Counter(pq.read_table(output / "validation").column("id").to_pylist())
     for paper in (p for p in papers if p["source"] == "pubmed_papers"):
-        factor = 1 + paper["upsampling_score"] if paper["id"] not in validation_ids else 1
-        assert int(factor) <= copies[paper["id"]] <= -int(-factor // 1)
-    train_ids = set(pq.read_table(output / "train").column("id").to_pylist())
-    assert not train_ids & set(pq.read_table(output / "validation").column("id").to_pylist())
+        factor = 1 + paper["upsampling_score"]
+        if paper["id"] in validation:
+            assert validation[paper["id"]] == 1 and paper["id"] not in train
+        else:
+            assert int(factor) <= train[paper["id"]] <= -int(-factor // 1)
+    assert set(validation.values()) == {1} and not set(train) & set(validation)
 
 
 def test_dataset_card_and_report_are_written(sample_build):
@@ -134,6 +136,24 @@ def test_dataset_card_and_report_are_written(sample_build):
     assert f"{manifest['splits']['train']['tokens']:,} tokens" in page
     for name in PLOTS:
         assert (output / "report" / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # The card says in one line that the sample departs from the default mixture, and why.
+    card = (output / "README.md").read_text()
+    (line,) = [line for line in card.splitlines() if line.startswith("**Not the default mixture**")]
+    assert "replay share 50% (default 1%)" in line and "guidelines 25%" in line and "embedded sample" in line
+
+
+def test_the_samples_planted_drops_are_named(sample_build):
+    _, ledgers = sample_build
+    lines = planted_drops_report(ledgers)
+    assert lines[0].startswith("sample: its drops are planted on purpose")
+    assert not [line for line in lines if "not planted" in line or "not as planted" in line], lines
+    planted = {tuple(line.split()[:2]): int(line.split()[2].rstrip(":")) for line in lines[1:]}
+    assert planted == {(ledger.stage, reason): count for ledger in ledgers for reason, count in ledger.dropped.items()}
+    assert any("guidelines fetch_error 2: a WHO draft that the site's robots.txt disallows" in line for line in lines)
+    # A build that made other drops says so.
+    changed = [StageLedger(ledger.stage, ledger.documents_in, ledger.kept, ledger.dropped + Counter({"odd": 1}))
+               if ledger.stage == "replay" else ledger for ledger in ledgers]
+    assert "  replay odd 1: not planted" in planted_drops_report(changed)
 
 
 def test_every_document_is_accounted_for_between_stages(sample_build):
@@ -160,6 +180,20 @@ def test_sample_drops_carry_their_reasons(sample_build):
     assert Counter(drops(output, "replay").values()) == Counter({"parse_error": 1, "empty_text": 1})
 
 
+def test_the_guidelines_ledger_carries_each_sources_health(sample_build):
+    output, ledgers = sample_build
+    guidelines = next(ledger for ledger in ledgers if ledger.stage == "guidelines")
+    sources = guidelines.details["sources"]
+    assert set(sources) == {"who", "nice", "wikidoc"}
+    for tag, health in sources.items():
+        assert health["links"] >= health["fetched"] > 0 and health["kept"] > 0, tag
+        assert sum(health["failures"].values()) + health["kept"] == health["fetched"], tag
+        assert health["verdict"] != "broken" and health["fallbacks"] == {}, tag
+    assert sum(sum(health["failures"].values()) for health in sources.values()) == guidelines.dropped_total
+    stored = json.loads((output / "manifest.json").read_text())["stages"]
+    assert next(stage for stage in stored if stage["stage"] == "guidelines")["details"] == guidelines.details
+
+
 def test_rerun_reuses_finished_outputs(sample_build):
     output, _ = sample_build
     before = shard_digests(output)
@@ -168,10 +202,21 @@ def test_rerun_reuses_finished_outputs(sample_build):
     assert shard_digests(output) == before
 
 
+WITHOUT_TORCH = Path(__file__).parent / "without_torch"
+
+
+def without_torch_env() -> dict[str, str]:
+    """The environment of a process (and of the Spark workers it starts) in which torch cannot be imported."""
+    paths = [str(WITHOUT_TORCH), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 @pytest.mark.slow
 def test_cli_build_is_byte_identical_to_the_in_process_build(sample_build, tmp_path):
+    """In a fresh process where torch cannot be imported: the pipeline needs no [train] extra."""
     reference, _ = sample_build
-    result = subprocess.run(build_command(tmp_path / "cli"), capture_output=True, text=True, timeout=600)
+    result = subprocess.run(build_command(tmp_path / "cli"), capture_output=True, text=True, timeout=600,
+                            env=without_torch_env())
     assert result.returncode == 0, result.stderr
     summary = result.stdout.splitlines()
     assert summary[0].split() == ["stage", "in", "kept", "dropped", "time"]
@@ -295,3 +340,15 @@ def test_standalone_cluster_sharing_nothing_but_s3_gives_the_same_shards(sample_
     assert storage.read_text(f"{output}/manifest.json") == (reference / "manifest.json").read_text()
     for index in range(2):  # both workers ran tasks, each in its own directories
         assert any((tmp_path / "cluster" / f"worker{index}" / "work").rglob("stderr"))
+
+
+def test_the_trainer_says_how_to_install_torch_when_it_is_missing(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('[data]\ntrain = ["shards"]\n')
+    probe = "import torch"
+    blocked = subprocess.run([sys.executable, "-c", probe], env=without_torch_env(), capture_output=True, text=True)
+    assert blocked.returncode != 0 and "blocked" in blocked.stderr  # the blocker works
+    result = subprocess.run([sys.executable, "-m", "gap_replay.cli", "train", "--config", str(config)],
+                            env=without_torch_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'gap-replay[train]'" in result.stderr.strip().splitlines()[-1]

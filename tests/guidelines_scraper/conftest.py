@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -114,27 +113,18 @@ FIXED_NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def server():
-    srv = ScriptedServer().start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
 def clock():
     return FakeClock()
 
 
 @pytest.fixture
 def make_fetcher(clock):
-    """Factory of fetchers on the fake clock (no real waiting), short timeouts, seeded jitter."""
+    """Factory of fetchers on the fake clock (no real waiting), short timeouts."""
     created: list[Fetcher] = []
 
     def factory(**overrides) -> Fetcher:
         options = dict(min_delay=0.0, connect_timeout=2.0, read_timeout=2.0, max_retries=2,
-                       clock=clock.monotonic, sleep=clock.sleep, now=lambda: FIXED_NOW, rng=random.Random(7))
+                       clock=clock.monotonic, sleep=clock.sleep, now=lambda: FIXED_NOW)
         options.update(overrides)
         fetcher = Fetcher(**options)
         created.append(fetcher)

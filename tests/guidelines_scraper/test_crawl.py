@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 
 import pytest
 from lxml import etree
@@ -87,6 +88,48 @@ def test_gzipped_sitemap_behind_an_index(site, tmp_path, make_fetcher):
     assert article_urls(store) == [HYPERTENSION, SEPSIS]
     assert [r["url"] for r in store.records(kinds=["sitemap"])] == [
         f"{CANONICAL}/sitemap-gz.xml", f"{CANONICAL}/sitemaps/guides.xml.gz"]
+
+
+@pytest.fixture
+def site_naming_its_sitemaps(tmp_path):
+    """The fixture site, its robots.txt naming its gzipped sitemap (in no source's seeds), the index again
+    (canonical, in another spelling) and a sitemap on a host outside allowed_hosts."""
+    root = tmp_path / "site"
+    shutil.copytree(FIXTURES / "site", root)
+    (root / "robots.txt").write_text(
+        "User-agent: *\nDisallow: /private/\n\n"
+        f"Sitemap: {CANONICAL}/sitemaps/guides.xml.gz\n"
+        "Sitemap: HTTPS://guides.example.org:443/sitemap.xml\n"
+        "Sitemap: https://other.example.net/sitemap.xml\n")
+    with serve_directory(root) as base:
+        yield {CANONICAL: base}
+
+
+def test_sitemaps_named_by_robots_txt_are_seeds(site_naming_its_sitemaps, tmp_path, make_fetcher):
+    store = RawStore(tmp_path / "store")
+    rep = crawl([source("sitemap")], store, fetcher=make_fetcher(), mirror=site_naming_its_sitemaps).sources["sitemap"]
+    # Seeds: the source's index, then the robots.txt's gzipped sitemap (the index named again counts once).
+    assert (rep.seeds, rep.seeds_ok, rep.listings, rep.listing_errors) == (2, 2, 4, 0)
+    assert [r["url"] for r in store.records(kinds=["sitemap"])] == [
+        f"{CANONICAL}/sitemap.xml", f"{CANONICAL}/sitemaps/guides.xml.gz",
+        f"{CANONICAL}/sitemaps/a.xml", f"{CANONICAL}/sitemaps/b.xml"]
+    assert article_urls(store) == [HYPERTENSION, SEPSIS, ASTHMA]
+    assert [r["url"] for r in store.records(kinds=["robots"])] == [f"{CANONICAL}/robots.txt"]  # read once
+    assert not any("other.example.net" in r["url"] for r in store.records())
+
+
+def test_a_sitemap_source_may_rely_on_robots_txt_alone(site_naming_its_sitemaps, tmp_path, make_fetcher):
+    src = parse_sources({"robots_only": dict(SPECS["sitemap"], seeds=[])})["robots_only"]
+    store = RawStore(tmp_path / "store")
+    rep = crawl([src], store, fetcher=make_fetcher(), mirror=site_naming_its_sitemaps).sources["robots_only"]
+    assert (rep.seeds, rep.seeds_ok, rep.discovered, rep.errors) == (2, 2, 3, 0)
+    assert sorted(article_urls(store)) == sorted([ASTHMA, SEPSIS, HYPERTENSION])
+
+
+def test_listing_source_takes_no_sitemap_from_robots_txt(site_naming_its_sitemaps, tmp_path, make_fetcher):
+    store = RawStore(tmp_path / "store")
+    rep = crawl([source("listing")], store, fetcher=make_fetcher(), mirror=site_naming_its_sitemaps).sources["listing"]
+    assert (rep.seeds, rep.discovered) == (1, 5) and list(store.records(kinds=["sitemap"])) == []
 
 
 def test_link_selector_and_next_selector(site, tmp_path, make_fetcher):

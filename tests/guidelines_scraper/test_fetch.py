@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
+from email.utils import formatdate
 
 import pytest
 
@@ -22,10 +24,28 @@ ROBOTS = {"Content-Type": "text/plain"}
     ("https://user:pw@Example.org/x", "https://example.org/x"),
     ("  https://example.org/\ta\n ", "https://example.org/a"),
     ("https://example.org/index.php/Hypertension_in_adults:_x", "https://example.org/index.php/Hypertension_in_adults:_x"),
-    ("https://example.org/%7Efoo", "https://example.org/%7Efoo"),
+    # percent-escapes: unreserved characters unescaped, the others upper-case, non-ASCII as UTF-8
+    ("https://example.org/%7Efoo", "https://example.org/~foo"),
+    ("https://example.org/a%2fb%c3%a9", "https://example.org/a%2Fb%C3%A9"),
+    ("https://example.org/caf\u00e9?q=\u00e9", "https://example.org/caf%C3%A9?q=%C3%A9"),
+    # query arguments sorted (by key, then value); spaces in the query one way
+    ("https://example.org/s?b=2&a=1&a=0", "https://example.org/s?a=0&a=1&b=2"),
+    ("https://example.org/s?q=a%20b&r=c+d", "https://example.org/s?q=a+b&r=c+d"),
+    ("https://example.org/s?q=a%26b", "https://example.org/s?q=a%26b"),  # an escaped & stays data
+    # fragments dropped, also after a query
+    ("https://example.org/s?x=1#section-2", "https://example.org/s?x=1"),
+    ("https://example.org/#top", "https://example.org/"),
+    ("https://Example.org.:8443/x", "https://example.org:8443/x"),
 ])
 def test_normalize_url(raw, expected):
     assert normalize_url(raw) == expected
+
+
+def test_spellings_of_one_page_normalise_alike():
+    spellings = ["https://www.example.org/g?id=7&lang=en#s1", "HTTPS://WWW.EXAMPLE.ORG:443/g?lang=en&id=7",
+                 "https://www.example.org/x/../g?lang=%65n&id=7", "https://user@www.example.org/./g?id=7&lang=en#s2"]
+    assert {normalize_url(url) for url in spellings} == {"https://www.example.org/g?id=7&lang=en"}
+    assert normalize_url("https://example.org/a%2Fb") != normalize_url("https://example.org/a/b")  # %2F is data
 
 
 def test_normalize_url_relative_and_errors():
@@ -116,15 +136,103 @@ def test_robots_can_be_turned_off(server, make_fetcher):
     assert "/robots.txt" not in server.paths()
 
 
+# Rules the standard library's urllib.robotparser reads wrongly (it knows neither wildcards nor the
+# longest match, takes the first of two groups for one agent, and no "1/5s" rate), read as RFC 9309 says.
+PDF_END = "User-agent: *\nDisallow: /*.pdf$\n"
+CHAPTERS = "User-agent: *\nDisallow: /guidance/\nAllow: /guidance/*/chapter/\n"
+PRIVATE_PREFIX = "User-agent: *\nDisallow: /private*\n"
+OUR_GROUPS = ("User-agent: gap-replay\nDisallow: /drafts/\n\nUser-agent: *\nDisallow: /\n\n"
+              "User-agent: gap-replay\nDisallow: /archive/\n")
+
+
+@pytest.mark.parametrize("robots, path, allowed", [
+    (PDF_END, "/a/b.pdf", False),
+    (PDF_END, "/a/b.pdf?x=1", True),        # "$" ends the whole path and query
+    (PDF_END, "/a/b.pdf/page", True),
+    (PDF_END, "/a/b.html", True),
+    (CHAPTERS, "/guidance/ng1/chapter/recommendations", True),  # the longer Allow wins
+    (CHAPTERS, "/guidance/ng1/resources", False),
+    (CHAPTERS.replace("Disallow: /guidance/\nAllow: /guidance/*/chapter/", "Allow: /guidance/*/chapter/\n"
+                      "Disallow: /guidance/"), "/guidance/ng1/chapter/recommendations", True),  # order does not matter
+    ("User-agent: *\nDisallow: /page\nAllow: /page\n", "/page", True),  # a tie goes to Allow
+    (PRIVATE_PREFIX, "/private", False),
+    (PRIVATE_PREFIX, "/private-notes.html", False),
+    (PRIVATE_PREFIX, "/private/x", False),
+    (PRIVATE_PREFIX, "/public/private", True),
+    (OUR_GROUPS, "/guides/a", True),        # our group, not "*"
+    (OUR_GROUPS, "/drafts/x", False),
+    (OUR_GROUPS, "/archive/y", False),      # both groups naming us count
+    ("User-agent: crawler\nDisallow: /\n", "/a", True),  # a word of our user agent's comment is not our name
+])
+def test_robots_rules_as_rfc_9309_reads_them(server, make_fetcher, robots, path, allowed):
+    server.route("/robots.txt", Reply(200, robots, ROBOTS))
+    server.route(path, html("page"))
+    result = make_fetcher().fetch(f"{server.base}{path}")
+    if allowed:
+        assert result.ok and server.paths() == ["/robots.txt", path]
+    else:
+        assert result.error == "disallowed by robots.txt" and server.paths() == ["/robots.txt"]
+
+
+@pytest.mark.parametrize("robots, user_agent, pause", [
+    ("User-agent: gap-replay\nRequest-rate: 1/5s\n\nUser-agent: *\nCrawl-delay: 1\n", None, 5.0),
+    ("User-agent: gap-replay\nRequest-rate: 1/5s\n\nUser-agent: *\nCrawl-delay: 1\n", "other-bot/2", 1.0),
+    ("User-agent: *\nRequest-rate: 3/1m\nCrawl-delay: 2\n", None, 20.0),  # the slower of the two
+    ("User-agent: *\nRequest-rate: 1/30s 0900-1700\n", None, 30.0),      # kept outside those hours too
+])
+def test_request_rate_is_honoured(server, make_fetcher, clock, robots, user_agent, pause):
+    server.route("/robots.txt", Reply(200, robots, ROBOTS))
+    server.route("/a", html("a"))
+    server.route("/b", html("b"))
+    fetcher = make_fetcher(min_delay=0.5, **({"user_agent": user_agent} if user_agent else {}))
+    assert fetcher.fetch(f"{server.base}/a").ok and fetcher.fetch(f"{server.base}/b").ok
+    assert clock.sleeps == [pause, pause]  # robots.txt, then a and b each `pause` apart
+
+
+def test_sitemaps_named_by_robots_txt(server, make_fetcher):
+    server.route("/site/robots.txt", Reply(200, (
+        "User-agent: *\nDisallow: /hidden\n"
+        "Sitemap: https://www.example.org/sitemaps/guides.xml.gz\n"
+        "Sitemap: /sitemap.xml\n"                                   # relative: read against robots.txt
+        "Sitemap: https://WWW.example.org/sitemaps/guides.xml.gz\n"  # the first one again
+        "Sitemap: https://elsewhere.example.net/sitemap.xml\n"       # outside allowed_hosts
+        f"Sitemap: {server.base}/site/news.xml\n"), ROBOTS))         # the mirror's own spelling
+    fetcher = make_fetcher()
+    mirror = {"https://www.example.org": f"{server.base}/site"}
+    named = fetcher.sitemaps("https://www.example.org/any/page", allowed_hosts=["www.example.org"], mirror=mirror)
+    assert named == ["https://www.example.org/sitemaps/guides.xml.gz", "https://www.example.org/sitemap.xml",
+                     "https://www.example.org/news.xml"]
+    assert fetcher.fetch("https://www.example.org/hidden", allowed_hosts=["www.example.org"],
+                         mirror=mirror).error == "disallowed by robots.txt"
+    assert server.paths() == ["/site/robots.txt"]  # read once, for both
+    assert [r.url for r in fetcher.take_robots_results()] == ["https://www.example.org/robots.txt"]
+    assert fetcher.sitemaps("https://www.example.org/", allowed_hosts=["other.example.net"], mirror=mirror) == []
+
+
+def test_sitemaps_with_robots_off_read_robots_txt_and_obey_nothing(server, make_fetcher, clock):
+    server.route("/robots.txt", Reply(200, "User-agent: *\nDisallow: /\nCrawl-delay: 9\nSitemap: /s.xml\n", ROBOTS))
+    server.route("/a", html("a"))
+    fetcher = make_fetcher(obey_robots=False)
+    assert fetcher.sitemaps(f"{server.base}/") == [f"{server.base}/s.xml"]
+    assert fetcher.fetch(f"{server.base}/a").ok and clock.sleeps == []
+
+
+def test_no_sitemaps_without_a_readable_robots_txt(server, make_fetcher):
+    assert make_fetcher().sitemaps(f"{server.base}/a") == []  # robots.txt 404
+    server.route("/robots.txt", Reply(503, "down"))
+    assert make_fetcher(max_retries=0).sitemaps(f"{server.base}/a") == []
+
+
 # -- retries ---------------------------------------------------------------------------------------
 
 def test_retry_on_503_then_success(server, make_fetcher, clock):
-    server.route("/flaky", Reply(503, "busy"), Reply(503, "busy"), html("finally"))
-    result = make_fetcher(max_retries=3, backoff_base=1.0, jitter=0.5).fetch(f"{server.base}/flaky")
+    server.route("/flaky", Reply(503, "busy"), Reply(503, "busy"), Reply(503, "busy"), html("finally"))
+    result = make_fetcher(max_retries=3, backoff=1.0, jitter=0.5).fetch(f"{server.base}/flaky")
     assert result.ok and b"finally" in result.body and result.error is None
-    assert server.paths().count("/flaky") == 3
+    assert server.paths().count("/flaky") == 4
+    # urllib3's backoff: the first retry at once, then backoff * 2**(n-1) plus up to `jitter` seconds
     assert len(clock.sleeps) == 2
-    assert 1.0 <= clock.sleeps[0] <= 1.5 and 2.0 <= clock.sleeps[1] <= 3.0  # exponential, with jitter
+    assert 2.0 <= clock.sleeps[0] <= 2.5 and 4.0 <= clock.sleeps[1] <= 4.5
 
 
 def test_429_honours_retry_after(server, make_fetcher, clock):
@@ -133,11 +241,13 @@ def test_429_honours_retry_after(server, make_fetcher, clock):
     assert result.ok and clock.sleeps == [7.0]
 
 
-def test_retry_after_beyond_limit_gives_up(server, make_fetcher, clock):
-    server.route("/limited", Reply(429, "slow down", {"Retry-After": "3600"}), html("ok"))
-    result = make_fetcher(max_retry_after=60).fetch(f"{server.base}/limited")
-    assert result.status == 429 and "exceeds max_retry_after" in result.error
-    assert server.paths().count("/limited") == 1 and clock.sleeps == []
+def test_503_honours_retry_after_as_seconds_and_as_http_date(server, make_fetcher, clock):
+    in_a_minute = formatdate(time.time() + 60, usegmt=True)
+    server.route("/busy", Reply(503, "busy", {"Retry-After": "12"}), Reply(503, "busy", {"Retry-After": in_a_minute}),
+                 html("ok"))
+    result = make_fetcher(max_retries=2).fetch(f"{server.base}/busy")
+    assert result.ok and server.paths().count("/busy") == 3
+    assert clock.sleeps[0] == 12 and 55 <= clock.sleeps[1] <= 60
 
 
 def test_gives_up_after_max_retries(server, make_fetcher):
@@ -145,6 +255,15 @@ def test_gives_up_after_max_retries(server, make_fetcher):
     result = make_fetcher(max_retries=2).fetch(f"{server.base}/broken")
     assert result.status == 500 and result.error == "gave up after 3 attempts: HTTP 500"
     assert server.paths().count("/broken") == 3
+    server.route("/limited", Reply(429, "slow down"))
+    result = make_fetcher(max_retries=0).fetch(f"{server.base}/limited")
+    assert result.status == 429 and result.error == "HTTP 429" and server.paths().count("/limited") == 1
+
+
+def test_no_retry_on_501(server, make_fetcher):
+    server.route("/odd", Reply(501, "not implemented"))
+    result = make_fetcher(max_retries=3).fetch(f"{server.base}/odd")
+    assert result.status == 501 and result.error is None and server.paths().count("/odd") == 1
 
 
 def test_no_retry_on_404(server, make_fetcher, clock):

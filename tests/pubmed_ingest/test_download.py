@@ -380,7 +380,9 @@ def test_resume_after_a_dropped_connection_fetches_only_the_rest(ncbi, tmp_path)
     assert report.downloaded == [name]
     assert ncbi.gets(name) == [None, "bytes=20000-"]
     assert (tmp_path / "baseline" / name).read_bytes() == ncbi.contents[name]
-    assert len(recorder.sleeps) == 1 and any("resuming at byte 20000" in m for m in recorder.messages)
+    assert any("connection lost after 20000 bytes" in m for m in recorder.messages)
+    # The attempt made progress: not counted, so no backoff before resuming.
+    assert recorder.sleeps == [] and any("resuming at byte 20000" in m for m in recorder.messages)
 
 
 def test_resume_a_part_left_by_an_earlier_run(ncbi, tmp_path):
@@ -416,6 +418,19 @@ def test_retry_on_503_honours_retry_after(ncbi, tmp_path):
     assert ncbi.gets(name) == [None, None, None]
 
 
+def test_retry_after_as_http_date_and_beyond_the_limit(ncbi, tmp_path):
+    name, other = BASELINE
+    ncbi.unavailable[f"/pubmed/baseline/{name}"] = 1
+    ncbi.retry_after[f"/pubmed/baseline/{name}"] = formatdate(time.time() + 30, usegmt=True)
+    ncbi.unavailable[f"/pubmed/baseline/{other}"] = 1
+    ncbi.retry_after[f"/pubmed/baseline/{other}"] = "86400"  # come back tomorrow: not a retry
+    recorder = Recorder()
+    report = run([remote(ncbi, "baseline", name), remote(ncbi, "baseline", other)], tmp_path, recorder)
+    assert report.downloaded == [name] and len(recorder.sleeps) == 1 and 25 <= recorder.sleeps[0] <= 30
+    assert report.failed == [(other, "HTTP 503: Retry-After '86400' exceeds max_retry_after (600s)")]
+    assert ncbi.gets(name) == [None, None] and ncbi.gets(other) == [None]
+
+
 def test_backoff_is_exponential_with_jitter_and_gives_up(ncbi, tmp_path):
     name, other = BASELINE
     ncbi.unavailable[f"/pubmed/baseline/{name}"] = 100
@@ -423,10 +438,10 @@ def test_backoff_is_exponential_with_jitter_and_gives_up(ncbi, tmp_path):
     files = [remote(ncbi, "baseline", name), remote(ncbi, "baseline", other)]
     report = run(files, tmp_path, recorder, retries=3, backoff=2.0)
     assert [f.name for f in report.failed] == [name] and report.downloaded == [other]
-    assert "HTTP 503" in report.failed[0].reason and "gave up after 3 retries" in report.failed[0].reason
-    assert len(recorder.sleeps) == 3 and len(ncbi.gets(name)) == 4
-    for attempt, pause in enumerate(recorder.sleeps):
-        assert 2.0 * 2 ** attempt * 0.5 <= pause <= 2.0 * 2 ** attempt
+    assert report.failed[0].reason == "gave up after 4 attempts: HTTP 503" and len(ncbi.gets(name)) == 4
+    # urllib3's backoff: the first retry at once, then backoff * 2**(n-1) plus up to 0.5 s of jitter
+    assert len(recorder.sleeps) == 2
+    assert 4.0 <= recorder.sleeps[0] <= 4.5 and 8.0 <= recorder.sleeps[1] <= 8.5
     assert not (tmp_path / "baseline" / name).exists()
 
 
@@ -497,8 +512,8 @@ def test_read_timeout_is_retried(ncbi, tmp_path):
     http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2.0, read=0.2))
     recorder = Recorder()
     report = run([remote(ncbi, "updatefiles", name)], tmp_path, recorder, http=http)
-    assert report.downloaded == [name] and len(recorder.sleeps) == 1
-    assert any("timed out" in m.lower() for m in recorder.messages)
+    assert report.downloaded == [name] and ncbi.gets(name) == [None, None]
+    assert any("timed out" in m.lower() and "retrying in 0.0 s" in m for m in recorder.messages)
 
 
 def test_unreachable_server_and_unsafe_names_are_reported(tmp_path):
@@ -508,9 +523,10 @@ def test_unreachable_server_and_unsafe_names_are_reported(tmp_path):
     recorder = Recorder()
     report = run([unreachable, unsafe], tmp_path, recorder, retries=2)
     failed = dict(report.failed)
-    assert "cannot connect" in failed["pubmed25n0001.xml.gz"] and "gave up after 2 retries" in failed["pubmed25n0001.xml.gz"]
+    assert failed["pubmed25n0001.xml.gz"].startswith("gave up after 3 attempts: NewConnectionError")
+    assert "Connection refused" in failed["pubmed25n0001.xml.gz"]
     assert "unsafe file name" in failed["../escape.xml.gz"]
-    assert len(recorder.sleeps) == 2
+    assert len(recorder.sleeps) == 1  # the first retry is at once
     assert not (tmp_path.parent / "escape.xml.gz").exists()
 
 

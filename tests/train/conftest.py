@@ -105,7 +105,9 @@ def tiny_config(path: Path, corpus: Path, output: Path, steps: int = 8, threads:
 
 def torchrun(*args: str, nproc: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
     """`torchrun --standalone --nproc-per-node N ARGS...` (gloo on the CPU), from the checkout."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    # The checkout first, the caller's path after it (kept, so a caller's import set-up reaches the workers).
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
                             check=False)

@@ -24,9 +24,10 @@ def test_file_then_overrides(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('[run]\noutput_dir = "out"\nsteps = 10\n[data]\ntrain = "OUT/train"\nseq_len = 128\n'
                     '[model]\npretrained = "llama"\n')
-    config = load_train_config(path, ["data.seq_len=256", "optim.lr=1e-4", "parallel.activation_checkpointing=true"])
+    config = load_train_config(path, ["data.seq_len=256", "optim.lr=1e-4",
+                                      "parallel.activation_checkpointing=selective"])
     assert (config.run.steps, config.data.seq_len, config.optim.lr) == (10, 256, 1e-4)
-    assert config.parallel.activation_checkpointing is True and config.model.pretrained == "llama"
+    assert config.parallel.activation_checkpointing == "selective" and config.model.pretrained == "llama"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -37,6 +38,10 @@ def test_file_then_overrides(tmp_path):
     ("[optim]\nbeta2 = 1.5\n", "optim.beta2"),
     ("[optim]\nmin_lr_ratio = 2.0\n", "optim.min_lr_ratio"),
     ("[parallel]\nparam_dtype = 'int8'\n", "parallel.param_dtype"),
+    ("[parallel]\nactivation_checkpointing = 'some'\n", "parallel.activation_checkpointing: expected one of off"),
+    ("[parallel]\ncompile = 'yes'\n", "parallel.compile: expected one of auto, on, off"),
+    ("[optim]\nimplementation = 'apex'\n", "optim.implementation: expected one of auto, fused, foreach"),
+    ("[export]\nmax_file_mb = 0\n", "export.max_file_mb: must be > 0"),
     ("[model]\nnum_heads = 5\n", "model.hidden_size: must be a multiple of model.num_heads"),
     ("[run]\ndevice = 'tpu'\n", "run.device"),
     ("[tokenizer]\nspecial_tokens = 'x'\n", "expected a list"),

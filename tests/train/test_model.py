@@ -56,7 +56,12 @@ def test_a_model_from_the_config_has_room_for_the_tokenizer(corpus, base_tokeniz
 
 
 def test_a_pretrained_model_gets_new_embedding_rows_and_keeps_its_weights(corpus, base_tokenizer, tmp_path):
+    """Loaded shard-wise by the trainer's model builder (a world of one): the checkpoint's rows as they
+    were, the rows for the added tokens the mean of the checkpoint's rows."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from gap_replay.train.parallel import close_world, init_world
+    from gap_replay.train.trainer import build_model
 
     pretrained = tmp_path / "pretrained"
     torch.manual_seed(1)
@@ -68,12 +73,27 @@ def test_a_pretrained_model_gets_new_embedding_rows_and_keeps_its_weights(corpus
     tokenizer = load_tokenizer(config)
     architecture = model_config(config, tokenizer)
     assert architecture.vocab_size == 320
-    model = reference_model(config, architecture)
-    embedding = model.get_input_embeddings().weight
-    assert embedding.shape == (320, 64) and model.get_output_embeddings().weight.shape == (320, 64)
-    assert torch.equal(embedding[:300], original.get_input_embeddings().weight)
-    assert torch.equal(model.model.layers[1].mlp.up_proj.weight, original.model.layers[1].mlp.up_proj.weight)
-    assert torch.isfinite(embedding[300:]).all()
+    world = init_world(config)
+    try:
+        model = build_model(config, architecture, world)
+        loaded = {name: parameter.full_tensor() for name, parameter in model.named_parameters()}
+    finally:
+        close_world(world)
+    assert loaded.keys() == original.state_dict().keys()
+    for name, tensor in original.state_dict().items():
+        if "embed_tokens" in name or "lm_head" in name:
+            assert loaded[name].shape == (320, 64)
+            assert torch.equal(loaded[name][:300], tensor)
+            mean = tensor.double().mean(0).float()
+            assert torch.equal(loaded[name][300:], mean.expand(20, -1)), name
+        else:
+            assert torch.equal(loaded[name], tensor), name
+
+
+def test_the_whole_model_is_built_from_the_configuration_only(corpus, base_tokenizer, tmp_path):
+    config = config_for(corpus, tmp_path, f"model.pretrained={base_tokenizer}")
+    with pytest.raises(ValueError, match="shard-wise"):
+        reference_model(config, None)
 
 
 def test_flops_per_token_is_6n_plus_attention(corpus, base_tokenizer, tmp_path):

@@ -44,6 +44,24 @@ def test_global_batch_is_reached_by_accumulation():
         accumulation_steps(config, 3)
 
 
+def test_throughput_waits_for_the_device_before_every_clock_read():
+    from gap_replay.train.metrics import Throughput
+
+    events, times = [], iter([10.0, 11.0, 13.0, 14.0])
+
+    def clock():
+        events.append("clock")
+        return next(times)
+
+    throughput = Throughput(wait=lambda: events.append("wait"), clock=clock)
+    with throughput.pause():  # 11 -> 13: two seconds not counted
+        pass
+    throughput.add(300)
+    rate, elapsed = throughput.rate()
+    assert events == ["wait", "clock"] * 4
+    assert (rate, elapsed) == (150.0, 2.0)
+
+
 @pytest.fixture(scope="module")
 def single(corpus, tmp_path_factory):
     """A 4-step run of one process; its log, summary and output directory."""
@@ -103,14 +121,28 @@ def test_metrics_log_has_loss_lr_grad_norm_throughput_and_mfu(single):
     assert (output / "config.toml").is_file() and (output / "hf" / "model.safetensors").is_file()
 
 
-def test_activation_checkpointing_changes_nothing_but_memory(single, corpus, tmp_path):
+@pytest.mark.parametrize("mode", ["full", "selective"])
+def test_activation_checkpointing_changes_nothing_but_memory(single, corpus, tmp_path, mode):
     stream = io.StringIO()
-    summary = run(tmp_path, corpus, "ac", "parallel.activation_checkpointing=true", "log.progress_bar=true",
+    summary = run(tmp_path, corpus, "ac", f"parallel.activation_checkpointing={mode}", "log.progress_bar=true",
                   "export.enabled=false", stream=stream)
     for step, loss in single[0]["losses"].items():
         assert summary["losses"][step] == pytest.approx(loss, abs=1e-6)
     assert "4/4" in stream.getvalue()  # the progress bar
     assert not (tmp_path / "ac" / "hf").exists()
+
+
+@pytest.mark.slow
+def test_compiled_layers_and_fused_adamw_give_the_same_losses(single, corpus, tmp_path):
+    """The GPU defaults (torch.compile per decoder layer, fused AdamW), here forced on the CPU; the
+    export still has the plain parameter names (no wrapper segments)."""
+    summary = run(tmp_path, corpus, "compiled", "parallel.compile=on", "optim.implementation=fused")
+    for step, loss in single[0]["losses"].items():
+        assert summary["losses"][step] == pytest.approx(loss, abs=1e-5)
+    from transformers import AutoModelForCausalLM
+
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "compiled" / "hf")
+    assert "model.layers.1.mlp.up_proj.weight" in exported.state_dict()
 
 
 def test_resume_needs_the_same_number_of_processes(single, tmp_path):

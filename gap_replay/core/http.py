@@ -1,0 +1,163 @@
+"""The project's one HTTP client: urllib3's connection pools, and urllib3's ``Retry`` for every
+retry decision (which statuses are worth another attempt, how many attempts, the backoff and its
+jitter, ``Retry-After``). The crawler and the NCBI downloader both fetch through it.
+
+:meth:`HttpClient.get` makes one logical GET: it opens the response (headers read, body not), hands
+it to the caller's ``read`` function, and retries, by the same ``Retry`` object, three kinds of
+failure:
+
+- no response: connection refused or reset, a timeout before the headers;
+- a status in :data:`RETRY_STATUSES` (429, the 5xx that may pass): the wait is the answer's
+  ``Retry-After`` (seconds or an HTTP-date), or else the backoff; a ``Retry-After`` beyond
+  ``max_retry_after`` ends the request at once (coming back tomorrow is not a retry);
+- a body that failed after its headers: urllib3's read errors while streaming (a dropped
+  connection, a stall, fewer bytes than announced), or :class:`BodyFailed`, which ``read`` raises
+  for its own reasons (the downloader's mis-answered range). A :class:`BodyFailed` whose attempt
+  received bytes (``progressed``) is not counted: a download resumed after a drop starts afresh.
+
+The loop is ours rather than urllib3's own (``PoolManager.request(retries=...)``) because urllib3
+retries only up to the headers, because each attempt may have to wait its turn (``pace``: the
+crawler's per-host politeness holds between retries too), and because waits go through an
+injectable ``sleep`` (tests run on a fake clock). Redirects are urllib3's (``redirects=n``) or, with
+``redirects=0``, handed back to the caller (the crawler checks each hop itself).
+
+Nothing else is retried: a URL urllib3 cannot use, a TLS failure, too many redirects (urllib3's
+"other" errors) end the request at the first attempt. Every ending is a :class:`RequestFailed`
+with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import TypeVar
+
+import urllib3
+from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError, ProtocolError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util import Retry, Timeout
+
+T = TypeVar("T")
+
+# Worth another attempt: rate limited, or a server error that may pass. 501 (Not Implemented) and
+# 505 (HTTP Version Not Supported) are verdicts on the request, not on the server's state.
+RETRY_STATUSES = frozenset({429, *range(500, 600)} - {501, 505})
+
+
+class RequestFailed(Exception):
+    """No usable response. ``status``/``headers`` (lower-case names) are those of the last answer
+    when there was one (e.g. the 503 still there after the last retry), else None/{}."""
+
+    def __init__(self, reason: str, status: int | None = None, headers: Mapping[str, str] | None = None):
+        super().__init__(reason)
+        self.reason, self.status, self.headers = reason, status, dict(headers or {})
+
+
+class BodyFailed(ProtocolError):
+    """Raised by a ``read`` function: this attempt failed after its headers arrived and another may
+    succeed. A ``ProtocolError``, so urllib3's ``Retry`` counts it as a read error; ``progressed``:
+    the attempt received bytes (it is not counted against the retries)."""
+
+    def __init__(self, reason: str, progressed: bool = False):
+        super().__init__(reason)
+        self.reason, self.progressed = reason, progressed
+
+
+def describe(error: Exception) -> str:
+    """An error in one line: its type and its own message, without urllib3's nested repr of a cause."""
+    if isinstance(error, BodyFailed):
+        return error.reason
+    first = error.args[0] if error.args else ""
+    return f"{type(error).__name__}: {first if isinstance(first, str) and first else error}"
+
+
+class HttpClient:
+    """GETs with retries. ``retries``: attempts after the first; ``backoff``: urllib3's
+    ``backoff_factor`` (the n-th consecutive failure waits ``backoff * 2**(n-1)`` seconds, capped at
+    ``backoff_max``; the first retry is immediate); ``jitter``: up to that many seconds added at
+    random to each backoff. ``pool`` (a ``PoolManager`` or ``ProxyManager``) is used with its own
+    timeouts; without one, a pool with ``timeout`` is made. ``say`` hears each retry."""
+
+    def __init__(self, *, user_agent: str, retries: int = 3, backoff: float = 1.0, backoff_max: float = 60.0,
+                 jitter: float = 0.5, max_retry_after: float = 300.0,
+                 timeout: Timeout = Timeout(connect=10.0, read=60.0),
+                 pool: urllib3.PoolManager | None = None, sleep: Callable[[float], None] = time.sleep,
+                 say: Callable[[str], None] | None = None):
+        self.user_agent = user_agent
+        # `other=0`: errors that are neither connection nor read errors (TLS, an unusable URL, too
+        # many redirects) would fail the same way again.
+        self.retry = Retry(total=retries, connect=None, read=None, redirect=None, status=None, other=0,
+                           allowed_methods=frozenset({"GET"}), status_forcelist=RETRY_STATUSES,
+                           backoff_factor=backoff, backoff_max=backoff_max, backoff_jitter=jitter,
+                           respect_retry_after_header=True, raise_on_status=False)
+        self.max_retry_after = float(max_retry_after)
+        self.pool = pool if pool is not None else urllib3.PoolManager(num_pools=32, timeout=timeout)
+        self._sleep = sleep
+        self._say = say
+        self.requests_made = 0  # attempts sent, retries included (redirect hops urllib3 follows are not)
+
+    def close(self) -> None:
+        self.pool.clear()
+
+    def get(self, url: str, read: Callable[[BaseHTTPResponse], T], *,
+            headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None, redirects: int = 0,
+            pace: Callable[[], AbstractContextManager] | None = None, label: str | None = None) -> T:
+        """What ``read(response)`` returns for the first answer not worth retrying (body unread when
+        ``read`` gets it; the connection is released after). `headers` may be a function, called for
+        each attempt (a resumed download asks each time for the bytes it still lacks). ``pace()`` is
+        entered around each attempt. Raises :class:`RequestFailed` when no attempt succeeded, and
+        lets any other exception of ``read`` through."""
+        retry, attempts = self.retry, 0
+        while True:
+            attempts += 1
+            response: BaseHTTPResponse | None = None
+            error: Exception | None = None
+            with pace() if pace is not None else nullcontext():
+                try:
+                    response = self._open(url, headers() if callable(headers) else headers, redirects)
+                    if not retry.is_retry("GET", response.status, "Retry-After" in response.headers):
+                        return read(response)
+                except HTTPError as failure:
+                    # urllib3 wraps what ended its single attempt: the cause is what we judge.
+                    error = failure.reason if isinstance(failure, MaxRetryError) and failure.reason else failure
+                finally:
+                    if response is not None:
+                        response.close()  # an unread body is not worth reading: drop the connection
+                        response.release_conn()
+            status = response.status if response is not None and error is None else None
+            answer = {name.lower(): value for name, value in response.headers.items()} if status is not None else {}
+            what = describe(error) if error is not None else f"HTTP {status}"
+            if not (isinstance(error, BodyFailed) and error.progressed):
+                try:
+                    retry = retry.increment("GET", url, response=response if error is None else None, error=error)
+                except MaxRetryError:
+                    raise RequestFailed(what if attempts == 1 else f"gave up after {attempts} attempts: {what}",
+                                        status, answer) from None
+            wait = retry.get_backoff_time()
+            if status is not None:
+                try:
+                    after = retry.get_retry_after(response)
+                except InvalidHeader:  # unparseable: the backoff decides
+                    after = None
+                # Waiting less than the server asked is not polite, waiting a day is not a retry: the
+                # request ends. (Recent urllib3 cuts Retry-After to 6 hours, far above any limit here,
+                # hence the header itself in the reason.)
+                if after is not None and after > self.max_retry_after:
+                    raise RequestFailed(f"{what}: Retry-After {answer['retry-after']!r} exceeds max_retry_after "
+                                        f"({self.max_retry_after:.0f}s)", status, answer)
+                if after is not None:
+                    wait = after
+            if self._say is not None:
+                self._say(f"{label or url}: {what}; retrying in {wait:.1f} s")
+            if wait > 0:
+                self._sleep(wait)
+
+    def _open(self, url: str, headers: Mapping[str, str] | None, redirects: int) -> BaseHTTPResponse:
+        """One attempt: urllib3 follows up to `redirects` redirects and retries nothing."""
+        self.requests_made += 1
+        single = Retry(total=None, connect=0, read=0, status=0, other=0, redirect=redirects,
+                       raise_on_redirect=True, raise_on_status=False, respect_retry_after_header=False)
+        return self.pool.request("GET", url, headers={"User-Agent": self.user_agent, **(headers or {})},
+                                 redirect=redirects > 0, retries=single, preload_content=False,
+                                 decode_content=False)
