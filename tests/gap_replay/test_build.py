@@ -347,7 +347,7 @@ def test_the_trainer_says_how_to_install_torch_when_it_is_missing(tmp_path):
     config.write_text('[data]\ntrain = ["shards"]\n')
     probe = "import torch"
     blocked = subprocess.run([sys.executable, "-c", probe], env=without_torch_env(), capture_output=True, text=True)
-    assert blocked.returncode != 0 and "blocked" in blocked.stderr  # the blocker works
+    assert blocked.returncode != 0 and "import of torch halted" in blocked.stderr  # the blocker works
     result = subprocess.run([sys.executable, "-m", "gap_replay.cli", "train", "--config", str(config)],
                             env=without_torch_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
