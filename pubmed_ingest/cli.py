@@ -6,7 +6,7 @@ from __future__ import annotations
 def register(commands, common) -> None:
     help = "download PubMed baseline/update files and PMC OA packages (also: gap-replay pubmed download)"
     parser = commands.add_parser("pubmed-download", help=help, description=help)
-    parser.add_argument("--output", required=True, metavar="DIR", help="files land in DIR/<collection>/")
+    parser.add_argument("--output", required=True, metavar="DIR", help="files land in DIR/<collection>/ (DIR may be s3://bucket/prefix: staged locally, then copied up)")
     parser.add_argument("--collections", default="baseline,updatefiles", metavar="NAMES",
                         help="comma-separated: baseline, updatefiles, oa_comm, oa_noncomm, oa_other "
                              "(default: baseline,updatefiles)")
@@ -18,8 +18,6 @@ def register(commands, common) -> None:
 
 
 def download(args, make_context) -> list:
-    from pathlib import Path
-
     from gap_replay.core.progress import progress_bars
     from gap_replay.pubmed_ingest.download import list_remote, download_all
 
@@ -33,7 +31,7 @@ def download(args, make_context) -> list:
         for remote in files:
             by_collection.setdefault(remote.collection, []).append(remote)
         files = [remote for group in by_collection.values() for remote in group[: args.limit]]
-    report = download_all(files, Path(args.output), retries=args.retries,
+    report = download_all(files, args.output, retries=args.retries,
                           progress=progress_bars("downloading", context.stream),
                           say=lambda message: context.say(message))
     print(report.summary())

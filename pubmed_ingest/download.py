@@ -77,6 +77,7 @@ import urllib3
 from lxml import etree
 from lxml import html as lxml_html
 
+from gap_replay.core import storage
 from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed, describe
 
 DEFAULT_BASE_URL = "https://ftp.ncbi.nlm.nih.gov"
@@ -322,9 +323,7 @@ class _Downloader:
     def download(self, remote: RemoteFile, destination: Path) -> str:
         """``"downloaded"`` or ``"skipped"``; raises :class:`_Permanent` or :class:`RequestFailed` with
         the reason it failed."""
-        for label, value in (("file name", remote.name), ("collection", remote.collection)):
-            if not value or "/" in value or "\\" in value or value in (".", "..") or "\0" in value:
-                raise _Permanent(f"unsafe {label} {value!r}")
+        _check_names(remote)
         folder = destination / remote.collection
         target = folder / remote.name
         marker = folder / (remote.name + MARKER_SUFFIX)
@@ -449,19 +448,69 @@ def _marker_matches(marker: Path, target: Path) -> bool:
         return False
 
 
-def download_all(files: Sequence[RemoteFile], destination: Path, *, http=None, retries: int = 5,
+def _check_names(remote: RemoteFile) -> None:
+    """A listing names files and collections: nothing in them may leave the destination's folders."""
+    for label, value in (("file name", remote.name), ("collection", remote.collection)):
+        if not value or "/" in value or "\\" in value or value in (".", "..") or "\0" in value:
+            raise _Permanent(f"unsafe {label} {value!r}")
+
+
+def _published_on_object_storage(destination: str, remote: RemoteFile) -> bool:
+    """Whether `remote` is complete at `destination` (object storage): its marker is there, written after
+    the file, and names the file's size."""
+    target = storage.join(destination, remote.collection, remote.name)
+    marker = target + MARKER_SUFFIX
+    try:
+        record = json.loads(storage.read_text(marker))
+        return isinstance(record, dict) and record.get("size") == storage.size(target)
+    except (OSError, ValueError):
+        return False
+
+
+def _publish_to_object_storage(staging: Path, destination: str, remote: RemoteFile) -> None:
+    """Copy a verified file from the local `staging` tree to `destination`, the file first and its
+    marker last (the marker is what a rerun trusts), then free the local copy."""
+    import pyarrow.fs as pafs
+
+    local_fs = pafs.LocalFileSystem()
+    fs, root = storage.resolve(destination)
+    fs.create_dir(f"{root.rstrip('/')}/{remote.collection}", recursive=True)
+    for name in (remote.name, remote.name + MARKER_SUFFIX):
+        source = staging / remote.collection / name
+        pafs.copy_files(str(source), f"{root.rstrip('/')}/{remote.collection}/{name}",
+                        source_filesystem=local_fs, destination_filesystem=fs)
+    for name in (remote.name, remote.name + MARKER_SUFFIX):
+        (staging / remote.collection / name).unlink(missing_ok=True)
+
+
+def download_all(files: Sequence[RemoteFile], destination: str | Path, *, http=None, retries: int = 5,
                  backoff: float = 1.0, sleep=time.sleep, progress: Callable[[str, int, int], None] | None = None,
                  say: Callable[[str], None] = print) -> DownloadReport:
     """Download, verify and put in place each of `files` under ``destination/<collection>/<name>``,
     one after the other; files already complete and verified are skipped. Never raises for one
-    file: failures are listed in the report with their reasons (see the module docstring)."""
-    destination = Path(destination)
+    file: failures are listed in the report with their reasons (see the module docstring).
+
+    `destination` may be object storage (``s3://``, ``gs://``...), which has no append: each file is
+    then downloaded (and resumed) in a local staging tree under the cache, verified there, and copied
+    up with its marker last."""
+    on_object_storage = "://" in str(destination) and not str(destination).startswith("file://")
+    if on_object_storage:
+        digest = hashlib.sha256(str(destination).encode()).hexdigest()[:16]
+        local_root = Path(storage.cache_root()) / "downloads" / digest
+    else:
+        local_root = Path(str(destination).removeprefix("file://"))
     client = _client(http, retries=retries, backoff=backoff, sleep=sleep, say=say)
     downloader = _Downloader(client, progress, say)
     report = DownloadReport()
     for remote in files:
         try:
-            outcome = downloader.download(remote, destination)
+            _check_names(remote)
+            if on_object_storage and _published_on_object_storage(str(destination), remote):
+                outcome = "skipped"
+            else:
+                outcome = downloader.download(remote, local_root)
+                if on_object_storage:
+                    _publish_to_object_storage(local_root, str(destination), remote)
         except (_Permanent, RequestFailed) as error:
             reason = str(error)
         except Exception as error:  # one bad file (disk, permissions, a server's oddity) never stops the rest
