@@ -36,6 +36,11 @@ class RunConfig:
     def validate(self) -> None:
         if not self.output_dir:
             raise ConfigError("run.output_dir: required")
+        if "://" in self.output_dir and not self.output_dir.startswith("file://"):
+            # torch.distributed.checkpoint's file writer, the export and the tokenizer write files in place.
+            raise ConfigError(f"run.output_dir {self.output_dir!r}: checkpoints need a filesystem path (a local disk "
+                              "or a shared mount such as NFS, Lustre or a bucket mounted with FUSE); the shards "
+                              "(data.train, data.validation) may be on object storage")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"run.device: expected auto, cpu or cuda, got {self.device!r}")
         _positive("run.steps", self.steps)

@@ -21,27 +21,35 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gap_replay.core import storage
+
 Tokenize = Callable[[list[str]], list[list[int]]]
 
 
-def shard_files(directory: str | Path) -> list[Path]:
-    """The Parquet shards of a split directory (e.g. ``OUT/train``), in name order."""
-    files = sorted(Path(directory).glob("*.parquet"))
+def shard_files(directory: str | Path) -> list[str]:
+    """The Parquet shards of a split directory (e.g. ``OUT/train``, or ``s3://bucket/build/train``), in
+    name order."""
+    files = sorted(storage.list_files(str(directory))) if storage.exists(str(directory)) else []
     if not files:
         raise FileNotFoundError(f"no Parquet shards in {directory}")
     return files
 
 
-def parts(files: Sequence[Path]) -> list[str]:
+def _parquet(uri: str | Path) -> pq.ParquetFile:
+    fs, path = storage.resolve(str(uri))
+    return pq.ParquetFile(fs.open_input_file(path))
+
+
+def parts(files: Sequence[str | Path]) -> list[str]:
     """The parts (values of the `source` column) present in the shards, sorted."""
     found: set[str] = set()
     for path in files:
-        column = pq.read_table(path, columns=["source"]).column("source")
+        column = _parquet(path).read(columns=["source"]).column("source")
         found.update(value for value in pc.unique(column).to_pylist() if value is not None)
     return sorted(found)
 
 
-def iter_texts(files: Sequence[Path], rank: int = 0, world_size: int = 1, start: int = 0,
+def iter_texts(files: Sequence[str | Path], rank: int = 0, world_size: int = 1, start: int = 0,
                batch_rows: int = 256, sources: Sequence[str] | None = None) -> Iterator[tuple[int, str]]:
     """(document index, text) for this rank's documents with index >= `start`, reading only `text`
     (and `source` when `sources` selects parts: indexes then count the selected documents only)."""
@@ -51,7 +59,7 @@ def iter_texts(files: Sequence[Path], rank: int = 0, world_size: int = 1, start:
     columns = ["text"] if sources is None else ["text", "source"]
     wanted = None if sources is None else pa.array(list(sources), pa.string())
     for path in files:
-        parquet = pq.ParquetFile(path)
+        parquet = _parquet(path)
         rows = parquet.metadata.num_rows
         if sources is None and index + rows <= start:  # whole shard already consumed: skip without reading it
             index += rows
@@ -76,7 +84,7 @@ class PackedSequences:
     trailing partial sequence is yielded too (validation), otherwise it is dropped.
     """
 
-    files: Sequence[Path]
+    files: Sequence[str | Path]
     tokenize: Tokenize
     seq_len: int
     eod_id: int
@@ -145,7 +153,7 @@ class BatchStream:
     tokenises and packs up to that many batches ahead; the position stays exact.
     """
 
-    def __init__(self, files: Sequence[Path], tokenize: Tokenize, seq_len: int, eod_id: int,
+    def __init__(self, files: Sequence[str | Path], tokenize: Tokenize, seq_len: int, eod_id: int,
                  micro_batch_size: int, rank: int = 0, world_size: int = 1, tokenize_batch: int = 64,
                  prefetch: int = 0):
         self.files, self.tokenize, self.seq_len, self.eod_id = list(files), tokenize, seq_len, eod_id
@@ -232,7 +240,7 @@ class BatchStream:
         self._source = None
 
 
-def validation_sequences(files: Sequence[Path], part: str, tokenize: Tokenize, seq_len: int, eod_id: int,
+def validation_sequences(files: Sequence[str | Path], part: str, tokenize: Tokenize, seq_len: int, eod_id: int,
                          rank: int, world_size: int, limit: int = 0, tokenize_batch: int = 64) -> list[list[int]]:
     """This rank's validation sequences of one part: its documents packed like the training data, the
     last partial sequence kept; at most ``ceil(limit / world_size)`` sequences (0 = all)."""

@@ -30,7 +30,7 @@ def _transformers():
     return transformers
 
 
-def train_tokenizer(files: Sequence[Path], vocab_size: int, documents: int, special_tokens: Sequence[str],
+def train_tokenizer(files: Sequence[str | Path], vocab_size: int, documents: int, special_tokens: Sequence[str],
                     directory: Path):
     """A byte-level BPE tokenizer trained on the first `documents` texts of `files`, saved to `directory`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

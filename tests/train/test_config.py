@@ -79,3 +79,14 @@ def test_readme_documents_every_option_with_its_default():
     section = readme.split("## Continued pretraining", 1)[1].split("\n## ", 1)[0]
     block = section.split("### Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     assert tomllib.loads(block) == TrainConfig().to_dict()
+
+
+def test_checkpoints_need_a_filesystem_path_while_shards_may_be_on_object_storage(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match="run.output_dir 's3://bucket/run': checkpoints need a filesystem path"):
+        load_train_config(path, ["run.output_dir='s3://bucket/run'", "data.train='s3://bucket/build/train'",
+                                 "tokenizer.train_vocab_size=512"])
+    config = load_train_config(path, ["run.output_dir='/tmp/run'", "data.train='s3://bucket/build/train'",
+                                      "tokenizer.train_vocab_size=512"])
+    assert config.data.train == "s3://bucket/build/train"

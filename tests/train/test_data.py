@@ -143,3 +143,22 @@ def test_batch_stream_reports_a_slice_too_small(shards):
     stream = BatchStream(files, byte_tokens, 10_000, EOD, micro_batch_size=1, prefetch=2)
     with pytest.raises(DataExhausted):
         next(stream)
+
+
+def test_shards_on_object_storage_read_as_local_ones(shards, bucket):
+    """A split directory on S3 (moto's server on 127.0.0.1): the same files, texts and packing."""
+    import pyarrow.fs as pafs
+
+    from gap_replay.core import storage
+
+    files, texts = shards
+    fs, root = storage.resolve(f"{bucket}/build/train")
+    for path in files:
+        pafs.copy_files(str(path), f"{root}/{path.rsplit('/', 1)[-1]}", source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=fs)
+    remote = shard_files(f"{bucket}/build/train")
+    assert [uri.rsplit("/", 1)[-1] for uri in remote] == [str(path).rsplit("/", 1)[-1] for path in files]
+    assert all(uri.startswith("s3://") for uri in remote)
+    assert dict(iter_texts(remote)) == dict(iter_texts(files)) == dict(enumerate(texts))
+    assert list(PackedSequences(remote, byte_tokens, seq_len=16, eod_id=EOD)) == \
+        list(PackedSequences(files, byte_tokens, seq_len=16, eod_id=EOD))
