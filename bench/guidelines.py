@@ -48,6 +48,7 @@ from gap_replay.guidelines_scraper.local_site import (
     sample_site_root,
     sample_sources_path,
     serve_site,
+    write_listing_pages,
 )
 from gap_replay.guidelines_scraper.pdf import pdf_to_markdown
 from gap_replay.guidelines_scraper.raw_store import RawStore
@@ -170,16 +171,9 @@ def make_crawl_site(root: Path, pages: int, per_listing: int = 50) -> list[Path]
     bodies = sorted(p for p in (SITES / "www.wikidoc.org" / "index.php").iterdir() if p.is_file()) + \
         sorted((SITES / "www.nice.org.uk" / "guidance").glob("ng*/chapter/*"))
     (root / "a").mkdir(parents=True)
-    (root / "list").mkdir()
     for n in range(pages):
         shutil.copyfile(bodies[n % len(bodies)], root / "a" / f"{n:05d}")
-    listings = (pages + per_listing - 1) // per_listing
-    for page in range(listings):
-        links = "".join(f'<li><a href="/a/{n:05d}">Article {n}</a></li>'
-                        for n in range(page * per_listing, min(pages, (page + 1) * per_listing)))
-        nxt = f'<a href="/list/{page + 1}">Next</a>' if page + 1 < listings else ""
-        (root / "list" / str(page)).write_text(f"<html><body><ul>{links}</ul>{nxt}</body></html>")
-    (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    write_listing_pages(root, pages, per_listing)
     return bodies
 
 

@@ -52,7 +52,7 @@ from pathlib import Path
 
 from gap_replay.build import sample_dir
 from gap_replay.core.ledger import StageLedger
-from gap_replay.guidelines_scraper.local_site import serve_site
+from gap_replay.guidelines_scraper.local_site import serve_site, write_listing_pages
 
 STAGES = ("pubmed", "guidelines", "filter", "replay", "dedup", "mix")
 TARGET_GROWTH = 4.4
@@ -163,7 +163,6 @@ def write_replay(path: Path, writer: Writer, documents: int) -> int:
 
 def write_site(root: Path, writer: Writer, pages: int, per_listing: int = 50) -> None:
     (root / "a").mkdir(parents=True)
-    (root / "list").mkdir()
     for number in range(pages):
         title = _escape(writer.title())
         body = "".join(f"<h2>{_escape(writer.title())}</h2><p>{_escape(writer.paragraph(writer.rng.randint(4, 8)))}</p>"
@@ -171,13 +170,7 @@ def write_site(root: Path, writer: Writer, pages: int, per_listing: int = 50) ->
         (root / "a" / f"{number:05d}").write_text(
             f"<html><head><title>{title}</title></head><body><nav>Home</nav><article><h1>{title}</h1>{body}"
             "</article><footer>Bench guidelines</footer></body></html>", encoding="utf-8")
-    listings = -(-pages // per_listing)
-    for page in range(listings):
-        links = "".join(f'<li><a href="/a/{n:05d}">Guideline {n}</a></li>'
-                        for n in range(page * per_listing, min(pages, (page + 1) * per_listing)))
-        following = f'<a href="/list/{page + 1}">Next</a>' if page + 1 < listings else ""
-        (root / "list" / str(page)).write_text(f"<html><body><ul>{links}</ul>{following}</body></html>")
-    (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    write_listing_pages(root, pages, per_listing)
 
 
 def write_config(workdir: Path, base_url: str) -> Path:

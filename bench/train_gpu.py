@@ -174,7 +174,8 @@ def measure(args: argparse.Namespace, compiled: bool, world, work: Path) -> dict
         "parameters": sum(p.numel() for p in model.parameters()),
         "compute_parameters": models.compute_parameters(model),
     }
-    del model, optimizer, scheduler, pool
+    pool.clear()  # the batches go with the model: the next configuration starts from an empty device
+    del model, optimizer, scheduler
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()

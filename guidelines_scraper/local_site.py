@@ -278,3 +278,20 @@ def host_mirror(base_url: str, sources: Iterable[GuidelineSource], root: str | P
 
 __all__ = ["LocalSite", "host_mirror", "sample_dir", "sample_mirror", "sample_site_root", "sample_sources_path",
            "serve_directory", "serve_site"]
+
+
+def write_listing_pages(root: str | Path, articles: int, per_listing: int = 50) -> int:
+    """Listing pages ``root/list/<n>`` over article pages ``/a/00000``... (``per_listing`` links each, a
+    "Next" link to the following page) and a ``robots.txt``: the frame of the generated sites the benches
+    crawl (they write the article pages themselves). Returns the number of listing pages."""
+    root = Path(root)
+    (root / "list").mkdir(parents=True, exist_ok=True)
+    listings = -(-articles // per_listing)
+    for page in range(listings):
+        links = "".join(f'<li><a href="/a/{n:05d}">Article {n}</a></li>'
+                        for n in range(page * per_listing, min(articles, (page + 1) * per_listing)))
+        following = f'<a href="/list/{page + 1}">Next</a>' if page + 1 < listings else ""
+        (root / "list" / str(page)).write_text(f"<html><body><ul>{links}</ul>{following}</body></html>")
+    (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    return listings
+
