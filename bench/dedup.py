@@ -300,9 +300,9 @@ def run_ours(workdir: Path) -> dict:
         pairs |= {(row["kept_id"], member) for member in row["member_ids"] if member != row["kept_id"]}
     drops = pq.read_table(workdir / "ours" / "drops").to_pylist()
     pairs |= {(row["id"], row["detail"]) for row in drops if row["reason"] == "exact_duplicate"}
+    cores = context.spark.sparkContext.defaultParallelism  # local[*]: every core of this machine
     context.spark.stop()
     bands, rows = lsh_bands(config.dedup)
-    cores = context.spark.sparkContext.defaultParallelism  # local[*]: every core of this machine
     return {"seconds": round(seconds, 2), "docs_per_s": round(ledger.documents_in / seconds, 1), "cores": cores,
             "docs_per_s_per_core": round(ledger.documents_in / seconds / cores, 1),
             "spark_start_seconds": round(spark_start, 2), "peak_rss_mb_spark": round(memory.peak_spark_mb),
