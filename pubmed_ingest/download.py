@@ -439,11 +439,12 @@ class _Downloader:
             self.progress(name, done, total if total is not None else 0)
 
 
-def _marker_matches(marker: Path, target: Path) -> bool:
+def _marker_matches(marker: str | Path, target: str | Path) -> bool:
+    """Whether the verification marker names `target` (a local path or an object-storage URI) at its size."""
     try:
-        record = json.loads(marker.read_text())
-        return (isinstance(record, dict) and record.get("name") == target.name
-                and record.get("size") == target.stat().st_size)
+        record = json.loads(storage.read_text(str(marker)))
+        return (isinstance(record, dict) and record.get("name") == str(target).rsplit("/", 1)[-1]
+                and record.get("size") == storage.size(str(target)))
     except (OSError, ValueError):
         return False
 
@@ -456,15 +457,9 @@ def _check_names(remote: RemoteFile) -> None:
 
 
 def _published_on_object_storage(destination: str, remote: RemoteFile) -> bool:
-    """Whether `remote` is complete at `destination` (object storage): its marker is there, written after
-    the file, and names the file's size."""
+    """Whether `remote` is complete at `destination` (object storage): its marker, written after the file."""
     target = storage.join(destination, remote.collection, remote.name)
-    marker = target + MARKER_SUFFIX
-    try:
-        record = json.loads(storage.read_text(marker))
-        return isinstance(record, dict) and record.get("size") == storage.size(target)
-    except (OSError, ValueError):
-        return False
+    return _marker_matches(target + MARKER_SUFFIX, target)
 
 
 def _publish_to_object_storage(staging: Path, destination: str, remote: RemoteFile) -> None:
