@@ -1,7 +1,5 @@
 """`python -m gap_replay.train --config run.toml` (also under `torchrun ... -m gap_replay.train`)."""
 
-import sys
+from gap_replay.train.cli import leave_process, main
 
-from gap_replay.train.cli import main
-
-sys.exit(main())
+leave_process(main())

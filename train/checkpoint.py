@@ -33,27 +33,68 @@ from torch import nn
 CHECKPOINTS = "checkpoints"
 COMPLETE = "COMPLETE"
 
+# Checkpoints live under a local directory or an object-storage URI (s3://, gs://...): every file operation
+# here goes through fsspec, as torch.distributed.checkpoint's own fsspec writer does for a URI.
 
-def checkpoint_dir(output_dir: Path, step: int) -> Path:
-    return output_dir / CHECKPOINTS / f"step-{step:08d}"
+
+def _fs(uri: str | Path):
+    import fsspec
+
+    return fsspec.core.url_to_fs(str(uri))
 
 
-def complete_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
-    root = output_dir / CHECKPOINTS
+def _join(root: str | Path, *parts: str) -> str:
+    return "/".join([str(root).rstrip("/"), *parts])
+
+
+def checkpoints_root(output_dir: str | Path, directory: str = "") -> str:
+    """Where a run's checkpoints go: `directory` (``checkpoint.directory``) when set, else OUTPUT/checkpoints."""
+    return directory.rstrip("/") if directory else _join(output_dir, CHECKPOINTS)
+
+
+def checkpoint_dir(root: str | Path, step: int) -> str:
+    return _join(root, f"step-{step:08d}")
+
+
+def checkpoint_step(path: str | Path) -> int:
+    return int(str(path).rstrip("/").rsplit("/", 1)[-1].split("-", 1)[1])
+
+
+def complete_checkpoints(root: str | Path) -> list[tuple[int, str]]:
+    fs, path = _fs(root)
     found = []
-    if root.is_dir():
-        for path in root.glob("step-*"):
-            if (path / COMPLETE).is_file():
+    if fs.isdir(path):
+        for entry in fs.ls(path, detail=False):
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith("step-") and fs.isfile(_join(entry, COMPLETE)):
                 try:
-                    found.append((int(path.name.split("-", 1)[1]), path))
+                    found.append((checkpoint_step(name), _join(root, name)))
                 except ValueError:
                     continue
     return sorted(found)
 
 
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    found = complete_checkpoints(output_dir)
+def latest_checkpoint(root: str | Path) -> str | None:
+    found = complete_checkpoints(root)
     return found[-1][1] if found else None
+
+
+def _save_object(value: Any, uri: str) -> None:
+    fs, path = _fs(uri)
+    with fs.open(path, "wb") as stream:
+        torch.save(value, stream)
+
+
+def _load_object(uri: str) -> Any:
+    fs, path = _fs(uri)
+    with fs.open(path, "rb") as stream:
+        return torch.load(stream, weights_only=False)
+
+
+def _remove(uri: str) -> None:
+    fs, path = _fs(uri)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:
@@ -71,31 +112,34 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, trainer: dict[str, Any],
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, trainer: dict[str, Any],
                     rank_state: dict[str, Any], rank: int, world_size: int, keep: int = 0) -> None:
     """Every rank calls this; returns once the checkpoint is complete (and older ones pruned)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
-    if rank == 0 and path.exists():  # a partial checkpoint from a killed run
-        shutil.rmtree(path)
+    path = str(path)
+    if rank == 0:
+        _remove(path)  # a partial checkpoint from a killed run
     dist.barrier()
     model_state, optim_state = get_state_dict(model, optimizer)
-    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(path))
-    torch.save(rank_state, path / f"rank-{rank:05d}.pt")
+    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=path)
+    _save_object(rank_state, _join(path, f"rank-{rank:05d}.pt"))
     if rank == 0:
-        torch.save(trainer, path / "trainer.pt")
+        _save_object(trainer, _join(path, "trainer.pt"))
     dist.barrier()
     if rank == 0:
-        (path / COMPLETE).write_text(json.dumps({"step": trainer["step"], "world_size": world_size,
-                                                 "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+        fs, marker = _fs(_join(path, COMPLETE))
+        with fs.open(marker, "w") as stream:  # last: only a complete checkpoint has it
+            stream.write(json.dumps({"step": trainer["step"], "world_size": world_size,
+                                     "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
         if keep:
-            for _, old in complete_checkpoints(path.parent.parent)[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
+            for _, old in complete_checkpoints(path.rstrip("/").rsplit("/", 1)[0])[:-keep]:
+                _remove(old)
     dist.barrier()
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int,
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int,
                     world_size: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Load model and optimizer shards in place; return (trainer state, this rank's state)."""
     import torch.distributed.checkpoint as dcp
@@ -103,17 +147,18 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 
     from gap_replay.core.config import ConfigError
 
-    saved = json.loads((path / COMPLETE).read_text())
+    path = str(path)
+    fs, marker = _fs(_join(path, COMPLETE))
+    with fs.open(marker, "r") as stream:
+        saved = json.loads(stream.read())
     if saved["world_size"] != world_size:
         raise ConfigError(f"checkpoint {path} was written by {saved['world_size']} processes, this run has "
                           f"{world_size}: resume with the same number of processes (or a new run.output_dir)")
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
-    dcp.load(state, checkpoint_id=str(path))
+    dcp.load(state, checkpoint_id=path)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
-    trainer = torch.load(path / "trainer.pt", weights_only=False)
-    rank_state = torch.load(path / f"rank-{rank:05d}.pt", weights_only=False)
-    return trainer, rank_state
+    return _load_object(_join(path, "trainer.pt")), _load_object(_join(path, f"rank-{rank:05d}.pt"))
 
 
 HF_SINGLE_FILE = "model.safetensors"

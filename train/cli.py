@@ -8,10 +8,12 @@ process.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 DESCRIPTION = "continue pretraining a Llama model on GAP-Replay shards (FSDP, torchrun)"
 
@@ -33,8 +35,26 @@ def register(commands, common) -> None:
 
 
 def _handle(args: argparse.Namespace, make_context) -> list:
-    run(args)
+    if run(args) is not None:  # this process trained: end it here (leave_process says why)
+        leave_process(0)
     return []
+
+
+def leave_process(code: int) -> NoReturn:
+    """End a process that has trained, skipping the interpreter's shutdown.
+
+    gloo's worker threads outlive destroy_process_group, because DTensor's caches keep the device mesh and so its
+    groups alive. At interpreter shutdown one of those threads may still be freeing a finished collective's
+    tensors, which takes the GIL, and the process aborts ("terminate called without an active exception", exit
+    -6) after a run that succeeded: seen under load, after the last step. Everything the run writes is closed
+    when train() returns; what is left is buffered output, flushed here."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe has nothing left to deliver
+            pass
+    logging.shutdown()
+    os._exit(code)
 
 
 def _forwarded(args: argparse.Namespace) -> list[str]:

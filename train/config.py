@@ -38,8 +38,8 @@ class RunConfig:
             raise ConfigError("run.output_dir: required")
         if "://" in self.output_dir and not self.output_dir.startswith("file://"):
             # torch.distributed.checkpoint's file writer, the export and the tokenizer write files in place.
-            raise ConfigError(f"run.output_dir {self.output_dir!r}: checkpoints need a filesystem path (a local disk "
-                              "or a shared mount such as NFS, Lustre or a bucket mounted with FUSE); the shards "
+            raise ConfigError(f"run.output_dir {self.output_dir!r}: the run's log, tokenizer and export need a "
+                              "filesystem path (a local disk or a shared mount); checkpoint.directory and the shards "
                               "(data.train, data.validation) may be on object storage")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"run.device: expected auto, cpu or cuda, got {self.device!r}")
@@ -162,7 +162,10 @@ class ParallelConfig:
 class CheckpointConfig:
     interval: int = 1000  # steps between distributed checkpoints; 0 = only at the end (and at run.stop_at)
     keep: int = 2  # most recent checkpoints kept; 0 = all
-    resume: bool = True  # continue from the latest complete checkpoint in output_dir/checkpoints
+    resume: bool = True  # continue from the latest complete checkpoint in the checkpoint directory
+    # Where checkpoints go: empty = run.output_dir/checkpoints; a directory or an object-storage URI
+    # (s3://bucket/run/checkpoints: torch.distributed.checkpoint writes through fsspec, s3fs for s3://).
+    directory: str = ""
 
     def validate(self) -> None:
         _positive("checkpoint.interval", self.interval, allow_zero=True)

@@ -217,8 +217,9 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
         (output / "config.toml").write_text(dump_toml(config), encoding="utf-8")
     seed_everything(config.run.seed + world.rank)
     accumulation = accumulation_steps(config, world.size)
-    resume_from = ckpt.latest_checkpoint(output) if config.checkpoint.resume else None
-    start_step = int(resume_from.name.split("-", 1)[1]) if resume_from else 0
+    checkpoints = ckpt.checkpoints_root(output, config.checkpoint.directory)
+    resume_from = ckpt.latest_checkpoint(checkpoints) if config.checkpoint.resume else None
+    start_step = ckpt.checkpoint_step(resume_from) if resume_from else 0
     log = RunLog(Path(config.log.jsonl) if config.log.jsonl else output / "metrics.jsonl", world.main,
                  config.run.steps, start_step, config.log.progress_bar and world.main, stream)
     try:
@@ -256,7 +257,7 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
 
         def save(step: int) -> None:
             with throughput.pause():
-                path = ckpt.checkpoint_dir(output, step)
+                path = ckpt.checkpoint_dir(checkpoints, step)
                 ckpt.save_checkpoint(
                     path, model, optimizer,
                     {"step": step, "tokens": tokens_seen, "scheduler": scheduler.state_dict()},

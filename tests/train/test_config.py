@@ -84,7 +84,7 @@ def test_readme_documents_every_option_with_its_default():
 def test_checkpoints_need_a_filesystem_path_while_shards_may_be_on_object_storage(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text("")
-    with pytest.raises(ConfigError, match="run.output_dir 's3://bucket/run': checkpoints need a filesystem path"):
+    with pytest.raises(ConfigError, match="run.output_dir 's3://bucket/run': the run's log, tokenizer and export need a "):
         load_train_config(path, ["run.output_dir='s3://bucket/run'", "data.train='s3://bucket/build/train'",
                                  "tokenizer.train_vocab_size=512"])
     config = load_train_config(path, ["run.output_dir='/tmp/run'", "data.train='s3://bucket/build/train'",

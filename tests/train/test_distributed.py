@@ -109,3 +109,21 @@ def test_two_processes_train_on_a_real_sample_build(tmp_path):
     assert {key.split("/", 1)[1] for key in evaluation if key.startswith("val_loss/")} == sources
     assert all(evaluation[f"val_loss/{source}"] is not None for source in sources)
     assert (tmp_path / "run" / "hf" / "config.json").is_file()
+
+
+def test_checkpoints_on_object_storage_resume_to_the_same_losses(uninterrupted, corpus, tmp_path, bucket):
+    """checkpoint.directory on S3 (moto's server on 127.0.0.1; torch writes through fsspec and s3fs): stopped,
+    then resumed from the bucket, the run matches the uninterrupted one."""
+    from gap_replay.train.checkpoint import complete_checkpoints
+
+    checkpoints = f"{bucket}/run/checkpoints"
+    config = tiny_config(tmp_path / "run.toml", corpus, tmp_path / "run", steps=STEPS)
+    torchrun("-m", "gap_replay.train", "--config", str(config), "--set", f"run.stop_at={STOP}",
+             "--set", f"checkpoint.directory='{checkpoints}'")
+    assert [step for step, _ in complete_checkpoints(checkpoints)] == [STOP]
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    result = torchrun("-m", "gap_replay.train", "--config", str(config), "--set", f"checkpoint.directory='{checkpoints}'")
+    assert f"resumed from {checkpoints}/step-{STOP:08d}" in result.stderr
+    resumed, reference = losses(tmp_path / "run"), losses(uninterrupted)
+    for step in range(STOP + 1, STEPS + 1):
+        assert resumed[step] == pytest.approx(reference[step], abs=1e-5), (step, resumed[step], reference[step])

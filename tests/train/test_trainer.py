@@ -190,3 +190,30 @@ def test_gap_replay_has_the_train_command():
                                       "--nproc-per-node", "2"])
     assert args.config == "run.toml" and args.overrides == ["run.steps=3"] and args.nproc_per_node == 2
     assert args.handler.__module__ == "gap_replay.train.cli"
+
+
+def test_a_process_that_trained_ends_with_its_code_and_its_buffered_output(tmp_path):
+    # leave_process skips interpreter shutdown (where gloo's threads could abort the process), so it must deliver
+    # what is still buffered itself: stdout to a file is block-buffered (PYTHONUNBUFFERED removed), stderr holds an
+    # unfinished line, and a MemoryHandler keeps its record until logging shuts down.
+    import os
+    import subprocess
+    import sys
+
+    from tests.train.conftest import ROOT
+
+    probe = ("import logging, logging.handlers, sys\n"
+             "from gap_replay.train.cli import leave_process\n"
+             "target = logging.StreamHandler(sys.stderr)\n"
+             "logging.getLogger('run').addHandler(logging.handlers.MemoryHandler(100, target=target))\n"
+             "print('trained', end='')\n"
+             "sys.stderr.write('summary ')\n"
+             "logging.getLogger('run').warning('logged')\n"
+             "leave_process(3)\n"
+             "print('never')\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
+        result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, stdout=out, stderr=err, timeout=60)
+    assert result.returncode == 3
+    assert (tmp_path / "out").read_text() == "trained"
+    assert (tmp_path / "err").read_text() == "summary logged\n"
