@@ -1,6 +1,7 @@
 """Distributed checkpoints, and Hugging Face model directories read and written.
 
-A checkpoint is a directory ``OUTPUT/checkpoints/step-00001000/`` holding
+A checkpoint is a directory ``OUTPUT/checkpoints/step-00001000/`` (or under ``checkpoint.directory``, which may be
+an object-storage URI) holding
 
 - the model and optimizer state, sharded, written by every rank with ``torch.distributed.checkpoint``
   (``.metadata`` + ``__<rank>_0.distcp``): a checkpoint loads into any number of processes;
@@ -18,6 +19,7 @@ slice of the documents).
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import shutil
@@ -30,30 +32,22 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gap_replay.core import storage
+
 CHECKPOINTS = "checkpoints"
 COMPLETE = "COMPLETE"
 
-# Checkpoints live under a local directory or an object-storage URI (s3://, gs://...): every file operation
-# here goes through fsspec, as torch.distributed.checkpoint's own fsspec writer does for a URI.
-
-
-def _fs(uri: str | Path):
-    import fsspec
-
-    return fsspec.core.url_to_fs(str(uri))
-
-
-def _join(root: str | Path, *parts: str) -> str:
-    return "/".join([str(root).rstrip("/"), *parts])
+# Checkpoints live under a local directory or an object-storage URI (s3://, gs://...). Our own files go through
+# the project's storage layer; the sharded state through torch.distributed.checkpoint, which opens a URI with fsspec.
 
 
 def checkpoints_root(output_dir: str | Path, directory: str = "") -> str:
     """Where a run's checkpoints go: `directory` (``checkpoint.directory``) when set, else OUTPUT/checkpoints."""
-    return directory.rstrip("/") if directory else _join(output_dir, CHECKPOINTS)
+    return directory.rstrip("/") if directory else storage.join(str(output_dir), CHECKPOINTS)
 
 
 def checkpoint_dir(root: str | Path, step: int) -> str:
-    return _join(root, f"step-{step:08d}")
+    return storage.join(str(root), f"step-{step:08d}")
 
 
 def checkpoint_step(path: str | Path) -> int:
@@ -61,16 +55,14 @@ def checkpoint_step(path: str | Path) -> int:
 
 
 def complete_checkpoints(root: str | Path) -> list[tuple[int, str]]:
-    fs, path = _fs(root)
     found = []
-    if fs.isdir(path):
-        for entry in fs.ls(path, detail=False):
-            name = entry.rstrip("/").rsplit("/", 1)[-1]
-            if name.startswith("step-") and fs.isfile(_join(entry, COMPLETE)):
-                try:
-                    found.append((checkpoint_step(name), _join(root, name)))
-                except ValueError:
-                    continue
+    for marker in storage.list_files(str(root), suffix="/" + COMPLETE):
+        name = marker.rsplit("/", 2)[-2]
+        if name.startswith("step-"):
+            try:
+                found.append((checkpoint_step(name), storage.join(str(root), name)))
+            except ValueError:
+                continue
     return sorted(found)
 
 
@@ -80,21 +72,13 @@ def latest_checkpoint(root: str | Path) -> str | None:
 
 
 def _save_object(value: Any, uri: str) -> None:
-    fs, path = _fs(uri)
-    with fs.open(path, "wb") as stream:
-        torch.save(value, stream)
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    storage.write_bytes(uri, buffer.getvalue())
 
 
 def _load_object(uri: str) -> Any:
-    fs, path = _fs(uri)
-    with fs.open(path, "rb") as stream:
-        return torch.load(stream, weights_only=False)
-
-
-def _remove(uri: str) -> None:
-    fs, path = _fs(uri)
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
+    return torch.load(io.BytesIO(storage.read_bytes(uri)), weights_only=False)
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:
@@ -112,31 +96,32 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, trainer: dict[str, Any],
-                    rank_state: dict[str, Any], rank: int, world_size: int, keep: int = 0) -> None:
-    """Every rank calls this; returns once the checkpoint is complete (and older ones pruned)."""
+def save_checkpoint(root: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, trainer: dict[str, Any],
+                    rank_state: dict[str, Any], rank: int, world_size: int, keep: int = 0) -> str:
+    """Every rank calls this; returns the checkpoint of step ``trainer["step"]`` under `root` once it is complete
+    (and older ones pruned)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
-    path = str(path)
+    path = checkpoint_dir(root, trainer["step"])
     if rank == 0:
-        _remove(path)  # a partial checkpoint from a killed run
+        storage.delete(path)  # a partial checkpoint from a killed run
     dist.barrier()
     model_state, optim_state = get_state_dict(model, optimizer)
     dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=path)
-    _save_object(rank_state, _join(path, f"rank-{rank:05d}.pt"))
+    _save_object(rank_state, storage.join(path, f"rank-{rank:05d}.pt"))
     if rank == 0:
-        _save_object(trainer, _join(path, "trainer.pt"))
+        _save_object(trainer, storage.join(path, "trainer.pt"))
     dist.barrier()
     if rank == 0:
-        fs, marker = _fs(_join(path, COMPLETE))
-        with fs.open(marker, "w") as stream:  # last: only a complete checkpoint has it
-            stream.write(json.dumps({"step": trainer["step"], "world_size": world_size,
-                                     "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+        storage.write_text(storage.join(path, COMPLETE),  # last: only a complete checkpoint has it
+                           json.dumps({"step": trainer["step"], "world_size": world_size,
+                                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
         if keep:
-            for _, old in complete_checkpoints(path.rstrip("/").rsplit("/", 1)[0])[:-keep]:
-                _remove(old)
+            for _, old in complete_checkpoints(root)[:-keep]:
+                storage.delete(old)
     dist.barrier()
+    return path
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int,
@@ -148,9 +133,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     from gap_replay.core.config import ConfigError
 
     path = str(path)
-    fs, marker = _fs(_join(path, COMPLETE))
-    with fs.open(marker, "r") as stream:
-        saved = json.loads(stream.read())
+    saved = json.loads(storage.read_text(storage.join(path, COMPLETE)))
     if saved["world_size"] != world_size:
         raise ConfigError(f"checkpoint {path} was written by {saved['world_size']} processes, this run has "
                           f"{world_size}: resume with the same number of processes (or a new run.output_dir)")
@@ -158,7 +141,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     state = {"model": model_state, "optim": optim_state}
     dcp.load(state, checkpoint_id=path)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
-    return _load_object(_join(path, "trainer.pt")), _load_object(_join(path, f"rank-{rank:05d}.pt"))
+    return _load_object(storage.join(path, "trainer.pt")), _load_object(storage.join(path, f"rank-{rank:05d}.pt"))
 
 
 HF_SINGLE_FILE = "model.safetensors"

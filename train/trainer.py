@@ -257,9 +257,8 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
 
         def save(step: int) -> None:
             with throughput.pause():
-                path = ckpt.checkpoint_dir(checkpoints, step)
-                ckpt.save_checkpoint(
-                    path, model, optimizer,
+                path = ckpt.save_checkpoint(
+                    checkpoints, model, optimizer,
                     {"step": step, "tokens": tokens_seen, "scheduler": scheduler.state_dict()},
                     {"data": batches.state_dict(), "rng": ckpt.rng_state(world.device)},
                     world.rank, world.size, config.checkpoint.keep)

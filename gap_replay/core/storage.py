@@ -79,16 +79,24 @@ def size(uri: str) -> int:
     return info.size or 0
 
 
-def read_text(uri: str) -> str:
+def read_bytes(uri: str) -> bytes:
     fs, path = resolve(uri)
     with fs.open_input_stream(path) as stream:
-        return stream.read().decode("utf-8")
+        return stream.read()
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    fs, path = resolve(uri)
+    with fs.open_output_stream(path) as stream:
+        stream.write(data)
+
+
+def read_text(uri: str) -> str:
+    return read_bytes(uri).decode("utf-8")
 
 
 def write_text(uri: str, text: str) -> None:
-    fs, path = resolve(uri)
-    with fs.open_output_stream(path) as stream:
-        stream.write(text.encode("utf-8"))
+    write_bytes(uri, text.encode("utf-8"))
 
 
 def delete(uri: str) -> None:

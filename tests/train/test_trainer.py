@@ -6,13 +6,16 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from gap_replay.core.config import ConfigError
-from tests.train.conftest import tiny_config
+from tests.train.conftest import ROOT, tiny_config
 from gap_replay.train.config import load_train_config
 from gap_replay.train.trainer import accumulation_steps, lr_factor, train
 
@@ -196,12 +199,6 @@ def test_a_process_that_trained_ends_with_its_code_and_its_buffered_output(tmp_p
     # leave_process skips interpreter shutdown (where gloo's threads could abort the process), so it must deliver
     # what is still buffered itself: stdout to a file is block-buffered (PYTHONUNBUFFERED removed), stderr holds an
     # unfinished line, and a MemoryHandler keeps its record until logging shuts down.
-    import os
-    import subprocess
-    import sys
-
-    from tests.train.conftest import ROOT
-
     probe = ("import logging, logging.handlers, sys\n"
              "from gap_replay.train.cli import leave_process\n"
              "target = logging.StreamHandler(sys.stderr)\n"
