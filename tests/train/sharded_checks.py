@@ -17,6 +17,7 @@ from torch.distributed.tensor import DTensor
 
 from gap_replay.train import checkpoint as ckpt
 from gap_replay.train import model as models
+from gap_replay.train.cli import leave_process
 from gap_replay.train.config import load_train_config
 from gap_replay.train.parallel import close_world, init_world, owned_rows
 from gap_replay.train.trainer import accumulate_gradients, build_model, causal_lm_loss, set_gradient_sync
@@ -132,3 +133,4 @@ if __name__ == "__main__":
         load_export(Path(target), Path(rest[0]), int(rest[1]))
     else:
         raise SystemExit(f"unknown check {check}")
+    leave_process(0)  # as the trainer does: gloo's threads can abort a finished process at interpreter shutdown
