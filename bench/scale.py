@@ -19,11 +19,12 @@ its stderr followed to know the running stage, its process tree sampled every 0.
 memory: the driver (the Python process and the JVM, which in local mode hosts the executors too)
 and the Python workers of the executors (summed over those alive at once).
 
-    python bench/scale.py [--citations 5000 --articles 500 --replay 1500 --pages 100] [--factor 4]
+    python bench/scale.py [--citations 20000 --articles 2000 --replay 6000 --pages 400] [--factor 4]
 
-The defaults (5k and 20k citations, 500 and 2k articles, 1.5k and 6k replay documents, 100 and 400
-guideline pages) keep both builds within 20 minutes on a 2-core machine shared with other work; the
-issue's 100k/400k would take hours there. A stage's time includes fixed costs (Spark jobs, the JVM
+The defaults (20k and 80k citations, 2k and 8k articles, 6k and 24k replay documents, 400 and 1,600
+guideline pages) take about 3.5 minutes on an idle 2-core machine and stay within 20 minutes on one
+shared with other work; 100k and 400k citations (``--citations 100000 --articles 10000 --replay 30000
+--pages 250``) take about 11 minutes there when idle. A stage's time includes fixed costs (Spark jobs, the JVM
 start in the first stage), so each stage also reports its marginal rate: the extra documents of the
 larger run over its extra seconds, per core, which is what more data costs.
 
@@ -57,6 +58,9 @@ from gap_replay.guidelines_scraper.local_site import serve_site, write_listing_p
 STAGES = ("pubmed", "guidelines", "filter", "replay", "dedup", "mix")
 TARGET_GROWTH = 4.4
 PAPER = {"citations": 37_000_000, "papers": 5_000_000, "guidelines": 46_000, "replay_tokens": 420_000_000}
+# The language-ID model beside the checkout (as bench/langid.py uses it) unless $GAP_REPLAY_LID_MODEL names one;
+# without either the build looks in the model cache (`gap-replay models download`).
+SHARED_LID_MODEL = Path(__file__).resolve().parents[2] / "shared" / "models" / "lid.176.ftz"
 TOKENS_PER_WORD = 1.33  # Llama-2's tokenizer on English prose, about
 
 
@@ -263,6 +267,9 @@ class Sampler(threading.Thread):
 def run_build(workdir: Path, config: Path) -> dict:
     output = workdir / "build"
     env = {**os.environ, "GAP_REPLAY_SPARK_LOG": str(workdir / "spark.log")}
+    if not env.get("GAP_REPLAY_LID_MODEL") and SHARED_LID_MODEL.is_file():
+        env["GAP_REPLAY_LID_MODEL"] = str(SHARED_LID_MODEL)
+    load_before = os.getloadavg()[0]  # other work on the machine slows every stage: report it beside the rates
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "gap_replay.cli", "build", "--config", str(config),
                                 "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -292,6 +299,7 @@ def run_build(workdir: Path, config: Path) -> dict:
             "peak_mib": {key: round(value) for key, value in sampler.peaks.get(stage, {}).items()},
         }
     return {"wall_seconds": round(seconds, 1), "stages": stages,
+            "load_average_1min": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
             "peak_mib": {key: round(max(p[key] for p in sampler.peaks.values())) for key in ("driver_mib", "executor_python_mib")}}
 
 
@@ -343,10 +351,10 @@ def projection(run: dict, marginal: dict[str, float | None]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--citations", type=int, default=5_000)
-    parser.add_argument("--articles", type=int, default=500)
-    parser.add_argument("--replay", type=int, default=1_500)
-    parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--citations", type=int, default=20_000)
+    parser.add_argument("--articles", type=int, default=2_000)
+    parser.add_argument("--replay", type=int, default=6_000)
+    parser.add_argument("--pages", type=int, default=400)
     parser.add_argument("--medline-files", type=int, default=4)
     parser.add_argument("--factor", type=int, default=4, help="the larger size is this many times the smaller")
     parser.add_argument("--keep", help="work in this directory and keep it")
