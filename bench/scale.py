@@ -53,14 +53,15 @@ from pathlib import Path
 
 from gap_replay.build import sample_dir
 from gap_replay.core.ledger import StageLedger
+from gap_replay.filters.langid import MODEL_ENV, MODEL_NAME
 from gap_replay.guidelines_scraper.local_site import serve_site, write_listing_pages
 
 STAGES = ("pubmed", "guidelines", "filter", "replay", "dedup", "mix")
 TARGET_GROWTH = 4.4
 PAPER = {"citations": 37_000_000, "papers": 5_000_000, "guidelines": 46_000, "replay_tokens": 420_000_000}
-# The language-ID model beside the checkout (as bench/langid.py uses it) unless $GAP_REPLAY_LID_MODEL names one;
-# without either the build looks in the model cache (`gap-replay models download`).
-SHARED_LID_MODEL = Path(__file__).resolve().parents[2] / "shared" / "models" / "lid.176.ftz"
+# Where $GAP_REPLAY_LID_MODEL names no model, the one beside the checkout (as in bench/langid.py and the
+# tests), else the build's own lookup: the model cache that `gap-replay models download` fills.
+SHARED_LID_MODEL = Path(__file__).resolve().parents[2] / "shared" / "models" / MODEL_NAME
 TOKENS_PER_WORD = 1.33  # Llama-2's tokenizer on English prose, about
 
 
@@ -267,8 +268,8 @@ class Sampler(threading.Thread):
 def run_build(workdir: Path, config: Path) -> dict:
     output = workdir / "build"
     env = {**os.environ, "GAP_REPLAY_SPARK_LOG": str(workdir / "spark.log")}
-    if not env.get("GAP_REPLAY_LID_MODEL") and SHARED_LID_MODEL.is_file():
-        env["GAP_REPLAY_LID_MODEL"] = str(SHARED_LID_MODEL)
+    if not env.get(MODEL_ENV) and SHARED_LID_MODEL.is_file():
+        env[MODEL_ENV] = str(SHARED_LID_MODEL)
     load_before = os.getloadavg()[0]  # other work on the machine slows every stage: report it beside the rates
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "gap_replay.cli", "build", "--config", str(config),

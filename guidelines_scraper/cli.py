@@ -97,7 +97,8 @@ def check(args, make_context) -> int:
         for source in selected:  # one at a time, to time each probe
             started = time.perf_counter()
             healths.update(probe_sources([source], f"{scratch}/{source.tag}", fetcher=fetcher, mirror=mirror,
-                                         max_listings=args.max_listings, max_articles=args.max_articles))
+                                         max_listings=args.max_listings, max_articles=args.max_articles,
+                                         fixture=args.sample))
             seconds[source.tag] = time.perf_counter() - started
     print(health_table(healths.values()))
     print()

@@ -6,7 +6,8 @@ markup changes and the content selector misses, a seed is gone. :class:`SourceHe
 figures that show it (links, fetches, extractions, fallbacks, failures by reason, words per article)
 and :meth:`SourceHealth.verdict` reads them: ``broken`` (no article, or every article failed),
 ``degraded`` (fallbacks, a missed link selector, a dead seed, or a yield or length far from the
-paper's) or ``healthy``. ``gap-replay guidelines check`` probes sources and prints these; the
+paper's) or ``healthy``. A fixture site (the embedded sample's, written for this project) is never set
+against the paper: its size says nothing of the real source's. ``gap-replay guidelines check`` probes sources and prints these; the
 guidelines stage puts the same figures in its ledger after a full crawl.
 """
 
@@ -29,6 +30,7 @@ from gap_replay.guidelines_scraper.sources import GuidelineSource
 BROKEN, DEGRADED, HEALTHY, SKIPPED = "broken", "degraded", "healthy", "skipped"
 # A projected yield or a median length this many times off the paper's (either way) is flagged.
 FAR_OFF = 4.0
+FIXTURE_NOTE = "a fixture site (the embedded sample's): no comparison with the paper's yields"
 _TOO_SHORT_WORDS = re.compile(r"^(\d+) words after cleaning")
 
 
@@ -52,6 +54,7 @@ class SourceHealth:
     paper_articles: int | None = None
     paper_words: int | None = None
     skipped: str | None = None         # why the source was not crawled (needs JavaScript)
+    fixture: bool = False              # a fixture site (the embedded sample): no comparison with the paper
     messages: list[str] = field(default_factory=list)
 
     # -- derived figures ----------------------------------------------------------------------
@@ -104,6 +107,8 @@ class SourceHealth:
             found.append(f"link_selector missed on {self.link_selector_misses} listing page(s)")
         for kind, count in sorted(self.fallbacks.items()):
             found.append(f"{count} of {self.kept} documents by {kind} ({FALLBACKS.get(kind, kind)})")
+        if self.fixture:
+            return found
         if self.kept and self.paper_articles:
             ratio = self.projected_articles / self.paper_articles
             if not 1 / FAR_OFF <= ratio <= FAR_OFF:
@@ -127,13 +132,13 @@ class SourceHealth:
         articles (paper: 1,656); 5 fetched, 5 kept, median 2,310 words``."""
         if self.skipped:
             return f"{self.tag}: skipped: {self.skipped}"
-        paper = f" (paper: {self.paper_articles:,})" if self.paper_articles else ""
+        paper = f" (paper: {self.paper_articles:,})" if self.paper_articles and not self.fixture else ""
         median = f", median {self.median_words:,.0f} words" if self.median_words is not None else ""
         line = (f"{self.tag}: {self.verdict()}: {self.links:,} links on {self.listings:,} listing page(s), "
                 f"projected ~{self.projected_articles:,} articles{paper}; {self.fetched:,} fetched, "
                 f"{self.kept:,} kept{median}")
-        problems = self.problems()
-        return line + (f"; {'; '.join(problems)}" if problems else "")
+        notes = self.problems() + ([FIXTURE_NOTE] if self.fixture else [])
+        return line + (f"; {'; '.join(notes)}" if notes else "")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -143,10 +148,11 @@ class SourceHealth:
 
 
 def source_health(source: GuidelineSource, crawled: SourceReport | None,
-                  outcomes: Iterable[dict | Drop]) -> SourceHealth:
+                  outcomes: Iterable[dict | Drop], *, fixture: bool = False) -> SourceHealth:
     """The health of `source` from its crawl report (None: not crawled in this run) and the extraction
-    outcomes of its articles."""
-    health = SourceHealth(source.tag, paper_articles=source.paper_articles, paper_words=source.paper_words)
+    outcomes of its articles; `fixture`: the source is a fixture site, not to be set against the paper."""
+    health = SourceHealth(source.tag, paper_articles=source.paper_articles, paper_words=source.paper_words,
+                          fixture=fixture)
     if crawled is not None:
         if crawled.skipped:
             health.skipped = "; ".join(crawled.messages) or "skipped"
@@ -189,7 +195,7 @@ def health_table(healths: Iterable[SourceHealth]) -> str:
             rows.append(f"{health.tag:<9} {SKIPPED:<9} {health.skipped}")
             continue
         median = f"{health.median_words:,.0f}" if health.median_words is not None else "-"
-        paper = f"{health.paper_articles:,}" if health.paper_articles else "-"
+        paper = "fixture" if health.fixture else f"{health.paper_articles:,}" if health.paper_articles else "-"
         rows.append(f"{health.tag:<9} {health.verdict():<9} {health.seeds_ok:>2}/{health.seeds:<2} "
                     f"{health.listings:>5} {health.links:>6,} {health.fetched:>7,} {health.kept:>5,} "
                     f"{health.fallback_total:>6,} {health.under_min_words:>5,} {median:>8} "
@@ -198,17 +204,19 @@ def health_table(healths: Iterable[SourceHealth]) -> str:
 
 
 def healths_by_tag(sources: Mapping[str, GuidelineSource], crawled: Mapping[str, SourceReport],
-                   outcomes: Iterable[dict | Drop]) -> dict[str, SourceHealth]:
-    """Health of each source in `sources`, its outcomes told apart by document id (guideline:<tag>:...)."""
+                   outcomes: Iterable[dict | Drop], *, fixture: bool = False) -> dict[str, SourceHealth]:
+    """Health of each source in `sources`, its outcomes told apart by document id (guideline:<tag>:...);
+    `fixture`: the sources are fixture sites (the embedded sample), not set against the paper."""
     by_tag: dict[str, list[dict | Drop]] = {tag: [] for tag in sources}
     for outcome in outcomes:
         tag = outcome.id.split(":")[1] if isinstance(outcome, Drop) else outcome["subset"]
         by_tag.setdefault(tag, []).append(outcome)
-    return {tag: source_health(source, crawled.get(tag), by_tag[tag]) for tag, source in sources.items()}
+    return {tag: source_health(source, crawled.get(tag), by_tag[tag], fixture=fixture)
+            for tag, source in sources.items()}
 
 
 def probe_sources(sources: Iterable[GuidelineSource], store_dir: str, *, fetcher, mirror: Mapping[str, str] | None = None,
-                  max_listings: int = 3, max_articles: int = 5) -> dict[str, SourceHealth]:
+                  max_listings: int = 3, max_articles: int = 5, fixture: bool = False) -> dict[str, SourceHealth]:
     """A bounded crawl of each source into a scratch raw store at `store_dir` (at most `max_listings`
     listing or sitemap pages, newest found first so that category pages lead to articles, then
     `max_articles` of the links found, spread over them), its articles extracted as the stage would:
@@ -222,4 +230,4 @@ def probe_sources(sources: Iterable[GuidelineSource], store_dir: str, *, fetcher
         report = crawl(sources.values(), store, fetcher=fetcher, mirror=dict(mirror or {}),
                        max_listing_pages=max_listings, max_articles_per_source=max_articles, depth_first=True)
     records = RawStore(store_dir).records(kinds=["article"], latest=True)
-    return healths_by_tag(sources, report.sources, extract_records(records, sources))
+    return healths_by_tag(sources, report.sources, extract_records(records, sources), fixture=fixture)

@@ -280,7 +280,7 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
         ledger = write_outcomes(deduplicate_titles(outcomes), output_dir.staging, STAGE)
         # Each source's health (links, fetches, extractions, fallbacks, failures by reason): a full crawl
         # reports site rot as `guidelines check` does.
-        healths = healths_by_tag(by_tag, crawled, written_outcomes(output_dir.staging))
+        healths = healths_by_tag(by_tag, crawled, written_outcomes(output_dir.staging), fixture=sample)
         for health in healths.values():
             context.say(f"guidelines: {health.line()}")
         ledger.details = {"sources": {tag: health.to_dict() for tag, health in healths.items()}}

@@ -35,6 +35,10 @@ def guideline_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     statistics = manifest.get("statistics", {})
     in_build = statistics.get("guideline_sources", {})
     registry = statistics.get("guideline_registry", {})
+    # Each source's health as the guidelines stage of this build found it (absent for a mix of
+    # shards built elsewhere).
+    health = next((stage.get("details", {}).get("sources", {}) for stage in manifest.get("stages", [])
+                   if stage.get("stage") == "guidelines"), {})
     rows = []
     for tag in sorted(set(in_build) | set(registry)):
         built = in_build.get(tag, {})
@@ -47,7 +51,9 @@ def guideline_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
             is_open = None
         rows.append({"tag": tag, "name": (known or {}).get("name", tag), "url": (known or {}).get("url", ""),
                      "documents": built.get("documents", 0), "rows": built.get("rows", 0),
-                     "tokens": built.get("tokens", 0), "open": is_open})
+                     "tokens": built.get("tokens", 0), "open": is_open,
+                     "fixture": bool(health.get(tag, {}).get("fixture")),
+                     "verdict": health.get(tag, {}).get("verdict")})
     return rows
 
 
@@ -165,13 +171,29 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "holding their documents is for local use only; filter on `subset` (or leave them out of "
         "`guidelines.sources`) before sharing it.",
         "",
-        "| source | name | documents | tokens | redistributable |",
-        "|---|---|---:|---:|---|",
+        "| source | name | documents | tokens | redistributable | crawl health |",
+        "|---|---|---:|---:|---|---|",
     ]
-    for row in guideline_rows(manifest):
+    rows = guideline_rows(manifest)
+    for row in rows:
         status = {True: "yes", False: "no", None: "unknown"}[row["open"]]
         name = f"[{row['name']}]({row['url']})" if row["url"] else row["name"]
-        lines.append(f"| `{row['tag']}` | {name} | {row['documents']:,} | {row['tokens']:,} | {status} |")
+        health = "fixture site" if row["fixture"] else row["verdict"] or "-"
+        lines.append(f"| `{row['tag']}` | {name} | {row['documents']:,} | {row['tokens']:,} | {status} | {health} |")
+    if any(row["fixture"] for row in rows):
+        lines += [
+            "",
+            "Sources marked *fixture site* were crawled from the embedded sample's own site, served on 127.0.0.1: "
+            "pages written for this project in the real sites' formats, not the publishers' documents. Their "
+            "sizes say nothing of the real sources', and no comparison with the paper's yields is made.",
+        ]
+    elif any(row["verdict"] for row in rows):
+        lines += [
+            "",
+            "Crawl health is the guidelines stage's verdict on each source (`gap-replay guidelines check` "
+            "explains it): *degraded* where the yield or length is far from the paper's, or the extraction "
+            "fell back; the manifest's guidelines ledger holds the figures.",
+        ]
     lines += [
         "",
         "Other parts: PubMed abstracts are distributed by the U.S. National Library of Medicine under its terms "

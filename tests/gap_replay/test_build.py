@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -140,6 +141,20 @@ def test_dataset_card_and_report_are_written(sample_build):
     card = (output / "README.md").read_text()
     (line,) = [line for line in card.splitlines() if line.startswith("**Not the default mixture**")]
     assert "replay share 50% (default 1%)" in line and "guidelines 25%" in line and "embedded sample" in line
+    # Its guideline sources are fixture sites: said in the card's table, never set against the paper's yields.
+    rows = [line for line in card.splitlines() if re.match(r"\| `(who|nice|wikidoc)` \|", line)]
+    assert len(rows) == 3 and all(row.endswith("| fixture site |") for row in rows), rows
+    assert "Sources marked *fixture site*" in card and "degraded" not in card
+
+
+def test_the_samples_guideline_sites_are_fixtures_not_degraded_sources(sample_build):
+    _, ledgers = sample_build
+    (guidelines,) = [ledger for ledger in ledgers if ledger.stage == "guidelines"]
+    healths = guidelines.details["sources"]
+    assert sorted(healths) == ["nice", "who", "wikidoc"]
+    for health in healths.values():
+        assert health["fixture"] and health["verdict"] == "healthy", health
+        assert not [problem for problem in health["problems"] if "paper" in problem], health
 
 
 def test_the_samples_planted_drops_are_named(sample_build):

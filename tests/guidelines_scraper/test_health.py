@@ -98,7 +98,24 @@ def test_check_command_on_the_sample(tmp_path, capsys):
     figures = json.loads(report.read_text())["sources"]
     assert set(figures) == {"who", "nice", "wikidoc"}
     assert all(entry["kept"] > 0 and entry["verdict"] != BROKEN and entry["seconds"] >= 0 for entry in figures.values())
-    assert re.search(r"^nice: \w+: \d+ links on \d+ listing page\(s\), projected ~\d+ articles \(paper: 1,656\)", out, re.M)
+    # The sample's sites are fixtures: said on each line, and never set against the paper's yields.
+    assert all(entry["fixture"] and entry["verdict"] == HEALTHY for entry in figures.values()), figures
+    assert re.search(r"^nice: healthy: \d+ links on \d+ listing page\(s\), projected ~\d+ articles; .*; a fixture "
+                     r"site \(the embedded sample's\): no comparison with the paper's yields \[", out, re.M)
+    table = out.split("\n\n")[0].splitlines()[2:]
+    assert len(table) == 3 and all(row.split()[-1] == "fixture" for row in table)  # the paper column
+    assert "projected yield" not in out and "(paper:" not in out
+
+
+def test_a_fixture_is_not_compared_with_the_paper():
+    figures = dict(seeds=1, seeds_ok=1, listings=1, links=4, fetched=4, kept=4, median_words=300.0,
+                   paper_articles=1656, paper_words=1656 * 2300)
+    real, fixture = SourceHealth("nice", **figures), SourceHealth("nice", fixture=True, **figures)
+    assert real.verdict() == DEGRADED and any(p.startswith("projected yield") for p in real.problems())
+    assert any(p.startswith("median length") for p in real.problems())
+    assert fixture.verdict() == HEALTHY and fixture.problems() == []
+    assert "(paper: 1,656)" in real.line() and "paper: 1,656" not in fixture.line()
+    assert "fixture site" in fixture.line() and fixture.to_dict()["fixture"] is True
 
 
 def test_check_exits_1_when_a_source_is_broken(tmp_path, capsys):
