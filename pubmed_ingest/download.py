@@ -1,4 +1,4 @@
-"""`gap-replay pubmed download`: list and fetch NCBI's PubMed and PMC open-access distributions.
+"""`gap-replay pubmed download`: list and fetch NCBI's PubMed distributions.
 
 Collections (directories under the base URL, default ``https://ftp.ncbi.nlm.nih.gov``):
 
@@ -7,29 +7,23 @@ collection      directory                           files
 ==============  ==================================  =================================================
 ``baseline``    ``pubmed/baseline/``                ``pubmedYYnNNNN.xml.gz``, each with ``.md5``
 ``updatefiles`` ``pubmed/updatefiles/``             ``pubmedYYnNNNN.xml.gz``, each with ``.md5``
-``oa_comm``     ``pub/pmc/oa_bulk/oa_comm/xml/``    ``oa_comm_xml.PMC000xxxxxx.baseline.<date>.tar.gz``
-                                                    and ``oa_comm_xml.incr.<date>.tar.gz``
-``oa_noncomm``  ``pub/pmc/oa_bulk/oa_noncomm/xml/`` likewise, ``oa_noncomm_xml.*``
-``oa_other``    ``pub/pmc/oa_bulk/oa_other/xml/``   likewise, ``oa_other_xml.*``
 ==============  ==================================  =================================================
+
+PMC's full text is no longer here: NCBI moved its FTP ``oa_bulk`` packages (the collections ``oa_comm``,
+``oa_noncomm``, ``oa_other``) to ``deprecated/`` in April 2026 and removed them in August 2026. The papers
+now come from the PMC Cloud Service, ``--collections pmc`` (:mod:`gap_replay.pubmed_ingest.pmc_cloud`);
+naming an old collection is a one-line error that says so. Packages downloaded before stay readable by
+the pubmed stage.
 
 :func:`list_remote` reads the Apache-style HTML index NCBI serves for each directory (parsed with
 lxml.html: no network access, no external entities) and keeps the names that match the collection's
-pattern; the ``.md5`` files, ``README.txt`` and the PMC ``.filelist.csv``/``.filelist.txt`` are not
-data files and are not returned. On 13 April 2026 PMC moved its legacy FTP files into a directory
-named ``deprecated`` (to be removed in August 2026, in favour of the PMC Cloud Service on AWS); when
-``pub/pmc/oa_bulk/<group>/xml/`` answers 404, ``pub/pmc/deprecated/oa_bulk/<group>/xml/`` is listed
-instead.
+pattern; the ``.md5`` files and ``README.txt`` are not data files and are not returned.
 
 Checksums. For PubMed, NCBI publishes ``<file>.md5`` beside every file, in OpenSSL's format
 (``MD5(pubmed25n0001.xml.gz)= <32 hex digits>``); ``md5sum``'s ``<hex>  <name>`` is accepted too.
-For the PMC OA bulk packages NCBI publishes no checksum: the PMC FTP Service page
-(https://pmc.ncbi.nlm.nih.gov/tools/ftp/) describes the baseline and daily incremental packages as
-``.tar.gz`` files, each with its file list beside it (``.filelist.csv`` and ``.filelist.txt``), and
-mentions no checksum for them. A package is therefore verified by size (the length the server announces, ``Content-Length`` or the
-total of ``Content-Range``) and recorded by the completed-download marker below; the MD5 we compute
-while downloading is recorded there too, for later audits. Should NCBI ever list ``<package>.md5``
-beside a package, :func:`list_remote` picks it up and the package is verified like a PubMed file.
+A file listed without one (a mirror that leaves them out) is verified by size (the length the server
+announces, ``Content-Length`` or the total of ``Content-Range``) and recorded by the completed-download
+marker below; the MD5 we compute while downloading is recorded there too, for later audits.
 
 :func:`download_all` puts each file at ``<destination>/<collection>/<name>``:
 
@@ -95,10 +89,6 @@ MARKER_SUFFIX = ".verified"
 _PUBMED_FILE = r"pubmed\d{2}n\d{4}\.xml\.gz"
 
 
-def _pmc_package(group: str) -> str:
-    return rf"{group}_xml\.(?:PMC\d{{3}}[xX]{{6}}\.baseline|incr)\.\d{{4}}-\d{{2}}-\d{{2}}\.tar\.gz"
-
-
 @dataclass(frozen=True)
 class Collection:
     name: str
@@ -109,12 +99,11 @@ class Collection:
 COLLECTIONS: dict[str, Collection] = {
     "baseline": Collection("baseline", ("pubmed/baseline/",), re.compile(_PUBMED_FILE)),
     "updatefiles": Collection("updatefiles", ("pubmed/updatefiles/",), re.compile(_PUBMED_FILE)),
-    **{
-        group: Collection(group, (f"pub/pmc/oa_bulk/{group}/xml/", f"pub/pmc/deprecated/oa_bulk/{group}/xml/"),
-                          re.compile(_pmc_package(group)))
-        for group in ("oa_comm", "oa_noncomm", "oa_other")
-    },
 }
+# The PMC FTP packages, gone since August 2026: naming one says where the papers are now.
+REMOVED_COLLECTIONS = ("oa_comm", "oa_noncomm", "oa_other")
+REMOVED_MESSAGE = ("NCBI removed the PMC FTP packages ({names}) in August 2026; PMC's full text is now the PMC "
+                   "Cloud Service: use --collections pmc")
 
 
 @dataclass(frozen=True)
@@ -210,6 +199,9 @@ def list_remote(base_url: str, collections: Sequence[str], *, http=None) -> list
     Raises ``ValueError`` for an unknown collection and :class:`DownloadError` when a listing cannot
     be fetched (after the same retries as downloads).
     """
+    removed = [name for name in collections if name in REMOVED_COLLECTIONS]
+    if removed:
+        raise ValueError(REMOVED_MESSAGE.format(names=", ".join(removed)))
     unknown = [name for name in collections if name not in COLLECTIONS]
     if unknown:
         raise ValueError(f"unknown collection(s) {', '.join(unknown)}; choose from {', '.join(COLLECTIONS)}")

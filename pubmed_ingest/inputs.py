@@ -5,13 +5,14 @@ Sniffing looks at content (gzip magic, tar header, first XML element), never at 
 it was, so the caller can go on to parse it). :func:`iter_jats_inputs` (a path) and
 :func:`iter_jats_archive` (a stream) yield the articles of a PMC OA bulk package
 (``.tar.gz``) member by member, streamed without unpacking to disk; :func:`iter_jats_inputs`
-also takes a single ``.nxml``/``.xml`` file (optionally gzip-compressed).
+also takes a single ``.nxml``/``.xml`` file (optionally gzip-compressed), which
+:func:`read_jats_file` reads from an open stream.
 
 Problems are reported in the stream, not raised, so that every input is accounted for: in place
 of an article comes a :class:`~gap_replay.core.outcome.Drop` (source ``pubmed_papers``) with reason
 
 - ``too_large``: a member (or single file) over ``max_member_bytes`` (default 64 MiB); id
-  ``file:<archive>:<member>``; the archive goes on with its next member.
+  ``file:<archive>:<member>`` (``file:<name>`` for a single file); the archive goes on with its next member.
 - ``parse_error``: the archive (or file) cannot be read any further (corrupt or truncated tar
   or gzip); id ``file:<archive>``; always the last item, after the members read before the damage.
 
@@ -78,15 +79,7 @@ def classify_stream(stream: BinaryIO) -> InputKind | Literal["unknown"]:
     ``io.BufferedReader``; then only the bytes its buffer holds are looked at, which is enough for
     the gzip header, a tar header and an XML prolog).
     """
-    if stream.seekable():
-        position = stream.tell()
-        head = stream.read(_SNIFF_BYTES)
-        stream.seek(position)
-    elif hasattr(stream, "peek"):
-        head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]
-    else:
-        raise TypeError("classify_stream needs a seekable stream or one with peek() (io.BufferedReader)")
-    return _classify_head(head)[0]
+    return _classify_head(_peek(stream, _SNIFF_BYTES))[0]
 
 
 def iter_jats_inputs(
@@ -104,7 +97,8 @@ def iter_jats_inputs(
             for member, data in iter_jats_archive(stream, name=name, max_member_bytes=max_member_bytes):
                 yield data if isinstance(data, Drop) else (f"{name}:{member}", data)
         else:
-            yield _read_single(stream, name, max_member_bytes)
+            data = read_jats_file(stream, name=name, max_member_bytes=max_member_bytes)
+            yield data if isinstance(data, Drop) else (name, data)
 
 
 def iter_jats_archive(
@@ -138,19 +132,36 @@ def iter_jats_archive(
         )
 
 
-def _read_single(stream: BinaryIO, name: str, max_member_bytes: int) -> tuple[str, bytes] | Drop:
+def read_jats_file(
+    stream: BinaryIO, *, name: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
+) -> bytes | Drop:
+    """The content of the single JATS file read from `stream` (from where it is), gunzipped when it
+    is gzip, holding at most ``max_member_bytes + 1`` bytes in memory; or a Drop with id ``file:<name>``:
+    ``too_large`` beyond `max_member_bytes` (after gunzipping), ``parse_error`` for a corrupt or
+    truncated gzip. The stream must be seekable or offer ``peek``, as for :func:`classify_stream`.
+    """
     try:
-        if stream.read(2) == GZIP_MAGIC:
-            stream.seek(0)
+        if _peek(stream, 2) == GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")
-        else:
-            stream.seek(0)
         data = stream.read(max_member_bytes + 1)  # one byte more tells "too large" from "exactly the cap"
     except (OSError, EOFError, zlib.error) as error:
         return Drop(id=f"file:{name}", reason="parse_error", detail=f"{type(error).__name__}: {error}", source=SOURCE)
     if len(data) > max_member_bytes:
         return _too_large(name, None, max_member_bytes)
-    return name, data
+    return data
+
+
+def _peek(stream: BinaryIO, size: int) -> bytes:
+    """The next `size` bytes of `stream` (fewer at its end), leaving it where it was."""
+    if stream.seekable():
+        position = stream.tell()
+        head = stream.read(size)
+        stream.seek(position)
+        return head
+    if hasattr(stream, "peek"):
+        return stream.peek(size)[:size]
+    raise TypeError("reading a stream without consuming it needs a seekable stream or one with peek() "
+                    "(io.BufferedReader)")
 
 
 def _too_large(name: str, size: int | None, limit: int) -> Drop:

@@ -10,6 +10,9 @@ formulas replaced by the in-text markers::
     [FIG_REF]Figure 3: caption truncated to 12 words...[/FIG_REF]
     [FIG]Figure 3: caption[/FIG]   [TABLE]Table 2: caption[/TABLE]   [FORMULA]tex or MathML text[/FORMULA]
 
+:func:`iter_jats_articles` does the same for every article of a document: one for a bare
+``<article>``, one per article of a ``pmc-articleset`` (NCBI efetch's answer for several ids).
+
 Choices the rules leave open:
 - The abstract comes under a ``# Abstract`` header (its own ``<title>`` when it has one); its
   sections are ``##``. Only the main abstract is used (no ``abstract-type``, or ``abstract`` /
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from lxml import etree
@@ -102,7 +105,53 @@ def parse_jats(data: bytes, *, name: str) -> dict | Drop:
     ``article`` nor a ``pmc-articleset`` holding one; id ``file:<name>``), ``too_large`` (gzip inflating beyond MAX_GUNZIPPED_BYTES),
     ``no_identifier`` (neither PMCID nor DOI; id ``file:<name>``), ``no_text`` (empty abstract
     and body; id of the article).
+
+    Of a ``pmc-articleset`` holding several articles only the first is read: use
+    :func:`iter_jats_articles` for all of them.
     """
+    root = _parse_root(data, name)
+    if isinstance(root, Drop):
+        return root
+    articles = _articles(root, name)
+    if isinstance(articles, Drop):
+        return articles
+    return _article_outcome(articles[0], name)
+
+
+def iter_jats_articles(data: bytes, *, name: str, known_ids: Mapping[str, str] | None = None) -> Iterator[dict | Drop]:
+    """One outcome per JATS article of a document (bytes, gzip-compressed or not), in document order.
+
+    A bare ``<article>`` root, or a ``pmc-articleset`` holding one article, gives exactly what
+    :func:`parse_jats` gives. A ``pmc-articleset`` holding several (NCBI efetch's answer for several
+    ids) gives one outcome per ``<article>`` child, each parsed as :func:`parse_jats` parses a single
+    article but named ``<name>#article<k>`` (k counts the set's articles from 1): in the id of its
+    ``no_identifier`` or ``parse_error`` Drop (``file:<name>#article<k>``: a failure of that article,
+    not of the whole file), in a ``no_text`` detail and in the document's ``extra.input``. What fails
+    for the whole document is one Drop with id ``file:<name>``, the only item: ``parse_error`` and
+    ``too_large`` as for :func:`parse_jats`, ``unsupported_input`` for a root that is not an article
+    and for a ``pmc-articleset`` without any ``<article>``.
+
+    `known_ids` (``pmc``, ``pmid``, ``doi``: what a publisher's metadata says of a one-article document,
+    such as the PMC Cloud Service's JSON) fill the ids the article's own ``<article-id>`` lack.
+    """
+    root = _parse_root(data, name)
+    if isinstance(root, Drop):
+        yield root
+        return
+    articles = _articles(root, name)
+    if isinstance(articles, Drop):
+        yield articles
+        return
+    if len(articles) == 1:
+        yield _article_outcome(articles[0], name, known_ids)
+        return
+    for number, article in enumerate(articles, start=1):
+        yield _article_outcome(article, f"{name}#article{number}")
+        article.clear(keep_tail=True)  # its document is built: free the subtree while the rest is read
+
+
+def _parse_root(data: bytes, name: str) -> etree._Element | Drop:
+    """The root element of `data` (gunzipped first when it is gzip), or the Drop of the whole input."""
     try:
         if data[:2] == GZIP_MAGIC:
             inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -112,15 +161,30 @@ def parse_jats(data: bytes, *, name: str) -> dict | Drop:
                             detail=f"inflates beyond {MAX_GUNZIPPED_BYTES} bytes", source=SOURCE)
             if not inflater.eof:
                 raise EOFError("compressed article ended before the end-of-stream marker")
-        root = parse_bytes(data)
+        return parse_bytes(data)
     except Exception as error:  # noqa: BLE001 - XMLSyntaxError, zlib.error, EOFError, ValueError on odd input
         return _parse_error(name, error)
-    article = root if root.tag == "article" else root.find("article")  # also accept a pmc-articleset wrapper
-    if article is None:
-        return Drop(id=f"file:{name}", reason="unsupported_input",
-                    detail=f"root element <{local_name(root.tag)}> is not a JATS <article>", source=SOURCE)
+
+
+def _articles(root: etree._Element, name: str) -> list[etree._Element] | Drop:
+    """The articles of a document: the root itself, or the ``<article>`` children of a wrapper
+    (``pmc-articleset``); a Drop (``unsupported_input``) when there is none."""
+    if root.tag == "article":
+        return [root]
+    articles = list(root.iterchildren("article"))
+    if articles:
+        return articles
+    if root.tag == "pmc-articleset":
+        detail = "root element <pmc-articleset> holds no JATS <article> (an empty article set)"
+    else:
+        detail = f"root element <{local_name(root.tag)}> is not a JATS <article>"
+    return Drop(id=f"file:{name}", reason="unsupported_input", detail=detail, source=SOURCE)
+
+
+def _article_outcome(article: etree._Element, name: str, known_ids: Mapping[str, str] | None = None) -> dict | Drop:
+    """The document (or Drop) of one article element; `name` names it in Drop ids and details."""
     try:
-        return _ArticleReader(article, name).outcome()
+        return _ArticleReader(article, name, known_ids).outcome()
     except Exception as error:  # noqa: BLE001 - one odd article must not end a partition
         return _parse_error(name, error)
 
@@ -132,9 +196,10 @@ def _parse_error(name: str, error: Exception) -> Drop:
 class _ArticleReader:
     """Reads the metadata of one article and renders its text into blocks (paragraphs)."""
 
-    def __init__(self, article: etree._Element, name: str) -> None:
+    def __init__(self, article: etree._Element, name: str, known_ids: Mapping[str, str] | None = None) -> None:
         self.article = article
         self.name = name
+        self.known_ids = {kind: value for kind, value in (known_ids or {}).items() if value}
         self.meta = article.find("front/article-meta")
         if self.meta is None:
             self.meta = etree.Element("article-meta")
@@ -212,6 +277,9 @@ class _ArticleReader:
         ids: dict[str, str] = {}
         for article_id in self.meta.iterfind("article-id"):
             ids.setdefault(article_id.get("pub-id-type", ""), (article_id.text or "").strip())
+        for kind, value in self.known_ids.items():
+            if not ids.get(kind) and not (kind == "pmc" and ids.get("pmcid")):
+                ids[kind] = str(value)
         return ids
 
     def _title(self) -> str:

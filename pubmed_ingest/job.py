@@ -44,16 +44,26 @@ SUFFIXES = (".xml", ".xml.gz", ".nxml", ".tar.gz", ".tgz")
 DELETE = "__delete_citation__"  # internal marker row, never written
 
 
-def parse_input(stream: BinaryIO, path: str) -> Iterator[Outcome]:
+def parse_input(stream: BinaryIO, path: str, *, max_member_bytes: int | None = None) -> Iterator[Outcome]:
     """Parse one input file of any supported kind; deletions become DELETE marker rows.
 
     Records and drops name the input by its file name (NCBI file names are unique), so that the
-    output does not depend on where the inputs were stored.
+    output does not depend on where the inputs were stored. A JATS file, or a member of a JATS
+    package, gives one outcome per article (``pubmed_ingest.jats.iter_jats_articles``: a
+    ``pmc-articleset`` of several names its articles ``<name>#article<k>``). A single JATS file, or
+    a package member, over `max_member_bytes` (default ``inputs.DEFAULT_MAX_MEMBER_BYTES``, after
+    gunzipping a single file) is a ``too_large`` drop of the file, never read whole.
     """
-    from gap_replay.pubmed_ingest.inputs import classify_stream, iter_jats_archive
-    from gap_replay.pubmed_ingest.jats import parse_jats
+    from gap_replay.pubmed_ingest.inputs import (
+        DEFAULT_MAX_MEMBER_BYTES,
+        classify_stream,
+        iter_jats_archive,
+        read_jats_file,
+    )
+    from gap_replay.pubmed_ingest.jats import iter_jats_articles
     from gap_replay.pubmed_ingest.medline import DeleteCitation, iter_medline
 
+    cap = DEFAULT_MAX_MEMBER_BYTES if max_member_bytes is None else max_member_bytes
     name = path.rstrip("/").rsplit("/", 1)[-1]
     kind = classify_stream(stream)
     if kind == "medline":
@@ -64,10 +74,17 @@ def parse_input(stream: BinaryIO, path: str) -> Iterator[Outcome]:
             else:
                 yield item
     elif kind == "jats":
-        yield parse_jats(stream.read(), name=name)
+        data = read_jats_file(stream, name=name, max_member_bytes=cap)
+        if isinstance(data, Drop):
+            yield data
+        else:
+            yield from iter_jats_articles(data, name=name)
     elif kind == "jats_archive":
-        for member, data in iter_jats_archive(stream, name=name):
-            yield data if isinstance(data, Drop) else parse_jats(data, name=f"{name}:{member}")
+        for member, data in iter_jats_archive(stream, name=name, max_member_bytes=cap):
+            if isinstance(data, Drop):
+                yield data
+            else:
+                yield from iter_jats_articles(data, name=f"{name}:{member}")
     else:
         yield Drop(f"file:{name}", "unsupported_input", f"not PubMed XML, JATS or a tar.gz of JATS ({kind})")
 
@@ -261,30 +278,97 @@ def failed_inputs(ranked) -> Counter:
     return Counter({row["reason"]: row["count"] for row in rows})
 
 
+def input_parser(dead: dict, max_member_bytes: int | None = None):
+    """The parser of the stage's inputs: a PMC mirror's shard (``pmc_mirror.parse_shard``, with the mirror's
+    dead list) or any file :func:`parse_input` reads."""
+
+    def parse(stream: BinaryIO, name: str, uri: str) -> Iterator[Outcome]:
+        if name.startswith("pmc/") and name.endswith(".json"):  # a task's share of the PMC service
+            from gap_replay.pubmed_ingest.inputs import DEFAULT_MAX_MEMBER_BYTES
+            from gap_replay.pubmed_ingest.pmc_direct import parse_plan
+
+            yield from parse_plan(stream, name, max_member_bytes or DEFAULT_MAX_MEMBER_BYTES)
+        elif name.endswith(".parquet"):
+            from gap_replay.pubmed_ingest.inputs import DEFAULT_MAX_MEMBER_BYTES
+            from gap_replay.pubmed_ingest.pmc_mirror import parse_shard
+
+            yield from parse_shard(uri, name, dead, max_member_bytes or DEFAULT_MAX_MEMBER_BYTES)
+        else:
+            yield from parse_input(stream, name, max_member_bytes=max_member_bytes)
+
+    return parse
+
+
+def stage_inputs(inputs: Sequence[str], pmc_url: str) -> tuple[list[tuple[str, str]], dict, list[str], list[str]]:
+    """(uri, name) of every input file, sorted by file name, the dead list of the PMC mirrors among the
+    inputs, the mirrors' state files (for the fingerprint), and the PMC service addresses among the inputs
+    (``pmc_direct``). An input may be a PMC mirror, or a folder holding one as ``pmc/`` beside PubMed files."""
+    from gap_replay.pubmed_ingest.pmc_direct import service_address
+    from gap_replay.pubmed_ingest.pmc_mirror import find_mirror
+
+    plain, shards, dead, state, services = [], [], {}, [], []
+    for path in inputs:
+        address = service_address(path, pmc_url)
+        if address is not None:
+            services.append(address)
+            continue
+        mirror = find_mirror(storage.absolute_uri(path))
+        if mirror is None or mirror.root != storage.absolute_uri(path).rstrip("/"):
+            plain.append(path)
+        if mirror is not None:
+            shards += mirror.shards()
+            dead.update(mirror.dead())
+            state += mirror.state_files()
+    files = dict(expand_named_inputs(plain, SUFFIXES)) if plain else {}
+    files.update(shards)
+    return by_file_name(files.items()), dead, state, services
+
+
+def by_file_name(files) -> list[tuple[str, str]]:
+    """(uri, name) pairs in the order that ranks versions: by file name, then name, then uri."""
+    return sorted(files, key=lambda item: (item[1].rsplit("/", 1)[-1], item[1], item[0]))
+
+
 def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
                settings: PubmedConfig | None = None) -> StageLedger:
     settings = settings or context.config.pubmed
     if not inputs:
         raise InputError("no PubMed/PMC inputs given (--input PATHS or pubmed.inputs in the config)")
-    files = expand_named_inputs(inputs, SUFFIXES)
-    if not files:
-        raise InputError(f"no PubMed or PMC files ({', '.join(SUFFIXES)}) under {', '.join(inputs)}")
+    files, dead, mirror_state, addresses = stage_inputs(inputs, settings.pmc_url)
+    if not files and not addresses:
+        raise InputError(f"no PubMed or PMC files ({', '.join(SUFFIXES)}, or a PMC mirror) under {', '.join(inputs)}")
+    from gap_replay.pubmed_ingest.pmc_direct import PLAN_DIR, ServiceInput, open_service, write_plan
+
+    services = []
+    for address in addresses:
+        bucket, snapshot = open_service(address)
+        services.append((ServiceInput(address, snapshot), bucket))
     tables = [path for path in (settings.clinical_journals, settings.citations) if path]
-    fingerprint = stage_fingerprint(context.config, ["pubmed"], [*(uri for uri, _ in files), *tables])
+    fingerprint = stage_fingerprint(context.config, ["pubmed"], [*(uri for uri, _ in files), *mirror_state, *tables],
+                                    *(service.identity for service, _ in services))
 
     def produce(output_dir) -> StageLedger:
-        frame = files_dataframe(context.spark, files, settings.partitions)
+        planned = list(files)
+        for service, bucket in services:
+            from gap_replay.pubmed_ingest.pmc_cloud import read_inventory
+
+            rows = read_inventory(bucket, service.snapshot)
+            plans = write_plan(service, rows, storage.join(output_dir.staging, PLAN_DIR), settings)
+            context.say(f"pubmed: {len(rows):,} PMC versions of inventory {service.snapshot} in {len(plans):,} task(s)")
+            planned += plans
+        frame = files_dataframe(context.spark, by_file_name(planned), settings.partitions)
         from pyspark import StorageLevel
 
         # Parsed once: the version, citation and superseding steps each read the records again.
-        ranked = frame.mapInArrow(parse_files(parse_input), spark_schema(RANKED_OUTCOME_SCHEMA)) \
+        ranked = frame.mapInArrow(parse_files(input_parser(dead), with_uri=True), spark_schema(RANKED_OUTCOME_SCHEMA)) \
                       .persist(StorageLevel.DISK_ONLY)
         try:
             outcomes = pubmed_outcomes(context.spark, ranked, settings)
             ledger = write_outcomes(outcomes, output_dir.staging, STAGE)
-            ledger.inputs, ledger.failed_inputs = len(files), failed_inputs(ranked)
+            ledger.inputs, ledger.failed_inputs = len(planned), failed_inputs(ranked)
             return ledger
         finally:
             ranked.unpersist()
+            storage.delete(storage.join(output_dir.staging, PLAN_DIR))  # the tasks' shares: not part of the output
 
     return run_stage(context, STAGE, output, fingerprint, produce)

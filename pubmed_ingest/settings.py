@@ -12,7 +12,7 @@ from gap_replay.core.errors import ConfigError
 class PubmedConfig:
     # Input files, directories or globs: PubMed XML (.xml/.xml.gz), JATS (.nxml/.xml), PMC OA .tar.gz.
     inputs: list[str] = field(default_factory=list)
-    # Spark tasks for parsing; 0 means one task per input file.
+    # Spark tasks for parsing; 0 means one task per input file (read from the PMC service: 2,000 versions a task).
     partitions: int = 0
     # PMC upsampling (DESIGN.md): date the recency row counts from, a text file of clinically reviewed
     # journals (one title per line), and an optional citation table (CSV or Parquet, columns
@@ -20,6 +20,15 @@ class PubmedConfig:
     reference_date: str = "2023-08-01"
     # `gap-replay pubmed download`: where NCBI's distributions are served from (a mirror works too).
     ncbi_base_url: str = "https://ftp.ncbi.nlm.nih.gov"
+    # `gap-replay pubmed download --collections pmc`: the PMC Cloud Service (objects at <pmc_url>/<key>; a
+    # stand-in such as http://127.0.0.1:PORT/<bucket> works), which licences to take ("all": every
+    # open-access article, as MEDITRON took the open-access subset; "commercial": CC0, CC BY, CC BY-SA,
+    # CC BY-ND only), whether author manuscripts are taken, requests in flight, and the XML per packed shard.
+    pmc_url: str = "https://pmc-oa-opendata.s3.amazonaws.com"
+    pmc_licenses: str = "all"
+    pmc_manuscripts: bool = True
+    pmc_concurrency: int = 32
+    pmc_shard_mib: int = 128
     clinical_journals: str = ""
     citations: str = ""
 
@@ -28,5 +37,9 @@ class PubmedConfig:
             date.fromisoformat(self.reference_date)
         except ValueError:
             raise ConfigError(f"pubmed.reference_date: expected YYYY-MM-DD, got {self.reference_date!r}") from None
+        if self.pmc_licenses not in ("all", "commercial"):
+            raise ConfigError(f"pubmed.pmc_licenses: 'all' or 'commercial', got {self.pmc_licenses!r}")
+        if self.pmc_concurrency < 1 or self.pmc_shard_mib < 1:
+            raise ConfigError("pubmed.pmc_concurrency and pubmed.pmc_shard_mib must be at least 1")
         if self.partitions < 0:
             raise ConfigError(f"pubmed.partitions: must be >= 0 (0: one task per file), got {self.partitions}")

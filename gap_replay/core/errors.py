@@ -15,3 +15,8 @@ class InputError(ValueError):
 
 class OutputExistsError(RuntimeError):
     """A finished output exists and was made from other inputs or configuration."""
+
+
+class TransientInputError(RuntimeError):
+    """Reading an input failed for a reason that may pass (a service still failing after the client's
+    retries): the task fails, to be retried by Spark or by a rerun, rather than record the input as a drop."""

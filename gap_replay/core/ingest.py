@@ -21,7 +21,7 @@ import pyarrow.fs as pafs
 from gap_replay.core import storage
 from gap_replay.core.outcome import Drop, Outcome, outcomes_to_batches
 from gap_replay.core.schema import OUTCOME_SCHEMA
-from gap_replay.core.errors import InputError
+from gap_replay.core.errors import InputError, TransientInputError
 
 FILE_RANK, RECORD_RANK = "file_rank", "record_rank"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -154,6 +154,8 @@ def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa
         try:
             with open_input(path) as stream:
                 yield from (parser(stream, name, path) if with_uri else parser(stream, name))
+        except TransientInputError:
+            raise  # never a drop: the task fails and is tried again
         except Exception as error:  # an unreadable file, or a parser bug: recorded, and the job goes on
             yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error}")
 

@@ -48,7 +48,7 @@ PMC_DIRS = {  # oa_other only where PMC moved the legacy files in April 2026
     "oa_noncomm": "pub/pmc/oa_bulk/oa_noncomm/xml",
     "oa_other": "pub/pmc/deprecated/oa_bulk/oa_other/xml",
 }
-ALL = ["baseline", "updatefiles", "oa_comm", "oa_noncomm", "oa_other"]
+ALL = ["baseline", "updatefiles"]
 
 
 # --- fake data -----------------------------------------------------------------------------------
@@ -276,6 +276,8 @@ def run(files, destination, recorder=None, **kwargs) -> DownloadReport:
 
 
 def remote(ncbi, collection: str, name: str) -> RemoteFile:
+    if collection in PMC_DIRS:  # no longer a collection to list: the file, as a mirror without checksums serves it
+        return RemoteFile(url=f"{ncbi.base}/{PMC_DIRS[collection]}/{name}", name=name, collection=collection, md5_url=None)
     return next(f for f in list_remote(ncbi.base, [collection]) if f.name == name)
 
 
@@ -284,22 +286,19 @@ def remote(ncbi, collection: str, name: str) -> RemoteFile:
 @pytest.mark.parametrize("collection", ALL)
 def test_list_each_collection(ncbi, collection):
     files = list_remote(ncbi.base, [collection])
-    expected = {"baseline": BASELINE, "updatefiles": UPDATES}.get(collection) or sorted(PMC[collection])
-    assert [f.name for f in files] == expected  # no README, .md5, .filelist.csv/.txt
-    directory = {"baseline": "pubmed/baseline", "updatefiles": "pubmed/updatefiles"}.get(collection) or PMC_DIRS[collection]
+    assert [f.name for f in files] == {"baseline": BASELINE, "updatefiles": UPDATES}[collection]  # no README, .md5
     for f in files:
         assert f.collection == collection
-        assert f.url == f"{ncbi.base}/{directory}/{f.name}"
-        if collection in ("baseline", "updatefiles"):
-            assert f.md5_url == f.url + ".md5"
-        else:
-            assert f.md5_url is None  # NCBI publishes no checksums for PMC OA packages
+        assert f.url == f"{ncbi.base}/pubmed/{collection}/{f.name}"
+        assert f.md5_url == f.url + ".md5"
 
 
 def test_list_several_collections_in_order_and_errors(ncbi):
     files = list_remote(ncbi.base + "/", ["updatefiles", "baseline", "updatefiles"])
     assert [f.name for f in files] == UPDATES + BASELINE
-    assert "deprecated" in list_remote(ncbi.base, ["oa_other"])[0].url  # the April 2026 move, found by fallback
+    # The PMC FTP packages are gone (August 2026): naming one says where the papers are now.
+    with pytest.raises(ValueError, match=r"removed the PMC FTP packages \(oa_comm, oa_other\).*--collections pmc"):
+        list_remote(ncbi.base, ["baseline", "oa_comm", "oa_other"])
     with pytest.raises(ValueError, match="unknown collection"):
         list_remote(ncbi.base, ["baseline", "medline"])
     ncbi.missing.update({"/pubmed/baseline/", "/pubmed/baseline"})
@@ -325,11 +324,8 @@ def test_parse_listing_keeps_only_entries_of_the_directory():
 
 
 def test_collection_patterns():
-    pmc = COLLECTIONS["oa_comm"].pattern
-    assert pmc.fullmatch("oa_comm_xml.PMC011xxxxxx.baseline.2025-06-30.tar.gz")
-    assert pmc.fullmatch("oa_comm_xml.incr.2025-07-01.tar.gz")
-    assert not pmc.fullmatch("oa_comm_xml.incr.2025-07-01.filelist.csv")
-    assert not pmc.fullmatch("oa_noncomm_xml.incr.2025-07-01.tar.gz")
+    assert set(COLLECTIONS) == {"baseline", "updatefiles"}
+    assert COLLECTIONS["updatefiles"].pattern.fullmatch("pubmed26n1335.xml.gz")
     assert not COLLECTIONS["baseline"].pattern.fullmatch("pubmed25n0001.xml.gz.md5")
 
 
@@ -397,7 +393,8 @@ def test_resume_a_part_left_by_an_earlier_run(ncbi, tmp_path):
     assert json.loads((folder / f"{name}.verified").read_text())["md5"] == md5_of(ncbi.contents[name])
 
 
-def test_pmc_package_without_md5_resumes_and_is_verified_by_size(ncbi, tmp_path):
+def test_a_file_without_md5_resumes_and_is_verified_by_size(ncbi, tmp_path):
+    # A mirror that lists no checksum beside a file (here a PMC package of the kind NCBI served until 2026).
     name = PMC["oa_noncomm"][0]
     ncbi.drop_after[f"/{PMC_DIRS['oa_noncomm']}/{name}"] = 1000
     report = run([remote(ncbi, "oa_noncomm", name)], tmp_path)
@@ -450,7 +447,7 @@ def test_wrong_md5_and_404_fail_while_the_others_download(ncbi, tmp_path):
     (ncbi.root / "pubmed" / "baseline" / f"{bad_md5}.md5").write_text(f"MD5({bad_md5})= {'0' * 32}\n")
     ncbi.missing.add(f"/pubmed/baseline/{missing}")
     recorder = Recorder()
-    files = list_remote(ncbi.base, ["baseline", "updatefiles", "oa_comm"])
+    files = list_remote(ncbi.base, ["baseline", "updatefiles"])
     report = run(files, tmp_path, recorder)
     failed = dict(report.failed)
     assert set(failed) == {bad_md5, missing}

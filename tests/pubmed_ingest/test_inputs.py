@@ -1,4 +1,4 @@
-"""classify_input and iter_jats_inputs on the real files and on tar packages built from them."""
+"""classify_input, iter_jats_inputs and read_jats_file on the real files and on tar packages built from them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from gap_replay.pubmed_ingest.inputs import (
     classify_stream,
     iter_jats_archive,
     iter_jats_inputs,
+    read_jats_file,
 )
 from gap_replay.pubmed_ingest.jats import parse_jats
 from gap_replay.pubmed_ingest.medline import iter_medline
@@ -162,3 +163,27 @@ def test_classify_then_parse_the_same_unseekable_stream(tmp_path):
     assert items[0][1] == (PMC / "ehp-116-1694.nxml").read_bytes()
     assert [data.id for _, data in items[1:]] == [
         f"file:s3://bucket/oa_package.tar.gz:PMC001/{name}" for name in ARTICLES[1:]]
+
+
+def test_read_jats_file_from_seekable_and_unseekable_streams(shared_data):
+    data = (shared_data / "pmc" / "mds526.nxml").read_bytes()
+    for payload in (data, gzip.compress(data)):
+        assert read_jats_file(io.BytesIO(payload), name="a.nxml") == data
+        assert read_jats_file(io.BufferedReader(RawStream(io.BytesIO(payload))), name="a.nxml") == data
+    seekable = io.BytesIO(b"junk" + data)  # read from where the stream is
+    seekable.seek(4)
+    assert read_jats_file(seekable, name="a.nxml") == data
+
+
+def test_read_jats_file_caps_what_it_holds(shared_data):
+    data = (shared_data / "pmc" / "mds526.nxml").read_bytes()
+    for payload in (data, gzip.compress(data)):  # the cap is on the gunzipped content
+        assert read_jats_file(io.BytesIO(payload), name="a.nxml", max_member_bytes=len(data)) == data
+        stream = io.BufferedReader(RawStream(io.BytesIO(payload)))
+        drop = read_jats_file(stream, name="a.nxml", max_member_bytes=len(data) - 1)
+        assert isinstance(drop, Drop)
+        assert (drop.id, drop.reason, drop.source) == ("file:a.nxml", "too_large", "pubmed_papers")
+        assert f"cap of {len(data) - 1} bytes" in drop.detail
+    stream = io.BufferedReader(RawStream(io.BytesIO(gzip.compress(data)[:2000])))
+    drop = read_jats_file(stream, name="cut.nxml.gz")
+    assert isinstance(drop, Drop) and (drop.id, drop.reason) == ("file:cut.nxml.gz", "parse_error")

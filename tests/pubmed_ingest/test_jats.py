@@ -1,4 +1,5 @@
-"""parse_jats on the real PMC/eLife articles in shared/data/pmc, and on inline edge cases."""
+"""parse_jats on the real PMC/eLife articles in shared/data/pmc, and on inline edge cases; iter_jats_articles
+on pmc-articleset documents (several articles in one file)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from tests.pubmed_ingest.pmc_files import article_tree, parsed_article
 
 from gap_replay.core.outcome import Drop
 from gap_replay.core.schema import COLUMN_NAMES, documents_to_batch
-from gap_replay.pubmed_ingest.jats import parse_jats
+from gap_replay.pubmed_ingest import jats
+from gap_replay.pubmed_ingest.jats import iter_jats_articles, parse_jats
 
 ROOT = Path(__file__).resolve().parents[2]
 PMC = ROOT.parent / "shared" / "data" / "pmc"
@@ -22,8 +24,19 @@ ARTICLE_FILES = sorted(path.name for path in PMC.iterdir() if path.suffix in (".
 MARKER = re.compile(r"\[(BIB_REF|FIG_REF|FIG|TABLE|FORMULA)\](.*?)\[/\1\]")
 BIB_REF = re.compile(r"\[BIB_REF\](.*?)\[/BIB_REF\]")
 JATS_TAG = re.compile(r"</?(?:mml:)?(?:p|italic|bold|sup|sub|xref|sec|title|td|tr|fig|table|math|mi|mo|mn|ext-link)\b")
+# Three real PMC articles (each with a PMC id) and their ids, for the pmc-articleset tests.
+SET_ARTICLES = {"ehp-116-1694.nxml": "PMC2599765", "mds526.nxml": "PMC3574550", "pone.0000217.nxml": "PMC1790863"}
+ARTICLESET_DOCTYPE = (b'<!DOCTYPE pmc-articleset PUBLIC "-//NLM//DTD ARTICLE SET 2.0//EN" '
+                      b'"https://dtd.nlm.nih.gov/ncbi/pmc/articleset/nlm-articleset-2.0.dtd">')
+_ARTICLE_START = re.compile(rb"<article[\s>]")
 
 
+def articleset(*articles: bytes) -> bytes:
+    """A pmc-articleset document as NCBI efetch returns it for several ids: the articles' own XML
+    declarations and DOCTYPEs removed, one set DOCTYPE (so their named entities stay legal)."""
+    bodies = [data[_ARTICLE_START.search(data).start():].strip() for data in articles]
+    return (b'<?xml version="1.0" encoding="UTF-8"?>\n' + ARTICLESET_DOCTYPE + b"\n<pmc-articleset>"
+            + b"\n".join(bodies) + b"</pmc-articleset>\n")
 
 
 def words(element: etree._Element | None) -> str:
@@ -421,3 +434,83 @@ def test_gzip_compressed_article():
     assert parse_jats(gzip.compress(data), name="mds526.nxml.gz")["text"] == parsed_article("mds526.nxml")["text"]
     cut = parse_jats(gzip.compress(data)[:5000], name="cut.nxml.gz")
     assert isinstance(cut, Drop) and (cut.id, cut.reason) == ("file:cut.nxml.gz", "parse_error")
+
+
+# --- several articles in one file: iter_jats_articles -----------------------------------------
+
+
+def outcomes(data: bytes, name: str = "set.xml") -> list:
+    return list(iter_jats_articles(data, name=name))
+
+
+def test_articleset_of_three_real_articles_gives_three_documents(shared_data):
+    data = articleset(*((shared_data / "pmc" / file_name).read_bytes() for file_name in SET_ARTICLES))
+    docs = outcomes(data)
+    assert all(isinstance(doc, dict) for doc in docs), docs
+    assert [doc["pmcid"] for doc in docs] == list(SET_ARTICLES.values())  # in document order
+    assert [doc["id"] for doc in docs] == [f"pmcid:{pmcid}" for pmcid in SET_ARTICLES.values()]
+    for number, (doc, file_name) in enumerate(zip(docs, SET_ARTICLES), start=1):
+        alone = parsed_article(file_name)  # the same article parsed from its own file
+        assert {key: value for key, value in doc.items() if key != "extra"} == \
+               {key: value for key, value in alone.items() if key != "extra"}
+        assert json.loads(doc["extra"]) == {**json.loads(alone["extra"]), "input": f"set.xml#article{number}"}
+    documents_to_batch(docs)
+    # parse_jats still reads only the first article of a set, named as before.
+    assert parse_jats(data, name="set.xml")["id"] == docs[0]["id"]
+    # gzip-compressed, the same.
+    import gzip
+
+    assert outcomes(gzip.compress(data), name="set.xml") == docs
+
+
+def test_a_single_article_is_named_as_parse_jats_names_it():
+    for data in (article(), b"<pmc-articleset>" + article() + b"</pmc-articleset>"):
+        assert outcomes(data, name="inline.nxml") == [parse(data)]
+    nothing = article(ids="")
+    for data in (nothing, b"<pmc-articleset>" + nothing + b"</pmc-articleset>"):
+        assert outcomes(data, name="inline.nxml") == [parse(data)]
+        assert parse(data).id == "file:inline.nxml"  # the file's only article: a failure of the file
+
+
+@pytest.mark.parametrize("data", [
+    b"<pmc-articleset/>",
+    ARTICLESET_DOCTYPE + b"\n<pmc-articleset>\n</pmc-articleset>",
+    b"<pmc-articleset><other/><!-- no article --></pmc-articleset>",
+])
+def test_empty_articleset_is_one_drop_of_the_file(data):
+    [drop] = outcomes(data)
+    assert isinstance(drop, Drop)
+    assert (drop.id, drop.reason, drop.source) == ("file:set.xml", "unsupported_input", "pubmed_papers")
+    assert "holds no JATS <article>" in drop.detail and "empty article set" in drop.detail
+    assert parse_jats(data, name="set.xml") == drop
+
+
+def test_one_bad_article_among_good_ones_is_dropped_alone(shared_data, monkeypatch):
+    good = [(shared_data / "pmc" / file_name).read_bytes() for file_name in ("ehp-116-1694.nxml", "mds526.nxml")]
+    no_id = article(ids='<article-id pub-id-type="publisher-id">x1</article-id>')
+    no_text = article(body="<sec><title>Empty</title></sec>", ids='<article-id pub-id-type="pmc">777</article-id>',
+                      back="")
+    broken = article(ids='<article-id pub-id-type="pmc">888</article-id>', root_attrs=' specific-use="explode"')
+    real = jats._ArticleReader.outcome
+
+    def outcome(self):  # an article that trips an unexpected error in the reader
+        if self.article.get("specific-use") == "explode":
+            raise RuntimeError("unexpected structure")
+        return real(self)
+
+    monkeypatch.setattr(jats._ArticleReader, "outcome", outcome)
+    found = outcomes(articleset(good[0], no_id, no_text, broken, good[1]))
+    assert [item["id"] for item in (found[0], found[4])] == ["pmcid:PMC2599765", "pmcid:PMC3574550"]
+    drops = [(item.id, item.reason) for item in found[1:4]]
+    assert drops == [("file:set.xml#article2", "no_identifier"), ("pmcid:PMC777", "no_text"),
+                     ("file:set.xml#article4", "parse_error")]
+    assert "set.xml#article3" in found[2].detail and "RuntimeError: unexpected structure" in found[3].detail
+    # None of them looks like a failure of the whole file (job.failed_inputs: "file:" without "#").
+    assert not any(item.id.startswith("file:") and "#" not in item.id for item in found[1:4])
+
+
+def test_malformed_articleset_is_one_parse_error_of_the_file(shared_data):
+    data = articleset((shared_data / "pmc" / "mds526.nxml").read_bytes(), article())
+    [drop] = outcomes(data[:-60])  # cut inside the second article: the document is not well-formed
+    assert isinstance(drop, Drop) and (drop.id, drop.reason) == ("file:set.xml", "parse_error")
+    assert drop.detail.startswith("XMLSyntaxError")

@@ -1,10 +1,14 @@
 """The pubmed stage on Spark: update semantics, papers' metadata, superseded abstracts, upsampling,
-hostile files, and independence from partitioning."""
+hostile files, and independence from partitioning; parse_input on several articles in one file and on
+the size cap."""
 
 from __future__ import annotations
 
 import gzip
+import io
+import json
 import shutil
+import tarfile
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,7 +17,10 @@ from gap_replay.build import sample_dir
 from gap_replay.stages import load_config
 from gap_replay.core.errors import InputError
 from gap_replay.core.runner import RunContext
-from gap_replay.pubmed_ingest.job import run_pubmed
+from gap_replay.core.ingest import RawStream
+from gap_replay.core.outcome import Drop
+from gap_replay.pubmed_ingest.job import parse_input, run_pubmed
+from tests.pubmed_ingest.test_jats import SET_ARTICLES, article, articleset
 
 SAMPLE = sample_dir()
 
@@ -112,3 +119,80 @@ def test_a_stage_whose_every_input_failed_is_an_error(spark, tmp_path):
     with pytest.raises(InputError, match=r"^pubmed: every input failed \(2 inputs; unsupported_input 2\): nothing was kept$"):
         run_pubmed(RunContext(load_config()), [str(inputs)], str(tmp_path / "out"))
     assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
+# --- parse_input: several articles in one file, the size cap ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_articles(shared_data) -> list[bytes]:
+    return [(shared_data / "pmc" / file_name).read_bytes() for file_name in SET_ARTICLES]
+
+
+@pytest.fixture(scope="module")
+def three_articles(real_articles) -> bytes:
+    return articleset(*real_articles)
+
+
+def unseekable(data: bytes) -> io.BufferedReader:
+    """What ``open_input`` gives for object storage: buffered, peekable, not seekable."""
+    return io.BufferedReader(RawStream(io.BytesIO(data)))
+
+
+def test_parse_input_yields_every_article_of_a_set(three_articles):
+    for stream in (io.BytesIO(three_articles), unseekable(three_articles), unseekable(gzip.compress(three_articles))):
+        docs = list(parse_input(stream, "s3://bucket/pmc/efetch.xml"))
+        assert [doc["pmcid"] for doc in docs] == list(SET_ARTICLES.values())
+        assert [json.loads(doc["extra"])["input"] for doc in docs] == [f"efetch.xml#article{k}" for k in (1, 2, 3)]
+
+
+def test_parse_input_drops_a_single_file_over_the_cap_without_reading_it(three_articles):
+    cap = len(three_articles) - 1
+    [drop] = parse_input(io.BytesIO(three_articles), "in/efetch.xml", max_member_bytes=cap)
+    assert isinstance(drop, Drop) and (drop.id, drop.reason) == ("file:efetch.xml", "too_large")
+    assert f"cap of {cap} bytes" in drop.detail
+    [drop] = parse_input(unseekable(gzip.compress(three_articles)), "efetch.xml.gz", max_member_bytes=cap)
+    assert (drop.id, drop.reason) == ("file:efetch.xml.gz", "too_large")
+    assert len(list(parse_input(io.BytesIO(three_articles), "efetch.xml", max_member_bytes=cap + 1))) == 3
+
+    class Counted(io.BytesIO):
+        def read(self, size=-1):
+            data = super().read(size)
+            self.taken = getattr(self, "taken", 0) + len(data)
+            return data
+
+    huge = Counted(b"<article>" + b" " * 4_000_000 + b"</article>")
+    [drop] = parse_input(io.BufferedReader(RawStream(huge)), "huge.nxml", max_member_bytes=1000)
+    assert drop.reason == "too_large" and huge.taken < 100_000  # the cap + 1 bytes, and what the buffer peeked
+
+
+def test_parse_input_reads_every_article_of_an_archive_member(three_articles, real_articles):
+    bad_set = articleset(article(ids='<article-id pub-id-type="publisher-id">x1</article-id>'), *real_articles)
+    package = io.BytesIO()
+    with tarfile.open(fileobj=package, mode="w:gz") as archive:
+        for member, payload in (("PMC/efetch.xml", three_articles), ("PMC/mixed.xml", bad_set),
+                                ("PMC/big.xml", b"<article>" + b" " * len(bad_set) + b"</article>")):
+            info = tarfile.TarInfo(member)
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+    found = list(parse_input(unseekable(package.getvalue()), "s3://b/oa.tar.gz", max_member_bytes=len(bad_set)))
+    pmcids = list(SET_ARTICLES.values())
+    assert [getattr(item, "id", None) or item["id"] for item in found] == [
+        *(f"pmcid:{pmcid}" for pmcid in pmcids),
+        "file:oa.tar.gz:PMC/mixed.xml#article1", *(f"pmcid:{pmcid}" for pmcid in pmcids),
+        "file:oa.tar.gz:PMC/big.xml"]
+    assert found[3].reason == "no_identifier" and found[-1].reason == "too_large"
+    assert '"input": "oa.tar.gz:PMC/mixed.xml#article2"' in found[4]["extra"]
+
+
+def test_stage_keeps_every_article_of_a_set_and_no_input_failed(spark, tmp_path, real_articles):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    no_id = article(ids='<article-id pub-id-type="publisher-id">x1</article-id>')
+    (inputs / "efetch.xml").write_bytes(articleset(*real_articles, no_id))
+    ledger, kept, dropped = run(tmp_path, [inputs])
+    assert set(kept) | set(dropped) == {*(f"pmcid:{pmcid}" for pmcid in SET_ARTICLES.values()),
+                                        "file:efetch.xml#article4"}
+    assert dropped["file:efetch.xml#article4"][0] == "no_identifier"
+    # One article of four failed, not the input: failed_inputs counts whole-file failures only.
+    assert ledger.inputs == 1 and ledger.failed_inputs_total == 0

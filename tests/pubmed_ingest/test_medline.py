@@ -1,4 +1,5 @@
-"""iter_medline on the real NCBI files in shared/data/pubmed, and on inline edge cases."""
+"""iter_medline on the real NCBI files in shared/data/pubmed, on a made-up 2026 update file (fixtures/),
+and on inline edge cases."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import resource
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from gap_replay.core.ingest import RawStream
 from gap_replay.core.outcome import Drop
@@ -466,3 +468,175 @@ def test_pruner_does_not_hold_an_endless_tag(monkeypatch):
     *kept, last = iter_medline(stream, name="endless.xml")
     assert len(kept) == 30 and (last.reason, last.id) == ("parse_error", "file:endless.xml")
     assert "ValueError" in last.detail
+
+
+# --- a 2026 update file (made up, in the form NCBI writes since the December 2025 baseline) ----
+
+UPDATE_2026 = Path(__file__).resolve().parent / "fixtures" / "pubmed26_update_made_up.xml.gz"  # see fixtures/README.md
+
+
+def update_2026_outcomes() -> list:
+    return list(iter_medline(UPDATE_2026, name=UPDATE_2026.name))
+
+
+def update_2026_records() -> dict[int, etree._Element]:
+    """The fixture's PubmedArticle elements by PMID, read with lxml independently of the parser."""
+    with gzip.open(UPDATE_2026) as stream:
+        root = etree.parse(stream, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)).getroot()
+    return {int(record.findtext("MedlineCitation/PMID")): record for record in root.iter("PubmedArticle")}
+
+
+def flat_text(element: etree._Element) -> str:
+    return " ".join("".join(element.itertext()).split())
+
+
+def test_2026_update_file_records_drops_and_deletions():
+    items = update_2026_outcomes()
+    assert [item["id"] if isinstance(item, dict) else type(item).__name__ for item in items] == [
+        "pmid:41617203", "pmid:41617210", "pmid:41617254", "Drop", "pmid:41617301", "DeleteCitation"]
+    drop = items[3]
+    assert (drop.id, drop.reason, drop.source) == ("pmid:41617288", "no_abstract", "pubmed_abstracts")  # a letter
+    assert items[-1] == DeleteCitation(pmids=(41398822, 40933107, 39871214))
+    documents_to_batch([item for item in items if isinstance(item, dict)])
+
+
+def test_2026_update_text_has_no_coi_statement_references_or_other_abstract():
+    """Per record: no CoiStatement, Citation of a (PMC-supplied) Reference, OtherAbstract paragraph or
+    CopyrightInformation of the record is in its text, which is its title and abstract only."""
+    docs = {item["pmid"]: item for item in update_2026_outcomes() if isinstance(item, dict)}
+    records = update_2026_records()
+    assert sorted(records) == [41617203, 41617210, 41617254, 41617288, 41617301]
+    seen = {"CoiStatement": 0, "Citation": 0, "OtherAbstract/AbstractText": 0, "CopyrightInformation": 0}
+    for pmid, record in records.items():
+        if pmid == 41617288:  # no abstract: dropped, no text at all
+            assert pmid not in docs
+            continue
+        text = docs[pmid]["text"]
+        paragraphs = [flat_text(record.find("MedlineCitation/Article/ArticleTitle"))] + [
+            f"{part.get('Label')}: {flat_text(part)}" if part.get("Label") else flat_text(part)
+            for part in record.iterfind("MedlineCitation/Article/Abstract/AbstractText")]
+        paragraphs = [paragraph.replace(" https://osf.io/example-wfs23/", "") for paragraph in paragraphs]  # URLs go
+        assert text.split("\n\n") == paragraphs, pmid
+        for path in seen:
+            for element in record.iterfind(f".//{path}"):
+                seen[path] += 1
+                assert flat_text(element) not in text, (pmid, path)
+    assert seen == {"CoiStatement": 3, "Citation": 10, "OtherAbstract/AbstractText": 9, "CopyrightInformation": 2}
+
+    # the same, spelled out
+    trial = docs[41617203]["text"]
+    assert "Meridian" not in trial and "competing interests" not in trial  # CoiStatement
+    assert "Marsh RP" not in trial and "J Vasc Access Res" not in trial and "Standard operating" not in trial
+    assert "Example Academic Press" not in trial  # CopyrightInformation
+    spanish = docs[41617210]["text"]
+    assert "conflicto de intereses" not in spanish and "OBJETIVO" not in spanish and "cribado" not in spanish
+    assert "Cribado universal frente" not in spanish  # the VernacularTitle is not the title when there is one
+    review = docs[41617254]["text"]
+    assert "Nutrimed" not in review and "Getting fitter" not in review  # CoiStatement, plain-language summary
+    cohort = docs[41617301]["text"]
+    assert "CONTEXTE" not in cohort and "feux de forêt" not in cohort and "Lefebvre C" not in cohort
+    assert "https://" not in cohort and "osf.io" not in cohort  # URL removed from the abstract
+    assert "Analysis code is available at." in cohort
+
+
+UPDATE_2026_FIELDS = {
+    # pmid: (pmcid, doi, year, journal, publication types, {MeSH descriptor: major}, keywords)
+    41617203: (
+        "PMC12791436", "10.5555/jcat.2026.0112", 2026, "Journal of clinical antimicrobial therapy",
+        ["Journal Article", "Multicenter Study", "Randomized Controlled Trial", "Research Support, Non-U.S. Gov't"],
+        {"Humans": False, "Staphylococcal Infections": True, "Bacteremia": True, "Anti-Bacterial Agents": True,
+         "Administration, Oral": False, "Administration, Intravenous": False, "Staphylococcus aureus": False,
+         "Length of Stay": False, "Middle Aged": False, "Aged": False, "Female": False, "Male": False},
+        ["Staphylococcus aureus", "Bacteraemia", "Oral antibiotic therapy", "Non-inferiority trial"]),
+    41617210: (  # no PMC copy; year from <MedlineDate>2025 Nov-Dec</MedlineDate>, DOI from ArticleIdList
+        None, "10.5555/raps.2025.103187", 2025, "Revista de atención primaria y salud comunitaria",
+        ["Comparative Study", "English Abstract", "Journal Article", "Randomized Controlled Trial"],
+        {"Humans": False, "Female": False, "Pregnancy": False, "Diabetes, Gestational": True, "Mass Screening": True,
+         "Primary Health Care": False, "Glucose Tolerance Test": False, "Adult": False, "Spain": False},
+        ["Atención primaria", "Cribado", "Diabetes gestacional", "Gestational diabetes", "Primary care", "Screening"]),
+    41617254: (  # publisher record, not indexed yet; DOI only in ELocationID, the ValidYN="N" one skipped
+        None, "10.5555/pmr.2026.0013", 2026, "Perioperative medicine reviews",
+        ["Journal Article", "Review"], {},
+        ["Frailty", "Older adults", "Perioperative care", "Prehabilitation"]),
+    41617301: (
+        "PMC12705518", "10.5555/cjrh.2025-0208", 2025, "Canadian journal of respiratory health",
+        ["Journal Article", "Observational Study"],
+        {"Humans": False, "Child": False, "Child, Preschool": False, "Asthma": True, "Smoke": True,
+         "Particulate Matter": False, "Emergency Service, Hospital": False, "British Columbia": False,
+         "Cross-Over Studies": False},
+        ["Case-crossover", "PM2.5", "Paediatric asthma", "Wildfire smoke"]),
+}
+
+
+@pytest.mark.parametrize("pmid", sorted(UPDATE_2026_FIELDS))
+def test_2026_update_fields(pmid):
+    document = {item["pmid"]: item for item in update_2026_outcomes() if isinstance(item, dict)}[pmid]
+    pmcid, doi, year, journal, publication_types, mesh, keywords = UPDATE_2026_FIELDS[pmid]
+    assert (document["id"], document["url"]) == (f"pmid:{pmid}", f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/")
+    assert (document["pmcid"], document["doi"], document["year"], document["journal"]) == (pmcid, doi, year, journal)
+    assert document["publication_types"] == publication_types
+    assert [term["descriptor"] for term in document["mesh_terms"]] == list(mesh)
+    assert {term["descriptor"]: term["major_topic"] for term in document["mesh_terms"]} == mesh
+    assert document["keywords"] == keywords
+    assert document["retracted"] is False
+
+
+def test_2026_update_structured_abstract_with_inline_markup():
+    docs = {item["pmid"]: item for item in update_2026_outcomes() if isinstance(item, dict)}
+    trial = docs[41617203]
+    assert trial["title"] == ("Early oral step-down versus continued intravenous antibiotic therapy for uncomplicated "
+                              "Staphylococcus aureus bacteraemia: a multicentre, open-label, randomised "
+                              "non-inferiority trial.")
+    paragraphs = trial["text"].split("\n\n")
+    assert paragraphs[0] == trial["title"]
+    assert [paragraph.split(":")[0] for paragraph in paragraphs[1:]] == [
+        "BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS", "TRIAL REGISTRATION"]
+    assert "death from any cause at 90 days, with a non-inferiority" in paragraphs[2]  # <b>90 days</b>
+    assert paragraphs[3].endswith(  # <i>vs</i>, C<sub>max</sub>, thin and no-break spaces, minus, ×, ≥
+        "(9 vs 13 days), and catheter-associated complications were less frequent (3 vs 15 events). Peak plasma "
+        "concentrations (Cmax) of oral cefalexin exceeded 4 × MIC in 92% of sampled patients; no isolate had an "
+        "MIC ≥2 mg/L.")
+    assert "(risk difference −1.0 percentage point; 95% CI −6.1 to 4.1)" in paragraphs[3]
+    assert paragraphs[5] == "TRIAL REGISTRATION: EU Clinical Trials Register, 2023-500118-27-00."
+    assert "<" not in trial["text"] and "&" not in trial["text"]
+
+    spanish = docs[41617210]["text"].split("\n\n")
+    assert spanish[0] == ("[Universal versus risk-based screening for gestational diabetes in primary care: "
+                          "a cluster-randomised comparison in 38 health centres].")
+    assert "a body mass index ≥30 kg/m2, previous GDM" in spanish[2] and "an HbA1c of 5.7–6.4%" in spanish[2]
+    assert "(V̇O2peak) by 1.5–2.5 mL/kg/min" in docs[41617254]["text"]
+    assert "each 10 µg/m3 increase in smoke-related PM2.5" in docs[41617301]["text"]
+
+
+def test_2026_update_other_abstracts_and_vernacular_title_kept_in_extra():
+    docs = {item["pmid"]: item for item in update_2026_outcomes() if isinstance(item, dict)}
+    extras = {pmid: json.loads(document["extra"]) for pmid, document in docs.items()}
+    assert extras[41617203] == {"input": UPDATE_2026.name, "issn": "2731-4065", "journal_iso": "J Clin Antimicrob Ther",
+                                "languages": ["eng"], "nlm_unique_id": "101790512", "pmid_version": 1}
+    spanish = extras[41617210]
+    assert spanish["languages"] == ["spa"]
+    assert spanish["vernacular_title"].startswith("Cribado universal frente a cribado según factores de riesgo")
+    [other] = spanish["other_abstracts"]
+    assert (other["language"], other["type"]) == ("spa", "Publisher")
+    assert [paragraph.split(":")[0] for paragraph in other["text"].split("\n\n")] == [
+        "OBJETIVO", "DISEÑO", "RESULTADOS", "CONCLUSIONES"]
+    assert "índice de masa corporal ≥30 kg/m2" in other["text"]
+    [summary] = extras[41617254]["other_abstracts"]
+    assert (summary["language"], summary["type"]) == ("eng", "plain-language-summary")
+    assert summary["text"].startswith("Getting fitter, eating enough protein")
+    [french] = extras[41617301]["other_abstracts"]
+    assert (french["language"], french["type"]) == ("fre", "Publisher")
+    assert french["text"].startswith("CONTEXTE: Les saisons de feux de forêt")
+    dumped = json.dumps(extras, ensure_ascii=False)
+    assert "Meridian" not in dumped and "conflicto de intereses" not in dumped and "Nutrimed" not in dumped
+
+
+@pytest.mark.parametrize("read_size", [256, 700, 4096, 65536])
+def test_2026_update_outcomes_do_not_depend_on_pruning_or_chunking(read_size, monkeypatch):
+    """With chunks smaller than a record, the reference lists, histories (pmc-release dates), grant,
+    author and chemical lists of all records but the first are cut by the pruner before parsing."""
+    expected = update_2026_outcomes()  # one chunk: nothing pruned
+    monkeypatch.setattr(medline, "READ_SIZE", read_size)
+    pruned = list(medline._iter_medline(UPDATE_2026, name=UPDATE_2026.name, prune=True))
+    assert pruned == expected
+    assert list(medline._iter_medline(UPDATE_2026, name=UPDATE_2026.name, prune=False)) == expected
