@@ -32,8 +32,8 @@ from gap_replay.dedup.settings import DedupConfig
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
-from gap_replay.core.shards import (count_rows, ensure_nonempty, read_documents, read_parquet, resolve_document_dirs,
-                                    spark_reads, write_outcomes, write_parquet)
+from gap_replay.core.shards import (STAGED_DDL, commit_files, count_rows, ensure_nonempty, new_run, read_documents,
+                                    read_parquet, resolve_document_dirs, spark_reads, write_outcomes, write_parquet)
 from gap_replay.core.spark import spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.lsh import optimal_bands
@@ -248,12 +248,11 @@ def dedup_outcomes(documents, settings: DedupConfig | None = None, *, by_id: boo
 def write_clusters(clusters, directory: str, files: int) -> int:
     """Write clusters as ``part-<n>.parquet`` files under `directory`, a cluster's file chosen by the hash of
     its id and rows sorted by id (same files whatever the partitioning); returns the number of clusters."""
-    from pyspark.sql import functions as F
-
-    written = (clusters.repartition(files, "cluster_id").sortWithinPartitions("cluster_id")
-               .mapInArrow(cluster_writer(directory), "rows long").agg(F.sum("rows")).first()[0] or 0)
+    rows = (clusters.repartition(files, "cluster_id").sortWithinPartitions("cluster_id")
+            .mapInArrow(cluster_writer(directory, new_run()), STAGED_DDL).collect())
+    commit_files([(row["staged"], row["final"]) for row in rows if row["staged"]], [directory])
     ensure_nonempty(directory, CLUSTER_SCHEMA)
-    return int(written)
+    return sum(row["rows"] for row in rows)
 
 
 def run_dedup(context: RunContext, inputs: Sequence[str], output: str,

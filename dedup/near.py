@@ -237,19 +237,22 @@ def clusters_of(membership, alive):
 # --------------------------------------------------------------------------------------------------
 # Writing the clusters.
 
-def cluster_writer(directory: str) -> Callable:
-    """mapInArrow function writing cluster rows as ``part-<partition>.parquet``; yields the rows written."""
+def cluster_writer(directory: str, run: str) -> Callable:
+    """mapInArrow function writing cluster rows as ``part-<partition>.parquet`` (each attempt its own file,
+    for ``shards.commit_files``); yields the rows and the file written."""
     from gap_replay.core import storage
     from gap_replay.core.schema import conform
-    from gap_replay.core.shards import ShardWriter
+    from gap_replay.core.shards import STAGED_SCHEMA, ShardWriter, attempt_file
     from gap_replay.core.spark import task_identity
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         partition, attempt = task_identity()
-        writer = ShardWriter(storage.join(directory, f"part-{partition:05d}.parquet"), CLUSTER_SCHEMA, attempt)
+        final = storage.join(directory, f"part-{partition:05d}.parquet")
+        writer = ShardWriter(final, CLUSTER_SCHEMA, attempt, staged=attempt_file(final, run))
         for batch in batches:
             writer.write(conform(batch, CLUSTER_SCHEMA))
-        writer.close()
-        yield pa.RecordBatch.from_pylist([{"rows": writer.rows}], schema=pa.schema([("rows", pa.int64())]))
+        wrote = writer.close()
+        yield pa.RecordBatch.from_pylist([{"rows": writer.rows, "staged": writer.staged if wrote else None,
+                                           "final": final}], schema=STAGED_SCHEMA)
 
     return write

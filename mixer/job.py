@@ -36,7 +36,8 @@ from gap_replay.core.errors import InputError
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, SCHEMA_VERSION, SOURCES
-from gap_replay.core.shards import KEY_COLUMN, RESULT_DDL, count_rows, keyed_writer, read_documents, resolve_document_dirs, write_empty
+from gap_replay.core.shards import (KEY_COLUMN, RESULT_DDL, commit_keyed, count_rows, keyed_writer, new_run, read_documents,
+                                    resolve_document_dirs, write_empty)
 from gap_replay.core.spark import default_parallelism
 from gap_replay.mixer import plan as planning
 from gap_replay.mixer.settings import MixConfig, departures_from_defaults
@@ -353,8 +354,10 @@ def _write_drops(context: RunContext, narrow, plans, staging: str, dropped: int)
                        F.pmod(F.xxhash64(F.col("id")), F.lit(files)).cast("int").alias(KEY_COLUMN))
                .repartition(min(files, default_parallelism(context.spark) * 4), KEY_COLUMN)
                .sortWithinPartitions(KEY_COLUMN, "id")
-               .mapInArrow(keyed_writer(staging, names, DROPS_SCHEMA, DROPS_SCHEMA.names, group_rows=SHARD_GROUP_ROWS), RESULT_DDL)
+               .mapInArrow(keyed_writer(staging, names, DROPS_SCHEMA, DROPS_SCHEMA.names, new_run(),
+                                        group_rows=SHARD_GROUP_ROWS), RESULT_DDL)
                .collect())
+    written = commit_keyed(staging, written)
     for name in set(names) - {row["file"] for row in written}:
         write_empty(staging, name, DROPS_SCHEMA)
 
@@ -375,9 +378,9 @@ def _write_shards(context: RunContext, inputs: Sequence[str], plans, staging: st
             .sortWithinPartitions(KEY_COLUMN, F.xxhash64(F.lit(seed), F.col("id"), F.col(COPY), F.lit("order")),
                                   "id", COPY, F.xxhash64(F.col("text")), "text")
             .select(*COLUMN_NAMES, KEY_COLUMN))
-    written = rows.mapInArrow(keyed_writer(staging, names, DOCUMENT_SCHEMA, COLUMN_NAMES,
+    written = rows.mapInArrow(keyed_writer(staging, names, DOCUMENT_SCHEMA, COLUMN_NAMES, new_run(),
                                              group_rows=SHARD_GROUP_ROWS, text_column="text"), RESULT_DDL).collect()
-    by_name = {row["file"]: row.asDict() for row in written}
+    by_name = {row["file"]: row for row in commit_keyed(staging, written)}
     for name in names:
         if name not in by_name:  # no row hashed to this shard: still write it, so the set is whole
             by_name[name] = write_empty(staging, name, DOCUMENT_SCHEMA)

@@ -2,8 +2,16 @@
 
 Writing happens inside Spark tasks with pyarrow, one file per partition named by the partition
 number, so that the same data gives the same file names and bytes whatever the run (Spark's own
-writer names files with a random job id). A task writes ``<name>.attempt<N>`` and renames it, so a
-retried or speculative task never leaves a half file under the final name.
+writer names files with a random job id).
+
+Task commit: a task attempt never writes under a final name. Each attempt writes its own files under
+``<folder>/_attempts/<run>/`` (hidden from every reader: a leading ``_``), named by the run and the attempt,
+and reports them in its result rows; after the job, the driver (:func:`commit_files`) moves the files of the
+attempts Spark counted (the results ``collect`` returns: never those of a failed, killed or cancelled
+attempt, nor of a speculative copy that lost) to their final names, and deletes everything else under
+``_attempts``. A failed attempt that saw a normal end of input, a speculative loser finishing late, a
+worker killed mid-write: none of their files is ever published. The run id is new for every job, so an
+attempt left over from an earlier run never writes among this run's files.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+import uuid
 
 from gap_replay.core import storage
 from gap_replay.core.ledger import StageLedger
@@ -50,8 +60,11 @@ class ShardWriter:
     """
 
     def __init__(self, uri: str, schema: pa.Schema, attempt: int = 0, *, group_rows: int = ROW_GROUP_ROWS,
-                 text_column: str | None = None, group_text_bytes: int = ROW_GROUP_TEXT_BYTES):
-        self.uri, self.schema, self.attempt = uri, schema, attempt
+                 text_column: str | None = None, group_text_bytes: int = ROW_GROUP_TEXT_BYTES,
+                 staged: str | None = None):
+        # `staged`: the attempt's own file (a task's, see the module docstring); the writer leaves it there
+        # for the driver to commit. Without it (the driver's own writes) the file is renamed into place.
+        self.uri, self.schema, self.attempt, self.staged = uri, schema, attempt, staged
         self.group_rows, self.text_column, self.group_text_bytes = group_rows, text_column, group_text_bytes
         self.rows = 0
         self._pending: list[pa.Table] = []
@@ -60,8 +73,9 @@ class ShardWriter:
 
     def _open(self) -> None:
         self._fs, path = storage.resolve(self.uri)
-        self._path, self._temporary = path, f"{path}.attempt{self.attempt}"
-        self._fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        self._path = path
+        self._temporary = storage.resolve(self.staged)[1] if self.staged else f"{path}.attempt{self.attempt}"
+        self._fs.create_dir(self._temporary.rsplit("/", 1)[0], recursive=True)
         self._writer = pq.ParquetWriter(self._temporary, self.schema, filesystem=self._fs, compression=COMPRESSION,
                                         use_dictionary=True, write_statistics=True)
 
@@ -112,8 +126,39 @@ class ShardWriter:
                 return False
             self._open()
         self._writer.close()
-        self._fs.move(self._temporary, self._path)
+        if not self.staged:
+            self._fs.move(self._temporary, self._path)
         return True
+
+
+ATTEMPTS_DIR = "_attempts"
+
+
+def new_run() -> str:
+    """The id of one job's writes (made on the driver, carried to its tasks in their closures)."""
+    return uuid.uuid4().hex[:12]
+
+
+def attempt_file(final: str, run: str) -> str:
+    """Where the running task attempt writes the file that is to become `final`: its own name under the
+    folder's ``_attempts/<run>/``, unique to the attempt (Spark's task attempt id)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    attempt = f"{context.stageId()}-{context.taskAttemptId()}" if context is not None else "driver"
+    folder, name = final.rsplit("/", 1)
+    return storage.join(folder, ATTEMPTS_DIR, run, f"{name}.{attempt}")
+
+
+def commit_files(staged_files: Iterable[tuple[str, str]], folders: Iterable[str]) -> None:
+    """Publish what the counted attempts wrote: move each (staged, final) pair into place, then delete the
+    ``_attempts`` folder of each of `folders` (the files of every other attempt, and any partial file)."""
+    for staged, final in staged_files:
+        storage.delete(final)
+        fs, path = storage.resolve(final)
+        fs.move(storage.resolve(staged)[1], path)
+    for folder in folders:
+        storage.delete(storage.join(folder, ATTEMPTS_DIR))
 
 
 def _drops_table(table: pa.Table, stage: str) -> pa.Table:
@@ -124,19 +169,24 @@ def _drops_table(table: pa.Table, stage: str) -> pa.Table:
     )
 
 
-COUNTS_DDL = "reason string, count long"
+COUNTS_DDL = "reason string, count long, staged string, final string"
+COUNTS_SCHEMA = pa.schema([("reason", pa.string()), ("count", pa.int64()), ("staged", pa.string()),
+                           ("final", pa.string())])
 KEPT = "__kept__"
 
 
-def outcome_writer(staging: str, stage: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """A mapInArrow function: splits outcome batches into kept shards and the drop table, yields counts."""
+def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A mapInArrow function: splits outcome batches into kept shards and the drop table (each attempt's own
+    files, for :func:`commit_files`), yields counts and the files written."""
     data_dir, drops_dir = storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)
 
     def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         partition, attempt = task_identity()
         name = f"part-{partition:05d}.parquet"
-        kept_writer = ShardWriter(storage.join(data_dir, name), DOCUMENT_SCHEMA, attempt)
-        drops_writer = ShardWriter(storage.join(drops_dir, name), DROPS_SCHEMA, attempt)
+        writers = [ShardWriter(final, schema, attempt, staged=attempt_file(final, run))
+                   for final, schema in ((storage.join(data_dir, name), DOCUMENT_SCHEMA),
+                                         (storage.join(drops_dir, name), DROPS_SCHEMA))]
+        kept_writer, drops_writer = writers
         counts: Counter = Counter()
         for batch in batches:
             table = pa.Table.from_batches([batch])
@@ -149,11 +199,10 @@ def outcome_writer(staging: str, stage: str) -> Callable[[Iterator[pa.RecordBatc
             if dropped.num_rows:
                 drops_writer.write(_drops_table(dropped, stage))
                 counts.update(dropped.column(DROP_REASON).to_pylist())
-        kept_writer.close()
-        drops_writer.close()
+        files = [{"staged": writer.staged, "final": writer.uri} for writer in writers if writer.close()]
         yield pa.RecordBatch.from_pylist(
-            [{"reason": reason, "count": count} for reason, count in sorted(counts.items())],
-            schema=pa.schema([("reason", pa.string()), ("count", pa.int64())]),
+            [{"reason": reason, "count": count} for reason, count in sorted(counts.items())] + files,
+            schema=COUNTS_SCHEMA,
         )
 
     return write_partition
@@ -165,10 +214,13 @@ def write_outcomes(outcomes_df, staging: str, stage: str, documents_in: int | No
     `documents_in` is the stage's own count of inputs when it has one independent of the outcomes
     (e.g. the rows of the input shards); the ledger check then proves nothing was lost or invented.
     """
-    rows = outcomes_df.mapInArrow(outcome_writer(staging, stage), COUNTS_DDL).collect()
+    rows = outcomes_df.mapInArrow(outcome_writer(staging, stage, new_run()), COUNTS_DDL).collect()
+    commit_files([(row["staged"], row["final"]) for row in rows if row["staged"]],
+                 [storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)])
     totals: Counter = Counter()
     for row in rows:
-        totals[row["reason"]] += row["count"]
+        if row["reason"] is not None:
+            totals[row["reason"]] += row["count"]
     kept = totals.pop(KEPT, 0)
     ensure_nonempty(storage.join(staging, DATA_DIR), DOCUMENT_SCHEMA)
     ensure_nonempty(storage.join(staging, DROPS_DIR), DROPS_SCHEMA)
@@ -196,26 +248,28 @@ def file_digest(uri: str) -> tuple[int, str]:
 
 
 KEY_COLUMN = "_shard"
-RESULT_SCHEMA = pa.schema([("file", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64()), ("sha256", pa.string())])
-RESULT_DDL = "file string, rows long, bytes long, sha256 string"
+RESULT_SCHEMA = pa.schema([("file", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64()), ("sha256", pa.string()),
+                           ("staged", pa.string())])
+RESULT_DDL = "file string, rows long, bytes long, sha256 string, staged string"
 
 
-def keyed_writer(root: str, names: Sequence[str], schema: pa.Schema, columns: Sequence[str],
+def keyed_writer(root: str, names: Sequence[str], schema: pa.Schema, columns: Sequence[str], run: str,
                  **writer_options) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A mapInArrow function writing rows sorted by KEY_COLUMN into ``root/names[key]``.
 
     The file a row lands in depends only on its key, never on which task holds it, so the output is
-    the same whatever the partitioning; one result row (file, rows, bytes, sha256) per file written.
-    `writer_options` go to each :class:`ShardWriter`."""
+    the same whatever the partitioning; one result row (file, rows, bytes, sha256, and the attempt's own
+    file for :func:`commit_keyed`) per file written. `writer_options` go to each :class:`ShardWriter`."""
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         _, attempt = task_identity()
         current, writer, results = None, None, []
 
         def finish() -> None:
             writer.close(write_empty=True)
-            size, digest = file_digest(writer.uri)
-            results.append({"file": names[current], "rows": writer.rows, "bytes": size, "sha256": digest})
+            size, digest = file_digest(writer.staged)
+            results.append({"file": names[current], "rows": writer.rows, "bytes": size, "sha256": digest,
+                            "staged": writer.staged})
 
         for batch in batches:
             table = pa.Table.from_batches([batch])
@@ -229,14 +283,24 @@ def keyed_writer(root: str, names: Sequence[str], schema: pa.Schema, columns: Se
                     if writer is not None:
                         finish()
                     current = key
-                    writer = ShardWriter(storage.join(root, names[key]), schema, attempt, **writer_options)
+                    final = storage.join(root, names[key])
+                    writer = ShardWriter(final, schema, attempt, staged=attempt_file(final, run), **writer_options)
                 writer.write(conform(table.slice(start, end - start).select(list(columns)), schema))
                 start = end
         if writer is not None:
             finish()
         yield pa.RecordBatch.from_pylist(results, schema=RESULT_SCHEMA)
 
-    return run
+    return write
+
+
+def commit_keyed(root: str, results) -> list[dict]:
+    """Publish the files a :func:`keyed_writer` job's counted attempts wrote (its collected `results`) under
+    `root`; their result rows, without the attempt's file."""
+    rows = [row.asDict() if hasattr(row, "asDict") else dict(row) for row in results]
+    folders = {storage.join(root, row["file"]).rsplit("/", 1)[0] for row in rows}
+    commit_files([(row["staged"], storage.join(root, row["file"])) for row in rows], folders)
+    return [{name: row[name] for name in RESULT_SCHEMA.names if name != "staged"} for row in rows]
 
 
 def write_empty(root: str, name: str, schema: pa.Schema) -> dict:
@@ -323,15 +387,23 @@ def read_parquet(spark, files: Sequence[str], schema):
 def frame_writer(directory: str, schema: pa.Schema) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A mapInArrow function writing each partition as ``part-<n>.parquet`` under `directory` with pyarrow."""
 
+    run = new_run()
+
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         partition, attempt = task_identity()
-        writer = ShardWriter(storage.join(directory, f"part-{partition:05d}.parquet"), schema, attempt)
+        final = storage.join(directory, f"part-{partition:05d}.parquet")
+        writer = ShardWriter(final, schema, attempt, staged=attempt_file(final, run))
         for batch in batches:
             writer.write(pa.Table.from_batches([batch]).cast(schema))
         writer.close(write_empty=True)
-        yield pa.RecordBatch.from_pylist([{"rows": writer.rows}], schema=pa.schema([("rows", pa.int64())]))
+        yield pa.RecordBatch.from_pylist([{"rows": writer.rows, "staged": writer.staged, "final": final}],
+                                         schema=STAGED_SCHEMA)
 
     return write
+
+
+STAGED_SCHEMA = pa.schema([("rows", pa.int64()), ("staged", pa.string()), ("final", pa.string())])
+STAGED_DDL = "rows long, staged string, final string"
 
 
 def write_parquet(frame, directory: str) -> None:
@@ -344,7 +416,8 @@ def write_parquet(frame, directory: str) -> None:
 
     if storage.exists(directory):
         storage.delete(directory)
-    frame.mapInArrow(frame_writer(directory, to_arrow_schema(frame.schema)), "rows long").collect()
+    rows = frame.mapInArrow(frame_writer(directory, to_arrow_schema(frame.schema)), STAGED_DDL).collect()
+    commit_files([(row["staged"], row["final"]) for row in rows], [directory])
 
 
 def count_rows(inputs: Iterable[str]) -> int:

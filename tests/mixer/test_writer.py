@@ -3,10 +3,11 @@
 import hashlib
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from gap_replay.core.schema import DOCUMENT_SCHEMA
 from gap_replay.mixer.synthetic import synthetic_table
-from gap_replay.core.shards import KEY_COLUMN, ShardWriter, keyed_writer
+from gap_replay.core.shards import KEY_COLUMN, ShardWriter, commit_keyed, keyed_writer, new_run
 
 
 def write(path, table, chunk_sizes):
@@ -38,8 +39,13 @@ def test_keyed_writer_names_files_by_key(tmp_path):
     batch = table.append_column(KEY_COLUMN, keys).to_batches()[0]
     names = ["train/train-00000-of-00003.parquet", "train/train-00001-of-00003.parquet",
              "train/train-00002-of-00003.parquet"]
-    run = keyed_writer(str(tmp_path), names, DOCUMENT_SCHEMA, DOCUMENT_SCHEMA.names)
-    (result,) = list(run(iter([batch.slice(0, 7), batch.slice(7)])))
+    write = keyed_writer(str(tmp_path), names, DOCUMENT_SCHEMA, DOCUMENT_SCHEMA.names, new_run())
+    (result,) = list(write(iter([batch.slice(0, 7), batch.slice(7)])))
     assert result.to_pydict()["file"] == [names[0], names[2]]
     assert result.to_pydict()["rows"] == [10, 20]
-    assert not (tmp_path / names[1]).exists()
+    # The attempt's files are its own, hidden, until the driver commits them.
+    assert not list((tmp_path / "train").glob("*.parquet"))
+    committed = commit_keyed(str(tmp_path), result.to_pylist())
+    assert [row["file"] for row in committed] == [names[0], names[2]] and "staged" not in committed[0]
+    assert sorted(path.name for path in (tmp_path / "train").iterdir()) == [names[0][6:], names[2][6:]]
+    assert pq.read_table(tmp_path / names[2]).num_rows == 20
