@@ -5,10 +5,12 @@ order). When a PMID (or PMCID) occurs more than once, the record from the last f
 file the last record, wins; earlier ones are dropped as ``superseded_version``. A ``DeleteCitation``
 drops every earlier version of its PMIDs as ``deleted``; a record re-added after the deletion stays.
 
-Papers then take the publication types and MeSH terms of their PubMed citation when it is among the
-inputs, an abstract whose paper is present in full text is dropped as ``superseded_by_fulltext``, and
-each paper gets its upsampling score (``pubmed_ingest.upsampling``); papers in an excluded category
-(animal studies, retracted publications, preprints...) are dropped as ``upsampling_excluded``.
+Papers then take the publication types, MeSH terms and retraction flag of their PubMed citation when it
+is among the inputs; retracted abstracts and papers are dropped as ``retracted`` (unless
+``pubmed.keep_retracted``); an abstract whose paper is present in full text is dropped as
+``superseded_by_fulltext``, and each paper gets its upsampling score (``pubmed_ingest.upsampling``); papers
+in an excluded category (animal studies, retracted publications, preprints...) are dropped as
+``upsampling_excluded``.
 """
 
 from __future__ import annotations
@@ -120,17 +122,41 @@ def enrich_papers(outcomes):
     alive = F.col(DROP_REASON).isNull()
     citations = (outcomes.where(alive & (F.col("source") == "pubmed_abstracts") & F.col("pmid").isNotNull())
                  .select(F.col("pmid").alias("_cite_pmid"), F.col("id").alias("_cite_id"),
-                         F.col("publication_types").alias("_cite_types"), F.col("mesh_terms").alias("_cite_mesh")))
+                         F.col("publication_types").alias("_cite_types"), F.col("mesh_terms").alias("_cite_mesh"),
+                         F.col("retracted").alias("_cite_retracted")))
     first = Window.partitionBy("_cite_pmid").orderBy("_cite_id")
     citations = citations.withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1).drop("_n", "_cite_id")
     is_paper = F.col("source") == "pubmed_papers"
     joined = outcomes.join(citations, is_paper & (F.col("pmid") == F.col("_cite_pmid")), "left")
     empty = F.array().cast("array<string>")
     types = F.array_distinct(F.concat(F.coalesce("publication_types", empty), F.coalesce("_cite_types", empty)))
+    retracted = F.coalesce(F.col("retracted"), F.lit(False)) | F.coalesce(F.col("_cite_retracted"), F.lit(False))
     return (joined.withColumn("publication_types", F.when(is_paper, types).otherwise(F.col("publication_types")))
                   .withColumn("mesh_terms", F.when(is_paper & F.col("mesh_terms").isNull(), F.col("_cite_mesh"))
                               .otherwise(F.col("mesh_terms")))
-                  .drop("_cite_pmid", "_cite_types", "_cite_mesh"))
+                  .withColumn("retracted", F.when(is_paper, retracted).otherwise(F.col("retracted")))
+                  .drop("_cite_pmid", "_cite_types", "_cite_mesh", "_cite_retracted"))
+
+
+RETRACTED = "retracted"
+
+
+def drop_retracted(outcomes, keep: bool):
+    """Drop kept records marked retracted (`RETRACTED`): an abstract PubMed marks (a Retracted Publication,
+    or a RetractionIn notice), a paper whose citation or PMC metadata marks it. `keep`
+    (``pubmed.keep_retracted``): leave them in, flagged by the `retracted` column."""
+    from pyspark.sql import functions as F
+
+    if keep:
+        return outcomes
+    hit = F.col(DROP_REASON).isNull() & F.coalesce(F.col("retracted"), F.lit(False))
+    detail = (F.when(F.col("source") == "pubmed_papers", F.lit("its PubMed citation or its PMC metadata marks it retracted"))
+              .otherwise(F.lit("PubMed marks it retracted (Retracted Publication, or a RetractionIn notice)")))
+    return outcomes.select(
+        *[name for name in outcomes.columns if name not in (DROP_REASON, DROP_DETAIL)],
+        F.when(hit, F.lit(RETRACTED)).otherwise(F.col(DROP_REASON)).alias(DROP_REASON),
+        F.when(hit, detail).otherwise(F.col(DROP_DETAIL)).alias(DROP_DETAIL),
+    )
 
 
 CITATIONS_PER_YEAR = "_citations_per_year"
@@ -262,7 +288,7 @@ def supersede_abstracts(outcomes):
 def pubmed_outcomes(spark, ranked, settings):
     """From parsed, ranked records to the stage's outcomes: versions, papers' metadata, superseded
     abstracts, upsampling scores."""
-    outcomes = supersede_abstracts(enrich_papers(resolve_versions(ranked)))
+    outcomes = supersede_abstracts(drop_retracted(enrich_papers(resolve_versions(ranked)), settings.keep_retracted))
     rules, outcomes = upsampling_rules(spark, settings, outcomes)
     return outcomes.mapInArrow(score_papers(rules), spark_schema(OUTCOME_SCHEMA))
 

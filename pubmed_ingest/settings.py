@@ -31,6 +31,9 @@ class PubmedConfig:
     pmc_shard_mib: int = 128
     clinical_journals: str = ""
     citations: str = ""
+    # Retracted publications (PubMed's Retracted Publication type or RetractionIn notice; a paper takes its
+    # citation's flag) are dropped as `retracted`; true keeps them, flagged by the `retracted` column.
+    keep_retracted: bool = False
 
     def validate(self) -> None:
         try:

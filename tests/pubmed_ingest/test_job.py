@@ -196,3 +196,34 @@ def test_stage_keeps_every_article_of_a_set_and_no_input_failed(spark, tmp_path,
     assert dropped["file:efetch.xml#article4"][0] == "no_identifier"
     # One article of four failed, not the input: failed_inputs counts whole-file failures only.
     assert ledger.inputs == 1 and ledger.failed_inputs_total == 0
+
+
+# --- retracted publications ----------------------------------------------------------------------
+
+def test_retracted_abstracts_are_dropped_and_their_notices_kept(sample_stage):
+    _, kept, dropped = sample_stage
+    assert dropped["pmid:90000017"] == ("retracted", "PubMed marks it retracted (Retracted Publication, or a "
+                                                     "RetractionIn notice)")
+    assert "pmid:90000018" in kept and not kept["pmid:90000018"]["retracted"]  # the retraction notice
+
+
+def test_a_paper_takes_its_citations_retraction_and_keep_retracted_keeps_both(spark, tmp_path):
+    # The sample, with the citation of the paper PMC9900001 (PMID 90000003) marked retracted.
+    (tmp_path / "in").mkdir()
+    for folder in ("pubmed", "pmc"):
+        for source in (SAMPLE / folder).iterdir():
+            text = source.read_bytes()
+            if source.name == "pubmed26n0001.xml":
+                records = text.split(b"<PubmedArticle>")
+                records = [record.replace(b'<PublicationType UI="D016428">Journal Article</PublicationType>',
+                                          b'<PublicationType UI="D016441">Retracted Publication</PublicationType>')
+                           if b'<PMID Version="1">90000003</PMID>' in record else record for record in records]
+                text = b"<PubmedArticle>".join(records)
+            (tmp_path / "in" / source.name).write_bytes(text)
+    _, kept, dropped = run(tmp_path, [tmp_path / "in"])
+    assert dropped["pmid:90000003"][0] == "retracted"
+    assert dropped["pmcid:PMC9900001"] == ("retracted", "its PubMed citation or its PMC metadata marks it retracted")
+    _, kept, dropped = run(tmp_path, [tmp_path / "in"], name="keep", keep_retracted=True)
+    assert kept["pmid:90000017"]["retracted"] and "retracted" not in {reason for reason, _ in dropped.values()}
+    # The paper keeps its citation's flag; MEDITRON's upsampling table still excludes retracted publications.
+    assert dropped["pmcid:PMC9900001"][0] == "upsampling_excluded" and "pmid:90000003" not in kept
