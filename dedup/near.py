@@ -246,9 +246,9 @@ def cluster_writer(directory: str, run: str) -> Callable:
     from gap_replay.core.spark import task_identity
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        partition, attempt = task_identity()
+        partition, _ = task_identity()
         final = storage.join(directory, f"part-{partition:05d}.parquet")
-        writer = ShardWriter(final, CLUSTER_SCHEMA, attempt, staged=attempt_file(final, run))
+        writer = ShardWriter(final, CLUSTER_SCHEMA, staged=attempt_file(final, run))
         for batch in batches:
             writer.write(conform(batch, CLUSTER_SCHEMA))
         wrote = writer.close()

@@ -308,17 +308,19 @@ def input_parser(dead: dict, max_member_bytes: int | None = None):
     """The parser of the stage's inputs: a PMC mirror's shard (``pmc_mirror.parse_shard``, with the mirror's
     dead list) or any file :func:`parse_input` reads."""
 
+    from gap_replay.pubmed_ingest.inputs import DEFAULT_MAX_MEMBER_BYTES
+
+    cap = max_member_bytes or DEFAULT_MAX_MEMBER_BYTES
+
     def parse(stream: BinaryIO, name: str, uri: str) -> Iterator[Outcome]:
         if name.startswith("pmc/") and name.endswith(".json"):  # a task's share of the PMC service
-            from gap_replay.pubmed_ingest.inputs import DEFAULT_MAX_MEMBER_BYTES
             from gap_replay.pubmed_ingest.pmc_direct import parse_plan
 
-            yield from parse_plan(stream, name, max_member_bytes or DEFAULT_MAX_MEMBER_BYTES)
+            yield from parse_plan(stream, name, cap)
         elif name.endswith(".parquet"):
-            from gap_replay.pubmed_ingest.inputs import DEFAULT_MAX_MEMBER_BYTES
             from gap_replay.pubmed_ingest.pmc_mirror import parse_shard
 
-            yield from parse_shard(uri, name, dead, max_member_bytes or DEFAULT_MAX_MEMBER_BYTES)
+            yield from parse_shard(uri, name, dead, cap)
         else:
             yield from parse_input(stream, name, max_member_bytes=max_member_bytes)
 

@@ -63,7 +63,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import urllib3
 from lxml import etree
 
@@ -111,6 +110,7 @@ METADATA_FIELDS = [
     pa.field("is_historical_ocr", pa.bool_()), pa.field("is_retracted", pa.bool_()),
     pa.field("xml_key", pa.string()), pa.field("xml_md5", pa.string()),
 ]
+METADATA_NAMES = tuple(field_.name for field_ in METADATA_FIELDS)
 CATALOG_SCHEMA = pa.schema([
     pa.field("key", pa.string()), pa.field("etag", pa.string()), pa.field("last_modified", pa.string()),
     *METADATA_FIELDS,
@@ -398,9 +398,8 @@ class ShardPacker:
         table = pa.Table.from_pylist([{name: row.get(name) for name in PACKED_SCHEMA.names} for row in self.rows],
                                      schema=PACKED_SCHEMA)
         mean = max(1, self.bytes // len(self.rows))
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd", row_group_size=max(1, ROW_GROUP_BYTES // mean))
-        storage.write_bytes(storage.join(self.shards_dir, self.name(self.number)), buffer.getvalue())
+        storage.write_table(storage.join(self.shards_dir, self.name(self.number)), table,
+                            row_group_size=max(1, ROW_GROUP_BYTES // mean))
         self.written.append(self.name(self.number))
         self.number, self.rows, self.bytes = self.number + 1, [], 0
 
@@ -409,9 +408,7 @@ def packed_in_shards(shards_dir: str, names: Iterable[str]) -> dict[str, tuple[s
     """metadata key -> (etag, shard) of the articles in the shards `names` (key and etag columns only)."""
     found: dict[str, tuple[str, str]] = {}
     for name in names:
-        fs, path = storage.resolve(storage.join(shards_dir, name))
-        with fs.open_input_file(path) as handle:
-            table = pq.read_table(handle, columns=["key", "etag"])
+        table = storage.read_table(storage.join(shards_dir, name), columns=["key", "etag"])
         for key, etag in zip(table.column("key").to_pylist(), table.column("etag").to_pylist()):
             found[key] = (etag, name)
     return found
@@ -450,10 +447,7 @@ def read_catalog(mirror: str, current: dict[str, Any] | None) -> dict[str, dict[
     """key -> catalog row of the last finished sync (empty before the first)."""
     if not current:
         return {}
-    fs, path = storage.resolve(storage.join(mirror, current["catalog"]))
-    with fs.open_input_file(path) as handle:
-        rows = pq.read_table(handle).to_pylist()
-    return {row["key"]: row for row in rows}
+    return {row["key"]: row for row in storage.read_table(storage.join(mirror, current["catalog"])).to_pylist()}
 
 
 def pmc_client(concurrency: int, retries: int, backoff: float, sleep=time.sleep, say=None) -> HttpClient:
@@ -501,7 +495,7 @@ def sync_pmc(output: str, *, pmc_url: str = DEFAULT_PMC_URL, licenses: str = "al
     for version in versions:
         before = previous.get(version.key)
         if before is not None and before["etag"] == version.etag and before["is_openaccess"] is not None:
-            version.meta = {name: before[name] for name in (f.name for f in METADATA_FIELDS)}
+            version.meta = {name: before[name] for name in METADATA_NAMES}
             report.metadata_reused += 1
         else:
             to_read.append(version)
@@ -550,7 +544,7 @@ def sync_pmc(output: str, *, pmc_url: str = DEFAULT_PMC_URL, licenses: str = "al
 
     listed = {version.key for version in versions}
     gone = [Version(key, row["etag"], row["last_modified"],
-                    meta={name: row[name] for name in (f.name for f in METADATA_FIELDS)},
+                    meta={name: row[name] for name in METADATA_NAMES},
                     status=WITHDRAWN, detail=f"no longer in the inventory of {snapshot}", shard=row["shard"])
             for key, row in sorted(previous.items()) if key not in listed and row["status"] == PACKED]
     report.withdrawn = len(gone)
@@ -561,9 +555,10 @@ def sync_pmc(output: str, *, pmc_url: str = DEFAULT_PMC_URL, licenses: str = "al
     report.seconds = time.perf_counter() - started
 
     catalog_name, dead_name = f"state/catalog-{sync:05d}.parquet", f"state/dead-{sync:05d}.parquet"
-    write_parquet(storage.join(mirror, catalog_name), [version.row() for version in versions + gone], CATALOG_SCHEMA)
+    storage.write_table(storage.join(mirror, catalog_name),
+                        pa.Table.from_pylist([version.row() for version in versions + gone], schema=CATALOG_SCHEMA))
     dead = dead_rows(read_dead(mirror, current), in_shards, {version.key: version for version in versions + gone})
-    write_parquet(storage.join(mirror, dead_name), dead, DEAD_SCHEMA)
+    storage.write_table(storage.join(mirror, dead_name), pa.Table.from_pylist(dead, schema=DEAD_SCHEMA))
     summary = json.dumps(report.to_dict(), indent=2) + "\n"
     storage.write_text(storage.join(mirror, f"state/summary-{sync:05d}.json"), summary)
     storage.write_text(storage.join(mirror, "summary.json"), summary)
@@ -638,16 +633,7 @@ def dead_rows(before: list[dict[str, Any]], in_shards: dict[tuple[str, str], str
 def read_dead(mirror: str, current: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not current or not current.get("dead"):
         return []
-    fs, path = storage.resolve(storage.join(mirror, current["dead"]))
-    with fs.open_input_file(path) as handle:
-        return pq.read_table(handle).to_pylist()
-
-
-def write_parquet(uri: str, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
-    """`rows` as one Parquet file at `uri`, written whole."""
-    buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), buffer, compression="zstd")
-    storage.write_bytes(uri, buffer.getvalue())
+    return storage.read_table(storage.join(mirror, current["dead"])).to_pylist()
 
 
 class _Missing(Exception):

@@ -35,7 +35,6 @@ from gap_replay.pubmed_ingest.pmc_cloud import (
     fetch_article,
     newest_snapshot,
     pmc_client,
-    read_inventory,
     read_metadata,
     select_versions,
 )

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from gap_replay.core import storage
 from gap_replay.core.outcome import Drop, Outcome
-from gap_replay.pubmed_ingest.pmc_cloud import CURRENT, MIRROR_DIR, TOO_LARGE
+from gap_replay.pubmed_ingest.pmc_cloud import CURRENT, MIRROR_DIR, TOO_LARGE, read_current, read_dead
 
 SOURCE = "pubmed_papers"
 SHARD_BATCH_ROWS = 16  # articles decoded at a time: a task holds a few articles' XML, not a row group's
@@ -42,12 +42,7 @@ class Mirror:
                 for uri in storage.list_files(storage.join(self.root, "shards"))]
 
     def dead(self) -> Dead:
-        if not self.current.get("dead"):
-            return {}
-        fs, path = storage.resolve(storage.join(self.root, self.current["dead"]))
-        with fs.open_input_file(path) as handle:
-            rows = pq.read_table(handle, columns=["shard", "key", "reason", "detail"]).to_pylist()
-        return {(row["shard"], row["key"]): (row["reason"], row["detail"]) for row in rows}
+        return {(row["shard"], row["key"]): (row["reason"], row["detail"]) for row in read_dead(self.root, self.current)}
 
     def state_files(self) -> list[str]:
         """What a rerun of the stage must notice changing: the pointer to the last sync and its dead list."""
@@ -60,9 +55,9 @@ class Mirror:
 def find_mirror(path: str) -> Mirror | None:
     """The mirror at `path`, or at `path`/pmc; None when neither holds one."""
     for root in (path, storage.join(path, MIRROR_DIR)):
-        marker = storage.join(root, CURRENT)
-        if storage.exists(marker):
-            return Mirror(root.rstrip("/"), json.loads(storage.read_text(marker)))
+        current = read_current(root)
+        if current is not None:
+            return Mirror(root.rstrip("/"), current)
     return None
 
 
@@ -70,7 +65,7 @@ def parse_shard(uri: str, name: str, dead: Dead, max_article_bytes: int) -> Iter
     """The outcomes of the articles of one shard (module docstring)."""
     shard = name.rsplit("/", 1)[-1]
     fs, path = storage.resolve(uri)
-    with fs.open_input_file(path) as handle:
+    with fs.open_input_file(path) as handle:  # read a few rows at a time: shards are large
         for batch in pq.ParquetFile(handle).iter_batches(batch_size=SHARD_BATCH_ROWS):
             for row in batch.to_pylist():
                 gone = dead.get((shard, row["key"]))

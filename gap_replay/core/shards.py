@@ -54,17 +54,16 @@ class ShardWriter:
 
     A row group is cut every `group_rows` rows, or sooner once its `text_column` reaches
     `group_text_bytes`: never by how Spark batched the rows, and each group is written from
-    contiguous arrays, so the same rows in the same order give the same bytes. The file is written as
-    ``<name>.attempt<N>`` and renamed, so a retried or speculative task never leaves a half file
-    under the final name.
+    contiguous arrays, so the same rows in the same order give the same bytes. A task's writer writes
+    its attempt's own file (`staged`, see the module docstring) for the driver to commit; the driver's
+    own writes go to a hidden temporary file renamed into place. Either way no half file ever stands
+    under a final name.
     """
 
-    def __init__(self, uri: str, schema: pa.Schema, attempt: int = 0, *, group_rows: int = ROW_GROUP_ROWS,
+    def __init__(self, uri: str, schema: pa.Schema, *, group_rows: int = ROW_GROUP_ROWS,
                  text_column: str | None = None, group_text_bytes: int = ROW_GROUP_TEXT_BYTES,
                  staged: str | None = None):
-        # `staged`: the attempt's own file (a task's, see the module docstring); the writer leaves it there
-        # for the driver to commit. Without it (the driver's own writes) the file is renamed into place.
-        self.uri, self.schema, self.attempt, self.staged = uri, schema, attempt, staged
+        self.uri, self.schema, self.staged = uri, schema, staged
         self.group_rows, self.text_column, self.group_text_bytes = group_rows, text_column, group_text_bytes
         self.rows = 0
         self._pending: list[pa.Table] = []
@@ -74,7 +73,8 @@ class ShardWriter:
     def _open(self) -> None:
         self._fs, path = storage.resolve(self.uri)
         self._path = path
-        self._temporary = storage.resolve(self.staged)[1] if self.staged else f"{path}.attempt{self.attempt}"
+        folder, name = path.rsplit("/", 1)
+        self._temporary = storage.resolve(self.staged)[1] if self.staged else f"{folder}/.{name}.tmp"
         self._fs.create_dir(self._temporary.rsplit("/", 1)[0], recursive=True)
         self._writer = pq.ParquetWriter(self._temporary, self.schema, filesystem=self._fs, compression=COMPRESSION,
                                         use_dictionary=True, write_statistics=True)
@@ -181,9 +181,9 @@ def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.
     data_dir, drops_dir = storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)
 
     def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        partition, attempt = task_identity()
+        partition, _ = task_identity()
         name = f"part-{partition:05d}.parquet"
-        writers = [ShardWriter(final, schema, attempt, staged=attempt_file(final, run))
+        writers = [ShardWriter(final, schema, staged=attempt_file(final, run))
                    for final, schema in ((storage.join(data_dir, name), DOCUMENT_SCHEMA),
                                          (storage.join(drops_dir, name), DROPS_SCHEMA))]
         kept_writer, drops_writer = writers
@@ -262,7 +262,6 @@ def keyed_writer(root: str, names: Sequence[str], schema: pa.Schema, columns: Se
     file for :func:`commit_keyed`) per file written. `writer_options` go to each :class:`ShardWriter`."""
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        _, attempt = task_identity()
         current, writer, results = None, None, []
 
         def finish() -> None:
@@ -284,7 +283,7 @@ def keyed_writer(root: str, names: Sequence[str], schema: pa.Schema, columns: Se
                         finish()
                     current = key
                     final = storage.join(root, names[key])
-                    writer = ShardWriter(final, schema, attempt, staged=attempt_file(final, run), **writer_options)
+                    writer = ShardWriter(final, schema, staged=attempt_file(final, run), **writer_options)
                 writer.write(conform(table.slice(start, end - start).select(list(columns)), schema))
                 start = end
         if writer is not None:
@@ -390,9 +389,9 @@ def frame_writer(directory: str, schema: pa.Schema) -> Callable[[Iterator[pa.Rec
     run = new_run()
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        partition, attempt = task_identity()
+        partition, _ = task_identity()
         final = storage.join(directory, f"part-{partition:05d}.parquet")
-        writer = ShardWriter(final, schema, attempt, staged=attempt_file(final, run))
+        writer = ShardWriter(final, schema, staged=attempt_file(final, run))
         for batch in batches:
             writer.write(pa.Table.from_batches([batch]).cast(schema))
         writer.close(write_empty=True)

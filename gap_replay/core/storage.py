@@ -106,6 +106,26 @@ def write_bytes(uri: str, data: bytes) -> None:
         stream.write(data)
 
 
+def read_table(uri: str, columns: list[str] | None = None):
+    """One Parquet file as a pyarrow Table (only `columns`, when given)."""
+    import pyarrow.parquet as pq
+
+    fs, path = resolve(uri)
+    with fs.open_input_file(path) as handle:
+        return pq.read_table(handle, columns=columns)
+
+
+def write_table(uri: str, table, **options) -> None:
+    """`table` as one Parquet file (zstd unless `options` say otherwise), written whole (:func:`write_bytes`)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, **{"compression": "zstd", **options})
+    write_bytes(uri, buffer.getvalue())
+
+
 def read_text(uri: str) -> str:
     return read_bytes(uri).decode("utf-8")
 
