@@ -11,6 +11,14 @@ before the next request is made (fsynced to the store's WARC file), so a rerun r
 killed crawl stopped: articles already stored are not fetched again (only transient failures are
 retried); robots.txt, listings and sitemaps are fetched again, to find new articles.
 
+Within one *run* (a store opened with ``run=``: the attempts of one Spark task, retried after a
+failure or a kill, or a speculative copy let in once the first attempt ended), a crawl takes every
+answer an earlier attempt stored, robots.txt, listings, sitemaps and articles alike, transient
+failures included, and counts it as if fetched now: the run fetches no page twice, and its report and
+stored records are those of an undisturbed crawl. Each host's delay counts from the earlier attempt's
+last request there. What can still be requested twice: the one request in flight when an attempt was
+killed (its answer never reached the store), with the robots.txt fetched just before it.
+
 A *recrawl* (``recrawl=True``) fetches every discovered article again, conditionally: a stored page
 with an ``ETag`` or ``Last-Modified`` is requested with ``If-None-Match``/``If-Modified-Since``, and
 a ``304 Not Modified`` is stored as a record with status 304 that carries the stored body (so the
@@ -21,15 +29,18 @@ Sources with ``requires_js`` are skipped, with a message in the report.
 
 Distribution (:func:`crawl_units`): sources whose allowed hosts overlap form one *unit*; a unit is
 crawled by one fetcher (one Spark task in the job), so every request to a host goes through the
-fetcher that holds that host's robots.txt and delay, whatever the number of executors.
+fetcher that holds that host's robots.txt and delay, whatever the number of executors; the unit's
+crawl lease (:func:`~guidelines_scraper.raw_store.crawl_lease`) keeps it one fetcher whatever the
+number of attempts of that task.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -188,8 +199,11 @@ class _Unreadable(Exception):
 class _SourceCrawl:
     def __init__(self, source: GuidelineSource, store: RawStore, fetcher: Fetcher, mirror: Mirror,
                  report: SourceReport, max_pages: int | None, max_listing_pages: int,
-                 progress: Callable[[str, int, int], None] | None, depth_first: bool = False):
+                 progress: Callable[[str, int, int], None] | None, depth_first: bool = False,
+                 earlier: Mapping[tuple[str, str], tuple[str, int]] | None = None):
         self.source = source
+        # (kind, url) -> place of the answer an earlier attempt of this run stored: taken, not fetched again
+        self.earlier = earlier or {}
         self.store = store
         self.fetcher = fetcher
         self.mirror = mirror
@@ -201,12 +215,20 @@ class _SourceCrawl:
         self.depth_first = depth_first
 
     def _fetch(self, url: str, kind: str, stored: StoredPage | None = None) -> FetchResult:
-        if stored is not None:
-            result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror,
-                                        headers=stored.conditional_headers())
-        else:
-            result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
-        self._store_robots()
+        place = self.earlier.get((kind, url))
+        if place is not None:  # answered to an earlier attempt of this run: counted as if fetched now
+            result = self.store.stored_result(place, body=kind != "article")  # an article's body is not read here
+            if stored is not None and result.status == 304 and result.error is None:
+                self.report.not_modified += 1
+            return result
+        try:
+            if stored is not None:
+                result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror,
+                                            headers=stored.conditional_headers())
+            else:
+                result = self.fetcher.fetch(url, allowed_hosts=self.source.allowed_hosts, mirror=self.mirror)
+        finally:  # a robots.txt fetched for this request is stored even when the request raised
+            self._store_robots()
         if stored is not None and result.status == 304 and result.error is None:
             # Not modified: stored as a revisit of the stored page, which keeps its body, takes the new validators.
             self.report.not_modified += 1
@@ -372,7 +394,7 @@ class _SourceCrawl:
         total = len(articles)
         fetched_now: set[str] = set()
         for index, url in enumerate(articles, start=1):
-            if url in fetched_now or (stored is None and url in done):
+            if url in fetched_now or (stored is None and url in done and ("article", url) not in self.earlier):
                 self.report.skipped_existing += 1
             else:
                 page = stored.get(url) if stored is not None else None
@@ -413,6 +435,8 @@ def crawl(
     """
     mapped = Mirror(mirror)
     report = CrawlReport()
+    sources = list(sources)
+    earlier = _earlier_attempts(store, fetcher, [source.tag for source in sources if not source.requires_js])
     for source in sources:
         rep = report.sources.setdefault(source.tag, SourceReport(source.tag))
         if source.requires_js:
@@ -426,10 +450,34 @@ def crawl(
             if recrawl:
                 stored = {url: page for (_, url), page in store.stored_pages([source.tag]).items()}
             _SourceCrawl(source, store, fetcher, mapped, rep, max_pages_per_source, max_listing_pages,
-                         progress, depth_first).run(done, stored, max_articles_per_source)
+                         progress, depth_first, earlier.get(source.tag)).run(done, stored, max_articles_per_source)
         finally:
             store.flush()
     return report
+
+
+def _earlier_attempts(store: RawStore, fetcher: Fetcher,
+                      tags: list[str]) -> dict[str, dict[tuple[str, str], tuple[str, int]]]:
+    """What earlier attempts of the store's run stored for the `tags` sources, per source as ``(kind, url)
+    -> place``; their robots.txt answers go to `fetcher` at once (not fetched again), and every host they
+    asked waits out its delay from their last request there."""
+    earlier: dict[str, dict[tuple[str, str], tuple[str, int]]] = {}
+    for (tag, kind, url), place in store.run_records(tags).items():
+        if kind == "robots":
+            result = store.stored_result(place)
+            fetcher.remember_robots(result)
+        else:
+            earlier.setdefault(tag, {})[(kind, url)] = place
+            result = store.stored_result(place, body=False)
+        try:
+            when = datetime.fromisoformat(result.fetched_at)
+        except ValueError:
+            continue
+        if when.tzinfo is None:  # not a time this crawler wrote
+            continue
+        for asked in {result.url, result.final_url}:
+            fetcher.requested_before(asked, when)
+    return earlier
 
 
 def _hosts_overlap(a: str, b: str) -> bool:

@@ -14,8 +14,10 @@ What it guarantees:
   with jitter, ``Retry-After`` honoured) on timeouts, connection errors, 429 and 5xx, each attempt
   also waiting its turn for the host; no retry on other 4xx;
 - a cap on the bytes read from the wire (streamed, aborted past the cap) and on the decompressed
-  size (gzip/deflate are decoded here, incrementally, with a cap: no decompression bombs; a
-  truncated or corrupt stream is an error);
+  size (gzip/deflate are decoded here, as the body arrives, with a cap: no decompression bombs; a
+  truncated or corrupt stream is an error). A body over either cap is a final answer (``response
+  too large: ...``, with its status), recorded once and never retried, however slowly it arrives:
+  the caps are checked on each piece read, before any timeout is judged;
 - redirects followed by hand, at most ``max_redirects``, only to http(s) URLs on the allowed
   hosts, each hop checked against robots.txt; a loop is reported as such at its first repeat;
 - conditional requests on demand (``headers=`` with ``If-None-Match``/``If-Modified-Since``): a
@@ -57,6 +59,7 @@ _ACCEPT = {
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _ROBOTS_MAX_BYTES = 512 * 1024
+_READ_BYTES = 64 * 1024  # at most this much of a body per read
 
 
 # -- URLs -------------------------------------------------------------------------------------------
@@ -190,7 +193,7 @@ class _Response:
 
 
 class _BodyError(Exception):
-    pass
+    """A body that is not usable as it came (over a cap, corrupt, an unknown coding): a final answer."""
 
 
 @dataclass
@@ -211,45 +214,90 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _inflate(decompressor, data: bytes, cap: int) -> bytes:
-    out = bytearray()
-    buf = data
-    while buf:
-        out += decompressor.decompress(buf, cap + 1 - len(out))
-        if len(out) > cap:
-            raise _BodyError(f"decompressed body exceeds {cap} bytes")
-        buf = decompressor.unconsumed_tail
-        if decompressor.eof:
-            break
-    out += decompressor.flush()
-    if len(out) > cap:
-        raise _BodyError(f"decompressed body exceeds {cap} bytes")
-    if not decompressor.eof:
-        raise zlib.error("truncated stream")
-    return bytes(out)
+class _TooLarge(_BodyError):
+    """A body over a size cap: a final answer (recorded once, never retried), not a failed read."""
+
+
+def _zlib_header(head: bytes) -> bool:
+    """Whether a deflate body starts with a zlib header (RFC 1950), rather than being raw deflate,
+    as some servers send it: method 8, a window of at most 32 KiB, no preset dictionary, a valid check."""
+    return (head[0] & 0x0F) == 8 and (head[0] >> 4) <= 7 and not head[1] & 0x20 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+class _Inflater:
+    """One gzip or deflate coding undone as its bytes arrive, never giving more than it is asked room for."""
+
+    def __init__(self, coding: str):
+        self.coding = coding
+        self._zlib = None if coding == "deflate" else zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._head = b""  # deflate: its first bytes, until two tell zlib-wrapped from raw
+
+    def inflate(self, data: bytes, room: int, final: bool = False) -> bytes:
+        """The bytes `data` inflates to (`final`: the stream's last, which must end it); raises
+        :class:`_TooLarge` past `room` bytes, ``zlib.error`` for a corrupt or truncated stream."""
+        if self._zlib is None:
+            self._head += data
+            if len(self._head) < 2 and not final:
+                return b""
+            data, self._head = self._head, b""
+            wrapped = len(data) >= 2 and _zlib_header(data)
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        out = bytearray()
+        while data and not self._zlib.eof:  # bytes after the end of the stream are ignored
+            # max_length bounds the work a bomb costs: one byte past the room is enough to know
+            out += self._zlib.decompress(data, room + 1 - len(out))
+            if len(out) > room:
+                raise _TooLarge(f"{self.coding} stream inflates past {room} more bytes")  # feed() names the cap
+            data = self._zlib.unconsumed_tail
+        if final:
+            out += self._zlib.flush()
+            if not self._zlib.eof:
+                raise zlib.error("truncated stream")
+        return bytes(out)
+
+
+class _Decoder:
+    """A body's Content-Encoding (gzip, deflate, identity, or a list of them) undone as the body
+    arrives, within a cap on the decoded size that each coding's output counts against: a
+    decompression bomb is refused at the first bytes that inflate past the cap, not once all of it
+    has been read (when a stall or a timeout could have ended the read first)."""
+
+    def __init__(self, content_encoding: str | None, cap: int):
+        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        for coding in codings:
+            if coding not in ("gzip", "x-gzip", "deflate"):
+                raise _BodyError(f"unsupported content-encoding {coding!r}")
+        self.cap = cap
+        self._stages = [_Inflater(coding) for coding in reversed(codings)]
+        self._sizes = [0] * len(self._stages)
+        self._body = bytearray()
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        """Decode the next bytes of the body (`final`: its last); raises :class:`_BodyError`."""
+        for index, stage in enumerate(self._stages):
+            try:
+                data = stage.inflate(data, self.cap - self._sizes[index], final)
+            except _TooLarge:
+                raise _TooLarge(f"response too large: decompressed body exceeds {self.cap} bytes") from None
+            except zlib.error as exc:
+                raise _BodyError(f"corrupt {stage.coding} body: {exc}") from None
+            self._sizes[index] += len(data)
+        self._body += data
+        if len(self._body) > self.cap:
+            raise _TooLarge(f"response too large: decompressed body exceeds {self.cap} bytes")
+
+    def finish(self) -> bytes:
+        """The decoded body, once the stream has ended; raises :class:`_BodyError` for a truncated one."""
+        self.feed(b"", final=True)
+        return bytes(self._body)
 
 
 def decode_content(raw: bytes, content_encoding: str | None, cap: int) -> bytes:
     """Undo a Content-Encoding (gzip, deflate, identity) with a cap on the decoded size."""
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
-    codings = [c for c in codings if c and c != "identity"]
-    data = raw
-    for coding in reversed(codings):
-        try:
-            if coding in ("gzip", "x-gzip"):
-                data = _inflate(zlib.decompressobj(16 + zlib.MAX_WBITS), data, cap)
-            elif coding == "deflate":
-                try:
-                    data = _inflate(zlib.decompressobj(zlib.MAX_WBITS), data, cap)
-                except zlib.error:
-                    data = _inflate(zlib.decompressobj(-zlib.MAX_WBITS), data, cap)
-            else:
-                raise _BodyError(f"unsupported content-encoding {coding!r}")
-        except zlib.error as exc:
-            raise _BodyError(f"corrupt {coding} body: {exc}") from None
-    if len(data) > cap:
-        raise _BodyError(f"decompressed body exceeds {cap} bytes")
-    return data
+    decoder = _Decoder(content_encoding, cap)
+    decoder.feed(raw)
+    return decoder.finish()
 
 
 # -- the fetcher -------------------------------------------------------------------------------------
@@ -350,6 +398,18 @@ class Fetcher:
             if allowed is None or host_allowed(sitemap, allowed):
                 found.append(sitemap)
         return found
+
+    def remember_robots(self, result: FetchResult) -> None:
+        """Take a robots.txt answer fetched before (by an earlier attempt of the same crawl, read back
+        from the raw store) as this fetcher's own: its site's robots.txt is not fetched again."""
+        self._robots[_origin(result.url)] = self._rules_from(result)
+
+    def requested_before(self, url: str, when: datetime) -> None:
+        """Note that a request to canonical `url`'s site ended at `when` (an earlier attempt's, read
+        back from the raw store): this fetcher's first request there waits out the site's delay from it."""
+        elapsed = max(0.0, (self._now() - when).total_seconds())
+        key = _origin(url)
+        self._last_request[key] = max(self._last_request.get(key, float("-inf")), self._clock() - elapsed)
 
     def take_robots_results(self) -> list[FetchResult]:
         """The robots.txt fetches made since the last call (the crawler stores them)."""
@@ -455,7 +515,11 @@ class Fetcher:
             return _Response(failure.status, failure.headers, None, failure.reason)
 
     def _read(self, response) -> _Response:
-        """The answer, its body read within the caps; a body too slow in total is worth a retry."""
+        """The answer, its body read within the caps. A body over a cap is a final answer (recorded,
+        never retried): each piece is checked as it arrives (``read1``: what the socket has, not a
+        fixed-size block that a stall could cut short) and decoded at once, so a bomb is refused by
+        its first bytes past the cap, before a stall, a read timeout or the total timeout can turn
+        it into a failed read, which the client retries. A body too slow in total is worth a retry."""
         started = time.monotonic()
         status = response.status
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -467,15 +531,17 @@ class Fetcher:
         if length.isdigit() and int(length) > self.max_bytes:
             return _Response(status, headers, None,
                              f"response too large: Content-Length {length} exceeds {self.max_bytes} bytes")
-        raw = bytearray()
-        for chunk in response.stream(64 * 1024, decode_content=False):
-            raw += chunk
-            if len(raw) > self.max_bytes:
-                return _Response(status, headers, None, f"response too large: exceeds {self.max_bytes} bytes")
-            if time.monotonic() - started > self.total_timeout:
-                raise BodyFailed(f"total timeout: body not received within {self.total_timeout:.0f}s")
+        received = 0
         try:
-            body = decode_content(bytes(raw), headers.get("content-encoding"), self.max_decompressed_bytes)
+            decoder = _Decoder(headers.get("content-encoding"), self.max_decompressed_bytes)
+            while chunk := response.read1(_READ_BYTES, decode_content=False):
+                received += len(chunk)
+                if received > self.max_bytes:
+                    return _Response(status, headers, None, f"response too large: exceeds {self.max_bytes} bytes")
+                decoder.feed(chunk)
+                if time.monotonic() - started > self.total_timeout:
+                    raise BodyFailed(f"total timeout: body not received within {self.total_timeout:.0f}s")
+            body = decoder.finish()
         except _BodyError as exc:
             return _Response(status, headers, None, str(exc))
         return _Response(status, headers, body)
@@ -499,6 +565,11 @@ class Fetcher:
         robots_url = key + "/robots.txt"
         result = self._fetch(robots_url, allowed, mirror, check_robots=False)
         self._robots_log.append(result)
+        rules = self._robots[key] = self._rules_from(result)
+        return rules
+
+    def _rules_from(self, result: FetchResult) -> _RobotsRules:
+        """The rules a robots.txt answer sets (RFC 9309's reading of its failures too)."""
         status = result.status
         if result.error is None and status is not None and 200 <= status < 300 and result.body is not None:
             parser = Protego.parse(result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace"))
@@ -522,5 +593,4 @@ class Fetcher:
             # later crawl retries, since the message does not say "disallowed by robots.txt").
             rules = _RobotsRules(None, disallow_all=True,
                                  reason=f"robots.txt unreachable, site not crawled: {why}")
-        self._robots[key] = rules
         return rules

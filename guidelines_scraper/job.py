@@ -6,7 +6,12 @@ crawled, discovery included, by one Spark task with its own polite fetcher (robo
 delay, retries). Since no host is reachable from two units, every request to a host goes through
 one fetcher, however many executors run: politeness holds across the cluster. Each task appends to
 the raw store through its own writer (unique file names per task attempt; each response durable
-before the next request), so a task retried, or a crawl killed and rerun, fetches nothing twice.
+before the next request), so a crawl killed and rerun fetches no stored article again. The attempts
+of one task are one crawler too: a task holds its unit's crawl lease in the raw store while it
+crawls, so a retry started while an earlier attempt still runs, or a speculative copy, waits for it
+(and never fetches meanwhile); the attempts share the crawl's run id, so the next attempt takes what
+the earlier ones stored (robots.txt, listings and sitemaps included) and fetches no page twice
+(:mod:`~guidelines_scraper.crawl`), even when they died by SIGKILL.
 Each unit is its own Spark job, submitted from a driver thread, so the driver reports each unit's
 sources as soon as its task finishes.
 The raw store is written by the executors, so on a cluster ``guidelines.raw_store`` must be a
@@ -34,6 +39,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
@@ -55,7 +62,7 @@ from gap_replay.guidelines_scraper.extract import DOCUMENT_SOURCE, DUPLICATE_TIT
 from gap_replay.guidelines_scraper.fetch import Fetcher
 from gap_replay.guidelines_scraper.health import healths_by_tag
 from gap_replay.guidelines_scraper.local_site import sample_mirror, sample_site_root, serve_directory
-from gap_replay.guidelines_scraper.raw_store import RAW_SCHEMA, RawStore, read_warc_records
+from gap_replay.guidelines_scraper.raw_store import RAW_SCHEMA, RawStore, crawl_lease, read_warc_records
 from gap_replay.guidelines_scraper.settings import GuidelinesConfig
 from gap_replay.guidelines_scraper.sources import GuidelineSource, load_sources, select_sources
 
@@ -76,11 +83,23 @@ class CrawlTask:
     mirror: tuple[tuple[str, str], ...] = ()
     max_pages_per_source: int | None = None
     recrawl: bool = False
+    run: str | None = None                    # the crawl run: its attempts share what they stored
+
+
+def _waiting_for_lease(tags: list[str], holder: str) -> None:
+    print(f"guidelines crawl of {', '.join(tags)}: another attempt holds the crawl lease ({holder}); waiting for it "
+          "to end, then resuming from what it stored", file=sys.stderr, flush=True)
 
 
 def run_crawl_task(task: CrawlTask) -> dict[str, dict[str, Any]]:
-    """Crawl one unit (runs inside a Spark task, or anywhere); returns its per-source reports."""
-    with RawStore(task.raw_store) as store, Fetcher(**dict(task.fetcher)) as fetcher:
+    """Crawl one unit (runs inside a Spark task, or anywhere); returns its per-source reports.
+
+    The unit's crawl lease is taken first, so one attempt at a time crawls it: another attempt of the
+    task (a retry, a speculative copy) waits until this one ends, then opens the store (recovering a
+    dead attempt's records) and takes the answers this run already stored instead of fetching them."""
+    tags = [source.tag for source in task.sources]
+    with crawl_lease(task.raw_store, tags, on_wait=lambda holder: _waiting_for_lease(tags, holder)), \
+            RawStore(task.raw_store, run=task.run) as store, Fetcher(**dict(task.fetcher)) as fetcher:
         report = crawl(task.sources, store, fetcher=fetcher, mirror=dict(task.mirror),
                        max_pages_per_source=task.max_pages_per_source, recrawl=task.recrawl)
     return {tag: dataclasses.asdict(rep) for tag, rep in report.sources.items()}
@@ -116,10 +135,12 @@ def crawl_on_spark(spark, tasks: list[CrawlTask], on_done=None) -> CrawlReport:
 
 def crawl_tasks(sources: list[GuidelineSource], raw_store: str, fetcher: Mapping[str, Any],
                 mirror: Mapping[str, str] | None = None, max_pages_per_source: int | None = None,
-                recrawl: bool = False) -> list[CrawlTask]:
-    """One task per crawl unit of `sources`."""
+                recrawl: bool = False, run: str | None = None) -> list[CrawlTask]:
+    """One task per crawl unit of `sources`, all of one crawl run (`run`, by default a new one): the
+    attempts of a task take each other's answers from the raw store; a later run fetches listings again."""
+    run = run or uuid.uuid4().hex[:16]
     return [CrawlTask(tuple(unit), raw_store, tuple(sorted(fetcher.items())), tuple(sorted((mirror or {}).items())),
-                      max_pages_per_source, recrawl) for unit in crawl_units(sources)]
+                      max_pages_per_source, recrawl, run) for unit in crawl_units(sources)]
 
 
 # -- extraction ----------------------------------------------------------------------------------

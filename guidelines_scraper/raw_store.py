@@ -34,6 +34,20 @@ Several writers may share a directory (one per Spark task, or a task's retry): e
 random token, so file names never collide, and holds an exclusive lock (``.writer-<token>.lock``,
 ``flock``) while it lives; recovery only touches the files of writers whose lock is free, i.e.
 dead ones. The directory must be a local (or locally mounted) path.
+
+Crawl leases (:func:`crawl_lease`): one crawler per source at a time, whatever Spark runs. A crawl
+unit's task holds ``.lease-<tag>.lock`` (``flock``) for each of its sources while it crawls; a second
+attempt of the task (a retry started while the first still runs, a speculative copy) waits until the
+first lets go: when it ends, or dies, SIGKILL included (the kernel drops a dead process's locks, so a
+killed attempt never blocks the next one). The holder writes its pid, host and start time in the file
+for the waiter to report, and deletes the file as it lets go (a waiter then finds another file in
+place and locks that one instead). Waiting rather than giving up: a copy that returned at once would
+be counted as the task's result, and Spark would kill the attempt doing the work.
+
+Runs: a store opened with ``run=`` marks each record it writes with ``GAP-Replay-Run``; the attempts
+of one crawl run share the run. :meth:`RawStore.run_records` finds what earlier attempts of the run
+stored (opened after they ended, the store has recovered the open files of the dead ones), and the
+crawl takes those answers instead of fetching the pages again.
 """
 
 from __future__ import annotations
@@ -43,9 +57,11 @@ import io
 import json
 import os
 import re
+import socket
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -132,6 +148,61 @@ def _try_lock(path: Path) -> int | bool | None:
         os.close(fd)
         return False
     return fd
+
+
+def _take_lease(path: Path, holder: str, on_wait: Callable[[str], None] | None) -> int | None:
+    """Lock the lease file `path` (waiting while another holds it) and write `holder` in it: the locked fd."""
+    if fcntl is None:  # pragma: no cover - not POSIX: no leases (the store must be a POSIX directory)
+        return None
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait(os.pread(fd, 1024, 0).decode("utf-8", "replace").strip() or "another attempt")
+                    on_wait = None  # said once
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            # The file locked must still be the one in place: a holder deletes it as it lets go.
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, holder.encode("utf-8") + b"\n", 0)
+                return fd
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+@contextmanager
+def crawl_lease(path: str | Path, names: Iterable[str], *, holder: str | None = None,
+                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the leases `names` (a crawl unit's source tags) of the raw store directory `path` for the
+    duration of the block: ``.lease-<name>.lock`` files, each ``flock``ed, taken in sorted order (two
+    units sharing a name never deadlock). Another process or thread holding one makes this wait until
+    it lets go; `on_wait(who)` is called once first, with what the holder wrote (`holder`: by default
+    its pid, host and start time). A holder's death, SIGKILL included, lets go of its leases (the
+    kernel drops its locks), so a dead attempt never blocks the next one."""
+    directory = _local_path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    holder = holder or (f"pid {os.getpid()} on {socket.gethostname()} since "
+                        f"{datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    held: list[tuple[Path, int | None]] = []
+    try:
+        for name in sorted(set(names)):
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+                raise ValueError(f"a lease name must be letters, digits, '_' and '-', got {name!r}")
+            lease = directory / f".lease-{name}.lock"
+            held.append((lease, _take_lease(lease, holder, on_wait)))
+        yield
+    finally:
+        for lease, fd in reversed(held):
+            if fd is not None:
+                lease.unlink(missing_ok=True)  # before letting go: a waiter on this file then takes a new one
+                os.close(fd)
 
 
 def _local_path(path: str | Path) -> Path:
@@ -309,11 +380,14 @@ class RawStore:
 
     ``flush_records``/``flush_bytes`` close the open file into a part past that many records or
     compressed bytes (1 GB: the usual WARC file size). ``durable=False`` skips the fsync of each
-    record (faster, but a machine crash, not merely a killed process, may then lose the last ones)."""
+    record (faster, but a machine crash, not merely a killed process, may then lose the last ones).
+    ``run`` names the crawl run the records written belong to (``GAP-Replay-Run``): the attempts of
+    one run find each other's records with :meth:`run_records` (module docstring)."""
 
     def __init__(self, path: str | Path, *, flush_records: int | None = None, flush_bytes: int = 1 << 30,
-                 durable: bool = True):
+                 durable: bool = True, run: str | None = None):
         self.path = _local_path(path)
+        self.run = run
         self.path.mkdir(parents=True, exist_ok=True)
         self.flush_records = flush_records
         self.flush_bytes = flush_bytes
@@ -339,6 +413,8 @@ class RawStore:
         final_url = get("final_url") or url
         status, body, headers = get("status"), get("body"), get("headers") or {}
         facts = self._facts(source, kind, url, final_url, get("fetched_at") or "", get("error"), headers)
+        if self.run is not None:
+            facts[_OWN + "Run"] = self.run
         writer = WARCWriter(None, gzip=False, warc_version="1.1")
         if status is None:
             if body is None:
@@ -364,6 +440,8 @@ class RawStore:
         place_file = self._renamed.get(place.file, place.file)
         facts = self._facts(source, kind, result.url, result.final_url or result.url, result.fetched_at,
                             result.error, result.headers)
+        if self.run is not None:
+            facts[_OWN + "Run"] = self.run
         facts["WARC-Refers-To"] = place.record_id
         if self._file is None or place_file != self._file.name:
             facts[_OWN + "Refers-To-File"] = Path(place_file).name
@@ -620,6 +698,31 @@ class RawStore:
         """The body of a record found by :meth:`stored_pages`."""
         place: _Place = page._where
         return _entry_at(self._renamed.get(place.file, place.file), place.offset).payload
+
+    def run_records(self, sources: Iterable[str] | None = None) -> dict[tuple[str, str, str], tuple[str, int]]:
+        """Where the records of this store's run are (earlier attempts of the run wrote them), by
+        ``(source, kind, url)``, the last of each; pass a place to :meth:`stored_result`. Empty
+        without a run. Read after :meth:`recover` (a store opened once the earlier attempts are
+        dead, or done), it holds every answer they received."""
+        if self.run is None:
+            return {}
+        found: dict[tuple[str, str, str], tuple[str, int]] = {}
+        for entry in self._entries(None, sources):
+            warc = entry.warc
+            if warc.get_header(_OWN + "Run") == self.run:
+                url = warc.get_header(_OWN + "Requested-URI") or warc.get_header("WARC-Target-URI")
+                key = (warc.get_header(_OWN + "Source"), warc.get_header(_OWN + "Kind"), url)
+                found[key] = (entry.file, entry.offset)
+        return found
+
+    def stored_result(self, place: tuple[str, int], body: bool = True) -> FetchResult:
+        """The fetch result a record holds (as the fetcher gave it: a revisit as its 304 with the stored
+        body), found by :meth:`run_records`; without `body` the body is not read (None)."""
+        file, offset = place
+        row = _row(_entry_at(self._renamed.get(file, file), offset), resolve=body)[0]
+        return FetchResult(url=row["url"], final_url=row["final_url"] or row["url"], status=row["status"],
+                           headers=record_headers(row), body=row["body"] if body else None, error=row["error"],
+                           fetched_at=row["fetched_at"])
 
     def __len__(self) -> int:
         return sum(1 for _ in self._entries(None, None))

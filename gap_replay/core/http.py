@@ -24,6 +24,13 @@ injectable ``sleep`` (tests run on a fake clock). Redirects are urllib3's (``red
 Nothing else is retried: a URL urllib3 cannot use, a TLS failure, too many redirects (urllib3's
 "other" errors) end the request at the first attempt. Every ending is a :class:`RequestFailed`
 with a reason a person can read.
+
+A body over a size cap is an answer, not a failed read: ``read`` returns it as such (or raises its
+own exception, which ends the request), never :class:`BodyFailed` nor a urllib3 error, which would
+fetch it again. And ``read`` should check its caps on each piece as it arrives (``read1``; decoding
+as it goes, with ``decode_content=False`` and its own capped decoder), since a read of a fixed-size
+block, or urllib3 decoding a block at a time, can meet a stall, and a read timeout, after the bytes
+that already passed the cap: the crawler's fetcher does (``guidelines_scraper.fetch``).
 """
 
 from __future__ import annotations
@@ -57,7 +64,8 @@ class RequestFailed(Exception):
 class BodyFailed(ProtocolError):
     """Raised by a ``read`` function: this attempt failed after its headers arrived and another may
     succeed. A ``ProtocolError``, so urllib3's ``Retry`` counts it as a read error; ``progressed``:
-    the attempt received bytes (it is not counted against the retries)."""
+    the attempt received bytes (it is not counted against the retries). Never for a body over a cap
+    (module docstring): another attempt would get the same body."""
 
     def __init__(self, reason: str, progressed: bool = False):
         super().__init__(reason)

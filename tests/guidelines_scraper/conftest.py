@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +25,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0              # seconds to wait before sending the body
     content_length: bool = True     # False: close-delimited body (no Content-Length)
+    piece: int = 0                  # > 0: the body sent that many bytes at a time, `pause` seconds apart
+    pause: float = 0.0
+    stall_after: int | None = None  # after that many body bytes, wait until the client hangs up (or 30 s)
 
     def payload(self) -> bytes:
         return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
@@ -64,9 +69,27 @@ class ScriptedServer:
                     self.end_headers()
                     if reply.delay:
                         time.sleep(reply.delay)
-                    self.wfile.write(payload)
+                    if reply.piece or reply.stall_after is not None:
+                        self._trickle(payload, reply)
+                    else:
+                        self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _trickle(self, payload: bytes, reply: Reply) -> None:
+                """The body in pieces; at `stall_after` bytes, silence until the client hangs up."""
+                piece = reply.piece or len(payload) or 1
+                stall_at = reply.stall_after
+                for start in range(0, len(payload), piece):
+                    if stall_at is not None and start >= stall_at:
+                        stall_at = None
+                        # readable with nothing to read: the client closed (it sends nothing after its request)
+                        readable, _, _ = select.select([self.connection], [], [], 30)
+                        if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                            return
+                    self.wfile.write(payload[start:start + piece])
+                    if reply.pause:
+                        time.sleep(reply.pause)
 
             def log_message(self, format, *args):  # noqa: A002
                 pass
@@ -133,3 +156,18 @@ def make_fetcher(clock):
     yield factory
     for fetcher in created:
         fetcher.close()
+
+
+@pytest.fixture
+def cpu_load():
+    """Two busy-looping processes for the duration of a test: a loaded machine, where reads stall."""
+    import subprocess
+    import sys
+
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield busy
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait(10)

@@ -3,11 +3,15 @@ from __future__ import annotations
 import gzip
 import socket
 import time
+import zlib
 from email.utils import formatdate
 
 import pytest
 
+from gap_replay.guidelines_scraper.crawl import crawl
 from gap_replay.guidelines_scraper.fetch import Mirror, decode_content, host_allowed, normalize_url
+from gap_replay.guidelines_scraper.raw_store import RawStore
+from gap_replay.guidelines_scraper.sources import parse_sources
 
 from .conftest import Reply, html
 
@@ -315,6 +319,52 @@ def test_gzip_is_decoded_and_bomb_refused(server, make_fetcher):
     bomb = fetcher.fetch(f"{server.base}/bomb")
     assert bomb.body is None and "decompressed body exceeds 100000 bytes" in bomb.error
     assert server.requests[-1][1]["accept-encoding"] == "gzip, deflate"
+
+
+# A throttled bomb: 50 MB of zeros, gzipped (~49 KB), sent 256 bytes at a time; after 4 KB (enough to
+# inflate past the cap) the server goes silent until the client hangs up. A fetcher that reads fixed
+# blocks, or inflates after the whole body, meets the silence first: a read timeout, retried.
+BOMB = gzip.compress(b"\0" * 50_000_000)
+THROTTLED = dict(piece=256, pause=0.002, stall_after=4096)
+
+
+@pytest.mark.parametrize("reply, error", [
+    (Reply(200, BOMB, {"Content-Type": "text/html", "Content-Encoding": "gzip"}, **THROTTLED),
+     "response too large: decompressed body exceeds 1000000 bytes"),
+    (Reply(200, zlib.compress(b"\0" * 50_000_000), {"Content-Type": "text/html", "Content-Encoding": "deflate"},
+           **THROTTLED), "response too large: decompressed body exceeds 1000000 bytes"),
+    (Reply(200, BOMB, {"Content-Type": "application/gzip"}, content_length=False, **THROTTLED),
+     "response too large: exceeds 2000 bytes"),  # a .gz file (no Content-Encoding): the wire cap
+], ids=["gzip", "deflate", "gz-body"])
+def test_a_capped_body_is_final_even_when_the_read_would_stall(server, make_fetcher, cpu_load, reply, error):
+    server.route("/bomb", reply)
+    fetcher = make_fetcher(obey_robots=False, read_timeout=2.0, max_retries=3, max_bytes=2000 if
+                           "exceeds 2000" in error else 50_000_000, max_decompressed_bytes=1_000_000)
+    result = fetcher.fetch(f"{server.base}/bomb")
+    assert result.status == 200 and result.body is None and result.error.startswith(error), result.error
+    assert server.paths() == ["/bomb"] and fetcher.requests_made == 1  # one request, no retry
+
+
+def test_a_capped_body_is_stored_once_and_never_fetched_again(server, make_fetcher, cpu_load, tmp_path):
+    server.route("/robots.txt", Reply(200, "User-agent: *\n", ROBOTS))
+    small_bomb = gzip.compress(b"\0" * 5_000_000)  # ~5 KB on the wire, under the wire cap
+    server.route("/bomb", Reply(200, small_bomb, {"Content-Type": "text/html", "Content-Encoding": "gzip"},
+                                **THROTTLED))
+    server.route("/big.gz", Reply(200, BOMB, {"Content-Type": "application/gzip"}, content_length=False,
+                                  **{**THROTTLED, "stall_after": 8192}))
+    canonical = "https://capped.example.org"
+    source = parse_sources({"capped": dict(name="Capped", base_url=canonical, seeds=["/bomb", "/big.gz"],
+                                           discovery="static")})["capped"]
+    for _ in range(2):  # a second crawl finds both stored: a capped body is not a transient failure
+        with RawStore(tmp_path) as store:
+            crawl([source], store, fetcher=make_fetcher(read_timeout=2.0, max_retries=3, max_bytes=6000,
+                                                        max_decompressed_bytes=1_000_000),
+                  mirror={canonical: server.base})
+    assert sorted(server.paths()) == ["/big.gz", "/bomb", "/robots.txt"]  # the second crawl fetched nothing
+    records = {r["url"][len(canonical):]: r for r in RawStore(tmp_path).records(kinds=["article"])}
+    assert records["/bomb"]["error"] == "response too large: decompressed body exceeds 1000000 bytes"
+    assert records["/big.gz"]["error"] == "response too large: exceeds 6000 bytes"
+    assert [r["status"] for r in records.values()] == [200, 200] and len(records) == 2
 
 
 # -- redirects and schemes ---------------------------------------------------------------------------
