@@ -32,7 +32,7 @@ from gap_replay.dedup.settings import DedupConfig
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
-from gap_replay.core.shards import (STAGED_DDL, commit_files, count_rows, ensure_nonempty, new_run, read_documents,
+from gap_replay.core.shards import (STAGED_DDL, commit_files, count_rows, ensure_nonempty, input_parts, new_run, read_documents,
                                     read_parquet, resolve_document_dirs, spark_reads, write_outcomes, write_parquet)
 from gap_replay.core.spark import spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
@@ -284,7 +284,8 @@ def run_dedup(context: RunContext, inputs: Sequence[str], output: str,
             if result.stats:
                 context.say("dedup: " + ", ".join(f"{key.replace('_', ' ')} {value:,}"
                                                   for key, value in result.stats.items()))
-            return write_outcomes(result.outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs))
+            return write_outcomes(result.outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs),
+                                  parts=input_parts(inputs, context.config.spark.part_mib))
         finally:
             _describe(context.spark, None)
             checkpoints.remove()

@@ -19,7 +19,7 @@ from gap_replay.filters.settings import FilterConfig
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import OUTCOME_SCHEMA
-from gap_replay.core.shards import count_rows, read_documents, resolve_document_dirs, write_outcomes
+from gap_replay.core.shards import count_rows, input_parts, read_documents, resolve_document_dirs, write_outcomes
 from gap_replay.core.spark import spark_schema
 
 STAGE = "filter"
@@ -84,6 +84,7 @@ def run_filter(context: RunContext, inputs: Sequence[str], output: str,
         documents = read_documents(spark, inputs)
         outcomes = documents.mapInArrow(filter_partition(model.name, config, quality.name if quality else None),
                                         spark_schema(OUTCOME_SCHEMA))
-        return write_outcomes(outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs))
+        return write_outcomes(outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs),
+                              parts=input_parts(inputs, context.config.spark.part_mib))
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -55,7 +55,7 @@ from gap_replay.core.outcome import Drop, outcomes_to_batches
 from gap_replay.core.progress import progress_bars
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.core.shards import DATA_DIR, DROPS_DIR, write_outcomes
+from gap_replay.core.shards import DATA_DIR, DROPS_DIR, part_count, write_outcomes
 from gap_replay.core.spark import is_local_master, spark_schema
 from gap_replay.guidelines_scraper.crawl import CrawlReport, SourceReport, crawl, crawl_units
 from gap_replay.guidelines_scraper.extract import DOCUMENT_SOURCE, DUPLICATE_TITLE, extract_records, title_key
@@ -298,7 +298,8 @@ def run_guidelines(context: RunContext, inputs: Sequence[str], output: str,
         else:
             articles = latest_articles(spark, files, sorted(by_tag))
         outcomes = articles.mapInArrow(extract_partition(by_tag), spark_schema(EXTRACT_SCHEMA))
-        ledger = write_outcomes(deduplicate_titles(outcomes), output_dir.staging, STAGE)
+        parts = part_count(storage.total_size(files), context.config.spark.part_mib)
+        ledger = write_outcomes(deduplicate_titles(outcomes), output_dir.staging, STAGE, parts=parts)
         # Each source's health (links, fetches, extractions, fallbacks, failures by reason): a full crawl
         # reports site rot as `guidelines check` does.
         healths = healths_by_tag(by_tag, crawled, written_outcomes(output_dir.staging), fixture=sample)

@@ -36,13 +36,16 @@ from gap_replay.core.ledger import StageLedger
 from gap_replay.core.outcome import Drop, Outcome
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.core.shards import InputError, read_parquet, spark_reads, write_outcomes
+from gap_replay.core.shards import InputError, part_count, read_parquet, spark_reads, write_outcomes
 from gap_replay.core.spark import spark_schema
 from gap_replay.pubmed_ingest.settings import PubmedConfig
 from gap_replay.pubmed_ingest.upsampling import UpsamplingRules, paper_types, upsampling
 
 STAGE = "pubmed"
 SUFFIXES = (".xml", ".xml.gz", ".nxml", ".tar.gz", ".tgz")
+# What one PMC version read straight from the service counts as input when sizing the output's parts
+# (the inventory gives no sizes): about a mean JATS article's XML.
+PMC_VERSION_BYTES = 100_000
 DELETE = "__delete_citation__"  # internal marker row, never written
 
 
@@ -377,6 +380,7 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
 
     def produce(output_dir) -> StageLedger:
         planned = list(files)
+        input_bytes = storage.total_size(uri for uri, _ in files)
         for service, bucket in services:
             from gap_replay.pubmed_ingest.pmc_cloud import read_inventory
 
@@ -384,6 +388,7 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
             plans = write_plan(service, rows, storage.join(output_dir.staging, PLAN_DIR), settings)
             context.say(f"pubmed: {len(rows):,} PMC versions of inventory {service.snapshot} in {len(plans):,} task(s)")
             planned += plans
+            input_bytes += len(rows) * PMC_VERSION_BYTES
         frame = files_dataframe(context.spark, by_file_name(planned), settings.partitions)
         from pyspark import StorageLevel
 
@@ -392,7 +397,7 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
                       .persist(StorageLevel.DISK_ONLY)
         try:
             outcomes = pubmed_outcomes(context.spark, ranked, settings)
-            ledger = write_outcomes(outcomes, output_dir.staging, STAGE)
+            ledger = write_outcomes(outcomes, output_dir.staging, STAGE, parts=part_count(input_bytes, context.config.spark.part_mib))
             ledger.inputs, ledger.failed_inputs = len(planned), failed_inputs(ranked)
             return ledger
         finally:

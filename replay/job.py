@@ -12,7 +12,8 @@ from gap_replay.core.ingest import RANKED_OUTCOME_SCHEMA, expand_named_inputs, f
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import OUTCOME_SCHEMA
-from gap_replay.core.shards import write_outcomes
+from gap_replay.core import storage
+from gap_replay.core.shards import part_count, write_outcomes
 from gap_replay.core.spark import spark_schema
 from gap_replay.replay.reader import iter_replay
 from gap_replay.replay.settings import ReplayConfig
@@ -30,6 +31,7 @@ def run_replay(context: RunContext, inputs: Sequence[str], output: str,
     def produce(output_dir) -> StageLedger:
         ranked = files_dataframe(context.spark, files).mapInArrow(
             parse_files(lambda stream, name, uri: iter_replay(stream, name=name, uri=uri), with_uri=True), spark_schema(RANKED_OUTCOME_SCHEMA))
-        return write_outcomes(ranked.select(*OUTCOME_SCHEMA.names), output_dir.staging, STAGE)
+        parts = part_count(storage.total_size(uri for uri, _ in files), context.config.spark.part_mib)
+        return write_outcomes(ranked.select(*OUTCOME_SCHEMA.names), output_dir.staging, STAGE, parts=parts)
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -31,6 +31,12 @@ class SparkConfig:
     ui: bool = False
     log_level: str = "ERROR"
     conf: dict[str, str] = field(default_factory=dict)
+    # A stage output gets one part file (data/ and drops/) per this many MiB of input, at least one.
+    part_mib: int = 256
+
+    def validate(self) -> None:
+        if self.part_mib < 1:
+            raise ConfigError(f"spark.part_mib: must be at least 1, got {self.part_mib}")
 
 
 class Config:

@@ -75,9 +75,9 @@ def stage_fingerprint(config: Config, sections: Sequence[str], inputs: Sequence[
     """What decides whether a finished output can be reused: the stage's settings and its inputs.
 
     Finished outputs count by their own fingerprint (so a changed upstream invalidates downstream);
-    other inputs by path and size.
+    other inputs by path and size. The part size (``spark.part_mib``) counts too: it fixes the layout.
     """
-    identities = [config.section_fingerprint(*sections), *extra]
+    identities = [config.section_fingerprint(*sections), f"part_mib:{config.spark.part_mib}", *extra]
     for uri in inputs:
         uri = storage.absolute_uri(uri)
         done = storage.Finished.read(uri) if storage.exists(uri) else None

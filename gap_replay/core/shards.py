@@ -1,8 +1,10 @@
 """Reading and writing shards: Parquet (zstd) files of the document schema.
 
-Writing happens inside Spark tasks with pyarrow, one file per partition named by the partition
-number, so that the same data gives the same file names and bytes whatever the run (Spark's own
-writer names files with a random job id).
+Writing happens inside Spark tasks with pyarrow, into files named by what they hold, never by the
+task that wrote them: a stage output's rows are split into a number of parts fixed by its input size
+(``spark.part_mib``) by a hash of their id and sorted, so that the same data gives the same file names
+and bytes whatever the run and however many executors it had (Spark's own writer names files with a
+random job id and writes one per task).
 
 Task commit: a task attempt never writes under a final name. Each attempt writes its own files under
 ``<folder>/_attempts/<run>/`` (hidden from every reader: a leading ``_``), named by the run and the attempt,
@@ -175,31 +177,69 @@ COUNTS_SCHEMA = pa.schema([("reason", pa.string()), ("count", pa.int64()), ("sta
 KEPT = "__kept__"
 
 
+PART_COLUMN = "_part"
+
+
+def part_count(input_bytes: int, part_mib: int) -> int:
+    """How many part files a stage output gets: one per `part_mib` MiB of input, at least one. Fixed by
+    the inputs and the configuration, never by how many executors ran."""
+    return max(1, -(-int(input_bytes) // (int(part_mib) << 20)))
+
+
+def input_parts(inputs: Iterable[str], part_mib: int) -> int:
+    """:func:`part_count` for a stage that reads document shards (stage outputs, mix outputs)."""
+    return part_count(storage.total_size(resolve_document_dirs(inputs)), part_mib)
+
+
+def part_name(part: int) -> str:
+    return f"part-{part:05d}.parquet"
+
+
 def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """A mapInArrow function: splits outcome batches into kept shards and the drop table (each attempt's own
-    files, for :func:`commit_files`), yields counts and the files written."""
+    """A mapInArrow function over outcome rows sorted by PART_COLUMN: writes each part's kept shard and drop
+    table (the attempt's own files, for :func:`commit_files`), yields counts and the files written.
+
+    The part a row lands in is its PART_COLUMN, never the task that holds it, so the files and their rows
+    are the same whatever the partitioning (a task may hold several parts, or none)."""
     data_dir, drops_dir = storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)
 
     def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        partition, _ = task_identity()
-        name = f"part-{partition:05d}.parquet"
-        writers = [ShardWriter(final, schema, staged=attempt_file(final, run))
-                   for final, schema in ((storage.join(data_dir, name), DOCUMENT_SCHEMA),
-                                         (storage.join(drops_dir, name), DROPS_SCHEMA))]
-        kept_writer, drops_writer = writers
         counts: Counter = Counter()
+        files: list[dict] = []
+        part, writers = None, None
+
+        def finish() -> None:
+            for writer in writers:
+                writer.close(write_empty=True)
+                files.append({"staged": writer.staged, "final": writer.uri})
+
         for batch in batches:
             table = pa.Table.from_batches([batch])
-            kept_mask = pc.is_null(table.column(DROP_REASON))
-            kept = table.filter(kept_mask)
-            dropped = table.filter(pc.invert(kept_mask))
-            counts[KEPT] += kept.num_rows
-            if kept.num_rows:
-                kept_writer.write(conform(kept.select(list(COLUMN_NAMES))))
-            if dropped.num_rows:
-                drops_writer.write(_drops_table(dropped, stage))
-                counts.update(dropped.column(DROP_REASON).to_pylist())
-        files = [{"staged": writer.staged, "final": writer.uri} for writer in writers if writer.close()]
+            parts = table.column(PART_COLUMN).to_numpy()
+            start = 0
+            while start < len(parts):
+                different = np.flatnonzero(parts[start:] != parts[start])  # rows arrive sorted by part
+                end = start + int(different[0]) if len(different) else len(parts)
+                if parts[start] != part:
+                    if writers is not None:
+                        finish()
+                    part = int(parts[start])
+                    writers = [ShardWriter(final, schema, staged=attempt_file(final, run))
+                               for final, schema in ((storage.join(data_dir, part_name(part)), DOCUMENT_SCHEMA),
+                                                     (storage.join(drops_dir, part_name(part)), DROPS_SCHEMA))]
+                rows = table.slice(start, end - start)
+                kept_mask = pc.is_null(rows.column(DROP_REASON))
+                kept = rows.filter(kept_mask)
+                dropped = rows.filter(pc.invert(kept_mask))
+                counts[KEPT] += kept.num_rows
+                if kept.num_rows:
+                    writers[0].write(conform(kept.select(list(COLUMN_NAMES))))
+                if dropped.num_rows:
+                    writers[1].write(_drops_table(dropped, stage))
+                    counts.update(dropped.column(DROP_REASON).to_pylist())
+                start = end
+        if writers is not None:
+            finish()
         yield pa.RecordBatch.from_pylist(
             [{"reason": reason, "count": count} for reason, count in sorted(counts.items())] + files,
             schema=COUNTS_SCHEMA,
@@ -208,22 +248,47 @@ def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.
     return write_partition
 
 
-def write_outcomes(outcomes_df, staging: str, stage: str, documents_in: int | None = None) -> StageLedger:
-    """Write a stage's outcome DataFrame (OUTCOME_SCHEMA) as kept shards + drop table; return its ledger.
+def by_part(outcomes_df, parts: int):
+    """The outcome rows with their part (a seeded hash of the id) and in the order they are written: by
+    part, then id, then what tells apart rows of one id (drops of an input can share it). The order and
+    the split depend only on the rows, so any run, on any cluster, writes the same bytes."""
+    from pyspark.sql import functions as F
+
+    part = F.pmod(F.xxhash64(F.lit("gap-replay-part"), F.col("id")), F.lit(parts)).cast("int")
+    return (outcomes_df.withColumn(PART_COLUMN, part)
+            .repartition(parts, PART_COLUMN)
+            .sortWithinPartitions(PART_COLUMN, "id", F.col(DROP_REASON).asc_nulls_first(),
+                                  F.col(DROP_DETAIL).asc_nulls_first(), "source", F.col("subset").asc_nulls_first(),
+                                  F.xxhash64("text", "title", "url", "extra")))
+
+
+def write_outcomes(outcomes_df, staging: str, stage: str, documents_in: int | None = None, *,
+                   parts: int) -> StageLedger:
+    """Write a stage's outcome DataFrame (OUTCOME_SCHEMA) as `parts` kept shards and as many drop tables
+    (``part-<n>.parquet``, see :func:`by_part`; a part no row fell in is an empty file); return its ledger.
 
     `documents_in` is the stage's own count of inputs when it has one independent of the outcomes
     (e.g. the rows of the input shards); the ledger check then proves nothing was lost or invented.
     """
-    rows = outcomes_df.mapInArrow(outcome_writer(staging, stage, new_run()), COUNTS_DDL).collect()
-    commit_files([(row["staged"], row["final"]) for row in rows if row["staged"]],
-                 [storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)])
+    return write_parted_outcomes(by_part(outcomes_df, parts), staging, stage, documents_in, parts=parts)
+
+
+def write_parted_outcomes(parted_df, staging: str, stage: str, documents_in: int | None = None, *,
+                          parts: int) -> StageLedger:
+    """:func:`write_outcomes` of rows already split and ordered by :func:`by_part`."""
+    rows = parted_df.mapInArrow(outcome_writer(staging, stage, new_run()), COUNTS_DDL).collect()
+    data_dir, drops_dir = storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)
+    commit_files([(row["staged"], row["final"]) for row in rows if row["staged"]], [data_dir, drops_dir])
+    written = {row["final"] for row in rows if row["final"]}
+    for directory, schema in ((data_dir, DOCUMENT_SCHEMA), (drops_dir, DROPS_SCHEMA)):
+        for part in range(parts):
+            if storage.join(directory, part_name(part)) not in written:
+                ShardWriter(storage.join(directory, part_name(part)), schema).close(write_empty=True)
     totals: Counter = Counter()
     for row in rows:
         if row["reason"] is not None:
             totals[row["reason"]] += row["count"]
     kept = totals.pop(KEPT, 0)
-    ensure_nonempty(storage.join(staging, DATA_DIR), DOCUMENT_SCHEMA)
-    ensure_nonempty(storage.join(staging, DROPS_DIR), DROPS_SCHEMA)
     ledger = StageLedger(stage, documents_in=kept + sum(totals.values()) if documents_in is None else documents_in,
                          kept=kept, dropped=totals)
     return ledger.check()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +78,25 @@ def size(uri: str) -> int:
         return sum(i.size or 0 for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))
                    if i.type == pafs.FileType.File)
     return info.size or 0
+
+
+def total_size(uris: Iterable[str]) -> int:
+    """Bytes in the given files (a directory: its files), asked in one call per filesystem."""
+    by_filesystem: dict[str, tuple[pafs.FileSystem, list[str], list[str]]] = {}
+    for uri in uris:
+        # One filesystem per scheme and options (an s3:// one serves every bucket), made once.
+        key = f"{uri.split('://', 1)[0]}?{uri.partition('?')[2]}" if "://" in uri else "local"
+        if key not in by_filesystem:
+            by_filesystem[key] = (resolve(uri)[0], [], [])
+        fs, paths, named = by_filesystem[key]
+        bucketed = uri.startswith(("s3://", "gs://", "gcs://"))  # the path is bucket/key: no new filesystem
+        paths.append(uri.split("://", 1)[1].partition("?")[0] if bucketed else resolve(uri)[1])
+        named.append(uri)
+    total = 0
+    for fs, paths, named in by_filesystem.values():
+        for uri, info in zip(named, fs.get_file_info(paths)):
+            total += size(uri) if info.type == pafs.FileType.Directory else info.size or 0
+    return total
 
 
 def read_bytes(uri: str) -> bytes:

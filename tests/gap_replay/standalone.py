@@ -20,9 +20,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _spark_class(*args: str, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+def _spark_class(*args: str, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+                 host: str = "127.0.0.1") -> subprocess.Popen:
     home = os.path.dirname(pyspark.__file__)
-    env = {**os.environ, **(env or {}), "SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1"}
+    env = {**os.environ, **(env or {}), "SPARK_HOME": home, "SPARK_LOCAL_IP": host}
     return subprocess.Popen([os.path.join(home, "bin", "spark-class"), *args], env=env, cwd=cwd,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -48,10 +49,12 @@ def _alive_workers(ui_port: int) -> int:
 
 @contextmanager
 def standalone_cluster(workers: int, work_dir: Path, cores: int = 1, memory: str = "1g", timeout: float = 120,
-                       env: dict[str, str] | None = None, separate: bool = False):
+                       env: dict[str, str] | None = None, separate: bool = False, own_hosts: bool = False):
     """Yield the master URL of a cluster on 127.0.0.1. `env` is every worker's (and so its executors')
     environment on top of this process's; with `separate` each worker also gets its own working,
-    scratch, temporary and cache directories and cwd (:func:`worker_environment`)."""
+    scratch, temporary and cache directories and cwd (:func:`worker_environment`). With `own_hosts`, worker i
+    binds 127.0.0.(i+1): to Spark, each is a host of its own (it never runs a speculative copy of a task on
+    the host of the original attempt), while all of 127/8 is this machine's loopback."""
     work_dir.mkdir(parents=True, exist_ok=True)
     port, ui_port = free_port(), free_port()
     master_url = f"spark://127.0.0.1:{port}"
@@ -60,12 +63,13 @@ def standalone_cluster(workers: int, work_dir: Path, cores: int = 1, memory: str
     try:
         for index in range(workers):
             own = worker_environment(work_dir / f"worker{index}") if separate else {}
+            host = f"127.0.0.{index + 1}" if own_hosts else "127.0.0.1"
             processes.append(_spark_class(
-                "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1", "--cores", str(cores),
+                "org.apache.spark.deploy.worker.Worker", master_url, "--host", host, "--cores", str(cores),
                 "--memory", memory, "--webui-port", "0",
                 "--work-dir", own.get("SPARK_WORKER_DIR", str(work_dir / f"worker{index}")),
                 log=work_dir / f"worker{index}.log", env={**(env or {}), **own},
-                cwd=work_dir / f"worker{index}" / "cwd" if separate else None))
+                cwd=work_dir / f"worker{index}" / "cwd" if separate else None, host=host))
         deadline = time.monotonic() + timeout
         while _alive_workers(ui_port) < workers:
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):

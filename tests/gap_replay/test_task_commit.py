@@ -16,8 +16,9 @@ import pytest
 RUN = Path(__file__).with_name("task_commit_run.py")
 
 
-def write(output: Path, mode: str) -> dict:
-    done = subprocess.run([sys.executable, str(RUN), str(output), mode], capture_output=True, text=True, timeout=300)
+def write(output: Path, mode: str, master: str | None = None) -> dict:
+    done = subprocess.run([sys.executable, str(RUN), str(output), mode, *([master] if master else [])],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -39,6 +40,7 @@ def test_a_disturbed_attempt_publishes_nothing(undisturbed, tmp_path, mode):
     ledger, reference = undisturbed
     output = tmp_path / mode
     assert write(output, mode) == ledger
+    assert (tmp_path / f"{mode}.disturbed").exists()  # an attempt was disturbed, and retried
     assert files(output) == files(reference)  # the same files, byte for byte: no partial file, no leftover
     assert sorted(files(output)) == [f"{folder}/part-{n:05d}.parquet" for folder in ("data", "drops") for n in range(4)]
     assert ds.dataset(output / "data").to_table().num_rows == ledger["kept"] == 18_000
@@ -61,7 +63,9 @@ def test_only_the_counted_attempt_is_published_whatever_the_order_of_the_attempt
         monkeypatch.setattr(shards, "attempt_file", lambda final, run: shards.storage.join(
             final.rsplit("/", 1)[0], shards.ATTEMPTS_DIR, run, f"{final.rsplit('/', 1)[1]}.{number}"))
         write = shards.outcome_writer(staging, "test", run)
-        return pa.Table.from_batches(list(write(outcomes_to_batches(documents)))).to_pylist()
+        batches = [batch.append_column(shards.PART_COLUMN, pa.array([0] * batch.num_rows, pa.int32()))
+                   for batch in outcomes_to_batches(documents)]
+        return pa.Table.from_batches(list(write(iter(batches)))).to_pylist()
 
     winner = attempt(1, documents)
     loser = attempt(0, documents[:1000])  # cancelled after a third of its input, finishing last
