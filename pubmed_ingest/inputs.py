@@ -8,13 +8,16 @@ it was, so the caller can go on to parse it). :func:`iter_jats_inputs` (a path) 
 also takes a single ``.nxml``/``.xml`` file (optionally gzip-compressed), which
 :func:`read_jats_file` reads from an open stream.
 
-Problems are reported in the stream, not raised, so that every input is accounted for: in place
-of an article comes a :class:`~gap_replay.core.outcome.Drop` (source ``pubmed_papers``) with reason
+Problems of content are reported in the stream, not raised, so that every input is accounted for: in
+place of an article comes a :class:`~gap_replay.core.outcome.Drop` (source ``pubmed_papers``) with reason
 
 - ``too_large``: a member (or single file) over ``max_member_bytes`` (default 64 MiB); id
   ``file:<archive>:<member>`` (``file:<name>`` for a single file); the archive goes on with its next member.
 - ``parse_error``: the archive (or file) cannot be read any further (corrupt or truncated tar
   or gzip); id ``file:<archive>``; always the last item, after the members read before the damage.
+
+A failure to read the bytes (``gap_replay.core.errors.is_transient``: an ``OSError`` such as a connection
+reset half-way through, ``MemoryError``) raises instead, so that the task reading it is tried again.
 
 An article is named ``<archive>:<member>`` (the name to give :func:`pubmed_ingest.jats.parse_jats`).
 """
@@ -31,6 +34,7 @@ from typing import BinaryIO, Literal
 
 from lxml import etree
 
+from gap_replay.core.errors import is_transient
 from gap_replay.core.outcome import Drop
 from gap_replay.pubmed_ingest.xml_safety import local_name, pull_parser
 
@@ -124,6 +128,8 @@ def iter_jats_archive(
                     yield member.name, handle.read() if handle is not None else b""
                 members += 1
     except Exception as error:  # noqa: BLE001 - tarfile, gzip and zlib all signal damage differently
+        if is_transient(error):  # a read cut short is no end of the package: the caller's task fails
+            raise
         yield "", Drop(
             id=f"file:{name}",
             reason="parse_error",
@@ -138,13 +144,16 @@ def read_jats_file(
     """The content of the single JATS file read from `stream` (from where it is), gunzipped when it
     is gzip, holding at most ``max_member_bytes + 1`` bytes in memory; or a Drop with id ``file:<name>``:
     ``too_large`` beyond `max_member_bytes` (after gunzipping), ``parse_error`` for a corrupt or
-    truncated gzip. The stream must be seekable or offer ``peek``, as for :func:`classify_stream`.
+    truncated gzip. A failed read raises (module docstring). The stream must be seekable or offer
+    ``peek``, as for :func:`classify_stream`.
     """
     try:
         if _peek(stream, 2) == GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")
         data = stream.read(max_member_bytes + 1)  # one byte more tells "too large" from "exactly the cap"
-    except (OSError, EOFError, zlib.error) as error:
+    except Exception as error:  # noqa: BLE001 - gzip and zlib signal damage differently
+        if is_transient(error):
+            raise
         return Drop(id=f"file:{name}", reason="parse_error", detail=f"{type(error).__name__}: {error}", source=SOURCE)
     if len(data) > max_member_bytes:
         return _too_large(name, None, max_member_bytes)

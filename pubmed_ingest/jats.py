@@ -39,6 +39,7 @@ from typing import Any
 from lxml import etree
 
 from gap_replay.core import markers
+from gap_replay.core.errors import is_transient
 from gap_replay.core.outcome import Drop
 from gap_replay.core.schema import make_document
 from gap_replay.pubmed_ingest.xml_safety import (
@@ -104,7 +105,8 @@ def parse_jats(data: bytes, *, name: str) -> dict | Drop:
     structure; id ``file:<name>``), ``unsupported_input`` (well-formed XML whose root is neither
     ``article`` nor a ``pmc-articleset`` holding one; id ``file:<name>``), ``too_large`` (gzip inflating beyond MAX_GUNZIPPED_BYTES),
     ``no_identifier`` (neither PMCID nor DOI; id ``file:<name>``), ``no_text`` (empty abstract
-    and body; id of the article).
+    and body; id of the article). A failure that is not the content's (``errors.is_transient``: running
+    out of memory) raises instead.
 
     Of a ``pmc-articleset`` holding several articles only the first is read: use
     :func:`iter_jats_articles` for all of them.
@@ -163,6 +165,8 @@ def _parse_root(data: bytes, name: str) -> etree._Element | Drop:
                 raise EOFError("compressed article ended before the end-of-stream marker")
         return parse_bytes(data)
     except Exception as error:  # noqa: BLE001 - XMLSyntaxError, zlib.error, EOFError, ValueError on odd input
+        if is_transient(error):  # out of memory: not the document's fault
+            raise
         return _parse_error(name, error)
 
 
@@ -186,6 +190,8 @@ def _article_outcome(article: etree._Element, name: str, known_ids: Mapping[str,
     try:
         return _ArticleReader(article, name, known_ids).outcome()
     except Exception as error:  # noqa: BLE001 - one odd article must not end a partition
+        if is_transient(error):
+            raise
         return _parse_error(name, error)
 
 

@@ -7,10 +7,17 @@ drops every earlier version of its PMIDs as ``deleted``; a record re-added after
 
 Papers then take the publication types, MeSH terms and retraction flag of their PubMed citation when it
 is among the inputs; retracted abstracts and papers are dropped as ``retracted`` (unless
-``pubmed.keep_retracted``); an abstract whose paper is present in full text is dropped as
-``superseded_by_fulltext``, and each paper gets its upsampling score (``pubmed_ingest.upsampling``); papers
+``pubmed.keep_retracted``); each paper gets its upsampling score (``pubmed_ingest.upsampling``); papers
 in an excluded category (animal studies, retracted publications, preprints...) are dropped as
-``upsampling_excluded``.
+``upsampling_excluded``. An abstract whose paper is present in full text is dropped as
+``superseded_by_fulltext`` (detail: the paper's id): by default whatever becomes of the paper (MEDITRON's
+rule), or only when the paper is kept by this stage (``pubmed.supersede_abstracts``, :func:`supersede_abstracts`).
+
+Failures: reading an input that fails for a reason that may pass (I/O, object storage, memory:
+``gap_replay.core.errors.is_transient``) fails its task, which Spark tries again; an input whose content is bad
+as a whole is its own drop (``file:<name>``) and the stage goes on, unless more than
+``pubmed.max_failed_share`` of the inputs failed so (:func:`check_failed_share`): then the stage fails naming
+them, and publishes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from gap_replay.core import storage
+from gap_replay.core.errors import TooManyFailedInputs
 from gap_replay.core.ingest import (
     FILE_RANK,
     RANKED_OUTCOME_SCHEMA,
@@ -38,7 +46,7 @@ from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.core.shards import InputError, part_count, read_parquet, spark_reads, write_outcomes
 from gap_replay.core.spark import spark_schema
-from gap_replay.pubmed_ingest.settings import PubmedConfig
+from gap_replay.pubmed_ingest.settings import SUPERSEDE_RULES, PubmedConfig
 from gap_replay.pubmed_ingest.upsampling import UpsamplingRules, paper_types, upsampling
 
 STAGE = "pubmed"
@@ -261,16 +269,20 @@ def upsampling_rules(spark, settings, outcomes) -> tuple[UpsamplingRules, object
 
 
 SUPERSEDED = "superseded_by_fulltext"
+ALWAYS, IF_PAPER_KEPT = SUPERSEDE_RULES  # pubmed.supersede_abstracts
 
 
-def supersede_abstracts(outcomes):
-    """Mark kept abstracts of kept papers as dropped (`SUPERSEDED`, detail = the paper's id).
+def supersede_abstracts(outcomes, papers=None):
+    """Mark kept abstracts of the kept papers of `papers` (default: `outcomes`) as dropped (`SUPERSEDED`,
+    detail = the paper's id), an abstract matching its paper by PMID, else by PMCID.
 
-    `outcomes` has the document columns plus drop_reason/drop_detail; the result has the same columns.
+    `outcomes` and `papers` have the document columns plus drop_reason/drop_detail; the result has the
+    columns of `outcomes`. Which papers count is the caller's rule (:func:`pubmed_outcomes`).
     """
     from pyspark.sql import functions as F
 
-    alive_papers = outcomes.where(F.col(DROP_REASON).isNull() & (F.col("source") == "pubmed_papers"))
+    papers = outcomes if papers is None else papers
+    alive_papers = papers.where(F.col(DROP_REASON).isNull() & (F.col("source") == "pubmed_papers"))
     by_pmid = (alive_papers.where(F.col("pmid").isNotNull()).groupBy(F.col("pmid").alias("_paper_pmid"))
                .agg(F.min("id").alias("_by_pmid")))
     by_pmcid = (alive_papers.where(F.col("pmcid").isNotNull()).groupBy(F.col("pmcid").alias("_paper_pmcid"))
@@ -289,22 +301,61 @@ def supersede_abstracts(outcomes):
 
 
 def pubmed_outcomes(spark, ranked, settings):
-    """From parsed, ranked records to the stage's outcomes: versions, papers' metadata, superseded
-    abstracts, upsampling scores."""
-    outcomes = supersede_abstracts(drop_retracted(enrich_papers(resolve_versions(ranked)), settings.keep_retracted))
-    rules, outcomes = upsampling_rules(spark, settings, outcomes)
-    return outcomes.mapInArrow(score_papers(rules), spark_schema(OUTCOME_SCHEMA))
+    """From parsed, ranked records to the stage's outcomes: versions, papers' metadata, retractions,
+    upsampling scores, superseded abstracts.
+
+    Which papers supersede their abstracts (``pubmed.supersede_abstracts``): ``always`` (MEDITRON's rule:
+    PubMed abstracts are those "of papers whose full text is not open"), every paper whose current version
+    the stage read as a document, even one it then drops as ``retracted`` or ``upsampling_excluded``;
+    ``if_paper_kept``, only the papers this stage keeps. Neither knows what later stages do with a paper
+    (language, quality, dedup, decontamination): an abstract superseded here stays dropped.
+    """
+    read = enrich_papers(resolve_versions(ranked))
+    rules, unscored = upsampling_rules(spark, settings, drop_retracted(read, settings.keep_retracted))
+    outcomes = unscored.mapInArrow(score_papers(rules), spark_schema(OUTCOME_SCHEMA))
+    if settings.supersede_abstracts == ALWAYS:
+        papers = read
+    else:  # IF_PAPER_KEPT: the papers' fate, scored again on the papers alone rather than on every row twice
+        from pyspark.sql import functions as F
+
+        papers = unscored.where(F.col("source") == "pubmed_papers").mapInArrow(score_papers(rules),
+                                                                                spark_schema(OUTCOME_SCHEMA))
+    return supersede_abstracts(outcomes, papers)
 
 
-def failed_inputs(ranked) -> Counter:
-    """Input files with a file-level failure (a drop whose id is the file's, ``file:<name>``), counted by
-    the reason of their first such drop."""
+def failed_input_files(ranked, files) -> list[tuple[str, str]]:
+    """(name, reason) of each input file that failed as a whole, in rank order: a drop under the file's own id
+    (``file:<name>``; ``file:<file name>`` as :func:`parse_input` names it), with the reason of its first one.
+    A drop of part of a file (``file:<name>#record<k>``, a package member's ``file:<name>:<member>``, an
+    article of a mirror's shard) is not a failure of the input. `files` is the stage's (file_rank, path, name)
+    frame (``files_dataframe``)."""
     from pyspark.sql import functions as F
 
-    file_level = F.col("id").startswith("file:") & ~F.col("id").contains("#") & F.col(DROP_REASON).isNotNull()
-    rows = (ranked.where(file_level).groupBy(FILE_RANK).agg(F.min(DROP_REASON).alias("reason"))
-            .groupBy("reason").count().collect())
-    return Counter({row["reason"]: row["count"] for row in rows})
+    name = F.col("_name")
+    own_id = (F.col("id") == F.concat(F.lit("file:"), name)) | (
+        F.col("id") == F.concat(F.lit("file:"), F.substring_index(name, "/", -1)))
+    rows = (ranked.where(F.col("id").startswith("file:") & F.col(DROP_REASON).isNotNull())
+            .join(files.select(F.col(FILE_RANK), F.col("name").alias("_name")), FILE_RANK)
+            .where(own_id)
+            .groupBy(FILE_RANK, "_name").agg(F.min(F.struct(RECORD_RANK, DROP_REASON)).alias("_first"))
+            .collect())
+    return [(row["_name"], row["_first"][DROP_REASON]) for row in sorted(rows, key=lambda row: row[FILE_RANK])]
+
+
+FAILED_NAMED = 5  # failed inputs named in the error; the drops name them all
+
+
+def check_failed_share(ledger: StageLedger, failed: Sequence[tuple[str, str]], max_share: float) -> None:
+    """Raise :class:`TooManyFailedInputs` when more than `max_share` of the stage's inputs (``ledger.inputs``)
+    failed as a whole (`failed`: :func:`failed_input_files`), naming the first few. A stage whose every input
+    failed and that kept nothing is left to the runner, which says so in its own words."""
+    if not failed or ledger.every_input_failed or len(failed) <= max_share * ledger.inputs:
+        return
+    named = ", ".join(f"{name} ({reason})" for name, reason in failed[:FAILED_NAMED])
+    more = f" and {len(failed) - FAILED_NAMED:,} more" if len(failed) > FAILED_NAMED else ""
+    raise TooManyFailedInputs(
+        f"{STAGE}: {len(failed):,} of {ledger.inputs:,} inputs failed ({len(failed) / ledger.inputs:.1%}, more than "
+        f"pubmed.max_failed_share = {max_share:g}): {named}{more}; nothing was published")
 
 
 def input_parser(dead: dict, max_member_bytes: int | None = None):
@@ -398,7 +449,9 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
         try:
             outcomes = pubmed_outcomes(context.spark, ranked, settings)
             ledger = write_outcomes(outcomes, output_dir.staging, STAGE, parts=part_count(input_bytes, context.config.spark.part_mib))
-            ledger.inputs, ledger.failed_inputs = len(planned), failed_inputs(ranked)
+            failed = failed_input_files(ranked, frame)
+            ledger.inputs, ledger.failed_inputs = len(planned), Counter(reason for _, reason in failed)
+            check_failed_share(ledger, failed, settings.max_failed_share)
             return ledger
         finally:
             ranked.unpersist()

@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from lxml import etree
 
+from gap_replay.core.errors import is_transient
 from gap_replay.core.outcome import Drop
 from gap_replay.core.schema import make_document
 from gap_replay.pubmed_ingest.xml_safety import (
@@ -98,9 +99,12 @@ def iter_medline(source: str | os.PathLike | IO[bytes], *, name: str) -> Iterato
     - ``book_article`` (id ``pmid:<n>``): a PubmedBookArticle (NCBI Bookshelf), not a journal abstract;
     - ``parse_error`` with id ``file:<name>#record<k>`` (k counts records from 1): a record without a
       usable PMID; with id ``pmid:<n>``: a record of unexpected structure; with id ``file:<name>``:
-      the file turned out malformed (XML error, truncated gzip, empty). That last one does not
-      raise: the records before the error are yielded first, and it is the last item. A missing
-      file raises ``OSError``;
+      the file turned out malformed (XML error, corrupt or truncated gzip, empty). That last one does
+      not raise: the records before the error are yielded first, and it is the last item;
+    - a failure to read the file (``gap_replay.core.errors.is_transient``: an ``OSError`` such as a
+      missing file or a connection reset half-way through, ``MemoryError``) is no drop: it raises, after
+      the records read before it, so that a caller never takes a file cut short for the whole of it
+      (an update file's ``DeleteCitation`` comes last);
     - ``unsupported_input`` (id ``file:<name>``, the only item): XML whose root element is not a
       PubMed one (``PubmedArticleSet``, ``MedlineCitationSet``, or a lone record); told from the
       first chunk, without reading the rest of the file.
@@ -124,7 +128,9 @@ def _iter_medline(source: str | os.PathLike | IO[bytes], *, name: str, prune: bo
                 release(element)
         except _UnsupportedRoot as error:
             yield Drop(id=f"file:{name}", reason="unsupported_input", detail=f"{error} ({name})", source=SOURCE)
-        except Exception as error:  # noqa: BLE001 - any failure to read the file is a parse error of it
+        except Exception as error:  # noqa: BLE001 - bad content of any kind is a parse error of the file
+            if is_transient(error):  # a read cut short is no end of the file (an update's deletions come last)
+                raise
             yield Drop(
                 id=f"file:{name}",
                 reason="parse_error",
@@ -425,6 +431,8 @@ def _record_outcome(record: etree._Element, *, name: str, index: int) -> dict | 
                         source=SOURCE)
         return outcome
     except Exception as error:  # noqa: BLE001 - one odd record must not end the file
+        if is_transient(error):  # out of memory, say: not the record's fault
+            raise
         pmid = _record_pmid(record)
         return Drop(id=f"pmid:{pmid}" if pmid is not None else record_id, reason="parse_error",
                     detail=f"{type(error).__name__}: {error} (record #{index} of {name})", source=SOURCE)

@@ -7,6 +7,8 @@ from datetime import date
 
 from gap_replay.core.errors import ConfigError
 
+SUPERSEDE_RULES = ("always", "if_paper_kept")  # pubmed.supersede_abstracts
+
 
 @dataclass
 class PubmedConfig:
@@ -34,6 +36,17 @@ class PubmedConfig:
     # Retracted publications (PubMed's Retracted Publication type or RetractionIn notice; a paper takes its
     # citation's flag) are dropped as `retracted`; true keeps them, flagged by the `retracted` column.
     keep_retracted: bool = False
+    # The stage fails, naming them, when more than this share of its input files fail as a whole (their own
+    # `file:<name>` drop: unreadable content, malformed, not PubMed/JATS, over the size cap). NCBI's data holds
+    # the odd bad file, which a run of thousands of files should survive; a share above 1% is systematic (a
+    # wrong or half-downloaded folder, a broken mirror, a format the parser no longer reads). 1: never fail.
+    max_failed_share: float = 0.01
+    # When a paper's full text supersedes its abstract (the abstract is dropped as `superseded_by_fulltext`,
+    # detail = the paper's id): "always" (MEDITRON: abstracts only of papers whose full text is not open)
+    # when the stage reads the paper's current version as a document, whatever becomes of the paper after;
+    # "if_paper_kept" only when the paper also leaves this stage kept (not dropped as `retracted` or
+    # `upsampling_excluded`). Later stages' drops of the paper (language, quality, dedup) never restore it.
+    supersede_abstracts: str = "always"
 
     def validate(self) -> None:
         try:
@@ -44,5 +57,9 @@ class PubmedConfig:
             raise ConfigError(f"pubmed.pmc_licenses: 'all' or 'commercial', got {self.pmc_licenses!r}")
         if self.pmc_concurrency < 1 or self.pmc_shard_mib < 1:
             raise ConfigError("pubmed.pmc_concurrency and pubmed.pmc_shard_mib must be at least 1")
+        if not 0.0 <= self.max_failed_share <= 1.0:
+            raise ConfigError(f"pubmed.max_failed_share: a share from 0 to 1, got {self.max_failed_share}")
+        if self.supersede_abstracts not in SUPERSEDE_RULES:
+            raise ConfigError(f"pubmed.supersede_abstracts: 'always' or 'if_paper_kept', got {self.supersede_abstracts!r}")
         if self.partitions < 0:
             raise ConfigError(f"pubmed.partitions: must be >= 0 (0: one task per file), got {self.partitions}")

@@ -2,7 +2,10 @@
 as documents.
 
 Reads plain, gzip or zstd JSONL files (detected by magic bytes). A line that is not a JSON object with a
-string ``text`` is dropped as ``parse_error`` with its line number; an empty text as ``empty_text``.
+string ``text`` is dropped as ``parse_error`` with its line number; an empty text as ``empty_text``. A file
+that turns out corrupt or truncated keeps what was read before and ends with a ``parse_error`` of the file;
+a failed read (``gap_replay.core.errors.is_transient``: object storage, memory) raises instead, so that the
+task is tried again (pyarrow reports a corrupt Parquet page as ``OSError`` too, so that one raises as well).
 Parquet files need a string column ``text``; their ``meta`` column (a struct, or a JSON string) plays
 the part of the JSONL ``meta``, and without one the other columns do (e.g. ``redpajama_set_name``).
 """
@@ -15,6 +18,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from gap_replay.core.errors import is_transient
 from gap_replay.core.ingest import open_text_lines
 from gap_replay.core.outcome import Drop, Outcome
 from gap_replay.core.schema import make_document
@@ -81,6 +85,8 @@ def iter_replay_parquet(uri: str, *, name: str) -> Iterator[Outcome]:
                 else:
                     yield replay_document({"text": text, "meta": json.loads(json.dumps(_parquet_meta(row), default=str))})
     except Exception as error:  # corrupt file: keep what was read, report the rest
+        if is_transient(error):  # a failed read (object storage, memory): the task is tried again
+            raise
         yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error} (after row {number})", "replay")
 
 
@@ -109,4 +115,6 @@ def iter_replay(stream: BinaryIO, *, name: str, uri: str | None = None) -> Itera
                 continue
             yield replay_document(record)
     except Exception as error:  # truncated or corrupt compressed file: keep what was read, report the rest
+        if is_transient(error):  # a read cut short is no end of the file: the task is tried again
+            raise
         yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error} (after line {number})", "replay")

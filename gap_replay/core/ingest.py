@@ -21,7 +21,7 @@ import pyarrow.fs as pafs
 from gap_replay.core import storage
 from gap_replay.core.outcome import Drop, Outcome, outcomes_to_batches
 from gap_replay.core.schema import OUTCOME_SCHEMA
-from gap_replay.core.errors import InputError, TransientInputError
+from gap_replay.core.errors import InputError, TransientInputError, is_transient
 
 FILE_RANK, RECORD_RANK = "file_rank", "record_rank"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -148,15 +148,23 @@ def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa
 
     The parser gets the open file and its name relative to the input root (``expand_named_inputs``),
     never where the file is stored; with `with_uri`, also the uri (``parser(stream, name, uri)``) for
-    formats it must open itself (Parquet needs random access)."""
+    formats it must open itself (Parquet needs random access). A failure that may pass on another try
+    (``errors.is_transient``: I/O, object storage, memory) fails the task, so Spark tries it again and no
+    attempt cut short counts as the file's whole content; any other failure escaping the parser is the
+    file's ``parse_error`` drop (id ``file:<name>``), after the outcomes it yielded before."""
 
     def outcomes_of(path: str, name: str) -> Iterator[Outcome]:
         try:
             with open_input(path) as stream:
                 yield from (parser(stream, name, path) if with_uri else parser(stream, name))
-        except TransientInputError:
-            raise  # never a drop: the task fails and is tried again
-        except Exception as error:  # an unreadable file, or a parser bug: recorded, and the job goes on
+        except Exception as error:
+            if isinstance(error, OSError) and is_transient(error):
+                # Never a drop: the task fails and Spark tries it again. Named, for the job's error should
+                # every try fail.
+                raise TransientInputError(f"reading {name}: {type(error).__name__}: {error}") from error
+            if is_transient(error):
+                raise
+            # Bad content, or a parser bug on it: recorded, and the job goes on.
             yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error}")
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -505,7 +505,7 @@ def test_one_bad_article_among_good_ones_is_dropped_alone(shared_data, monkeypat
     assert drops == [("file:set.xml#article2", "no_identifier"), ("pmcid:PMC777", "no_text"),
                      ("file:set.xml#article4", "parse_error")]
     assert "set.xml#article3" in found[2].detail and "RuntimeError: unexpected structure" in found[3].detail
-    # None of them looks like a failure of the whole file (job.failed_inputs: "file:" without "#").
+    # None of them is a failure of the whole file (job.failed_input_files: a drop under the file's own id).
     assert not any(item.id.startswith("file:") and "#" not in item.id for item in found[1:4])
 
 
