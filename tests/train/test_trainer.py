@@ -161,6 +161,23 @@ def test_resume_needs_the_same_number_of_processes(single, tmp_path):
         train(config)
 
 
+def test_a_checkpoint_cut_while_saving_is_never_resumed_from(single, corpus, tmp_path):
+    """A save killed half-way (some shard written, truncated, no COMPLETE): the rerun resumes from the last
+    complete checkpoint, trains to the same losses as the uninterrupted run, and rewrites the cut one whole."""
+    summary, _ = single
+    first = run(tmp_path, corpus, "cut", "checkpoint.interval=2", "checkpoint.keep=0", "export.enabled=false")
+    assert first["losses"] == pytest.approx(summary["losses"], abs=1e-6)
+    cut = tmp_path / "cut" / "checkpoints" / "step-00000004"
+    (cut / "COMPLETE").unlink()
+    shard = next(cut.glob("*.distcp"))
+    shard.write_bytes(shard.read_bytes()[:100])
+    again = run(tmp_path, corpus, "cut", "checkpoint.interval=2", "checkpoint.keep=0", "export.enabled=false")
+    assert list(again["losses"]) == [3, 4]  # resumed after step 2
+    for step in (3, 4):
+        assert again["losses"][step] == pytest.approx(summary["losses"][step], abs=1e-6)
+    assert (cut / "COMPLETE").exists() and shard.stat().st_size > 100
+
+
 def test_a_finished_run_resumes_to_nothing_and_a_longer_one_continues(single, tmp_path):
     import shutil
 
