@@ -124,6 +124,7 @@ def test_every_url_ends_fetched_or_failed_with_a_reason(hostile, tmp_path, make_
             assert record["error"] and expected in record["error"], (path, record["error"])
     assert "/h/private/draft" not in hostile.paths()                     # robots.txt obeyed
     assert "/landing" not in hostile.paths()                             # never left the allowed host
+    assert hostile.paths().count("/h/bomb") == 1                         # a capped body is final: never retried
     assert 5.0 in clock.sleeps                                           # Retry-After honoured
 
     outcomes = deduplicate_titles(extract_document(r, source) for r in records.values())
