@@ -72,7 +72,15 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from gap_replay.core import storage
-from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed, describe
+from gap_replay.core.http import (
+    BodyFailed,
+    BodyTooLarge,
+    HttpClient,
+    RequestFailed,
+    UnusableBody,
+    describe,
+    read_capped,
+)
 
 DEFAULT_BASE_URL = "https://ftp.ncbi.nlm.nih.gov"
 USER_AGENT = "gap-replay/0.1 (PubMed/PMC bulk download for corpus regeneration)"
@@ -152,16 +160,23 @@ def _client(http, retries: int, backoff: float, sleep: Callable[[float], None],
 
 
 def _get_small(client: HttpClient, url: str, limit: int) -> tuple[int, bytes]:
-    """(status, body) of a small document (a listing, a checksum); the body only for 200."""
+    """(status, body) of a small document (a listing, a checksum); the body only for 200.
+
+    The body is read within `limit` bytes, on the wire and once gunzipped (:func:`read_capped`: each
+    piece checked as it arrives, inflated at once), so a body over the cap, a decompression bomb
+    included, is :class:`_Permanent` at its first bytes past it, however slowly it comes: failed
+    once, never fetched again (a read left to stall past the cap would be a read timeout, retried).
+    A corrupt gzip body is :class:`_Permanent` too."""
 
     def read(response) -> tuple[int, bytes]:
         if response.status != 200:
             return response.status, b""
-        body = response.read(limit + 1, decode_content=True)
-        if len(body) > limit:
-            raise _Permanent(f"{url} is larger than {limit} bytes")
-        response.read(decode_content=True)  # the end of the stream (empty): the connection can be reused
-        return 200, body
+        try:
+            return 200, read_capped(response, limit)
+        except BodyTooLarge as error:
+            raise _Permanent(f"{url} is larger than {limit} bytes ({error.reason})") from None
+        except UnusableBody as error:
+            raise _Permanent(f"{url}: {error.reason}") from None
 
     return client.get(url, read, headers={"Accept-Encoding": "gzip"}, redirects=MAX_REDIRECTS)
 

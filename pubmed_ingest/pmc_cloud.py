@@ -67,7 +67,7 @@ import urllib3
 from lxml import etree
 
 from gap_replay.core import storage
-from gap_replay.core.http import HttpClient, RequestFailed
+from gap_replay.core.http import BodyTooLarge, HttpClient, RequestFailed, UnusableBody, read_capped
 
 DEFAULT_PMC_URL = "https://pmc-oa-opendata.s3.amazonaws.com"
 INVENTORY_PREFIX = "inventory-reports/pmc-oa-opendata/metadata/"
@@ -224,15 +224,21 @@ class Bucket:
         return self._read(self.url(key), key, limit, missing_ok=True)
 
     def _read(self, url: str, label: str, limit: int, *, missing_ok: bool) -> bytes | None:
+        """The body within `limit` bytes, on the wire and decoded (a Content-Encoding the object was
+        stored with is undone as it arrives: :func:`read_capped`). Over the cap it is :class:`_TooLarge`
+        at its first bytes past it, however slowly they come: failed once, never retried by the client
+        (a read left to stall past the cap would be a read timeout, which it retries)."""
         def read(response) -> bytes | None:
             if missing_ok and response.status in (403, 404):
                 return None
             if response.status != 200:
                 raise RequestFailed(f"HTTP {response.status} for {label}", response.status)
-            body = response.read(limit + 1, decode_content=True)
-            if len(body) > limit:
-                raise _TooLarge(f"{label} is larger than {limit:,} bytes")
-            return body
+            try:
+                return read_capped(response, limit)
+            except BodyTooLarge as error:
+                raise _TooLarge(f"{label} is larger than {limit:,} bytes ({error.reason})") from None
+            except UnusableBody as error:  # a corrupt coding: fetch_failed, as when urllib3 decoded it
+                raise RequestFailed(f"{label}: {error.reason}", response.status) from None
 
         return self.client.get(url, read, headers={"Accept-Encoding": "identity"}, redirects=5, label=label)
 
@@ -275,7 +281,10 @@ def newest_snapshot(bucket: Bucket) -> str:
 def read_inventory(bucket: Bucket, snapshot: str) -> list[InventoryRow]:
     """The metadata keys listed by `snapshot`'s inventory, sorted by key; other keys are skipped."""
     manifest_key = f"{INVENTORY_PREFIX}{snapshot}/manifest.json"
-    data = bucket.get(manifest_key, MAX_LISTING_BYTES)
+    try:
+        data = bucket.get(manifest_key, MAX_LISTING_BYTES)
+    except _TooLarge as error:
+        raise SyncError(str(error)) from None
     if data is None:
         raise SyncError(f"{manifest_key} is missing")
     try:
@@ -294,7 +303,10 @@ def read_inventory(bucket: Bucket, snapshot: str) -> list[InventoryRow]:
     rows: dict[str, InventoryRow] = {}
     for part in parts:
         for attempt in (1, 2):  # a part that does not match its MD5 is fetched once more
-            body = bucket.get(part["key"], 1 << 34)
+            try:
+                body = bucket.get(part["key"], 1 << 34)
+            except _TooLarge as error:
+                raise SyncError(str(error)) from None
             if body is None:
                 raise SyncError(f"inventory part {part['key']} is missing")
             expected = (part.get("MD5checksum") or "").lower()

@@ -30,12 +30,15 @@ own exception, which ends the request), never :class:`BodyFailed` nor a urllib3 
 fetch it again. And ``read`` should check its caps on each piece as it arrives (``read1``; decoding
 as it goes, with ``decode_content=False`` and its own capped decoder), since a read of a fixed-size
 block, or urllib3 decoding a block at a time, can meet a stall, and a read timeout, after the bytes
-that already passed the cap: the crawler's fetcher does (``guidelines_scraper.fetch``).
+that already passed the cap: :func:`read_capped` does exactly that (the NCBI downloader and the PMC
+Cloud Service client read through it; the crawler's fetcher, ``guidelines_scraper.fetch``, has its own
+copy of it).
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
@@ -169,3 +172,128 @@ class HttpClient:
         return self.pool.request("GET", url, headers={"User-Agent": self.user_agent, **(headers or {})},
                                  redirect=redirects > 0, retries=single, preload_content=False,
                                  decode_content=False)
+
+
+# -- bodies within caps ---------------------------------------------------------------------------
+
+READ_PIECE = 64 * 1024  # at most this much of a body per read1
+
+
+class UnusableBody(Exception):
+    """Raised by :func:`read_capped`: the body cannot be used as it came (corrupt, a content coding
+    not undone here). A final answer: neither a urllib3 error nor :class:`BodyFailed`, so
+    :meth:`HttpClient.get` lets it through at once, without another attempt."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BodyTooLarge(UnusableBody):
+    """The body is over a cap (``Content-Length N exceeds M bytes``, ``exceeds M bytes``,
+    ``decompressed body exceeds M bytes``): a final answer, fetched once."""
+
+
+def _zlib_header(head: bytes) -> bool:
+    """Whether a deflate body starts with a zlib header (RFC 1950), rather than being raw deflate,
+    as some servers send it: method 8, a window of at most 32 KiB, no preset dictionary, a valid check."""
+    return (head[0] & 0x0F) == 8 and (head[0] >> 4) <= 7 and not head[1] & 0x20 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+class _Inflater:
+    """One gzip or deflate coding undone as its bytes arrive, never giving more than it has room for."""
+
+    def __init__(self, coding: str):
+        self.coding = coding
+        self._zlib = None if coding == "deflate" else zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._head = b""  # deflate: its first bytes, until two tell zlib-wrapped from raw
+
+    def inflate(self, data: bytes, room: int, final: bool = False) -> bytes | None:
+        """The bytes `data` inflates to (`final`: the stream's last, which must end it); None past
+        `room` bytes; ``zlib.error`` for a corrupt or truncated stream."""
+        if self._zlib is None:
+            self._head += data
+            if len(self._head) < 2 and not final:
+                return b""
+            data, self._head = self._head, b""
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if len(data) >= 2 and _zlib_header(data)
+                                            else -zlib.MAX_WBITS)
+        out = bytearray()
+        while data and not self._zlib.eof:  # bytes after the end of the stream are ignored
+            # max_length bounds the work a bomb costs: one byte past the room is enough to know
+            out += self._zlib.decompress(data, room + 1 - len(out))
+            if len(out) > room:
+                return None
+            data = self._zlib.unconsumed_tail
+        if final:
+            out += self._zlib.flush()
+            if not self._zlib.eof:
+                raise zlib.error("truncated stream")
+        return bytes(out)
+
+
+class ContentDecoder:
+    """A body's Content-Encoding (gzip, deflate, identity, or a list of them) undone as the body
+    arrives, within `cap` decoded bytes that each coding's output counts against: a decompression
+    bomb is refused by the first bytes that inflate past the cap, not once all of it has been read.
+    Raises :class:`UnusableBody` for a coding it does not know (at once) or a corrupt stream, and
+    :class:`BodyTooLarge` past the cap."""
+
+    def __init__(self, content_encoding: str | None, cap: int):
+        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        for coding in codings:
+            if coding not in ("gzip", "x-gzip", "deflate"):
+                raise UnusableBody(f"unsupported content-encoding {coding!r}")
+        self.cap = cap
+        self._stages = [_Inflater(coding) for coding in reversed(codings)]
+        self._sizes = [0] * len(self._stages)
+        self._body = bytearray()
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        """Decode the next bytes of the body (`final`: its last)."""
+        for index, stage in enumerate(self._stages):
+            try:
+                data = stage.inflate(data, self.cap - self._sizes[index], final)
+            except zlib.error as exc:
+                raise UnusableBody(f"corrupt {stage.coding} body: {exc}") from None
+            if data is None:
+                raise BodyTooLarge(f"decompressed body exceeds {self.cap} bytes")
+            self._sizes[index] += len(data)
+        self._body += data
+        if len(self._body) > self.cap:
+            raise BodyTooLarge(f"decompressed body exceeds {self.cap} bytes")
+
+    def finish(self) -> bytes:
+        """The decoded body, once the stream has ended."""
+        self.feed(b"", final=True)
+        return bytes(self._body)
+
+
+def read_capped(response: BaseHTTPResponse, max_bytes: int, max_decoded_bytes: int | None = None, *,
+                total_timeout: float | None = None, piece: int = READ_PIECE) -> bytes:
+    """The whole body of `response` (opened undecoded, as :meth:`HttpClient.get` opens it), its
+    Content-Encoding undone, within `max_bytes` on the wire and `max_decoded_bytes` (default:
+    `max_bytes`) decoded: a ``read`` function for :meth:`HttpClient.get` that keeps the rule of the
+    module docstring. An announced Content-Length over the cap is refused before any byte is read;
+    then each piece is taken as it arrives (``read1``) and inflated at once, and the caps are checked
+    on it before anything else, so a bomb or an over-size body is :class:`BodyTooLarge` by its first
+    bytes past a cap, however slowly it comes and whether or not it then stalls. A corrupt stream or
+    an unknown coding is :class:`UnusableBody`; both are final. What is worth another attempt stays
+    a failed read: urllib3's errors (a drop, a stall, fewer bytes than announced) and, past
+    `total_timeout` seconds, :class:`BodyFailed`."""
+    started = time.monotonic()
+    cap = max_bytes if max_decoded_bytes is None else max_decoded_bytes
+    length = (response.headers.get("Content-Length") or "").strip()
+    if length.isdigit() and int(length) > max_bytes:
+        raise BodyTooLarge(f"Content-Length {length} exceeds {max_bytes} bytes")
+    decoder = ContentDecoder(response.headers.get("Content-Encoding"), cap)
+    received = 0
+    while chunk := response.read1(piece, decode_content=False):
+        received += len(chunk)
+        if received > max_bytes:
+            raise BodyTooLarge(f"exceeds {max_bytes} bytes")
+        decoder.feed(chunk)
+        if total_timeout is not None and time.monotonic() - started > total_timeout:
+            raise BodyFailed(f"total timeout: body not received within {total_timeout:.0f}s")
+    return decoder.finish()
