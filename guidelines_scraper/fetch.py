@@ -37,7 +37,6 @@ fetcher reports, checks against robots.txt or against the allowed hosts is the c
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,18 +47,17 @@ import urllib3
 from protego import Protego
 from w3lib.url import canonicalize_url
 
-from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed
+from gap_replay.core.http import BodyTooLarge, ContentDecoder, HttpClient, RequestFailed, UnusableBody, read_capped
 
 DEFAULT_USER_AGENT = "gap-replay/0.1 (clinical-guideline research crawler; polite, obeys robots.txt)"
 _ACCEPT = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.8,*/*;q=0.5",
-    "Accept-Encoding": "gzip, deflate",  # decoded here, with a cap (see decode_content)
+    "Accept-Encoding": "gzip, deflate",  # decoded here, with a cap (read_capped)
     "Accept-Language": "en",
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _ROBOTS_MAX_BYTES = 512 * 1024
-_READ_BYTES = 64 * 1024  # at most this much of a body per read
 
 
 # -- URLs -------------------------------------------------------------------------------------------
@@ -192,10 +190,6 @@ class _Response:
     error: str | None = None
 
 
-class _BodyError(Exception):
-    """A body that is not usable as it came (over a cap, corrupt, an unknown coding): a final answer."""
-
-
 @dataclass
 class _RobotsRules:
     parser: Protego | None  # None: allow everything
@@ -214,88 +208,10 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-class _TooLarge(_BodyError):
-    """A body over a size cap: a final answer (recorded once, never retried), not a failed read."""
-
-
-def _zlib_header(head: bytes) -> bool:
-    """Whether a deflate body starts with a zlib header (RFC 1950), rather than being raw deflate,
-    as some servers send it: method 8, a window of at most 32 KiB, no preset dictionary, a valid check."""
-    return (head[0] & 0x0F) == 8 and (head[0] >> 4) <= 7 and not head[1] & 0x20 and (head[0] << 8 | head[1]) % 31 == 0
-
-
-class _Inflater:
-    """One gzip or deflate coding undone as its bytes arrive, never giving more than it is asked room for."""
-
-    def __init__(self, coding: str):
-        self.coding = coding
-        self._zlib = None if coding == "deflate" else zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._head = b""  # deflate: its first bytes, until two tell zlib-wrapped from raw
-
-    def inflate(self, data: bytes, room: int, final: bool = False) -> bytes:
-        """The bytes `data` inflates to (`final`: the stream's last, which must end it); raises
-        :class:`_TooLarge` past `room` bytes, ``zlib.error`` for a corrupt or truncated stream."""
-        if self._zlib is None:
-            self._head += data
-            if len(self._head) < 2 and not final:
-                return b""
-            data, self._head = self._head, b""
-            wrapped = len(data) >= 2 and _zlib_header(data)
-            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
-        out = bytearray()
-        while data and not self._zlib.eof:  # bytes after the end of the stream are ignored
-            # max_length bounds the work a bomb costs: one byte past the room is enough to know
-            out += self._zlib.decompress(data, room + 1 - len(out))
-            if len(out) > room:
-                raise _TooLarge(f"{self.coding} stream inflates past {room} more bytes")  # feed() names the cap
-            data = self._zlib.unconsumed_tail
-        if final:
-            out += self._zlib.flush()
-            if not self._zlib.eof:
-                raise zlib.error("truncated stream")
-        return bytes(out)
-
-
-class _Decoder:
-    """A body's Content-Encoding (gzip, deflate, identity, or a list of them) undone as the body
-    arrives, within a cap on the decoded size that each coding's output counts against: a
-    decompression bomb is refused at the first bytes that inflate past the cap, not once all of it
-    has been read (when a stall or a timeout could have ended the read first)."""
-
-    def __init__(self, content_encoding: str | None, cap: int):
-        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        for coding in codings:
-            if coding not in ("gzip", "x-gzip", "deflate"):
-                raise _BodyError(f"unsupported content-encoding {coding!r}")
-        self.cap = cap
-        self._stages = [_Inflater(coding) for coding in reversed(codings)]
-        self._sizes = [0] * len(self._stages)
-        self._body = bytearray()
-
-    def feed(self, data: bytes, final: bool = False) -> None:
-        """Decode the next bytes of the body (`final`: its last); raises :class:`_BodyError`."""
-        for index, stage in enumerate(self._stages):
-            try:
-                data = stage.inflate(data, self.cap - self._sizes[index], final)
-            except _TooLarge:
-                raise _TooLarge(f"response too large: decompressed body exceeds {self.cap} bytes") from None
-            except zlib.error as exc:
-                raise _BodyError(f"corrupt {stage.coding} body: {exc}") from None
-            self._sizes[index] += len(data)
-        self._body += data
-        if len(self._body) > self.cap:
-            raise _TooLarge(f"response too large: decompressed body exceeds {self.cap} bytes")
-
-    def finish(self) -> bytes:
-        """The decoded body, once the stream has ended; raises :class:`_BodyError` for a truncated one."""
-        self.feed(b"", final=True)
-        return bytes(self._body)
-
-
 def decode_content(raw: bytes, content_encoding: str | None, cap: int) -> bytes:
-    """Undo a Content-Encoding (gzip, deflate, identity) with a cap on the decoded size."""
-    decoder = _Decoder(content_encoding, cap)
+    """Undo a Content-Encoding (gzip, deflate, identity) with a cap on the decoded size: the shared
+    :class:`~gap_replay.core.http.ContentDecoder` (raises its ``BodyTooLarge``/``UnusableBody``)."""
+    decoder = ContentDecoder(content_encoding, cap)
     decoder.feed(raw)
     return decoder.finish()
 
@@ -519,31 +435,20 @@ class Fetcher:
         never retried): each piece is checked as it arrives (``read1``: what the socket has, not a
         fixed-size block that a stall could cut short) and decoded at once, so a bomb is refused by
         its first bytes past the cap, before a stall, a read timeout or the total timeout can turn
-        it into a failed read, which the client retries. A body too slow in total is worth a retry."""
-        started = time.monotonic()
+        it into a failed read, which the client retries. A body too slow in total is worth a retry.
+        The reading is the project's one capped reader, :func:`~gap_replay.core.http.read_capped`."""
         status = response.status
         headers = {k.lower(): v for k, v in response.headers.items()}
         if status in _REDIRECT_STATUSES:
             return _Response(status, headers, None)
         if status == 304:
             return _Response(status, headers, b"")
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
-            return _Response(status, headers, None,
-                             f"response too large: Content-Length {length} exceeds {self.max_bytes} bytes")
-        received = 0
         try:
-            decoder = _Decoder(headers.get("content-encoding"), self.max_decompressed_bytes)
-            while chunk := response.read1(_READ_BYTES, decode_content=False):
-                received += len(chunk)
-                if received > self.max_bytes:
-                    return _Response(status, headers, None, f"response too large: exceeds {self.max_bytes} bytes")
-                decoder.feed(chunk)
-                if time.monotonic() - started > self.total_timeout:
-                    raise BodyFailed(f"total timeout: body not received within {self.total_timeout:.0f}s")
-            body = decoder.finish()
-        except _BodyError as exc:
-            return _Response(status, headers, None, str(exc))
+            body = read_capped(response, self.max_bytes, self.max_decompressed_bytes, total_timeout=self.total_timeout)
+        except BodyTooLarge as exc:
+            return _Response(status, headers, None, f"response too large: {exc.reason}")
+        except UnusableBody as exc:  # corrupt, or a coding not undone here (we ask only for gzip, deflate)
+            return _Response(status, headers, None, exc.reason)
         return _Response(status, headers, body)
 
     # -- robots.txt ------------------------------------------------------------------------------

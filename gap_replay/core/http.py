@@ -30,9 +30,8 @@ own exception, which ends the request), never :class:`BodyFailed` nor a urllib3 
 fetch it again. And ``read`` should check its caps on each piece as it arrives (``read1``; decoding
 as it goes, with ``decode_content=False`` and its own capped decoder), since a read of a fixed-size
 block, or urllib3 decoding a block at a time, can meet a stall, and a read timeout, after the bytes
-that already passed the cap: :func:`read_capped` does exactly that (the NCBI downloader and the PMC
-Cloud Service client read through it; the crawler's fetcher, ``guidelines_scraper.fetch``, has its own
-copy of it).
+that already passed the cap: :func:`read_capped` does exactly that (the crawler's fetcher, the NCBI
+downloader and the PMC Cloud Service client all read through it).
 """
 
 from __future__ import annotations

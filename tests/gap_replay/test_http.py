@@ -4,12 +4,14 @@ both send every request through it."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import socket
 import struct
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.utils import formatdate
@@ -17,7 +19,7 @@ from email.utils import formatdate
 import pytest
 import urllib3
 
-from gap_replay.core.http import BodyFailed, HttpClient, RequestFailed
+from gap_replay.core.http import BodyFailed, BodyTooLarge, ContentDecoder, HttpClient, RequestFailed, UnusableBody
 from gap_replay.guidelines_scraper.fetch import Fetcher
 from gap_replay.pubmed_ingest.download import RemoteFile, download_all
 from tests.guidelines_scraper.conftest import Reply
@@ -195,3 +197,31 @@ def test_the_crawler_and_the_downloader_send_every_request_through_the_client(se
 
     assert gets == ["robots.txt", "page", "f.xml.gz.md5", "f.xml.gz"]
     assert len(openers) == len(server.requests) == 4 and set(openers) == {"gap_replay.core.http"}
+
+
+# -- bodies within caps (read_capped's decoder) ----------------------------------------------------
+
+def test_the_content_decoder_inflates_within_its_cap():
+    text = b"<html>" + b"<p>within the cap</p>" * 200 + b"</html>"
+
+    def decode(data: bytes, coding: str | None, cap: int = 10_000, piece: int = 7) -> bytes:
+        decoder = ContentDecoder(coding, cap)
+        for start in range(0, len(data), piece):
+            decoder.feed(data[start:start + piece])
+        return decoder.finish()
+
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    for data, coding in ((gzip.compress(text), "gzip"), (gzip.compress(text), "x-gzip"), (text, "identity"),
+                         (zlib.compress(text), "deflate"), (raw_deflate.compress(text) + raw_deflate.flush(), "deflate"),
+                         (zlib.compress(gzip.compress(text)), "gzip, deflate"), (text, None)):
+        assert decode(data, coding) == text, coding
+    with pytest.raises(BodyTooLarge, match="decompressed body exceeds 1000 bytes"):
+        decode(gzip.compress(b"\0" * 5_000_000), "gzip", cap=1000, piece=4096)  # a bomb
+    with pytest.raises(BodyTooLarge, match="decompressed body exceeds 1000 bytes"):  # identity counts too
+        decode(text, None, cap=1000)
+    with pytest.raises(UnusableBody, match="truncated stream"):
+        decode(gzip.compress(text)[:-20], "gzip")
+    with pytest.raises(UnusableBody, match="corrupt gzip body"):
+        decode(b"not gzip at all", "gzip")
+    with pytest.raises(UnusableBody, match="unsupported content-encoding 'br'"):
+        ContentDecoder("br", 1000)

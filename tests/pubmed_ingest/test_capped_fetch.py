@@ -17,7 +17,6 @@ import io
 import json
 import subprocess
 import sys
-import zlib
 from collections import Counter
 from urllib.parse import urlencode
 
@@ -25,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 import urllib3
 
-from gap_replay.core.http import BodyTooLarge, ContentDecoder, HttpClient, UnusableBody
+from gap_replay.core.http import HttpClient
 from gap_replay.pubmed_ingest import download, pmc_cloud
 from gap_replay.pubmed_ingest.download import DownloadError, RemoteFile, download_all, list_remote
 from tests.guidelines_scraper.conftest import Reply
@@ -180,30 +179,3 @@ def test_an_over_size_manifest_stops_the_sync_once(server, cpu_load, monkeypatch
         pmc_cloud.sync_pmc(str(tmp_path), pmc_url=pmc_url, concurrency=1, client=client, say=lambda _: None)
     assert server.paths().count(manifest) == 1 and not (tmp_path / "pmc" / "state" / "CURRENT.json").exists()
 
-
-# --- the shared decoder (gap_replay.core.http) -------------------------------------------------------
-
-def test_the_content_decoder_inflates_within_its_cap():
-    text = b"<html>" + b"<p>within the cap</p>" * 200 + b"</html>"
-
-    def decode(data: bytes, coding: str | None, cap: int = 10_000, piece: int = 7) -> bytes:
-        decoder = ContentDecoder(coding, cap)
-        for start in range(0, len(data), piece):
-            decoder.feed(data[start:start + piece])
-        return decoder.finish()
-
-    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-    for data, coding in ((gzip.compress(text), "gzip"), (gzip.compress(text), "x-gzip"), (text, "identity"),
-                         (zlib.compress(text), "deflate"), (raw_deflate.compress(text) + raw_deflate.flush(), "deflate"),
-                         (zlib.compress(gzip.compress(text)), "gzip, deflate"), (text, None)):
-        assert decode(data, coding) == text, coding
-    with pytest.raises(BodyTooLarge, match="decompressed body exceeds 1000 bytes"):
-        decode(BOMB, "gzip", cap=1000, piece=4096)
-    with pytest.raises(BodyTooLarge, match="decompressed body exceeds 1000 bytes"):  # identity counts too
-        decode(text, None, cap=1000)
-    with pytest.raises(UnusableBody, match="truncated stream"):
-        decode(gzip.compress(text)[:-20], "gzip")
-    with pytest.raises(UnusableBody, match="corrupt gzip body"):
-        decode(b"not gzip at all", "gzip")
-    with pytest.raises(UnusableBody, match="unsupported content-encoding 'br'"):
-        ContentDecoder("br", 1000)
