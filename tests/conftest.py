@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -86,3 +88,15 @@ def bucket(s3_server) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     pafs.S3FileSystem(endpoint_override=s3_server["AWS_ENDPOINT_URL"], allow_bucket_creation=True).create_dir(name)
     return f"s3://{name}"
+
+
+@pytest.fixture
+def cpu_load():
+    """Two busy-looping processes for the duration of a test: a loaded machine, where reads stall."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield busy
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait(10)

@@ -156,18 +156,3 @@ def make_fetcher(clock):
     yield factory
     for fetcher in created:
         fetcher.close()
-
-
-@pytest.fixture
-def cpu_load():
-    """Two busy-looping processes for the duration of a test: a loaded machine, where reads stall."""
-    import subprocess
-    import sys
-
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        yield busy
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait(10)

@@ -15,8 +15,6 @@ import gzip
 import hashlib
 import io
 import json
-import subprocess
-import sys
 from collections import Counter
 from urllib.parse import urlencode
 
@@ -40,18 +38,6 @@ def plain(size: int, stall_after: int) -> Reply:
     """`size` bytes of text without a Content-Length, 1 KB at a time, silent after `stall_after` (past the cap)."""
     return Reply(200, b"0123456789abcdef" * (size // 16), {"Content-Type": "text/plain"}, content_length=False,
                  piece=1024, pause=0.001, stall_after=stall_after)
-
-
-@pytest.fixture
-def cpu_load():
-    """Two busy-looping processes for the duration of a test: a loaded machine, where reads stall."""
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        yield busy
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait(10)
 
 
 def pool(maxsize: int = 1) -> urllib3.PoolManager:
