@@ -153,6 +153,11 @@ def dataset_card(manifest: dict[str, Any]) -> str:
                   f"(target {replay['target_tokens']:,} tokens"
                   + (f", a share of {replay['share']:.2%}" if replay.get("share") is not None else "")
                   + f"; relative error {replay['relative_error']:.3%}).", ""]
+    sample = replay.get("sample")
+    if sample:
+        lines += [f"Replay was sampled as it was read: {sample['kept']:,} of {sample['read']:,} documents "
+                  f"(rate {sample['rate']:g}, seed {sample['seed']}: the first of the order in which the mix "
+                  f"takes replay; this mixture needs a rate of at least {replay['sample_rate_needed']:.4g}).", ""]
     departures = departures_from_defaults(settings)
     if departures:
         note = settings.get("settings_note") or "set in this build's configuration"

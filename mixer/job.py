@@ -33,7 +33,7 @@ from gap_replay import __version__
 from gap_replay.core import storage
 from gap_replay.core.config import ConfigError
 from gap_replay.core.errors import InputError
-from gap_replay.core.ledger import StageLedger
+from gap_replay.core.ledger import LEDGER_FILE, StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, SCHEMA_VERSION, SOURCES
 from gap_replay.core.shards import (KEY_COLUMN, RESULT_DDL, commit_keyed, count_rows, keyed_writer, new_run, read_documents,
@@ -153,16 +153,62 @@ def _shard_names(shards: dict[str, int]) -> list[str]:
     return [f"{split}/{split}-{index:05d}-of-{shards[split]:05d}.parquet" for split in SPLITS for index in range(shards[split])]
 
 
-def _train_tokenizer(context: RunContext, documents, directory: str) -> str:
+# The tokenizer's training sample: the `wanted` texts with the smallest seeded hash, (xxhash64(seed, text),
+# text) ascending. Ordering the whole corpus for them (TakeOrderedAndProject) makes one final task read
+# every partition's candidates; instead each task keeps only the texts whose hash falls under a threshold
+# sized from the document count, so that `wanted` plus a margin pass, and the driver orders that few.
+SAMPLE_SIGMAS = 6  # the margin: six standard deviations of the number passing, plus a few documents
+SAMPLE_WIDEN = 4  # should fewer than `wanted` pass (empty texts, duplicates), the threshold grows this much
+
+
+def sample_threshold(wanted: int, documents: int, widen: int = 1) -> int | None:
+    """The signed 64-bit hash under which about ``wanted + 6 * sqrt(wanted) + 16`` (times `widen`) of
+    `documents` texts fall; None when that is all of them."""
+    if documents <= 0:
+        return None
+    fraction = widen * (wanted + SAMPLE_SIGMAS * math.sqrt(wanted) + 16) / documents
+    if fraction >= 1:
+        return None
+    return -(1 << 63) + int(fraction * (1 << 64))
+
+
+def sample_key(seed: int):
     from pyspark.sql import functions as F
 
+    return F.xxhash64(F.lit(seed), F.col("text"))
+
+
+def tokenizer_sample_frame(documents, seed: int, threshold: int | None):
+    """The non-empty texts whose seeded hash is under `threshold` (all when None), with that hash: a filter
+    in each task, no exchange, nothing ordered."""
+    from pyspark.sql import functions as F
+
+    texts = documents.select("text").where(F.length("text") > 0)
+    if threshold is not None:
+        texts = texts.where(sample_key(seed) < F.lit(threshold))
+    return texts.select(sample_key(seed).alias("key"), "text")
+
+
+def tokenizer_sample(documents, seed: int, wanted: int, count: int) -> list[str]:
+    """The `wanted` non-empty texts with the smallest (seeded hash, text), in that order: the same texts
+    whatever the partitioning. `count` is the number of documents (the threshold's size); should fewer
+    than `wanted` pass, the threshold grows until enough do or it lets every text through."""
+    widen = 1
+    while True:
+        threshold = sample_threshold(wanted, count, widen)
+        table = tokenizer_sample_frame(documents, seed, threshold).toArrow()
+        if table.num_rows >= wanted or threshold is None:
+            break
+        widen *= SAMPLE_WIDEN
+    ordered = sorted(zip(table.column("key").to_pylist(), table.column("text").to_pylist()))
+    return [text for _, text in ordered[:wanted]]
+
+
+def _train_tokenizer(context: RunContext, documents, directory: str, count: int) -> str:
     settings = context.config.mix
     context.say(f"mix: training a byte-level BPE tokenizer (vocab {settings.tokenizer_vocab_size:,}) "
                 f"on up to {settings.tokenizer_max_documents:,} documents")
-    sample = (documents.select("text").where(F.length("text") > 0)
-              .orderBy(F.xxhash64(F.lit(settings.seed), F.col("text")), F.col("text"))
-              .limit(settings.tokenizer_max_documents).toArrow())
-    texts = sample.column("text").to_pylist()
+    texts = tokenizer_sample(documents, settings.seed, settings.tokenizer_max_documents, count)
     tokenizer = train_tokenizer(iter(texts), settings.tokenizer_vocab_size, length=len(texts))
     shortfall = vocabulary_shortfall(tokenizer, settings.tokenizer_vocab_size, len(texts))
     if shortfall:
@@ -205,13 +251,30 @@ def _prefix_bound(narrow, part: str, step: planning.PrefixStep, histogram: dict[
     return planning.cut_bucket([(row[U], row["id"], row[TOKENS]) for row in documents], bucket, step.remainder, before)
 
 
-def _plans(context: RunContext, narrow, before: dict,
-           histograms: dict[str, dict[int, int]]) -> tuple[dict[str, planning.Plan], dict[str, Any]]:
+def replay_sample(context: RunContext, inputs: Sequence[str]) -> dict[str, Any] | None:
+    """The replay stage's read-time sample (its ledger's ``details.sample``), from the ledgers of the
+    stages before (a build) or of an input that is a replay stage's output; None when replay was read in
+    full or its ledger is not at hand (a dedup output given alone does not carry it)."""
+    ledgers = [ledger for ledger in context.upstream if ledger.stage == "replay"]
+    if not ledgers:
+        for uri in map(storage.absolute_uri, inputs):
+            if storage.exists(storage.join(uri, LEDGER_FILE)):
+                ledger = StageLedger.read(uri)
+                if ledger.stage == "replay":
+                    ledgers.append(ledger)
+    samples = [ledger.details["sample"] for ledger in ledgers if "sample" in ledger.details]
+    return samples[0] if samples else None
+
+
+def _plans(context: RunContext, narrow, before: dict, histograms: dict[str, dict[int, int]],
+           sample: dict[str, Any] | None = None) -> tuple[dict[str, planning.Plan], dict[str, Any]]:
     from pyspark.sql import functions as F
 
     settings = context.config.mix
     parts = sorted({part for part, _ in before} | set(SOURCES))
     plans: dict[str, planning.Plan] = {}
+    sampled = f"; replay was sampled at read time (replay.sample_rate = {sample['rate']:g}): raise it" \
+        if sample else ""
 
     def prefix(part: str, target: int) -> planning.Plan:
         step = planning.prefix_step(target, before.get((part, "train"), {}).get("tokens", 0))
@@ -222,7 +285,8 @@ def _plans(context: RunContext, narrow, before: dict,
             else f"mix.target_tokens.{part}"
         raise InputError(f"mix: {setting} asks for {part} training tokens ({target}) but the inputs hold no "
                          f"{part} training documents: add them to --input (a build: the stage's inputs "
-                         f"setting), or set {setting} = 0 to mix without {part}")
+                         f"setting), or set {setting} = 0 to mix without {part}"
+                         + (sampled if part == planning.REPLAY else ""))
     for part in parts:
         if part == planning.REPLAY:
             continue
@@ -236,9 +300,24 @@ def _plans(context: RunContext, narrow, before: dict,
                  .select(F.sum(copies_column(plans).cast("long") * F.col(TOKENS)).alias("tokens"))
                  .collect()[0]["tokens"]) or 0
     target = planning.replay_target(settings, other)
+    available = before.get((planning.REPLAY, "train"), {}).get("tokens", 0)
+    short = planning.sample_shortfall(sample["rate"], target, available) if sample else None
+    if short is not None:
+        raise InputError(
+            f"mix: replay's target is {target:,} training tokens but the replay stage's read-time sample "
+            f"(replay.sample_rate = {sample['rate']:g}, {sample['kept']:,} of {sample['read']:,} documents) "
+            f"holds {available:,} after the stages between: the mix would repeat it where a fuller read gives "
+            f"new documents. Rerun with replay.sample_rate of at least {short:.4g} (in proportion), better "
+            f"{min(1.0, 1.5 * short):.4g} (a margin for dedup's drops)")
     plans[planning.REPLAY] = prefix(planning.REPLAY, target)
     replay = {"share": settings.replay_share if planning.REPLAY not in settings.target_tokens else None,
-              "target_tokens": target, "other_train_tokens": other}
+              "target_tokens": target, "other_train_tokens": other,
+              # The smallest replay.sample_rate giving this same mixture (the mix takes replay in the order
+              # the read-time sample follows), and the sample this build read, if any.
+              "sample_rate_needed": planning.rate_needed(plans[planning.REPLAY]), "sample": sample}
+    if sample and sample["seed"] != settings.seed:
+        context.say(f"mix: replay was sampled at read time with seed {sample['seed']}, not mix.seed "
+                    f"{settings.seed}: not in the mix's order, so its replay is not the one a full read gives")
     return plans, replay
 
 
@@ -437,7 +516,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
         if settings.tokenizer:
             spec, trained = settings.tokenizer, False
         else:
-            spec, trained = _train_tokenizer(context, documents, storage.join(staging, TOKENIZER_DIR)), True
+            spec, trained = _train_tokenizer(context, documents, storage.join(staging, TOKENIZER_DIR), documents_in), True
         info = tokenizer_info(spec)
         context.say(f"mix: counting tokens (vocabulary of {info.vocab_size:,})")
         narrow = with_mix_columns(
@@ -447,7 +526,7 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
         narrow = narrow.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             before, histograms = _before(narrow, settings)
-            plans, replay = _plans(context, narrow, before, histograms)
+            plans, replay = _plans(context, narrow, before, histograms, replay_sample(context, inputs))
             summary = _summaries(_statistics(narrow, plans))
             totals = {split: {key: sum(part["after"][split][key] for part in summary["parts"].values())
                               for key in ("documents", "rows", "tokens")} for split in SPLITS}
@@ -515,7 +594,10 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
 
         storage.write_text(storage.join(staging, CARD), dataset_card(manifest))
         replay_note = (f"; replay {replay['actual_share']:.2%} of training tokens (target "
-                       f"{replay['target_tokens']:,} tokens)") if replay["target_tokens"] else ""
+                       f"{replay['target_tokens']:,} tokens; needs replay.sample_rate >= "
+                       f"{replay['sample_rate_needed']:.4g}"
+                       + (f", read at {replay['sample']['rate']:g}" if replay["sample"] else "") + ")"
+                       ) if replay["target_tokens"] else ""
         context.say(f"mix: {totals['train']['rows']:,} train rows ({train_tokens:,} tokens), "
                     f"{totals['validation']['rows']:,} validation rows{replay_note}")
         departures = departures_from_defaults(mix_settings)

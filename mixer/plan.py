@@ -27,10 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gap_replay.core.sampling import U_BITS, U_RANGE
 from gap_replay.mixer.settings import PAPERS, REPLAY, MixConfig
 
-U_BITS = 63
-U_RANGE = 1 << U_BITS
 BUCKET_BITS = 12  # histogram buckets of u used to find a prefix's cut (2^12 = 4096 buckets)
 BUCKET_SHIFT = U_BITS - BUCKET_BITS
 BASE_SCALE = 1000  # base factors are summed as integers (round(b * 1000)) so sums are exact
@@ -88,6 +87,35 @@ def replay_target(mix: MixConfig, other_train_tokens: int) -> int:
         return mix.target_tokens[REPLAY]
     share = mix.replay_share
     return round(share * other_train_tokens / (1 - share)) if share else 0
+
+
+def rate_needed(plan: Plan) -> float:
+    """The smallest ``replay.sample_rate`` whose read-time sample (the documents with ``u`` under
+    ``floor(rate * 2^63)``, replay/sample.py) holds every document this prefix plan takes, rounded up to
+    four significant digits: 0 when it takes none, 1 when it takes every document at least once."""
+    if plan.full >= 1:
+        return 1.0
+    if plan.bound is None:
+        return 0.0
+    u, doc_id = plan.bound  # the plan takes the documents with (u, id) < bound
+    threshold = u + 1 if doc_id else u
+    if threshold >= U_RANGE:
+        return 1.0
+    rate = threshold / U_RANGE
+    step = 10.0 ** (math.floor(math.log10(rate)) - 3)
+    rate = min(1.0, math.ceil(rate / step) * step)
+    while int(rate * U_RANGE) < threshold:  # float rounding: never below the threshold
+        rate = math.nextafter(rate, 2.0)
+    return rate
+
+
+def sample_shortfall(rate: float, target: int, available: int) -> float | None:
+    """When replay was sampled at read time (`rate` < 1) and its `available` training tokens fall short of
+    the `target`, the rate that would hold the target by proportion (at most 1); else None. A full read
+    would give the mix new documents where a short sample makes it repeat the ones it has."""
+    if rate >= 1 or target <= available:
+        return None
+    return 1.0 if available <= 0 else min(1.0, rate * target / available)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ def _subdirectories(uri: str) -> list[str]:
 
 def drop_counts(build: str, manifest: dict[str, Any]) -> Counter:
     """(stage, reason) -> documents, from the drop tables; the manifest's ledgers fill in stages
-    whose tables are absent."""
+    whose tables are absent, and drops a ledger counts without listing them (replay's ``not_sampled``:
+    documents outside its read-time sample)."""
     import pyarrow.dataset as ds
 
     counts: Counter = Counter()
@@ -55,9 +56,10 @@ def drop_counts(build: str, manifest: dict[str, Any]) -> Counter:
             counts[(row["stage"], row["reason"])] += row["reason_count"]
             seen.add(row["stage"])
     for ledger in manifest.get("stages", []):
-        if ledger["stage"] not in seen:
-            for reason, count in ledger.get("dropped", {}).items():
-                counts[(ledger["stage"], reason)] += count
+        for reason, count in ledger.get("dropped", {}).items():
+            key = (ledger["stage"], reason)
+            if ledger["stage"] not in seen or key not in counts:
+                counts[key] += count
     return counts
 
 

@@ -1,21 +1,26 @@
 """`gap-replay replay`: general-domain replay text (RedPajama-style JSONL or Parquet) into document shards.
 
 One Spark task per input file runs the pure reader (:mod:`replay.reader`); unreadable files and
-records become drops with their reason.
+records become drops with their reason. With ``replay.sample_rate < 1`` the task keeps only the
+documents of the read-time sample (:mod:`replay.sample`): the others never leave it, and are counted
+(one row per file carries its count) into the ledger's ``not_sampled`` drops, with the rule in its
+``details.sample``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from gap_replay.core.ingest import RANKED_OUTCOME_SCHEMA, expand_named_inputs, files_dataframe, parse_files
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.core.schema import OUTCOME_SCHEMA
+from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.core import storage
 from gap_replay.core.shards import part_count, write_outcomes
 from gap_replay.core.spark import spark_schema
 from gap_replay.replay.reader import iter_replay
+from gap_replay.replay.sample import COUNT_REASON, NOT_SAMPLED, ReplaySample
 from gap_replay.replay.settings import ReplayConfig
 
 STAGE = "replay"
@@ -24,14 +29,41 @@ SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json", ".parquet"
 
 def run_replay(context: RunContext, inputs: Sequence[str], output: str,
                settings: ReplayConfig | None = None) -> StageLedger:
-    """Read `inputs` (files, directories, globs); `settings` has no field the run needs beyond them."""
+    """Read `inputs` (files, directories, globs), keeping the sample `settings.sample_rate` asks for."""
+    settings = settings or context.config.replay
+    settings.validate()
+    sample = ReplaySample(seed=context.config.mix.seed, rate=settings.sample_rate)
     files = expand_named_inputs(inputs, SUFFIXES)
-    fingerprint = stage_fingerprint(context.config, [], [uri for uri, _ in files])
+    # Reading everything (rate 1) fingerprints as before, so earlier outputs are reused.
+    extra = [] if sample.keeps_all else [sample.fingerprint()]
+    fingerprint = stage_fingerprint(context.config, [], [uri for uri, _ in files], *extra)
 
     def produce(output_dir) -> StageLedger:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        def parse(stream, name, uri):
+            outcomes = iter_replay(stream, name=name, uri=uri)
+            return outcomes if sample.keeps_all else sample.apply(outcomes, name)
+
         ranked = files_dataframe(context.spark, files).mapInArrow(
-            parse_files(lambda stream, name, uri: iter_replay(stream, name=name, uri=uri), with_uri=True), spark_schema(RANKED_OUTCOME_SCHEMA))
+            parse_files(parse, with_uri=True), spark_schema(RANKED_OUTCOME_SCHEMA))
         parts = part_count(storage.total_size(uri for uri, _ in files), context.config.spark.part_mib)
-        return write_outcomes(ranked.select(*OUTCOME_SCHEMA.names), output_dir.staging, STAGE, parts=parts)
+        if sample.keeps_all:
+            return write_outcomes(ranked.select(*OUTCOME_SCHEMA.names), output_dir.staging, STAGE, parts=parts)
+        # Two jobs read the sampled outcomes: the count of what each file left out, then the write. The
+        # sample (not the input) is kept between them, so the inputs are read once.
+        ranked = ranked.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            counted = F.col(DROP_REASON) == COUNT_REASON
+            (row,) = ranked.where(counted).agg(F.sum(F.col(DROP_DETAIL).cast("long")).alias("left_out")).collect()
+            left_out = int(row["left_out"] or 0)
+            written = write_outcomes(ranked.where(~F.coalesce(counted, F.lit(False))).select(*OUTCOME_SCHEMA.names),
+                                     output_dir.staging, STAGE, parts=parts)
+        finally:
+            ranked.unpersist()
+        dropped = written.dropped + Counter({NOT_SAMPLED: left_out} if left_out else {})
+        return StageLedger(STAGE, documents_in=written.documents_in + left_out, kept=written.kept, dropped=dropped,
+                           details={"sample": sample.record(read=written.kept + left_out, kept=written.kept)}).check()
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -58,6 +58,23 @@ def test_replay_target_is_its_share_of_the_final_mixture():
     assert planning.replay_target(MixConfig(target_tokens={"replay": 77}), 99_000) == 77
 
 
+def test_the_replay_sample_rate_a_plan_needs():
+    U = planning.U_RANGE
+    prefix = planning.Plan("prefix", full=0, bound=(U // 4, "replay:c4:0a"), target_tokens=10)
+    needed = planning.rate_needed(prefix)
+    # Rounded up to four digits, and the threshold of that rate keeps the bound's u (ids below it share it).
+    assert 0.25 < needed <= 0.2501 and int(needed * U) >= U // 4 + 1
+    assert planning.rate_needed(planning.Plan("prefix", full=0, bound=(U // 4, ""), target_tokens=10)) == 0.25
+    assert planning.rate_needed(planning.Plan("prefix", full=0, bound=(12_345, "x"), target_tokens=1)) >= 12_346 / U
+    assert planning.rate_needed(planning.Plan("prefix", full=1, bound=(5, "x"), target_tokens=10)) == 1.0
+    assert planning.rate_needed(planning.Plan("prefix", full=0, bound=None, target_tokens=0)) == 0.0
+    assert planning.rate_needed(planning.Plan("prefix", full=0, bound=(U, ""), target_tokens=10)) == 1.0
+    # A sample short of the target: the rate that holds it in proportion; none short when read in full.
+    assert planning.sample_shortfall(0.1, 1000, 250) == pytest.approx(0.4)
+    assert planning.sample_shortfall(0.1, 1000, 0) == 1.0 and planning.sample_shortfall(0.5, 1000, 100) == 1.0
+    assert planning.sample_shortfall(0.1, 1000, 1000) is None and planning.sample_shortfall(1.0, 1000, 10) is None
+
+
 def test_weight_plans_and_papers_targets():
     mix = MixConfig(weights={"guidelines": 2.0}, target_tokens={"pubmed_papers": 3000})
     assert planning.weight_plan("guidelines", mix, 0).weight == 2.0
