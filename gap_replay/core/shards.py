@@ -70,6 +70,7 @@ class ShardWriter:
         self.rows = 0
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._pending_text = 0  # bytes of `text_column` in the pending rows
         self._writer: pq.ParquetWriter | None = None
 
     def _open(self) -> None:
@@ -86,9 +87,15 @@ class ShardWriter:
             return
         self._pending.append(table)
         self._pending_rows += table.num_rows
+        self._pending_text += self._text_bytes(table)
         self.rows += table.num_rows
         while self._emit_group(final=False):
             pass
+
+    def _text_bytes(self, table: pa.Table) -> int:
+        if self.text_column is None:
+            return 0
+        return int(pc.sum(pc.binary_length(table.column(self.text_column))).as_py() or 0)
 
     def _cut(self, pending: pa.Table) -> int | None:
         """Rows of the next full row group; None when the pending rows do not fill one yet."""
@@ -102,8 +109,8 @@ class ShardWriter:
     def _emit_group(self, final: bool) -> bool:
         """Write the next row group of the pending rows (what is left, when `final`)."""
         if not self._pending_rows or (not final and self._pending_rows < self.group_rows
-                                      and self.text_column is None):
-            return False
+                                      and (self.text_column is None or self._pending_text < self.group_text_bytes)):
+            return False  # not a full group yet: nothing to cut (and no copy of the pending rows made)
         pending = pa.concat_tables(self._pending)
         cut = pending.num_rows if final else self._cut(pending)
         if cut is None:
@@ -115,6 +122,7 @@ class ShardWriter:
         rest = pending.slice(cut)
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
+        self._pending_text -= self._text_bytes(group)
         return True
 
     def close(self, write_empty: bool = False) -> bool:
@@ -224,9 +232,11 @@ def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.
                     if writers is not None:
                         finish()
                     part = int(parts[start])
-                    writers = [ShardWriter(final, schema, staged=attempt_file(final, run))
-                               for final, schema in ((storage.join(data_dir, part_name(part)), DOCUMENT_SCHEMA),
-                                                     (storage.join(drops_dir, part_name(part)), DROPS_SCHEMA))]
+                    data = storage.join(data_dir, part_name(part))
+                    drops = storage.join(drops_dir, part_name(part))
+                    # Row groups bounded by text bytes too: a group of long papers stays tens of MB, not a GB.
+                    writers = [ShardWriter(data, DOCUMENT_SCHEMA, staged=attempt_file(data, run), text_column="text"),
+                               ShardWriter(drops, DROPS_SCHEMA, staged=attempt_file(drops, run))]
                 rows = table.slice(start, end - start)
                 kept_mask = pc.is_null(rows.column(DROP_REASON))
                 kept = rows.filter(kept_mask)
@@ -485,10 +495,19 @@ def write_parquet(frame, directory: str) -> None:
 
 
 def count_rows(inputs: Iterable[str]) -> int:
-    """Rows in the shards of `inputs`, from Parquet footers alone."""
+    """Rows in the shards of `inputs`: a finished stage output's from its ledger (its kept documents, one file
+    read), anything else from the Parquet footers of its files."""
+    from gap_replay.core.ledger import LEDGER_FILE
+
     total = 0
-    for directory in resolve_document_dirs(inputs):
-        for uri in ([directory] if directory.endswith(".parquet") else storage.list_files(directory)):
-            fs, path = storage.resolve(uri)
-            total += pq.ParquetFile(path, filesystem=fs).metadata.num_rows
+    for uri in inputs:
+        uri = storage.absolute_uri(uri)
+        if storage.exists(storage.join(uri, storage.SUCCESS)) and storage.exists(storage.join(uri, LEDGER_FILE)) \
+                and storage.exists(storage.join(uri, DATA_DIR)):
+            total += StageLedger.read(uri).kept
+            continue
+        for directory in resolve_document_dirs([uri]):
+            for file in ([directory] if directory.endswith(".parquet") else storage.list_files(directory)):
+                fs, path = storage.resolve(file)
+                total += pq.ParquetFile(path, filesystem=fs).metadata.num_rows
     return total
