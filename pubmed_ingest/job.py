@@ -22,6 +22,7 @@ them, and publishes nothing.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import date
@@ -35,8 +36,9 @@ from gap_replay.core.ingest import (
     FILE_RANK,
     RANKED_OUTCOME_SCHEMA,
     RECORD_RANK,
-    expand_named_inputs,
+    expand_sized_inputs,
     files_dataframe,
+    listed_sizes,
     open_input,
     parse_files,
 )
@@ -47,7 +49,7 @@ from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.core.shards import InputError, part_count, read_parquet, spark_reads, write_outcomes
 from gap_replay.core.spark import spark_schema
 from gap_replay.pubmed_ingest.settings import SUPERSEDE_RULES, PubmedConfig
-from gap_replay.pubmed_ingest.upsampling import UpsamplingRules, paper_types, upsampling
+from gap_replay.pubmed_ingest.upsampling import UpsamplingRules, score_batch
 
 STAGE = "pubmed"
 SUFFIXES = (".xml", ".xml.gz", ".nxml", ".tar.gz", ".tgz")
@@ -102,15 +104,37 @@ def parse_input(stream: BinaryIO, path: str, *, max_member_bytes: int | None = N
         yield Drop(f"file:{name}", "unsupported_input", f"not PubMed XML, JATS or a tar.gz of JATS ({kind})")
 
 
-def resolve_versions(ranked):
-    """Apply update semantics (module docstring) to ranked outcomes; returns OUTCOME_SCHEMA columns."""
+ABSTRACTS, PAPERS = "pubmed_abstracts", "pubmed_papers"
+# What the stage decides on (:func:`decision_table`): the row key, the ids and the metadata its rules read, never
+# the text. The paper-only columns are left null for other rows; the rest of each row waits in `ranked`.
+DECIDED = ("id", "source", "pmid", "pmcid", "publication_types", "mesh_terms", "retracted", "upsampling_score",
+           DROP_REASON, DROP_DETAIL)
+PAPER_ONLY = ("keywords", "journal", "year")
+# Columns a decision may change on a paper; an abstract's are its own (:func:`join_text`).
+PAPER_DECIDED = ("publication_types", "mesh_terms", "retracted", "upsampling_score")
+
+
+def decision_table(ranked):
+    """The narrow rows the stage decides on: (file_rank, record_rank), the row key, and `DECIDED` and
+    `PAPER_ONLY` columns, without `text` or the other columns no rule reads."""
+    from pyspark.sql import functions as F
+
+    is_paper = F.col("source") == PAPERS
+    return ranked.select(FILE_RANK, RECORD_RANK, *DECIDED,
+                         *[F.when(is_paper, F.col(name)).alias(name) for name in PAPER_ONLY])
+
+
+def resolve_versions(rows):
+    """Apply update semantics (module docstring) to ranked rows (any columns beside id, file_rank,
+    record_rank, drop_reason, drop_detail); returns the rows other than the deletion markers, the same
+    columns, drop_reason/drop_detail set for the superseded and deleted ones."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     position = F.struct(F.col(FILE_RANK), F.col(RECORD_RANK))
-    deletions = (ranked.where(F.col(DROP_REASON) == DELETE)
+    deletions = (rows.where(F.col(DROP_REASON) == DELETE)
                  .groupBy("id").agg(F.max(position).alias("_deleted_at"), F.max(DROP_DETAIL).alias("_deleted_in")))
-    records = ranked.where(F.col(DROP_REASON).isNull() | (F.col(DROP_REASON) != DELETE))
+    records = rows.where(F.col(DROP_REASON).isNull() | (F.col(DROP_REASON) != DELETE))
     latest_first = Window.partitionBy("id").orderBy(F.col(FILE_RANK).desc(), F.col(RECORD_RANK).desc())
     records = (records.withColumn("_version_rank", F.row_number().over(latest_first))
                       .join(deletions, "id", "left"))
@@ -121,32 +145,60 @@ def resolve_versions(ranked):
     detail = F.coalesce(F.col(DROP_DETAIL),
                         F.when(deleted, F.concat(F.lit("DeleteCitation in "), F.col("_deleted_in")))
                         .when(superseded, F.lit("a later record of the same id exists")))
-    columns = [name for name in OUTCOME_SCHEMA.names if name not in (DROP_REASON, DROP_DETAIL)]
+    columns = [name for name in rows.columns if name not in (DROP_REASON, DROP_DETAIL)]
     return records.select(*columns, reason.alias(DROP_REASON), detail.alias(DROP_DETAIL))
 
 
-def enrich_papers(outcomes):
-    """Papers take the publication types and MeSH terms of their PubMed citation (JATS has neither)."""
+def _split_key(key: str) -> list:
+    """Partition columns that group rows by `key` while every row without one stays alone, keyed by its
+    (file_rank, record_rank): null keys never pile into one partition, whatever adaptive execution does."""
+    from pyspark.sql import functions as F
+
+    missing = F.col(key).isNull()
+    return [F.col(key), F.when(missing, F.col(FILE_RANK)), F.when(missing, F.col(RECORD_RANK))]
+
+
+CITATION, BY_PMID, BY_PMCID = "_citation", "_paper_by_pmid", "_paper_by_pmcid"
+SUPERSEDES = "_supersedes"  # a paper that supersedes its abstracts (pubmed.supersede_abstracts)
+
+
+def match_by_pmid(rows, supersede: bool):
+    """One pass over the rows grouped by PMID: each paper learns its PubMed citation (`CITATION`: the
+    publication types, MeSH terms and retraction flag of the kept abstract of its PMID, the first by id); with
+    `supersede`, each abstract learns the first kept paper of its PMID (`BY_PMID`). Rows without a PMID match
+    nothing and are spread by their row key (:func:`_split_key`)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    alive = F.col(DROP_REASON).isNull()
-    citations = (outcomes.where(alive & (F.col("source") == "pubmed_abstracts") & F.col("pmid").isNotNull())
-                 .select(F.col("pmid").alias("_cite_pmid"), F.col("id").alias("_cite_id"),
-                         F.col("publication_types").alias("_cite_types"), F.col("mesh_terms").alias("_cite_mesh"),
-                         F.col("retracted").alias("_cite_retracted")))
-    first = Window.partitionBy("_cite_pmid").orderBy("_cite_id")
-    citations = citations.withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1).drop("_n", "_cite_id")
-    is_paper = F.col("source") == "pubmed_papers"
-    joined = outcomes.join(citations, is_paper & (F.col("pmid") == F.col("_cite_pmid")), "left")
+    alive, has_pmid = F.col(DROP_REASON).isNull(), F.col("pmid").isNotNull()
+    is_paper, is_abstract = F.col("source") == PAPERS, F.col("source") == ABSTRACTS
+    same_pmid = Window.partitionBy(*_split_key("pmid"))
+    citation = F.struct(F.col("id").alias("id"), F.col("publication_types").alias("types"),
+                        F.col("mesh_terms").alias("mesh"), F.col("retracted").alias("retracted"))
+    cited = F.min(F.when(is_abstract & alive & has_pmid, citation)).over(same_pmid)
+    added = {CITATION: F.when(is_paper & has_pmid, cited)}
+    if supersede:
+        first_paper = F.min(F.when(is_paper & alive & has_pmid, F.col("id"))).over(same_pmid)
+        added[BY_PMID] = F.when(is_abstract & has_pmid, first_paper)
+    return rows.withColumns(added)  # added together: one window, one exchange
+
+
+def enrich_papers(rows):
+    """Papers take the publication types, MeSH terms and retraction flag of their PubMed citation (JATS has
+    neither), from :func:`match_by_pmid`'s `CITATION` column, which this drops. Other rows keep their
+    retraction flag and lose their types and MeSH terms, which no later rule reads (:func:`join_text` takes
+    their own from the parsed rows)."""
+    from pyspark.sql import functions as F
+
+    is_paper = F.col("source") == PAPERS
     empty = F.array().cast("array<string>")
-    types = F.array_distinct(F.concat(F.coalesce("publication_types", empty), F.coalesce("_cite_types", empty)))
-    retracted = F.coalesce(F.col("retracted"), F.lit(False)) | F.coalesce(F.col("_cite_retracted"), F.lit(False))
-    return (joined.withColumn("publication_types", F.when(is_paper, types).otherwise(F.col("publication_types")))
-                  .withColumn("mesh_terms", F.when(is_paper & F.col("mesh_terms").isNull(), F.col("_cite_mesh"))
-                              .otherwise(F.col("mesh_terms")))
-                  .withColumn("retracted", F.when(is_paper, retracted).otherwise(F.col("retracted")))
-                  .drop("_cite_pmid", "_cite_types", "_cite_mesh", "_cite_retracted"))
+    cited = F.col(CITATION)
+    types = F.array_distinct(F.concat(F.coalesce("publication_types", empty), F.coalesce(cited["types"], empty)))
+    retracted = F.coalesce(F.col("retracted"), F.lit(False)) | F.coalesce(cited["retracted"], F.lit(False))
+    return (rows.withColumn("publication_types", F.when(is_paper, types))
+                .withColumn("mesh_terms", F.when(is_paper, F.coalesce(F.col("mesh_terms"), cited["mesh"])))
+                .withColumn("retracted", F.when(is_paper, retracted).otherwise(F.col("retracted")))
+                .drop(CITATION))
 
 
 RETRACTED = "retracted"
@@ -196,11 +248,15 @@ def _read_remote_citations(spark, path: str, csv: bool):
 
     if not storage.exists(path):
         raise InputError(f"citation table not found: {path}")
-    if csv:
+    if csv:  # streamed by one executor task, never held by the driver
         fs, local = storage.resolve(path)
         with fs.open_input_stream(local, compression="detect") as stream:
-            arrow = pacsv.read_csv(stream, convert_options=pacsv.ConvertOptions(column_types={"id": pa.string()}))
-        return spark.createDataFrame(arrow.select([name for name in arrow.column_names if name in ("id", "citations")]))
+            header = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
+        if not {"id", "citations"} <= set(header):
+            return spark.createDataFrame([], ", ".join(f"`{name}` string" for name in header))
+        schema = pa.schema([("id", pa.string()), ("citations", pa.int64())])
+        return spark.createDataFrame([(path,)], "path string").mapInArrow(
+            _stream_citations(schema), spark_schema(schema))
     files = storage.list_files(path) or [path]
     fs, first = storage.resolve(files[0])
     with fs.open_input_file(first) as handle:
@@ -208,47 +264,131 @@ def _read_remote_citations(spark, path: str, csv: bool):
     return read_parquet(spark, files, spark_schema(arrow_schema))
 
 
-def add_citations_per_year(outcomes, citations, reference: date):
-    """Citations per year of each paper (matched by its id or by `pmid:<pmid>`); null without data."""
-    from pyspark.sql import functions as F
-
-    by_id = citations.groupBy("_cited_id").agg(F.max("_citations").alias("_by_id"))
-    by_pmid = by_id.select(F.col("_cited_id").alias("_cited_pmid"), F.col("_by_id").alias("_by_pmid"))
-    is_paper = F.col("source") == "pubmed_papers"
-    joined = (outcomes.join(by_id, is_paper & (F.col("id") == F.col("_cited_id")), "left")
-                      .join(by_pmid, is_paper & (F.concat(F.lit("pmid:"), F.col("pmid")) == F.col("_cited_pmid")),
-                            "left"))
-    count = F.coalesce("_by_id", "_by_pmid")
-    years = F.greatest(F.lit(1), F.lit(reference.year) - F.col("year") + F.lit(1))
-    return (joined.withColumn(CITATIONS_PER_YEAR, (count / years).cast("double"))
-                  .drop("_cited_id", "_by_id", "_cited_pmid", "_by_pmid"))
-
-
-def score_papers(rules: UpsamplingRules):
-    """mapInArrow core: the upsampling score of each kept paper, or its exclusion as a drop."""
+def _stream_citations(schema: pa.Schema):
+    """mapInArrow core: the (id, citations) rows of the CSV files named in the batches, in blocks of a few MB."""
+    import pyarrow.csv as pacsv
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            rows = batch.to_pylist()
-            for row in rows:
-                if row["source"] != "pubmed_papers" or row[DROP_REASON] is not None:
-                    continue
-                result = upsampling(
-                    paper_types(row["publication_types"], row["keywords"]),
-                    [term["descriptor"] for term in row["mesh_terms"] or ()],
-                    row["journal"],
-                    row["year"], row[CITATIONS_PER_YEAR], rules)
-                if result.excluded:
-                    row[DROP_REASON], row[DROP_DETAIL] = "upsampling_excluded", result.excluded
-                else:
-                    row["upsampling_score"] = result.score
-            yield pa.RecordBatch.from_pylist(rows, schema=OUTCOME_SCHEMA)
+            for path in batch.column("path").to_pylist():
+                fs, local = storage.resolve(path)
+                with fs.open_input_stream(local, compression="detect") as stream:
+                    reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=4 << 20),
+                                            convert_options=pacsv.ConvertOptions(
+                                                column_types={"id": pa.string(), "citations": pa.int64()},
+                                                include_columns=["id", "citations"]))
+                    for block in reader:
+                        yield pa.RecordBatch.from_arrays([block.column("id"), block.column("citations")],
+                                                         schema=schema)
 
     return run
 
 
-def upsampling_rules(spark, settings, outcomes) -> tuple[UpsamplingRules, object]:
-    """The configured rules, and `outcomes` with the citations-per-year column they need."""
+def add_citations_per_year(rows, citations, reference: date):
+    """Citations per year of each paper (matched by its id or by `pmid:<pmid>`); null without data. Rows
+    that cannot match (not papers, no PMID) are spread by their row key, never piled on a null key."""
+    from pyspark.sql import functions as F
+
+    is_paper = F.col("source") == PAPERS
+    by_id = citations.groupBy("_cited_id").agg(F.max("_citations").alias("_by_id"))
+    by_pmid = by_id.select(F.col("_cited_id").alias("_cited_pmid"), F.col("_by_id").alias("_by_pmid"))
+    pmid_key = F.coalesce(F.when(is_paper, F.concat(F.lit("pmid:"), F.col("pmid"))),
+                          F.concat(F.lit("\u0000"), F.col(FILE_RANK).cast("string"), F.lit(":"),
+                                   F.col(RECORD_RANK).cast("string")))
+    joined = (rows.join(by_id, is_paper & (F.col("id") == F.col("_cited_id")), "left")
+                  .join(by_pmid, is_paper & F.col("pmid").isNotNull() & (pmid_key == F.col("_cited_pmid")), "left"))
+    count = F.coalesce("_by_id", "_by_pmid")
+    years = F.greatest(F.lit(1), F.lit(reference.year) - F.col("year") + F.lit(1))
+    return (joined.withColumn(CITATIONS_PER_YEAR, F.when(is_paper, (count / years).cast("double")))
+                  .drop("_cited_id", "_by_id", "_cited_pmid", "_by_pmid"))
+
+
+def score_papers(rules: UpsamplingRules):
+    """mapInArrow core over the decision table: the upsampling score of each kept paper, or its exclusion as a
+    drop; every other row and column passes as it came. Column by column (``upsampling.score_batch``): no
+    row becomes a dict, and only the kept papers' values of the columns the rules read become Python values."""
+    import pyarrow.compute as pc
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            reasons = batch.column(DROP_REASON)
+            scored = pc.and_kleene(pc.equal(batch.column("source"), PAPERS), pc.is_null(reasons))
+            rows = [index for index, hit in enumerate(scored.to_pylist()) if hit]
+            if not rows:
+                yield batch
+                continue
+            results = score_batch(batch, rows, CITATIONS_PER_YEAR, rules)
+            scores = batch.column("upsampling_score").to_pylist()
+            reason_values, details = reasons.to_pylist(), batch.column(DROP_DETAIL).to_pylist()
+            for index, result in zip(rows, results):
+                if result.excluded:
+                    reason_values[index], details[index] = "upsampling_excluded", result.excluded
+                else:
+                    scores[index] = result.score
+            replaced = {"upsampling_score": scores, DROP_REASON: reason_values, DROP_DETAIL: details}
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(replaced[field.name], field.type) if field.name in replaced else batch.column(index)
+                 for index, field in enumerate(batch.schema)], schema=batch.schema)
+
+    return run
+
+
+QUANTILE_BUCKETS_PER_E = 1024  # log-spaced histogram buckets: each spans 0.1% of its values
+
+
+def _log_bucket(value):
+    """A bucket key that orders like the value: floor(K ln(1 + |v|)), mirrored below zero."""
+    from pyspark.sql import functions as F
+
+    magnitude = F.floor(F.log1p(F.abs(value)) * QUANTILE_BUCKETS_PER_E)
+    return F.when(value >= 0, magnitude).otherwise(-magnitude - 1)
+
+
+def nearest_rank_quantiles(frame, column: str, probabilities: Sequence[float]) -> list[float] | None:
+    """The exact nearest-rank quantiles of `column` (the value at rank ceil(p n) of the n non-null values, the
+    smallest at p = 0), as ``approxQuantile(column, probabilities, 0.0)`` gives them, without its cost: that
+    merges every value's summary into one task. Here two aggregations with small results: a histogram of
+    log-spaced buckets gives the bucket holding each rank, then the distinct values of those buckets (each
+    spans 0.1% of its values) give the value at the rank. Deterministic whatever the partitioning; None when
+    there are no values."""
+    from pyspark.sql import functions as F
+
+    value = F.col(column)
+    values = frame.select(value.cast("double").alias(column)).where(value.isNotNull() & ~F.isnan(value)) \
+                  .withColumn("_bucket", _log_bucket(value))
+    histogram = sorted((row["_bucket"], row["count"]) for row in values.groupBy("_bucket").count().collect())
+    total = sum(count for _, count in histogram)
+    if not total:
+        return None
+    ranks = [max(1, math.ceil(probability * total)) for probability in probabilities]
+    # The bucket of each rank, and how many values lie in the buckets before it.
+    located: dict[int, int] = {}
+    wanted: list[tuple[int, int]] = []
+    for rank in ranks:
+        before = 0
+        for bucket, count in histogram:
+            if before + count >= rank:
+                located[bucket] = before
+                wanted.append((bucket, rank - before))
+                break
+            before += count
+    distinct = values.where(F.col("_bucket").isin(list(located))).groupBy("_bucket", column).count().collect()
+    by_bucket: dict[int, list[tuple[float, int]]] = {}
+    for row in distinct:
+        by_bucket.setdefault(row["_bucket"], []).append((row[column], row["count"]))
+    cuts = []
+    for bucket, rank in wanted:
+        seen = 0
+        for found, count in sorted(by_bucket[bucket]):
+            seen += count
+            if seen >= rank:
+                cuts.append(found)
+                break
+    return cuts
+
+
+def upsampling_rules(spark, settings, rows) -> tuple[UpsamplingRules, object]:
+    """The configured rules, and `rows` with the citations-per-year column they need."""
     from pyspark.sql import functions as F
 
     reference = date.fromisoformat(settings.reference_date)
@@ -259,45 +399,61 @@ def upsampling_rules(spark, settings, outcomes) -> tuple[UpsamplingRules, object
         journals = frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
     quartiles = None
     if settings.citations:
-        outcomes = add_citations_per_year(outcomes, read_citation_table(spark, settings.citations), reference)
-        known = outcomes.where(F.col(CITATIONS_PER_YEAR).isNotNull() & (F.col("source") == "pubmed_papers"))
-        cuts = known.approxQuantile(CITATIONS_PER_YEAR, [0.25, 0.75], 0.0)  # exact, so reruns agree
-        quartiles = (cuts[0], cuts[1]) if len(cuts) == 2 else None
+        rows = add_citations_per_year(rows, read_citation_table(spark, settings.citations), reference)
+        known = rows.where(F.col(CITATIONS_PER_YEAR).isNotNull() & (F.col("source") == PAPERS))
+        cuts = nearest_rank_quantiles(known, CITATIONS_PER_YEAR, (0.25, 0.75))
+        quartiles = (cuts[0], cuts[1]) if cuts else None
     else:
-        outcomes = outcomes.withColumn(CITATIONS_PER_YEAR, F.lit(None).cast("double"))
-    return UpsamplingRules(reference, journals, quartiles), outcomes
+        rows = rows.withColumn(CITATIONS_PER_YEAR, F.lit(None).cast("double"))
+    return UpsamplingRules(reference, journals, quartiles), rows
 
 
 SUPERSEDED = "superseded_by_fulltext"
 ALWAYS, IF_PAPER_KEPT = SUPERSEDE_RULES  # pubmed.supersede_abstracts
 
 
-def supersede_abstracts(outcomes, papers=None):
-    """Mark kept abstracts of the kept papers of `papers` (default: `outcomes`) as dropped (`SUPERSEDED`,
-    detail = the paper's id), an abstract matching its paper by PMID, else by PMCID.
-
-    `outcomes` and `papers` have the document columns plus drop_reason/drop_detail; the result has the
-    columns of `outcomes`. Which papers count is the caller's rule (:func:`pubmed_outcomes`).
-    """
+def match_papers(rows, key: str, column: str):
+    """`rows` with `column`: for an abstract with a `key` (pmid or pmcid), the first (by id) paper with that key
+    that supersedes its abstracts (`SUPERSEDES`); null for every other row. One pass over the rows grouped by
+    `key`, the rows without one spread by their row key (:func:`_split_key`)."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    papers = outcomes if papers is None else papers
-    alive_papers = papers.where(F.col(DROP_REASON).isNull() & (F.col("source") == "pubmed_papers"))
-    by_pmid = (alive_papers.where(F.col("pmid").isNotNull()).groupBy(F.col("pmid").alias("_paper_pmid"))
-               .agg(F.min("id").alias("_by_pmid")))
-    by_pmcid = (alive_papers.where(F.col("pmcid").isNotNull()).groupBy(F.col("pmcid").alias("_paper_pmcid"))
-                .agg(F.min("id").alias("_by_pmcid")))
-    is_abstract = F.col("source") == "pubmed_abstracts"
-    joined = (outcomes.join(by_pmid,
-                            is_abstract & (F.col("pmid") == F.col("_paper_pmid")), "left")
-                      .join(by_pmcid, is_abstract & (F.col("pmcid") == F.col("_paper_pmcid")), "left"))
-    paper = F.coalesce("_by_pmid", "_by_pmcid")
+    has_key = F.col(key).isNotNull()
+    same_key = Window.partitionBy(*_split_key(key))
+    first_paper = F.min(F.when(F.col(SUPERSEDES) & has_key, F.col("id"))).over(same_key)
+    return rows.withColumn(column, F.when((F.col("source") == ABSTRACTS) & has_key, first_paper))
+
+
+def supersede_abstracts(rows):
+    """Mark kept abstracts whose paper was found (`BY_PMID`, else `BY_PMCID`) as dropped (`SUPERSEDED`,
+    detail = the paper's id), and drop the helper columns."""
+    from pyspark.sql import functions as F
+
+    paper = F.coalesce(BY_PMID, BY_PMCID)
     superseded = F.col(DROP_REASON).isNull() & paper.isNotNull()
-    return joined.select(
-        *[name for name in outcomes.columns if name not in (DROP_REASON, DROP_DETAIL)],
+    return rows.select(
+        *[name for name in rows.columns if name not in (DROP_REASON, DROP_DETAIL, BY_PMID, BY_PMCID, SUPERSEDES)],
         F.when(superseded, F.lit(SUPERSEDED)).otherwise(F.col(DROP_REASON)).alias(DROP_REASON),
         F.when(superseded, paper).otherwise(F.col(DROP_DETAIL)).alias(DROP_DETAIL),
     )
+
+
+def join_text(decided, ranked):
+    """The stage's outcomes (OUTCOME_SCHEMA): each decided row joined once, on its (file_rank, record_rank),
+    to the columns it left in `ranked` (the text among them). Papers take the decided metadata; other rows
+    keep their own."""
+    from pyspark.sql import functions as F
+
+    is_paper = F.col("source") == PAPERS
+    decided = decided.select(FILE_RANK, RECORD_RANK, "id", "source", "pmid", "pmcid", DROP_REASON, DROP_DETAIL,
+                             *[F.when(is_paper, F.col(name)).alias(f"_decided_{name}") for name in PAPER_DECIDED])
+    kept_here = set(DECIDED) - set(PAPER_DECIDED)
+    rest = ranked.select(FILE_RANK, RECORD_RANK, *[name for name in OUTCOME_SCHEMA.names if name not in kept_here])
+    joined = decided.join(rest, [FILE_RANK, RECORD_RANK])
+    return joined.select(*[
+        F.when(is_paper, F.col(f"_decided_{name}")).otherwise(F.col(name)).alias(name) if name in PAPER_DECIDED
+        else F.col(name) for name in OUTCOME_SCHEMA.names])
 
 
 def pubmed_outcomes(spark, ranked, settings):
@@ -309,18 +465,33 @@ def pubmed_outcomes(spark, ranked, settings):
     the stage read as a document, even one it then drops as ``retracted`` or ``upsampling_excluded``;
     ``if_paper_kept``, only the papers this stage keeps. Neither knows what later stages do with a paper
     (language, quality, dedup, decontamination): an abstract superseded here stays dropped.
-    """
-    read = enrich_papers(resolve_versions(ranked))
-    rules, unscored = upsampling_rules(spark, settings, drop_retracted(read, settings.keep_retracted))
-    outcomes = unscored.mapInArrow(score_papers(rules), spark_schema(OUTCOME_SCHEMA))
-    if settings.supersede_abstracts == ALWAYS:
-        papers = read
-    else:  # IF_PAPER_KEPT: the papers' fate, scored again on the papers alone rather than on every row twice
-        from pyspark.sql import functions as F
 
-        papers = unscored.where(F.col("source") == "pubmed_papers").mapInArrow(score_papers(rules),
-                                                                                spark_schema(OUTCOME_SCHEMA))
-    return supersede_abstracts(outcomes, papers)
+    Every decision is taken on the narrow :func:`decision_table` (row key, ids, metadata: no text), each step
+    one pass over it grouped by id, PMID or PMCID (rows without the key spread by their row key, never piled
+    on a null), and the text joins the decided rows once, at the end (:func:`join_text`).
+    """
+    from pyspark.sql import functions as F
+
+    always = settings.supersede_abstracts == ALWAYS
+    is_paper = F.col("source") == PAPERS
+    read = enrich_papers(match_by_pmid(resolve_versions(decision_table(ranked)), supersede=always))
+    if always:  # the papers read as documents, whatever becomes of them
+        read = read.withColumn(SUPERSEDES, F.coalesce(is_paper & F.col(DROP_REASON).isNull(), F.lit(False)))
+    rules, unscored = upsampling_rules(spark, settings, drop_retracted(read, settings.keep_retracted))
+    decided = unscored.mapInArrow(score_papers(rules), _nullable(unscored.schema)).drop(CITATIONS_PER_YEAR)
+    if not always:  # IF_PAPER_KEPT: the papers this stage keeps
+        decided = decided.withColumn(SUPERSEDES, F.coalesce(is_paper & F.col(DROP_REASON).isNull(), F.lit(False)))
+        decided = match_papers(decided, "pmid", BY_PMID)
+    decided = match_papers(decided, "pmcid", BY_PMCID)
+    return join_text(supersede_abstracts(decided),
+                     ranked.where(F.col(DROP_REASON).isNull() | (F.col(DROP_REASON) != DELETE)))
+
+
+def _nullable(schema):
+    """`schema` with every field nullable (a mapInArrow output schema)."""
+    from pyspark.sql.types import StructField, StructType
+
+    return StructType([StructField(field.name, field.dataType, True) for field in schema.fields])
 
 
 def failed_input_files(ranked, files) -> list[tuple[str, str]]:
@@ -381,10 +552,11 @@ def input_parser(dead: dict, max_member_bytes: int | None = None):
     return parse
 
 
-def stage_inputs(inputs: Sequence[str], pmc_url: str) -> tuple[list[tuple[str, str]], dict, list[str], list[str]]:
-    """(uri, name) of every input file, sorted by file name, the dead list of the PMC mirrors among the
-    inputs, the mirrors' state files (for the fingerprint), and the PMC service addresses among the inputs
-    (``pmc_direct``). An input may be a PMC mirror, or a folder holding one as ``pmc/`` beside PubMed files."""
+def stage_inputs(inputs: Sequence[str], pmc_url: str) -> tuple[list[tuple[str, str, int]], dict, list[str], list[str]]:
+    """(uri, name, size in bytes) of every input file, sorted by file name, the dead list of the PMC mirrors
+    among the inputs, the mirrors' state files (for the fingerprint), and the PMC service addresses among the
+    inputs (``pmc_direct``). An input may be a PMC mirror, or a folder holding one as ``pmc/`` beside PubMed
+    files. The sizes come from the listings that found the files."""
     from gap_replay.pubmed_ingest.pmc_direct import service_address
     from gap_replay.pubmed_ingest.pmc_mirror import find_mirror
 
@@ -401,13 +573,13 @@ def stage_inputs(inputs: Sequence[str], pmc_url: str) -> tuple[list[tuple[str, s
             shards += mirror.shards()
             dead.update(mirror.dead())
             state += mirror.state_files()
-    files = dict(expand_named_inputs(plain, SUFFIXES)) if plain else {}
-    files.update(shards)
-    return by_file_name(files.items()), dead, state, services
+    files = {uri: (name, size) for uri, name, size in expand_sized_inputs(plain, SUFFIXES)} if plain else {}
+    files.update((uri, (name, size)) for (uri, name), size in zip(shards, listed_sizes([uri for uri, _ in shards])))
+    return by_file_name((uri, name, size) for uri, (name, size) in files.items()), dead, state, services
 
 
-def by_file_name(files) -> list[tuple[str, str]]:
-    """(uri, name) pairs in the order that ranks versions: by file name, then name, then uri."""
+def by_file_name(files) -> list[tuple]:
+    """(uri, name, ...) tuples in the order that ranks versions: by file name, then name, then uri."""
     return sorted(files, key=lambda item: (item[1].rsplit("/", 1)[-1], item[1], item[0]))
 
 
@@ -426,24 +598,27 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
         bucket, snapshot = open_service(address)
         services.append((ServiceInput(address, snapshot), bucket))
     tables = [path for path in (settings.clinical_journals, settings.citations) if path]
-    fingerprint = stage_fingerprint(context.config, ["pubmed"], [*(uri for uri, _ in files), *mirror_state, *tables],
-                                    *(service.identity for service, _ in services))
+    fingerprint = stage_fingerprint(context.config, ["pubmed"], [*mirror_state, *tables],
+                                    *(service.identity for service, _ in services),
+                                    listed=[(uri, size) for uri, _, size in files])
 
     def produce(output_dir) -> StageLedger:
         planned = list(files)
-        input_bytes = storage.total_size(uri for uri, _ in files)
+        input_bytes = sum(size for *_, size in files)
         for service, bucket in services:
             from gap_replay.pubmed_ingest.pmc_cloud import read_inventory
 
             rows = read_inventory(bucket, service.snapshot)
             plans = write_plan(service, rows, storage.join(output_dir.staging, PLAN_DIR), settings)
             context.say(f"pubmed: {len(rows):,} PMC versions of inventory {service.snapshot} in {len(plans):,} task(s)")
-            planned += plans
+            share = len(rows) * PMC_VERSION_BYTES // max(1, len(plans))  # what each plan's task will read, about
+            planned += [(uri, name, share) for uri, name in plans]
             input_bytes += len(rows) * PMC_VERSION_BYTES
+        # Tasks balanced by bytes; a file's rank is its place in the name order whichever task reads it.
         frame = files_dataframe(context.spark, by_file_name(planned), settings.partitions)
         from pyspark import StorageLevel
 
-        # Parsed once: the version, citation and superseding steps each read the records again.
+        # Parsed once: the decisions read its narrow columns (decision_table), the final join the rest of it.
         ranked = frame.mapInArrow(parse_files(input_parser(dead), with_uri=True), spark_schema(RANKED_OUTCOME_SCHEMA)) \
                       .persist(StorageLevel.DISK_ONLY)
         try:

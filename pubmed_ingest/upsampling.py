@@ -13,9 +13,11 @@ JATS article type (mapped below) and subjects that name a publication type.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+
+import pyarrow as pa
 
 _PUNCTUATION = re.compile(r"[^a-z0-9]+")
 
@@ -123,3 +125,32 @@ def citations_per_year(citations: int | None, year: int | None, reference: date)
     if citations is None or year is None:
         return None
     return citations / max(1, reference.year - year + 1)
+
+
+def _descriptors(mesh_terms, rows: Sequence[int]) -> list[list[str] | None]:
+    """The MeSH descriptors of `rows` of an Arrow ``list<struct<descriptor, ...>>`` column, read from its
+    flattened descriptor strings and offsets: no dict per term."""
+    import pyarrow.compute as pc
+
+    if isinstance(mesh_terms, pa.ChunkedArray):
+        mesh_terms = mesh_terms.combine_chunks()
+    offsets = mesh_terms.offsets.to_pylist()
+    names = pc.struct_field(mesh_terms.values, "descriptor").to_pylist()
+    valid = mesh_terms.is_valid().to_pylist()
+    return [names[offsets[row]:offsets[row + 1]] if valid[row] else None for row in rows]
+
+
+def score_batch(batch, rows: Sequence[int], citations_column: str, rules: UpsamplingRules) -> list[Upsampling]:
+    """:func:`upsampling` of the papers at `rows` of an Arrow batch (columns publication_types, keywords,
+    mesh_terms, journal, year and `citations_column`), read column by column: only those columns become Python
+    values, and no row a dict."""
+
+    def values(name: str) -> list:
+        column = batch.column(name)
+        return column.take(pa.array(rows, pa.int64())).to_pylist()
+
+    types, keywords, journals, years, citations = (values(name) for name in (
+        "publication_types", "keywords", "journal", "year", citations_column))
+    mesh = _descriptors(batch.column("mesh_terms"), rows)
+    return [upsampling(paper_types(types[i], keywords[i]), mesh[i], journals[i], years[i], citations[i], rules)
+            for i in range(len(rows))]

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from gap_replay.core.ingest import RANKED_OUTCOME_SCHEMA, expand_named_inputs, files_dataframe, parse_files
+from gap_replay.core.ingest import RANKED_OUTCOME_SCHEMA, expand_sized_inputs, files_dataframe, parse_files
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.core import storage
 from gap_replay.core.shards import part_count, write_outcomes
 from gap_replay.core.spark import spark_schema
 from gap_replay.replay.reader import iter_replay
@@ -33,10 +32,10 @@ def run_replay(context: RunContext, inputs: Sequence[str], output: str,
     settings = settings or context.config.replay
     settings.validate()
     sample = ReplaySample(seed=context.config.mix.seed, rate=settings.sample_rate)
-    files = expand_named_inputs(inputs, SUFFIXES)
+    files = expand_sized_inputs(inputs, SUFFIXES)
     # Reading everything (rate 1) fingerprints as before, so earlier outputs are reused.
     extra = [] if sample.keeps_all else [sample.fingerprint()]
-    fingerprint = stage_fingerprint(context.config, [], [uri for uri, _ in files], *extra)
+    fingerprint = stage_fingerprint(context.config, [], [], *extra, listed=[(uri, size) for uri, _, size in files])
 
     def produce(output_dir) -> StageLedger:
         from pyspark import StorageLevel
@@ -48,7 +47,7 @@ def run_replay(context: RunContext, inputs: Sequence[str], output: str,
 
         ranked = files_dataframe(context.spark, files).mapInArrow(
             parse_files(parse, with_uri=True), spark_schema(RANKED_OUTCOME_SCHEMA))
-        parts = part_count(storage.total_size(uri for uri, _ in files), context.config.spark.part_mib)
+        parts = part_count(sum(size for *_, size in files), context.config.spark.part_mib)
         if sample.keeps_all:
             return write_outcomes(ranked.select(*OUTCOME_SCHEMA.names), output_dir.staging, STAGE, parts=parts)
         # Two jobs read the sampled outcomes: the count of what each file left out, then the write. The

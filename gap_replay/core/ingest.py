@@ -48,7 +48,14 @@ def expand_named_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> lis
     'the last version wins') follow NCBI's numbering, which runs on from the baseline into the update
     files whatever directories hold them.
     """
-    files: dict[str, str] = {}
+    return [(uri, name) for uri, name, _ in expand_sized_inputs(patterns, suffixes)]
+
+
+def expand_sized_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[tuple[str, str, int]]:
+    """(uri, name, size in bytes) of :func:`expand_named_inputs`' files, in its order. The sizes come with the
+    listing that finds the files (an object store's list carries them; a local walk stats each file it
+    keeps), never from a metadata request per file afterwards."""
+    files: dict[str, tuple[str, int]] = {}
     for pattern in patterns:
         if "://" in pattern:
             fs, path = storage.resolve(pattern)
@@ -56,7 +63,7 @@ def expand_named_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> lis
             if info.type == pafs.FileType.NotFound:
                 raise InputError(f"input not found: {pattern}")
             if info.type == pafs.FileType.File:
-                files.setdefault(pattern, path.rsplit("/", 1)[-1])
+                files.setdefault(pattern, (path.rsplit("/", 1)[-1], info.size or 0))
                 continue
             scheme = pattern.split("://", 1)[0]
             root = path.rstrip("/")
@@ -64,7 +71,7 @@ def expand_named_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> lis
                 relative = entry.path[len(root):].lstrip("/")
                 if (entry.type == pafs.FileType.File and entry.path.endswith(tuple(suffixes))
                         and not any(part.startswith((".", "_")) for part in relative.split("/"))):
-                    files.setdefault(f"{scheme}://{entry.path}", relative)
+                    files.setdefault(f"{scheme}://{entry.path}", (relative, entry.size or 0))
             continue
         matches = glob.glob(os.path.expanduser(pattern)) if glob.has_magic(pattern) else [os.path.expanduser(pattern)]
         matches = [match for match in matches if os.path.exists(match)]
@@ -76,10 +83,37 @@ def expand_named_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> lis
                     for name in names:
                         if name.endswith(tuple(suffixes)) and not name.startswith((".", "_")):
                             full = os.path.join(root, name)
-                            files.setdefault(os.path.abspath(full), os.path.relpath(full, match).replace(os.sep, "/"))
+                            files.setdefault(os.path.abspath(full), (os.path.relpath(full, match).replace(os.sep, "/"),
+                                                                     _local_size(full)))
             else:
-                files.setdefault(os.path.abspath(match), os.path.basename(match))
-    return sorted(files.items(), key=lambda item: (item[1].rsplit("/", 1)[-1], item[1], item[0]))
+                files.setdefault(os.path.abspath(match), (os.path.basename(match), _local_size(match)))
+    return sorted(((uri, name, size) for uri, (name, size) in files.items()),
+                  key=lambda item: (item[1].rsplit("/", 1)[-1], item[1], item[0]))
+
+
+def _local_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:  # gone since the walk saw it (or a dangling link): the read will say so
+        return 0
+
+
+def listed_sizes(uris: Sequence[str]) -> list[int]:
+    """Sizes of files that lie in few folders (a mirror's shards), from one listing per folder; a file the
+    listing does not show (written since) is asked for by itself."""
+    by_folder: dict[str, list[int]] = {}
+    for index, uri in enumerate(uris):
+        by_folder.setdefault(uri.rstrip("/").rsplit("/", 1)[0], []).append(index)
+    sizes = [0] * len(uris)
+    for folder, indices in by_folder.items():
+        fs, path = storage.resolve(folder)
+        listed = {info.path.rstrip("/").rsplit("/", 1)[-1]: info.size or 0
+                  for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+                  if info.type == pafs.FileType.File}
+        for index in indices:
+            name = uris[index].rstrip("/").rsplit("/", 1)[-1]
+            sizes[index] = listed[name] if name in listed else storage.total_size([uris[index]])
+    return sizes
 
 
 class RawStream(io.RawIOBase):
@@ -182,16 +216,42 @@ def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa
     return run
 
 
-def files_dataframe(spark, files: Sequence[str] | Sequence[tuple[str, str]], partitions: int = 0):
+def assign_tasks(sizes: Sequence[int], tasks: int) -> list[list[int]]:
+    """The files (indices into `sizes`) each of `tasks` tasks reads, balanced by bytes: largest first, each
+    to the task with the fewest bytes so far (the lowest-numbered on a tie), so a file many times the others
+    gets a task of its own and the rest spread over the others. Deterministic from the sizes; each task's
+    files in index order; no task empty when there are at least as many files as tasks."""
+    import heapq
+
+    tasks = max(1, min(tasks, len(sizes)))
+    loads = [(0, task) for task in range(tasks)]
+    assigned: list[list[int]] = [[] for _ in range(tasks)]
+    for index in sorted(range(len(sizes)), key=lambda index: (-sizes[index], index)):
+        load, task = heapq.heappop(loads)
+        assigned[task].append(index)
+        heapq.heappush(loads, (load + max(1, sizes[index]), task))  # an empty file still costs a file
+    return [sorted(files) for files in assigned]
+
+
+def files_dataframe(spark, files: Sequence[str] | Sequence[tuple[str, str]] | Sequence[tuple[str, str, int]],
+                    partitions: int = 0):
     """One row (file_rank, path, name) per file, spread over `partitions` tasks (default: one task per
-    file). `files` are uris, or (uri, name) pairs from :func:`expand_named_inputs`; a bare uri is
-    named by its file name."""
+    file). `files` are uris, (uri, name) pairs from :func:`expand_named_inputs`, or (uri, name, size) triples
+    from :func:`expand_sized_inputs`; a bare uri is named by its file name.
+
+    A file's rank is its place in `files` (the version order), whichever task reads it. Files with sizes
+    are grouped into the tasks by bytes (:func:`assign_tasks`), so one task does not get every large
+    package; without sizes, the tasks are runs of consecutive files."""
     from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
     schema = StructType([StructField(FILE_RANK, IntegerType()), StructField("path", StringType()),
                          StructField("name", StringType())])
-    pairs = [item if isinstance(item, tuple) else (item, item.rstrip("/").rsplit("/", 1)[-1]) for item in files]
-    partitions = partitions or len(pairs)
-    rows = spark.sparkContext.parallelize([(rank, uri, name) for rank, (uri, name) in enumerate(pairs)],
-                                          numSlices=max(1, partitions))
-    return spark.createDataFrame(rows, schema)
+    items = [item if isinstance(item, tuple) else (item, item.rstrip("/").rsplit("/", 1)[-1]) for item in files]
+    rows = [(rank, item[0], item[1]) for rank, item in enumerate(items)]
+    partitions = max(1, partitions or len(rows))
+    if partitions >= len(rows) or not all(len(item) > 2 for item in items):
+        return spark.createDataFrame(spark.sparkContext.parallelize(rows, numSlices=partitions), schema)
+    groups = [[rows[index] for index in task] for task in assign_tasks([item[2] for item in items], partitions)]
+    # One group per slice (parallelize cuts a list of n items into n slices of one), then its rows.
+    tasks = spark.sparkContext.parallelize(groups, numSlices=len(groups)).flatMap(lambda group: group)
+    return spark.createDataFrame(tasks, schema)

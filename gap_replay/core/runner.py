@@ -71,15 +71,20 @@ def run_stage(
     return ledger
 
 
-def stage_fingerprint(config: Config, sections: Sequence[str], inputs: Sequence[str] = (), *extra: str) -> str:
+def stage_fingerprint(config: Config, sections: Sequence[str], inputs: Sequence[str] = (), *extra: str,
+                      listed: Sequence[tuple[str, int]] = ()) -> str:
     """What decides whether a finished output can be reused: the stage's settings and its inputs.
 
     Finished outputs count by their own fingerprint (so a changed upstream invalidates downstream);
-    other inputs by path and size. The part size (``spark.part_mib``) counts too: it fixes the layout.
+    other inputs by path and size. `listed` are input files with the size the listing that found them gave
+    (``ingest.expand_sized_inputs``): they count the same way without a request each, which for a stage
+    reading thousands of files from object storage is thousands of round trips on the driver. The part size
+    (``spark.part_mib``) counts too: it fixes the layout.
     """
     identities = [config.section_fingerprint(*sections), f"part_mib:{config.spark.part_mib}", *extra]
     for uri in inputs:
         uri = storage.absolute_uri(uri)
         done = storage.Finished.read(uri) if storage.exists(uri) else None
         identities.append(f"{done.stage}:{done.fingerprint}" if done else f"{uri}:{storage.size(uri)}")
+    identities += [f"{storage.absolute_uri(uri)}:{size}" for uri, size in listed]
     return hashlib.sha256("\n".join(identities).encode()).hexdigest()[:16]

@@ -23,6 +23,16 @@ class SparkStartError(RuntimeError):
 # environment, profile or instance role (Spark's conf is visible in its UI and event log).
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
 
+# Every Python worker already has a core of its own (one task per core): a tokenizer's thread pool sized to
+# all the machine's cores in each of them oversubscribes it (cores x cores threads). The driver's own
+# tokenizer (the mixer training one) keeps its threads. Any of these may be set again with --spark-conf.
+EXECUTOR_ENV = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+# Arrow batches between the JVM and Python workers (mapInArrow): at most maxRecordsPerBatch rows (Spark's 10,000)
+# and at most this many bytes (Spark 4.1's own bound is 64 MiB), so that the memory of a Python worker follows the
+# batch's bytes, not its rows: 10,000 full-text papers (~50 kB each) would be half a gigabyte in one batch.
+ARROW_MAX_BYTES_PER_BATCH = 32 << 20
+
 
 def _log4j_config() -> str:
     return str(resources.files("gap_replay") / "log4j2.properties")
@@ -53,7 +63,10 @@ def spark_session(settings: SparkConfig | None = None, extra_conf: Mapping[str, 
         .config("spark.driver.extraJavaOptions", quiet)
         .config("spark.executor.extraJavaOptions", quiet)
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.maxBytesPerBatch", str(ARROW_MAX_BYTES_PER_BATCH))
     )
+    for name, value in EXECUTOR_ENV.items():
+        builder = builder.config(f"spark.executorEnv.{name}", value)
     local_cores = _local_cores(settings.master)
     if local_cores:  # on one machine, 200 shuffle partitions (Spark's default) only add task overhead
         builder = builder.config("spark.sql.shuffle.partitions", str(max(2, local_cores)))
