@@ -2,6 +2,7 @@
 against a plain single-process PyTorch loop over the same model, weights and data. Prints one JSON line.
 
     python bench/train.py [--steps 10] [--warmup 3] [--repeats 2] [--keep DIR]
+    python bench/train.py --accumulation-memory [--memory-shape 8,512,8192,4] [--memory-processes 1,2]
 
 The plain loop is forward, backward, gradient clipping and AdamW over batches packed in memory beforehand
 (no data pipeline, no FSDP, no logging): the least a training step can cost. Our trainer reads and
@@ -138,7 +139,8 @@ def plain_loop(config_path: str, warmup: int) -> None:
     model.train()
     accumulation = accumulation_steps(config, 1)
     stream = BatchStream(shard_files(config.data.train), models.tokenize_function(tokenizer), config.data.seq_len,
-                         models.eod_id(tokenizer, config), config.data.micro_batch_size)
+                         models.eod_id(tokenizer, config), config.data.micro_batch_size,
+                         bos_id=models.bos_id(tokenizer, config))
     batches = [torch.from_numpy(next(stream)) for _ in range(config.run.steps * accumulation)]
     o = config.optim
     optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
@@ -158,6 +160,84 @@ def plain_loop(config_path: str, warmup: int) -> None:
     print(json.dumps({"tokens_per_s": tokens_per_step / median(seconds[warmup:])}))
 
 
+def _vm(field: str) -> int:
+    """A memory figure of this process from /proc/self/status, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def memory_worker(mode: str, output: str, shape: str) -> None:
+    """One process of an accumulation-memory measurement (under torchrun): the trainer's model builder and
+    `accumulate_gradients` in `mode`; the peak resident memory of the second accumulation (the first one
+    warms up: imports, gloo buffers) above the resident size before it. Writes OUT/rank-<r>.json."""
+    import gc
+
+    import torch
+
+    from gap_replay.train import model as models
+    from gap_replay.train.config import load_train_config
+    from gap_replay.train.parallel import close_world, init_world
+    from gap_replay.train.trainer import accumulate_gradients, build_model
+
+    layers, hidden, vocab, micro_batches = (int(value) for value in shape.split(","))
+    config = load_train_config(overrides=[
+        f"run.output_dir={output}", "data.train=unused", "tokenizer.train_vocab_size=300", "run.threads=1",
+        f"model.hidden_size={hidden}", f"model.intermediate_size={hidden * 8 // 3}", f"model.num_layers={layers}",
+        "model.num_heads=8", "model.num_kv_heads=8", "model.max_position_embeddings=64",
+        f"parallel.accumulation={mode!r}"])
+    world = init_world(config)
+    model = build_model(config, models.llama_architecture(config.model, vocab_size=vocab), world)
+    generator = torch.Generator().manual_seed(world.rank)
+    batches = [torch.randint(0, vocab, (1, 64), generator=generator) for _ in range(micro_batches)]
+    sync = mode == "reduce_scatter"
+    peaks = []
+    for _ in range(2):
+        served = iter(batches)
+        gc.collect()
+        Path("/proc/self/clear_refs").write_text("5")  # the high-water mark (VmHWM) restarts from now
+        base = _vm("VmRSS")
+        accumulate_gradients(model, lambda: next(served), micro_batches, sync_every_micro_batch=sync)
+        peaks.append(_vm("VmHWM") - base)
+        model.zero_grad(set_to_none=True)
+    parameters = list(model.parameters())
+    result = {"peak_bytes": peaks[-1], "parameters": sum(p.numel() for p in parameters),
+              "local_parameters": sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel()
+                                      for p in parameters)}
+    Path(output, f"rank-{world.rank}.json").write_text(json.dumps(result))
+    close_world(world)
+    from gap_replay.train.cli import leave_process
+
+    leave_process(0)
+
+
+def accumulation_memory(processes: list[int], shape: str) -> dict:
+    """Peak host memory of gradient accumulation in both modes, per process (the largest of the ranks),
+    each mode in fresh processes. glibc is told to map every allocation above 64 KiB on its own
+    (MALLOC_MMAP_THRESHOLD_), so freed tensors leave the resident set and the peaks measure tensors."""
+    figures = {}
+    for count in processes:
+        for mode in ("reduce_scatter", "no_sync"):
+            with tempfile.TemporaryDirectory(prefix="gap-train-memory-") as out:
+                env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+                       "MALLOC_MMAP_THRESHOLD_": "65536"}
+                command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           f"--nproc-per-node={count}", __file__, "--memory-worker", mode, out, shape]
+                subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+                ranks = [json.loads(Path(out, f"rank-{rank}.json").read_text()) for rank in range(count)]
+            parameters = ranks[0]["parameters"]
+            figures[f"{count}proc_{mode}"] = {
+                "peak_mib": round(max(rank["peak_bytes"] for rank in ranks) / 2**20, 1),
+                "sharded_fp32_gradients_mib": round(max(rank["local_parameters"] for rank in ranks) * 4 / 2**20, 1),
+                "unsharded_fp32_gradients_mib": round(parameters * 4 / 2**20, 1)}
+    layers, hidden, vocab, micro_batches = (int(value) for value in shape.split(","))
+    return {"bench": "train_accumulation_memory", "parameters": parameters,
+            "model": {"layers": layers, "hidden": hidden, "vocab": vocab}, "micro_batches": micro_batches,
+            "micro_batch": "1 x 64 tokens", "peak": "resident-memory high-water mark of one accumulation above the "
+            "resident size before it, largest rank", "runs": figures}
+
+
 def run_plain(config: Path, warmup: int, threads: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
     result = subprocess.run([sys.executable, __file__, "--plain", str(config), "--warmup", str(warmup)], cwd=ROOT,
@@ -173,10 +253,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads per process (default 1: one core per process, steadiest on a shared machine)")
     parser.add_argument("--keep", help="work in this directory and keep it")
+    parser.add_argument("--accumulation-memory", action="store_true",
+                        help="instead: peak host memory of gradient accumulation, reduce_scatter and no_sync modes, "
+                             "on 1 and 2 processes")
+    parser.add_argument("--memory-shape", default="8,512,8192,4",
+                        help="layers,hidden,vocab,micro-batches of --accumulation-memory (default 8,512,8192,4)")
+    parser.add_argument("--memory-processes", default="1,2", help="process counts of --accumulation-memory")
     parser.add_argument("--plain", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain:
         plain_loop(args.plain, args.warmup)
+        return
+    if args.memory_worker:
+        memory_worker(*args.memory_worker)
+        return
+    if args.accumulation_memory:
+        print(json.dumps(accumulation_memory([int(n) for n in args.memory_processes.split(",")], args.memory_shape)))
         return
     work = Path(args.keep or tempfile.mkdtemp(prefix="gap-train-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -151,11 +151,11 @@ def measure(args: argparse.Namespace, compiled: bool, world, work: Path) -> dict
 
     step = partial(train_step, model, optimizer, scheduler, next_batch, accumulation, config.optim.grad_clip)
     for _ in range(args.warmup):
-        loss, _, _ = step()
+        loss = step().loss
     throughput = Throughput(wait=partial(synchronize, device))  # starts the clock after the warm-up's work
     tokens_per_step = args.micro_batch * accumulation * args.seq_len
     for _ in range(args.steps):
-        loss, _, _ = step()
+        loss = step().loss
         throughput.add(tokens_per_step)
     rate, seconds = throughput.rate()
     flops_per_token = models.model_flops_per_token(model, args.seq_len)

@@ -7,8 +7,12 @@ an object-storage URI) holding
   (``.metadata`` + ``__<rank>_0.distcp``): a checkpoint loads into any number of processes;
 - ``trainer.pt``: step, tokens seen, learning-rate scheduler (rank 0);
 - ``rank-00000.pt``...: each rank's data position and random-number-generator states;
-- ``COMPLETE``: written by rank 0 once every rank has finished (JSON: step, world size). A directory
-  without it (a run killed while saving) is ignored and overwritten.
+- ``COMPLETE``: written by rank 0 once every rank has finished (JSON: step, world size, whether every
+  weight was finite). A directory without it (a run killed while saving) is ignored and overwritten.
+
+Pruning (``checkpoint.keep``) keeps the newest checkpoints and, always, the newest one whose weights were
+finite; resuming starts from the newest finite one. A checkpoint without the ``finite`` field (written
+before it existed) counts as finite.
 
 Hugging Face model directories are read and written shard-wise (`load_hf_shards`, `export_hf`): no
 rank ever builds the whole model in host memory.
@@ -66,9 +70,30 @@ def complete_checkpoints(root: str | Path) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def latest_checkpoint(root: str | Path) -> str | None:
-    found = complete_checkpoints(root)
-    return found[-1][1] if found else None
+def checkpoint_record(path: str | Path) -> dict[str, Any]:
+    """The JSON of a complete checkpoint's COMPLETE file."""
+    return json.loads(storage.read_text(storage.join(str(path), COMPLETE)))
+
+
+def is_finite(path: str | Path) -> bool:
+    return bool(checkpoint_record(path).get("finite", True))
+
+
+def latest_checkpoint(root: str | Path, finite_only: bool = True) -> str | None:
+    """The newest complete checkpoint under `root` (with `finite_only`, the newest whose weights were finite)."""
+    for _, path in reversed(complete_checkpoints(root)):
+        if not finite_only or is_finite(path):
+            return path
+    return None
+
+
+def to_prune(found: list[tuple[str, bool]], keep: int) -> list[str]:
+    """Of complete checkpoints (path, finite), oldest first: those pruning deletes to keep the `keep` newest
+    (0 = all) and, whatever their age, the newest finite one."""
+    if not keep:
+        return []
+    last_finite = next((path for path, finite in reversed(found) if finite), None)
+    return [path for path, _ in found[:-keep] if path != last_finite]
 
 
 def _save_object(value: Any, uri: str) -> None:
@@ -97,9 +122,10 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 def save_checkpoint(root: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, trainer: dict[str, Any],
-                    rank_state: dict[str, Any], rank: int, world_size: int, keep: int = 0) -> str:
+                    rank_state: dict[str, Any], rank: int, world_size: int, keep: int = 0, finite: bool = True) -> str:
     """Every rank calls this; returns the checkpoint of step ``trainer["step"]`` under `root` once it is complete
-    (and older ones pruned)."""
+    (and older ones pruned). `finite`: whether every weight is finite (recorded in COMPLETE; pruning never
+    deletes the newest finite checkpoint)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
@@ -115,10 +141,11 @@ def save_checkpoint(root: str | Path, model: nn.Module, optimizer: torch.optim.O
     dist.barrier()
     if rank == 0:
         storage.write_text(storage.join(path, COMPLETE),  # last: only a complete checkpoint has it
-                           json.dumps({"step": trainer["step"], "world_size": world_size,
+                           json.dumps({"step": trainer["step"], "world_size": world_size, "finite": bool(finite),
                                        "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
         if keep:
-            for _, old in complete_checkpoints(root)[:-keep]:
+            found = [(path, is_finite(path)) for _, path in complete_checkpoints(root)]
+            for old in to_prune(found, keep):
                 storage.delete(old)
     dist.barrier()
     return path

@@ -21,6 +21,8 @@ CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ACTIVATION_CHECKPOINTING = ("off", "full", "selective")
 OPTIMIZER_IMPLEMENTATIONS = ("auto", "fused", "foreach")
+BOS_CHOICES = ("auto", "on", "off")
+SCHEDULE_CHANGES = ("refuse", "floor", "rewarm", "recompute")
 
 
 @dataclass
@@ -84,8 +86,12 @@ class TokenizerConfig:
     train_documents: int = 20000  # documents of data.train read to train it
     special_tokens: list[str] = field(default_factory=lambda: list(MARKER_TOKENS + CHAT_TOKENS))
     eod_token: str = ""  # token joining documents; empty = the tokenizer's eos token
+    # A beginning-of-sequence token before each document: auto = when the tokenizer has one distinct from the
+    # end-of-document token (Llama-2's <s>, and the <s> of a tokenizer trained for the run) | on (required) | off
+    bos: str = "auto"
 
     def validate(self) -> None:
+        _choice("tokenizer.bos", self.bos, BOS_CHOICES)
         _positive("tokenizer.train_vocab_size", self.train_vocab_size, allow_zero=True)
         _positive("tokenizer.train_documents", self.train_documents)
 
@@ -123,12 +129,27 @@ class OptimConfig:
     eps: float = 1e-5
     weight_decay: float = 0.1
     decay_norms_and_biases: bool = False  # false: 1-D parameters (RMSNorm weights, biases) get no weight decay
+    # false: the input embedding (and an output projection tied to it) gets no weight decay: rows of tokens absent
+    # from the data get no gradient, so decay would only shrink them
+    decay_embeddings: bool = False
     grad_clip: float = 1.0  # maximum global gradient norm; 0 = no clipping
     implementation: str = "auto"  # AdamW kernels: auto (fused on GPU, foreach on CPU) | fused | foreach
+    # A step whose loss or gradient norm is not finite (on any rank; all ranks agree): skip (no update, the
+    # optimizer's state untouched, training goes on) | abort (stop with an error, no update, no checkpoint)
+    # Resuming with a different schedule end (run.steps raised or lowered, or optim.decay_steps changed):
+    # refuse (stop with one line naming the choices) | floor (keep the schedule as it was: past its end, the
+    # floor) | rewarm (from the resumed step, warm up again over warmup_steps from the lr reached to the peak,
+    # then a cosine to the floor at the new end) | recompute (the schedule of a run of the new length: the lr jumps)
+    schedule_change: str = "refuse"
+    on_nonfinite: str = "skip"
+    max_consecutive_skips: int = 10  # skip: stop with an error after this many non-finite steps in a row; 0 = never
 
     def validate(self) -> None:
         _positive("optim.lr", self.lr)
         _choice("optim.implementation", self.implementation, OPTIMIZER_IMPLEMENTATIONS)
+        _choice("optim.on_nonfinite", self.on_nonfinite, ("skip", "abort"))
+        _choice("optim.schedule_change", self.schedule_change, SCHEDULE_CHANGES)
+        _positive("optim.max_consecutive_skips", self.max_consecutive_skips, allow_zero=True)
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"optim.min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
         for name in ("warmup_steps", "decay_steps", "weight_decay", "grad_clip"):
@@ -149,9 +170,20 @@ class ParallelConfig:
     activation_checkpointing: str = "off"
     reshard_after_forward: bool = True  # free gathered parameters after forward (ZeRO-3); false = keep them (ZeRO-2)
     compile: str = "auto"  # torch.compile each decoder layer: auto (on GPU) | on | off
+    # Gradient accumulation: reduce_scatter (each micro-batch's gradients reduce-scattered after its backward,
+    # accumulated sharded) | no_sync (micro-batches before the last skip it: the whole model's gradients
+    # accumulate unsharded on every process, 4 bytes per parameter in float32; refused at start when they cannot fit)
+    accumulation: str = "reduce_scatter"
+    init_timeout_s: int = 600  # seconds the processes wait for each other to start (rendezvous, process group set-up)
+    # seconds a collective may wait before the run fails (NCCL's watchdog, gloo): long enough for the slowest
+    # rank's synchronous checkpoint write or export file, which the others wait for at a barrier
+    timeout_s: int = 1800
 
     def validate(self) -> None:
         _choice("parallel.backend", self.backend, ("auto", "nccl", "gloo"))
+        _choice("parallel.accumulation", self.accumulation, ("reduce_scatter", "no_sync"))
+        _positive("parallel.init_timeout_s", self.init_timeout_s)
+        _positive("parallel.timeout_s", self.timeout_s)
         for name in ("param_dtype", "reduce_dtype"):
             _choice(f"parallel.{name}", getattr(self, name), DTYPES)
         _choice("parallel.activation_checkpointing", self.activation_checkpointing, ACTIVATION_CHECKPOINTING)

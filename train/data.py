@@ -1,5 +1,5 @@
-"""Training data from GAP-Replay shards: tokenise, join documents with an end-of-document token,
-pack into fixed-length sequences. No Spark: pyarrow reads the shards directly.
+"""Training data from GAP-Replay shards: tokenise, start each document with a beginning-of-sequence
+token (when the run uses one) and end it with an end-of-document token, pack into fixed-length sequences. No Spark: pyarrow reads the shards directly.
 
 Each of `world_size` ranks takes every `world_size`-th document (by position in the sorted shard
 list, or among the documents of the selected parts), so ranks see disjoint, deterministic slices.
@@ -78,7 +78,8 @@ def iter_texts(files: Sequence[str | Path], rank: int = 0, world_size: int = 1, 
 class PackedSequences:
     """Iterator of token sequences of `seq_len` tokens packed from the documents of one rank.
 
-    Position = (next document index, tokens of the current document already emitted); tokens of a
+    Each document is ``[bos_id] + tokens + [eod_id]`` (no BOS when `bos_id` is None). Position = (next
+    document index, tokens of the current document already emitted, BOS included); tokens of a
     document split across two sequences continue in the next one. Documents are tokenised
     `tokenize_batch` at a time; `sources` restricts reading to some parts; with `keep_partial` the
     trailing partial sequence is yielded too (validation), otherwise it is dropped.
@@ -95,6 +96,7 @@ class PackedSequences:
     tokenize_batch: int = 1
     sources: Sequence[str] | None = None
     keep_partial: bool = False
+    bos_id: int | None = None
     _buffer: list[int] = field(default_factory=list, repr=False)
 
     def state_dict(self) -> dict[str, int]:
@@ -114,8 +116,9 @@ class PackedSequences:
                     break
             if not chunk:
                 return
+            start = [] if self.bos_id is None else [self.bos_id]
             for (index, _), tokens in zip(chunk, self.tokenize([text for _, text in chunk]), strict=True):
-                yield index, list(tokens) + [self.eod_id]
+                yield index, start + list(tokens) + [self.eod_id]
 
     def __iter__(self) -> Iterator[list[int]]:
         buffer: list[int] = []
@@ -155,8 +158,9 @@ class BatchStream:
 
     def __init__(self, files: Sequence[str | Path], tokenize: Tokenize, seq_len: int, eod_id: int,
                  micro_batch_size: int, rank: int = 0, world_size: int = 1, tokenize_batch: int = 64,
-                 prefetch: int = 0):
+                 prefetch: int = 0, bos_id: int | None = None):
         self.files, self.tokenize, self.seq_len, self.eod_id = list(files), tokenize, seq_len, eod_id
+        self.bos_id = bos_id
         self.micro_batch_size, self.rank, self.world_size = micro_batch_size, rank, world_size
         self.tokenize_batch, self.prefetch = tokenize_batch, prefetch
         self._state = {"epoch": 0, "document": 0, "offset": 0}
@@ -178,7 +182,7 @@ class BatchStream:
         rows: list[list[int]] = []
         while True:
             packed = PackedSequences(self.files, self.tokenize, self.seq_len, self.eod_id, self.rank,
-                                     self.world_size, tokenize_batch=self.tokenize_batch)
+                                     self.world_size, tokenize_batch=self.tokenize_batch, bos_id=self.bos_id)
             packed.load_state_dict(position)
             produced = False
             for sequence in packed:
@@ -241,15 +245,15 @@ class BatchStream:
 
 
 def validation_sequences(files: Sequence[str | Path], part: str, tokenize: Tokenize, seq_len: int, eod_id: int,
-                         rank: int, world_size: int, limit: int = 0, tokenize_batch: int = 64) -> list[list[int]]:
-    """This rank's validation sequences of one part: its documents packed like the training data, the
-    last partial sequence kept; at most ``ceil(limit / world_size)`` sequences (0 = all)."""
-    per_rank = -(-limit // world_size) if limit else 0
-    packed = PackedSequences(files, tokenize, seq_len, eod_id, rank, world_size, tokenize_batch=tokenize_batch,
-                             sources=[part], keep_partial=True)
+                         limit: int = 0, tokenize_batch: int = 64, bos_id: int | None = None) -> list[list[int]]:
+    """The validation sequences of one part: its documents, in order, packed like the training data, the
+    last partial sequence kept; the first `limit` (0 = all). The same list whatever the number of
+    processes: each process reads the part's documents up to the limit and evaluates its share."""
+    packed = PackedSequences(files, tokenize, seq_len, eod_id, tokenize_batch=tokenize_batch, sources=[part],
+                             keep_partial=True, bos_id=bos_id)
     sequences: list[list[int]] = []
     for sequence in packed:
         sequences.append(sequence)
-        if per_rank and len(sequences) == per_rank:
+        if limit and len(sequences) == limit:
             break
     return sequences

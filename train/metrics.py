@@ -97,6 +97,15 @@ class Throughput:
         return self.tokens / elapsed, elapsed
 
 
+def _number(value: Any, spec: str) -> str:
+    """A number for the console; None (a non-finite value, nulled for JSON) and non-finite floats as 'nan'."""
+    if value is None:
+        return "nan"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return format(value, spec)
+
+
 def _format(value: Any) -> str:
     if isinstance(value, float):
         if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e5):
@@ -134,13 +143,15 @@ class RunLog:
         if not console:
             return
         if record.get("kind") == "train" and self.bar is not None:
-            self.bar.set_postfix({key: _format(record[key]) for key in ("loss", "lr", "tokens_per_s")
-                                  if record.get(key) is not None}, refresh=False)
+            self.bar.set_postfix({key: _number(record.get(key), ".4g") for key in ("loss", "lr", "tokens_per_s")},
+                                 refresh=False)
             return
         if record.get("kind") == "train":
-            parts = [f"step {record['step']}/{self.total_steps}", f"loss {record['loss']:.4f}",
-                     f"lr {record['lr']:.3e}", f"grad_norm {record['grad_norm']:.3f}",
-                     f"tokens/s {record['tokens_per_s']:.0f}"]
+            parts = [f"step {record['step']}/{self.total_steps}", f"loss {_number(record.get('loss'), '.4f')}",
+                     f"lr {_number(record.get('lr'), '.3e')}", f"grad_norm {_number(record.get('grad_norm'), '.3f')}",
+                     f"tokens/s {_number(record.get('tokens_per_s'), '.0f')}"]
+            if record.get("skipped"):
+                parts.append("(skipped: not finite)")
             if record.get("mfu") is not None:
                 parts.append(f"mfu {100 * record['mfu']:.2f}%")
             if record.get("memory_gib") is not None:

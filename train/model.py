@@ -31,9 +31,13 @@ def _transformers():
 
 
 def train_tokenizer(files: Sequence[str | Path], vocab_size: int, documents: int, special_tokens: Sequence[str],
-                    directory: Path):
-    """A byte-level BPE tokenizer trained on the first `documents` texts of `files`, saved to `directory`."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+                    directory: Path, add_bos: bool = False):
+    """A byte-level BPE tokenizer trained on the first `documents` texts of `files`, saved to `directory`.
+
+    With `add_bos` it puts ``<s>`` before each text it encodes with special tokens (as Llama-2's does), so
+    the exported tokenizer gives a model trained with a BOS at each document start the same at inference
+    (the trainer's own tokenisation adds no special tokens: the packer places BOS and end-of-document)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -49,6 +53,10 @@ def train_tokenizer(files: Sequence[str | Path], vocab_size: int, documents: int
             yield text
 
     tokenizer.train_from_iterator(texts(), trainer=trainer)
+    if add_bos:
+        bos = tokenizer.token_to_id("<s>")
+        tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                                 special_tokens=[("<s>", bos)])
     fast = _transformers().PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>",
                                                     bos_token="<s>", eos_token="</s>", pad_token="</s>")
     directory.mkdir(parents=True, exist_ok=True)
@@ -96,8 +104,27 @@ def eod_id(tokenizer, config: TrainConfig) -> int:
     return int(tokenizer.eos_token_id)
 
 
+def bos_id(tokenizer, config: TrainConfig) -> int | None:
+    """The token put before each document (`tokenizer.bos`), or None. auto: the tokenizer's BOS when it
+    has one distinct from the end-of-document token (a tokenizer whose BOS is its EOS, as GPT-2's, already
+    marks each document start with the end-of-document token before it)."""
+    choice = config.tokenizer.bos
+    if choice == "off":
+        return None
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        if choice == "on":
+            raise ConfigError("tokenizer.bos = 'on' but the tokenizer has no bos token: set tokenizer.bos = 'off' "
+                              "or 'auto'")
+        return None
+    if choice == "auto" and int(bos) == eod_id(tokenizer, config):
+        return None
+    return int(bos)
+
+
 def tokenize_function(tokenizer) -> Tokenize:
-    """texts -> token ids, no BOS/EOS added, through the Rust tokenizer when there is one."""
+    """texts -> token ids, no BOS/EOS added (the packer places them), through the Rust tokenizer when
+    there is one."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         return lambda texts: [encoding.ids for encoding in backend.encode_batch(texts, add_special_tokens=False)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -61,10 +62,20 @@ def init_world(config: TrainConfig) -> World:
         torch.cuda.set_device(device)
     owns = False
     if not dist.is_initialized():
+        # Two time limits: the rendezvous (every process joining, the store exchanges that set up the group)
+        # waits at most parallel.init_timeout_s; each collective afterwards at most parallel.timeout_s (NCCL's
+        # watchdog, gloo's per-operation limit). init_process_group takes one limit for both, so the
+        # rendezvous is made here, as it would make it, and the group built on its store.
+        init_timeout = timedelta(seconds=config.parallel.init_timeout_s)
         if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-            dist.init_process_group(backend, device_id=device if kind == "cuda" else None)
+            store, rank, size = next(dist.rendezvous("env://", timeout=init_timeout))
         else:
-            dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1)
+            store, rank, size = next(dist.rendezvous(f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1,
+                                                     timeout=init_timeout))
+        store.set_timeout(init_timeout)
+        dist.init_process_group(backend, store=dist.PrefixStore("default_pg", store), rank=rank, world_size=size,
+                                timeout=timedelta(seconds=config.parallel.timeout_s),
+                                device_id=device if kind == "cuda" else None)
         owns = True
     if kind == "cpu":
         threads = config.run.threads or (int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS")

@@ -103,13 +103,15 @@ def tiny_config(path: Path, corpus: Path, output: Path, steps: int = 8, threads:
     return path
 
 
-def torchrun(*args: str, nproc: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc-per-node N ARGS...` (gloo on the CPU), from the checkout."""
+def torchrun(*args: str, nproc: int = 2, timeout: int = 300, env: dict | None = None,
+             expect_failure: bool = False) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc-per-node N ARGS...` (gloo on the CPU), from the checkout; `env` adds
+    variables; with `expect_failure` the run must end with a non-zero status."""
     # The checkout first, the caller's path after it (kept, so a caller's import set-up reaches the workers).
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
+    env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
                             check=False)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert (result.returncode != 0) == expect_failure, result.stdout[-3000:] + result.stderr[-5000:]
     return result

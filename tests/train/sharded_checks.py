@@ -3,6 +3,7 @@ what it measured to OUTPUT/rank-<r>.json (and its shards where asked), the test 
 
     torchrun --nproc-per-node 2 tests/train/sharded_checks.py gradient-sync OUTPUT
     torchrun --nproc-per-node 2 tests/train/sharded_checks.py load-export OUTPUT PRETRAINED MAX_FILE_BYTES
+    torchrun --nproc-per-node N tests/train/sharded_checks.py validation OUTPUT CORPUS TOKENIZER
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gap_replay.train import model as models
 from gap_replay.train.cli import leave_process
 from gap_replay.train.config import load_train_config
 from gap_replay.train.parallel import close_world, init_world, owned_rows
-from gap_replay.train.trainer import accumulate_gradients, build_model, causal_lm_loss, set_gradient_sync
+from gap_replay.train.trainer import accumulate_gradients, build_model
 
 TINY = ["model.hidden_size=64", "model.intermediate_size=128", "model.num_layers=2", "model.num_heads=4",
         "model.num_kv_heads=2", "model.max_position_embeddings=64", "run.threads=1"]
@@ -46,7 +47,8 @@ def full(tensor: torch.Tensor) -> torch.Tensor:
 
 def gradient_sync(output: Path) -> None:
     """The same two models and micro-batches: gradients accumulated with the reduce-scatter skipped on
-    all but the last micro-batch (the trainer's accumulation), and with it after every micro-batch."""
+    all but the last micro-batch (`parallel.accumulation = "no_sync"`), and with it after every
+    micro-batch (the default, "reduce_scatter")."""
     config = load_train_config(overrides=[f"run.output_dir={output}", "data.train=unused",
                                           "tokenizer.train_vocab_size=300", *TINY])
     world = init_world(config)
@@ -58,18 +60,15 @@ def gradient_sync(output: Path) -> None:
     def no_sharded_gradients(model) -> bool:
         return all(parameter.grad is None for parameter in model.parameters())
 
-    seen_skipped = []  # before each micro-batch: has a reduce-scatter produced sharded gradients yet?
+    def recording(model, seen):  # before each micro-batch: has a reduce-scatter produced sharded gradients yet?
+        def next_batch():
+            seen.append(no_sharded_gradients(model))
+            return batches[len(seen) - 1]
+        return next_batch
 
-    def next_batch():
-        seen_skipped.append(no_sharded_gradients(skipped))
-        return batches[len(seen_skipped) - 1]
-
-    accumulate_gradients(skipped, next_batch, len(batches))
-    seen_synced = []
-    for batch in batches:
-        seen_synced.append(no_sharded_gradients(synced))
-        set_gradient_sync(synced, True)
-        (causal_lm_loss(synced, batch) / len(batches)).backward()
+    seen_skipped, seen_synced = [], []
+    accumulate_gradients(skipped, recording(skipped, seen_skipped), len(batches), sync_every_micro_batch=False)
+    accumulate_gradients(synced, recording(synced, seen_synced), len(batches))  # the default: every micro-batch
     difference, largest = 0.0, 0.0
     for (name, a), (_, b) in zip(skipped.named_parameters(), synced.named_parameters()):
         difference = max(difference, float((full(a.grad) - full(b.grad)).abs().max()))
@@ -125,10 +124,30 @@ def load_export(output: Path, pretrained: Path, max_file_bytes: int) -> None:
     close_world(world)
 
 
+def validation(output: Path, corpus: Path, tokenizer: Path) -> None:
+    """The trainer's validation loss of the same initial model (built from the configuration: the same
+    weights whatever the number of processes) on the corpus's validation split."""
+    from gap_replay.train.trainer import Validation
+
+    config = load_train_config(overrides=[f"run.output_dir={output}", f"data.train={corpus}/train",
+                                          f"data.validation={corpus}/validation", f"tokenizer.path={tokenizer}",
+                                          "data.seq_len=64", "data.micro_batch_size=2", "eval.sequences_per_part=5",
+                                          *TINY])
+    world = init_world(config)
+    tokenizer = models.load_tokenizer(config)
+    model = build_model(config, models.model_config(config, tokenizer), world)
+    result = Validation(config, models.tokenize_function(tokenizer), models.eod_id(tokenizer, config), world,
+                        models.bos_id(tokenizer, config)).evaluate(model)
+    (output / f"rank-{world.rank}.json").write_text(json.dumps(result))
+    close_world(world)
+
+
 if __name__ == "__main__":
     check, target, *rest = sys.argv[1:]
     if check == "gradient-sync":
         gradient_sync(Path(target))
+    elif check == "validation":
+        validation(Path(target), Path(rest[0]), Path(rest[1]))
     elif check == "load-export":
         load_export(Path(target), Path(rest[0]), int(rest[1]))
     else:

@@ -18,6 +18,12 @@ def test_defaults_are_the_papers_settings():
     assert config.data.seq_len == 2048
     assert config.tokenizer.special_tokens == list(MARKER_TOKENS + CHAT_TOKENS)
     assert (config.model.hidden_size, config.model.num_layers, config.model.num_heads) == (4096, 32, 32)
+    # Issue 27's defaults: BOS when the tokenizer has one, no decay on embeddings and norms, non-finite steps
+    # skipped, accumulation reduce-scattering every micro-batch, a changed schedule end refused until chosen.
+    assert config.tokenizer.bos == "auto" and not o.decay_embeddings and not o.decay_norms_and_biases
+    assert (o.on_nonfinite, o.max_consecutive_skips, o.schedule_change) == ("skip", 10, "refuse")
+    p = config.parallel
+    assert (p.accumulation, p.init_timeout_s, p.timeout_s) == ("reduce_scatter", 600, 1800)
 
 
 def test_file_then_overrides(tmp_path):
@@ -46,6 +52,13 @@ def test_file_then_overrides(tmp_path):
     ("[run]\ndevice = 'tpu'\n", "run.device"),
     ("[tokenizer]\nspecial_tokens = 'x'\n", "expected a list"),
     ("[run\n", "invalid TOML"),
+    ("[tokenizer]\nbos = 'yes'\n", "tokenizer.bos: expected one of auto, on, off"),
+    ("[optim]\non_nonfinite = 'ignore'\n", "optim.on_nonfinite: expected one of skip, abort"),
+    ("[optim]\nmax_consecutive_skips = -1\n", "optim.max_consecutive_skips: must be >= 0"),
+    ("[optim]\nschedule_change = 'jump'\n", "optim.schedule_change: expected one of refuse, floor, rewarm, recompute"),
+    ("[parallel]\naccumulation = 'local'\n", "parallel.accumulation: expected one of reduce_scatter, no_sync"),
+    ("[parallel]\ntimeout_s = 0\n", "parallel.timeout_s: must be > 0"),
+    ("[parallel]\ninit_timeout_s = -5\n", "parallel.init_timeout_s: must be > 0"),
 ])
 def test_invalid_configurations_are_named(tmp_path, text, message):
     path = tmp_path / "bad.toml"

@@ -42,6 +42,21 @@ def test_packing_joins_documents_with_eod(shards):
     assert len(stream) - len(sequences) * 16 < 16
 
 
+BOS = 1
+
+
+def test_every_packed_document_starts_with_bos(shards):
+    files, texts = shards
+    sequences = list(PackedSequences(files, byte_tokens, seq_len=16, eod_id=EOD, bos_id=BOS))
+    stream = [token for text in texts for token in [BOS] + list(text.encode()) + [EOD]]
+    flat = list(itertools.chain.from_iterable(sequences))
+    assert flat == stream[: len(flat)] and len(stream) - len(flat) < 16
+    # Every document start (the first token, and each token after an end-of-document) is BOS.
+    assert flat[0] == BOS
+    assert all(flat[i + 1] == BOS for i, token in enumerate(flat[:-1]) if token == EOD)
+    assert flat.count(BOS) == flat.count(EOD) + (flat[-1] != EOD)
+
+
 @pytest.mark.parametrize("stop_after", [1, 5, 17])
 def test_resume_continues_exactly(shards, stop_after):
     files, _ = shards
@@ -97,14 +112,26 @@ def test_parts_and_reading_one_part(mixed):
     assert [index for index, _ in rank1] == [1, 3, 5, 7] and rank1[0][1] == guidelines[1]
 
 
+def test_batch_stream_resumes_exactly_with_bos(shards):
+    files, _ = shards
+    make = lambda: BatchStream(files, byte_tokens, 16, EOD, micro_batch_size=2, rank=1, world_size=2, bos_id=BOS)
+    reference = _batches(make(), 9)
+    first = make()
+    head = _batches(first, 4)
+    resumed = make()
+    resumed.load_state_dict(first.state_dict())
+    assert head + _batches(resumed, 5) == reference
+    assert reference[0][0][0] == BOS
+
+
 def test_validation_sequences_keep_the_partial_tail_and_honour_the_limit(mixed):
     files, texts = mixed
     stream = [token for i, text in enumerate(texts) if i % 3 == 0 for token in list(text.encode()) + [EOD]]
-    everything = validation_sequences(files, "guidelines", byte_tokens, 16, EOD, rank=0, world_size=1)
+    everything = validation_sequences(files, "guidelines", byte_tokens, 16, EOD)
     assert [token for sequence in everything for token in sequence] == stream
     assert len(everything[-1]) == len(stream) % 16 or len(everything[-1]) == 16
-    limited = validation_sequences(files, "guidelines", byte_tokens, 16, EOD, rank=1, world_size=2, limit=3)
-    assert len(limited) == 2  # ceil(3 / 2) per rank
+    limited = validation_sequences(files, "guidelines", byte_tokens, 16, EOD, limit=3)
+    assert limited == everything[:3]  # the first sequences of the part, whatever the number of processes
 
 
 def _batches(stream, count):

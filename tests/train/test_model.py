@@ -4,7 +4,9 @@ import torch
 from gap_replay.train.config import CHAT_TOKENS, MARKER_TOKENS, load_train_config
 from gap_replay.train.data import shard_files
 from gap_replay.train.model import (
+    bos_id,
     compute_parameters,
+    eod_id,
     flops_per_token,
     load_tokenizer,
     meta_model,
@@ -43,7 +45,63 @@ def test_special_tokens_are_single_tokens_and_documents_end_with_eod(corpus, bas
     pieces = tokenizer.convert_ids_to_tokens(ids)
     for token in ("[BIB_REF]", "[/BIB_REF]", "[TABLE]", "[/TABLE]", "<|im_start|>"):
         assert token in pieces
-    assert tokenizer.eos_token_id not in ids  # no BOS/EOS added: the packer appends the end-of-document token
+    # The tokenisation adds no special tokens: the packer puts BOS before and end-of-document after each document.
+    assert tokenizer.eos_token_id not in ids and tokenizer.bos_token_id not in ids
+
+
+def test_every_packed_document_starts_with_bos(corpus, base_tokenizer, tmp_path):
+    """The run's batches with a Llama-style tokenizer (BOS <s>, EOS </s>): each document, decoded from the
+    packed stream, is <s> + the text + </s>, in the shards' order; no document starts without BOS."""
+    from gap_replay.train.data import BatchStream, iter_texts
+
+    config = config_for(corpus, tmp_path, f"tokenizer.path={base_tokenizer}")
+    tokenizer = load_tokenizer(config)
+    bos, eod = bos_id(tokenizer, config), eod_id(tokenizer, config)
+    assert (tokenizer.convert_ids_to_tokens(bos), tokenizer.convert_ids_to_tokens(eod)) == ("<s>", "</s>")
+    stream = BatchStream(shard_files(corpus / "train"), tokenize_function(tokenizer), 64, eod, micro_batch_size=4,
+                         bos_id=bos)
+    flat = [token for _ in range(20) for row in next(stream).tolist() for token in row]
+    documents = []
+    while eod in flat:
+        end = flat.index(eod)
+        documents.append(flat[:end + 1])
+        flat = flat[end + 1:]
+    assert len(documents) >= 8
+    texts = [text for _, text in iter_texts(shard_files(corpus / "train"))]
+    for document, text in zip(documents, texts):
+        assert document[0] == bos and bos not in document[1:]
+        assert tokenizer.decode(document[1:-1]) == text
+    assert flat[0] == bos  # the document cut at the end of the last sequence too
+
+
+def test_bos_choice(corpus, base_tokenizer, tmp_path):
+    from gap_replay.core.config import ConfigError
+
+    tokenizer = load_tokenizer(config_for(corpus, tmp_path, f"tokenizer.path={base_tokenizer}"))
+    choose = lambda *settings: bos_id(tokenizer, config_for(corpus, tmp_path, f"tokenizer.path={base_tokenizer}",
+                                                            *settings))
+    assert choose() == choose("tokenizer.bos='on'") == tokenizer.convert_tokens_to_ids("<s>")
+    assert choose("tokenizer.bos='off'") is None
+    # A tokenizer whose BOS is its end-of-document token (GPT-2's way): auto adds none, on adds it anyway.
+    assert choose("tokenizer.eod_token='<s>'") is None
+    assert choose("tokenizer.eod_token='<s>'", "tokenizer.bos='on'") == tokenizer.convert_tokens_to_ids("<s>")
+    tokenizer.bos_token = None
+    assert choose() is None
+    with pytest.raises(ConfigError, match="tokenizer.bos = 'on' but the tokenizer has no bos token"):
+        choose("tokenizer.bos='on'")
+
+
+def test_a_tokenizer_trained_for_the_run_adds_bos_at_inference_like_llama(corpus, tmp_path):
+    trained = train_tokenizer(shard_files(corpus / "train"), 300, 200, [], tmp_path / "with", add_bos=True)
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(tmp_path / "with")
+    for tokenizer in (trained, loaded):
+        ids = tokenizer("The patient")["input_ids"]
+        assert ids[0] == tokenizer.bos_token_id and tokenizer.bos_token_id not in ids[1:]
+        assert tokenizer("The patient", add_special_tokens=False)["input_ids"] == ids[1:]
+    plain = train_tokenizer(shard_files(corpus / "train"), 300, 200, [], tmp_path / "without")
+    assert plain.bos_token_id not in plain("The patient")["input_ids"]
 
 
 def test_a_model_from_the_config_has_room_for_the_tokenizer(corpus, base_tokenizer, tmp_path):

@@ -1,5 +1,5 @@
-"""FSDP2 in 2 processes (torchrun, gloo): gradient accumulation skips the reduce-scatter on all but the
-last micro-batch and gets the same gradients; a pretrained Hugging Face directory loads shard-wise with
+"""FSDP2 in 2 processes (torchrun, gloo): gradient accumulation reduce-scatters every micro-batch by
+default, and the no-sync mode (the reduce-scatter skipped on all but the last) gets the same gradients; a pretrained Hugging Face directory loads shard-wise with
 exactly `from_pretrained`'s parameters, no rank holding more than its shard and one tensor; the
 shard-wise export loads back with `from_pretrained`, unchanged. The workers are tests/train/sharded_checks.py."""
 
@@ -24,7 +24,7 @@ def rank_results(output: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_accumulation_skips_the_reduce_scatter_and_gets_the_synchronised_gradients(tmp_path):
+def test_no_sync_accumulation_gets_the_gradients_of_reduce_scatter_every_micro_batch(tmp_path):
     torchrun(WORKER, "gradient-sync", str(tmp_path))
     for result in rank_results(tmp_path):
         # No sharded gradient exists until the last micro-batch's backward when the reduce-scatter is skipped;
@@ -130,3 +130,43 @@ def test_checkpoint_names_leave_out_the_wrappers():
     name = "model.layers.3._orig_mod._checkpoint_wrapped_module.mlp.up_proj.weight"
     assert checkpoint_name(name) == "model.layers.3.mlp.up_proj.weight"
     assert owned_rows(torch.zeros(5, 2)) == (0, 5)
+
+
+@pytest.mark.slow
+def test_no_sync_accumulation_holds_the_unsharded_gradients(tmp_path):
+    """bench/train.py --accumulation-memory on 2 processes: the no-sync mode's peak host memory exceeds the
+    default's by most of the gradients a rank does not own (unsharded minus sharded, fp32). Prints the
+    figures (pytest -s)."""
+    import subprocess
+    import sys
+
+    from tests.train.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "bench/train.py", "--accumulation-memory", "--memory-processes", "2",
+                             "--memory-shape", "6,512,2048,4"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    print(json.dumps(report["runs"]))
+    sharded, no_sync = report["runs"]["2proc_reduce_scatter"], report["runs"]["2proc_no_sync"]
+    not_owned = no_sync["unsharded_fp32_gradients_mib"] - no_sync["sharded_fp32_gradients_mib"]
+    assert not_owned > 30
+    assert no_sync["peak_mib"] - sharded["peak_mib"] >= 0.5 * not_owned, report
+
+
+@pytest.mark.slow
+def test_validation_loss_is_the_same_at_1_2_and_4_processes(corpus, tmp_path):
+    """5 sequences per part (an uneven share at 2 and 4 processes), micro-batches of 2."""
+    from gap_replay.train.data import shard_files
+    from gap_replay.train.model import train_tokenizer
+
+    train_tokenizer(shard_files(corpus / "train"), 300, 1000, [], tmp_path / "tokenizer")
+    results = {}
+    for processes in (1, 2, 4):
+        output = tmp_path / f"n{processes}"
+        output.mkdir()
+        torchrun(WORKER, "validation", str(output), str(corpus), str(tmp_path / "tokenizer"), nproc=processes)
+        ranks = [json.loads((output / f"rank-{rank}.json").read_text()) for rank in range(processes)]
+        assert all(result == ranks[0] for result in ranks)
+        results[processes] = ranks[0]
+    assert results[1]["val_tokens"] > 4 * 4 * 64 and len(results[1]) == 4 + 2  # 4 parts, overall, tokens
+    assert results[2] == results[1] and results[4] == results[1], results

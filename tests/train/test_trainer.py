@@ -86,7 +86,7 @@ def test_fsdp_trainer_matches_a_plain_pytorch_loop(single, corpus):
     optimizer, accumulation = build_optimizer(model, config), 4
     scheduler = build_scheduler(optimizer, config)
     batches = BatchStream(shard_files(corpus / "train"), models.tokenize_function(tokenizer), 64,
-                          models.eod_id(tokenizer, config), micro_batch_size=2)
+                          models.eod_id(tokenizer, config), micro_batch_size=2, bos_id=models.bos_id(tokenizer, config))
     plain = {}
     for step in range(1, 5):
         total = 0.0
@@ -122,6 +122,61 @@ def test_metrics_log_has_loss_lr_grad_norm_throughput_and_mfu(single):
                                "val_loss/pubmed_papers", "val_loss/replay"}
     assert summary["validation"] == evaluation
     assert (output / "config.toml").is_file() and (output / "hf" / "model.safetensors").is_file()
+
+
+def test_the_run_records_its_bos_choice_and_its_tokenizer_adds_bos(single):
+    """tokenizer.bos = auto resolves to on for the tokenizer trained for the run (its <s>): config.toml
+    says so, the run record names the ids, and the exported tokenizer puts <s> first as at training."""
+    from transformers import AutoTokenizer
+
+    _, output = single
+    assert load_train_config(output / "config.toml").tokenizer.bos == "on"
+    assert load_train_config(output.parent / "run.toml").tokenizer.bos == "auto"
+    (start, *_) = records(output)
+    exported = AutoTokenizer.from_pretrained(output / "hf")
+    assert start["bos_id"] == exported.bos_token_id == exported.convert_tokens_to_ids("<s>")
+    assert start["eod_id"] == exported.eos_token_id
+    assert exported("The patient")["input_ids"][0] == start["bos_id"]
+
+
+def test_a_checkpoint_resumes_only_with_its_bos_choice(single, tmp_path):
+    import shutil
+
+    _, output = single
+    work = tmp_path / "bos"
+    shutil.copytree(output, work)
+    config = load_train_config(output.parent / "run.toml", [f"run.output_dir={work}", "run.steps=6",
+                                                            "tokenizer.bos='off'"])
+    with pytest.raises(ConfigError, match="trained with BOS id 1, this run resolves tokenizer.bos = 'off' to none"):
+        train(config)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_embeddings_and_norms_get_no_weight_decay_unless_asked(single, tied):
+    from gap_replay.train import model as models
+    from gap_replay.train.trainer import build_optimizer
+
+    _, output = single
+    config = load_train_config(output.parent / "run.toml", [f"model.tie_word_embeddings={str(tied).lower()}"])
+    model = models.reference_model(config, models.model_config(config, models.load_tokenizer(config)))
+    names = {id(parameter): name for name, parameter in model.named_parameters()}
+
+    def groups(*settings):
+        optimizer = build_optimizer(model, load_train_config(output.parent / "run.toml", [
+            f"model.tie_word_embeddings={str(tied).lower()}", *settings]))
+        return [(group["weight_decay"], sorted(names[id(p)] for p in group["params"]))
+                for group in optimizer.param_groups]
+
+    (decay, decayed), (none, kept) = groups()
+    assert (decay, none) == (0.1, 0.0)
+    assert "model.embed_tokens.weight" in kept and "model.norm.weight" in kept
+    assert "model.layers.0.input_layernorm.weight" in kept
+    assert all(name.endswith("_proj.weight") or name == "lm_head.weight" for name in decayed)
+    assert ("lm_head.weight" in decayed) == (not tied)  # tied: one parameter, the embedding's
+    (_, decayed), (_, kept) = groups("optim.decay_embeddings=true")
+    assert "model.embed_tokens.weight" in decayed and "model.norm.weight" in kept
+    ((_, everything),) = groups("optim.decay_embeddings=true", "optim.decay_norms_and_biases=true")
+    assert len(everything) == len(names)
 
 
 @pytest.mark.parametrize("mode", ["full", "selective"])
@@ -186,9 +241,49 @@ def test_a_finished_run_resumes_to_nothing_and_a_longer_one_continues(single, tm
     shutil.copytree(output, work)
     config = load_train_config(output.parent / "run.toml", [f"run.output_dir={work}", "export.enabled=false"])
     assert train(config)["losses"] == {}
-    longer = train(load_train_config(output.parent / "run.toml",
-                                     [f"run.output_dir={work}", "run.steps=5", "export.enabled=false"]))
+    longer = train(load_train_config(output.parent / "run.toml", [f"run.output_dir={work}", "run.steps=5",
+                                                                  "export.enabled=false",
+                                                                  "optim.schedule_change='floor'"]))
     assert list(longer["losses"]) == [5]
+
+
+def test_schedule_segments():
+    from gap_replay.train.trainer import Schedule
+
+    plain = Schedule([(0, 0.0, 2, 4)], 0.1)
+    assert [plain.factor(n) for n in range(1, 7)] == pytest.approx([0.5, 1.0, 0.55, 0.1, 0.1, 0.1])
+    rewarmed = Schedule([(0, 0.0, 2, 4), (4, 0.1, 2, 8)], 0.1)
+    assert [rewarmed.factor(n) for n in range(1, 10)] == pytest.approx([0.5, 1.0, 0.55, 0.1, 0.55, 1.0, 0.55, 0.1,
+                                                                         0.1])
+    assert Schedule([(0, 0.0, 0, 1)], 0.1).factor(1) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("choice, lrs", [
+    ("floor", [0.1, 0.1, 0.1, 0.1]),  # the 4-step schedule ended at its floor: it stays there
+    ("rewarm", [0.55, 1.0, 0.55, 0.1]),  # warm-up over 2 steps from the floor, then a cosine ending at step 8
+    ("recompute", [lr_factor(step, 2, 8, 0.1) for step in (5, 6, 7, 8)]),  # an 8-step run's schedule: a jump
+])
+def test_raising_steps_on_a_finished_run_takes_an_explicit_choice(single, tmp_path, choice, lrs):
+    import shutil
+
+    _, output = single
+    work = tmp_path / "longer"
+    shutil.copytree(output, work)
+    base = [f"run.output_dir={work}", "run.steps=8", "export.enabled=false", "data.validation=''"]
+    with pytest.raises(ConfigError, match=r"the schedule ended at step 4, the configuration says 8 .*resuming after "
+                                          r"step 4, at 10% of the peak lr\): set optim.schedule_change = 'floor' "
+                                          r"\(keep the schedule: 10% at the next step\), 'rewarm' .* or 'recompute' "
+                                          r"\(the schedule of a run of 8 steps: 55% at the next step\)"):
+        train(load_train_config(output.parent / "run.toml", base))
+    stream = io.StringIO()
+    train(load_train_config(output.parent / "run.toml", [*base, f"optim.schedule_change='{choice}'"]), stream=stream)
+    assert f"optim.schedule_change = '{choice}'" in stream.getvalue()
+    logged = {record["step"]: record["lr"] for record in records(work) if record["kind"] == "train"}
+    assert [logged[step] for step in (5, 6, 7, 8)] == pytest.approx([3e-3 * lr for lr in lrs])
+    # Raised again by the same choice, the schedule as recorded at step 8 goes on (a second re-warm from there).
+    again = train(load_train_config(output.parent / "run.toml", [*base, "run.steps=8",
+                                                                 f"optim.schedule_change='{choice}'"]))
+    assert again["losses"] == {}
 
 
 def test_command_lines_report_configuration_errors(tmp_path, capsys):
@@ -231,3 +326,34 @@ def test_a_process_that_trained_ends_with_its_code_and_its_buffered_output(tmp_p
     assert result.returncode == 3
     assert (tmp_path / "out").read_text() == "trained"
     assert (tmp_path / "err").read_text() == "summary logged\n"
+
+
+def test_no_sync_accumulation_trains_the_same(single, corpus, tmp_path):
+    summary = run(tmp_path, corpus, "nosync", "parallel.accumulation='no_sync'", "export.enabled=false")
+    for step, loss in single[0]["losses"].items():
+        assert summary["losses"][step] == pytest.approx(loss, abs=1e-6)
+
+
+def test_no_sync_accumulation_is_refused_when_its_gradients_cannot_fit(single, corpus, tmp_path, monkeypatch):
+    from gap_replay.train import trainer
+
+    monkeypatch.setattr(trainer, "available_memory", lambda world: 10**6)
+    with pytest.raises(ConfigError) as refused:
+        run(tmp_path, corpus, "refused", "parallel.accumulation='no_sync'")
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("parallel.accumulation = 'no_sync' keeps every parameter's "
+                                                      "gradient unsharded on each process: ")
+    assert "x 4 bytes, float32)" in message and "more than the 0.00 GB of host memory available per process: " \
+        "use 'reduce_scatter' (the default)" in message
+    # One micro-batch per step has nothing to accumulate: no check; the default mode is never checked.
+    run(tmp_path, corpus, "one", "parallel.accumulation='no_sync'", "data.global_batch_size=2", "export.enabled=false",
+        steps=1)
+    run(tmp_path, corpus, "default", "export.enabled=false", steps=1)
+
+
+def test_no_sync_memory_estimate():
+    from gap_replay.train.trainer import no_sync_bytes
+
+    # Llama-2-7B on 8 GPUs, fp32 reduction: 27 GB of unsharded gradients, 6.7 GB of AdamW moments per GPU.
+    gradients, state = no_sync_bytes(6_738_415_616, 6_738_415_616 // 8, 4)
+    assert round(gradients / 1e9, 1) == 27.0 and round(state / 1e9, 1) == 6.7
