@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from gap_replay.guidelines_scraper.sources import GuidelineSource
@@ -164,24 +164,261 @@ def apply_markers(lines: list[str], start: Sequence[re.Pattern[str]] = (), stop:
     return lines
 
 
-def remove_reference_sections(lines: list[str]) -> list[str]:
-    """Drop each References/Bibliography section: a ``#`` header up to the next header of the same
-    or a higher level; a plain header-like line up to the next ``#`` header."""
-    out: list[str] = []
-    skipping_level: int | None = None  # 7: plain-line heading, any '#' header ends it
-    for line in lines:
-        header = _HEADER.match(line.strip())
-        level = len(header.group(1)) if header else 0
-        if skipping_level is not None:
-            if level and (skipping_level == 7 or level <= skipping_level):
-                skipping_level = None
-            else:
-                continue
-        if is_header_like(line) and REFERENCE_HEADINGS.fullmatch(marker_key(line)):
-            skipping_level = level or 7
+# -- reference sections ---------------------------------------------------------------------------
+
+_YEAR = re.compile(r"(?<![\d/.-])(?:1[89]\d\d|20\d\d)[a-z]?(?![\d/-])")
+_AUTHOR = re.compile(
+    r"(?:\b[A-Z][A-Za-z'’\-]+,?\s+(?:[A-Z]\.?\s?){1,3}(?=[,.;:]|\s+(?:and|&)\s|\s*$)"   # Barie PS. / Smith, J. A.,
+    r"|\bet\s+al\b|\b[A-Z][a-z]+,\s+[A-Z][a-z]+(?:\s+[A-Z]\.)?\s*\(\d{4})")             # Smith, John (2001)
+_JOURNAL = re.compile(
+    r"\d+\s*\(\s*[\dS][^()\n]{0,12}\)\s*[:,]\s*[A-Za-z]?\d+"    # 24(1):138 / 12(Suppl 2): e5
+    r"|[;:]\s*\d{1,4}\s*[:(]\s*\d"                              # 2010;303:2295 / 2007; 7(1)
+    r"|\b\d{1,4}\s*:\s*[A-Za-z]?\d{1,6}\s*[-–]\s*[A-Za-z]?\d{1,6}\b"  # 19:516–532
+    r"|\bpp?\.\s*\d|\bvol\.\s*\d|\bdoi\b|\bPMID\b|\bISBN\b|\bavailable (?:at|from)\b|\baccessed\b|\bretrieved\b"
+    r"|https?://|www\.|\bIn:\s|\b(?:eds?|editors?)\b\.?|\bpress\b|\bpublish(?:ed|ers?|ing)\b",
+    re.IGNORECASE)
+_ENTRY_NUMBER = re.compile(r"^\s*(?:-\s+)?(?:\[\d{1,4}\]|\d{1,4}[.)]|\(\d{1,4}\))(?:\s|$)")
+_CITATION_PROBE = 6       # entries looked at after a reference heading
+_PROSE_MIN_WORDS = 20     # a block of this many words ending a sentence, without citation marks, is prose
+
+
+_NUMBER_ONLY = re.compile(r"(?:-\s*)?(?:\[\d{1,4}\]|\d{1,4}[.)]?)")
+
+
+def _blocks(lines: list[str], start: int) -> Iterator[tuple[int, int]]:
+    """(first, end) line ranges of the blank-line separated blocks from `start` on; blocks holding only
+    an entry number ("1.") are joined to the next one (PDF reference lists set the numbers apart)."""
+    index, count = start, len(lines)
+    pending: int | None = None
+    while index < count:
+        while index < count and not lines[index].strip():
+            index += 1
+        if index >= count:
+            break
+        first = index
+        while index < count and lines[index].strip():
+            index += 1
+        if _NUMBER_ONLY.fullmatch(" ".join(line.strip() for line in lines[first:index])):
+            pending = first if pending is None else pending
             continue
-        out.append(line)
+        yield (first if pending is None else pending), index
+        pending = None
+    if pending is not None:
+        yield pending, index
+
+
+def is_citation(text: str) -> bool:
+    """Whether a block of text reads as bibliography entries: a year (or a DOI, URL, "accessed") with
+    authors' names, ``et al.``, a journal's volume and pages or an entry number; several entries in
+    one block need about one year per 60 words."""
+    text = " ".join(text.split())
+    words = len(text.split())
+    if words < 3:
+        return False
+    years = len(_YEAR.findall(text))
+    journal = len(_JOURNAL.findall(text))
+    if not years and not journal:
+        return False
+    if words > 80 and max(years, journal) * 60 < words:
+        return False
+    return bool(_AUTHOR.search(text) or journal or _ENTRY_NUMBER.match(text))
+
+
+def _is_prose(text: str) -> bool:
+    text = " ".join(text.split())
+    return (len(text.split()) >= _PROSE_MIN_WORDS and text.endswith((".", "!", "?", ":"))
+            and not is_citation(text))
+
+
+def _header_level(line: str) -> int:
+    header = _HEADER.match(line.strip())
+    return len(header.group(1)) if header else 0
+
+
+def _is_reference_heading(line: str) -> bool:
+    return is_header_like(line) and not _BULLET.match(line.strip()) and bool(
+        REFERENCE_HEADINGS.fullmatch(marker_key(line)))
+
+
+def _citations_follow(lines: list[str], start: int) -> bool:
+    """Whether the entries after line `start` (up to the next ``#`` header) are citations: at least two
+    of the first few, and most of them (one is enough when it is all there is)."""
+    looked = cited = 0
+    for first, end in _blocks(lines, start):
+        if _header_level(lines[first]) or (end == first + 1 and is_header_like(lines[first])
+                                           and _blocks_start_prose(lines, first)):
+            break  # the next section
+        block = lines[first:end]
+        if _is_prose(" ".join(block)):
+            break
+        entries = [" ".join(block)]
+        if len(block) > 1 and all(_BULLET.match(line.strip()) or _ENTRY_NUMBER.match(line) for line in block):
+            entries = block  # one entry a line (a list)
+        for entry in entries:
+            looked += 1
+            cited += is_citation(entry)
+            if looked >= _CITATION_PROBE:
+                break
+        if looked >= _CITATION_PROBE:
+            break
+    if looked == 1:
+        return cited == 1
+    return cited >= 2 and cited * 5 >= looked * 3
+
+
+def remove_reference_sections(lines: list[str]) -> list[str]:
+    """Drop each reference list: a References/Bibliography heading (a ``#`` header, or a plain
+    header-like line standing first in its block) followed by citation-like entries, up to the next
+    heading that neither is a reference heading nor heads citations, or up to the point where prose
+    resumes (two blocks of sentences without citation marks). A table's "Reference" column header or a
+    heading followed by prose is kept."""
+    out: list[str] = []
+    index, count = 0, len(lines)
+    while index < count:
+        line = lines[index]
+        starts_block = index == 0 or not lines[index - 1].strip() or _header_level(lines[index - 1])
+        if not (starts_block and _is_reference_heading(line) and _citations_follow(lines, index + 1)):
+            out.append(line)
+            index += 1
+            continue
+        level = _header_level(line) or 7
+        end = count
+        prose_run: list[int] = []
+        for first, block_end in _blocks(lines, index + 1):
+            heading = lines[first]
+            heading_level = _header_level(heading)
+            if heading_level or (is_header_like(heading) and first + 1 < count and _blocks_start_prose(lines, first)):
+                if _is_reference_heading(heading):
+                    prose_run = []
+                    continue
+                deeper = heading_level and level != 7 and heading_level > level
+                if deeper and _citations_follow(lines, first + 1):
+                    prose_run = []
+                    continue
+                if heading_level or not is_citation(" ".join(lines[first:block_end])):
+                    end = first
+                    break
+            text = " ".join(lines[first:block_end])
+            if _is_prose(text):
+                prose_run.append(first)
+                if len(prose_run) >= 2:
+                    end = prose_run[0]
+                    break
+            elif is_citation(text) or len(text.split()) >= 6:
+                prose_run = []
+        index = end
     return out
+
+
+def _blocks_start_prose(lines: list[str], first: int) -> bool:
+    """A plain header-like line standing alone in its block, followed by a prose block: a section
+    heading in PDF text (not a wrapped citation line)."""
+    if first + 1 < len(lines) and lines[first + 1].strip():
+        return False
+    following = next(_blocks(lines, first + 1), None)
+    return following is not None and _is_prose(" ".join(lines[following[0]:following[1]]))
+
+
+# -- tables of contents, dot leaders ------------------------------------------------------------------
+
+_CONTENTS_HEADINGS = re.compile(
+    r"(?:table of )?contents|contents of this (?:guideline|document|page)|list of (?:figures|tables|boxes|"
+    r"illustrations|annexes|appendices|figures and tables|tables and figures)|on this page|in this (?:guideline|"
+    r"article|section|document)|jump to(?: section)?",
+    re.IGNORECASE)
+_DOT_LEADER = re.compile(r"(?:(?:\.\s?){4,}|(?:…\s?){2,}|(?:_\s?){4,}|(?:·\s?){4,})\s*(?:\d{1,4}|[ivxlc]{1,7})?\s*$",
+                         re.IGNORECASE)
+_PAGE_REFERENCE = re.compile(r"^(?:- )?(?:(?:\d+(?:\.\d+)*\.?|[A-Z]\.|annex|appendix|chapter|section|box|"
+                             r"figure|table)\s+)?[^\s.].{1,100}?[^\d\s.,;:]\s+(?:\d{1,4}|[ivxlc]{1,7})$", re.IGNORECASE)
+_TOC_ENTRY_MAX_WORDS = 14
+
+
+def _toc_entry(line: str) -> bool:
+    stripped = line.strip()
+    if not stripped or _header_level(stripped):
+        return False
+    if _DOT_LEADER.search(stripped) or _PAGE_REFERENCE.match(stripped):
+        return True
+    return len(stripped.split()) <= _TOC_ENTRY_MAX_WORDS and not stripped.endswith((".", "!", "?", ":", ";", ","))
+
+
+def remove_contents(lines: list[str]) -> list[str]:
+    """Drop tables of contents and lists of figures: a contents heading with the entries after it
+    (short lines or list items, lines ending in page numbers, up to the first header or sentence), any
+    dot-leader line, and runs of three or more lines ending in a page number."""
+    out: list[str] = []
+    index, count = 0, len(lines)
+    while index < count:
+        line = lines[index]
+        if is_header_like(line) and _CONTENTS_HEADINGS.fullmatch(marker_key(line)):
+            end = index + 1
+            entries = 0
+            while end < count and (not lines[end].strip() or _toc_entry(lines[end])):
+                entries += bool(lines[end].strip())
+                end += 1
+            if entries >= 2:
+                index = end
+                continue
+        out.append(line)
+        index += 1
+    out = [line for line in out if not _DOT_LEADER.search(line.strip())
+           or len(_DOT_LEADER.sub("", line).split()) > 20]
+    kept: list[str] = []
+    run: list[str] = []
+    for line in [*out, None]:
+        stripped = line.strip() if line is not None else None
+        if stripped and _PAGE_REFERENCE.match(stripped) and not stripped.endswith((".", ";")):
+            run.append(line)
+            continue
+        if stripped == "" and run:
+            run.append(line)
+            continue
+        entries = [entry for entry in run if entry.strip()]
+        if len(entries) < 3 or not _increasing([entry.split()[-1] for entry in entries]):
+            kept.extend(run)
+        run = []
+        if line is not None:
+            kept.append(line)
+    return kept
+
+
+def _increasing(numbers: list[str]) -> bool:
+    values = [int(n) for n in numbers if n.isdigit()]
+    return len(values) >= 3 and all(a <= b for a, b in zip(values, values[1:]))
+
+
+# -- bylines ------------------------------------------------------------------------------------------
+
+_DEGREES = (r"MD|PhD|MPH|MPP|MPA|MBA|MS|MSc|MSPH|MSN|MSW|MA|BA|BS|BSc|BSN|RN|DrPH|DVM|DDS|DMD|PharmD|DO|DNP|"
+            r"MBBS|MBChB|MRCP|FRCP|FRCPC|FRACP|FACP|FAAP|FIDSA|MHS|ScD|EdD|JD|LPN|NP|PA-C|CPH|CIC|MMed|MSCE")
+_BYLINE_DEBRIS = re.compile(rf"^(?:[,;]?\s*(?:(?:{_DEGREES})\.?[\d,*†‡§]*[,;]?\s*))+$")
+
+
+def _byline_debris(line: str) -> bool:
+    """A line left of a byline whose names were lost: only degrees and affiliation marks
+    (``, MD, PhD1,2;, MPP1;``)."""
+    stripped = line.strip().lstrip("-").strip()
+    return bool(stripped) and stripped[0] in ",;" and bool(_BYLINE_DEBRIS.fullmatch(stripped))
+
+
+# -- mojibake -----------------------------------------------------------------------------------------
+
+# A letter of windows-1252/latin-1's upper half followed by what a UTF-8 continuation byte reads as there:
+# the mark of UTF-8 decoded as windows-1252 (``â€”``, ``Ã©``, ``Â``). Only such text is given to ftfy.
+_MOJIBAKE_MARK = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
+                            "\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]")
+
+
+def repair_mojibake(text: str) -> str:
+    """Text decoded with the wrong charset (once or more) repaired by ftfy; text without the marks of
+    mojibake is returned as it is (ftfy is not called). Without ftfy installed, unchanged."""
+    if not _MOJIBAKE_MARK.search(text):
+        return text
+    try:
+        import ftfy  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - ftfy is a dependency
+        return text
+    return ftfy.fix_text(text, uncurl_quotes=False, fix_character_width=False, normalization="NFC")
 
 
 def _classify(raw: str) -> _Line | None:
@@ -286,7 +523,7 @@ def _render(elements: list[_Line]) -> str:
 
 def clean_text(text: str, source: GuidelineSource | None = None) -> str:
     """Clean one extracted text (see the module docstring); `source` supplies the markers."""
-    text = normalise_characters(text)
+    text = normalise_characters(repair_mojibake(text))
     text = _HTML_TAG.sub("", text)
     text = remove_urls(text)
     text = remove_citations(text)
@@ -297,6 +534,8 @@ def clean_text(text: str, source: GuidelineSource | None = None) -> str:
         lines = apply_markers(lines, source.compiled_markers("start"), source.compiled_markers("stop"),
                               source.compiled_markers("remove"))
     lines = remove_reference_sections(lines)
+    lines = remove_contents(lines)
+    lines = [line for line in lines if not _byline_debris(line)]
     elements = _assemble(lines)
     _rescale_headers(elements)
     elements = _drop_empty_headers(elements)

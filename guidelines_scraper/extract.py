@@ -14,7 +14,18 @@ accepts nothing else): text and headings from pdfminer.six (:mod:`guidelines_scr
 Title: the source's ``title_selector`` (else ``og:title``, ``<title>`` or the ``<h1>``), with
 ``title_remove`` applied; ``subtitle_selector`` appends the text of its first match (a leading
 section number removed) as ``Title - Subtitle``, for sources whose pages share the title of the
-whole guideline (NICE chapters). PDF: the document's ``/Title``, else its first top heading.
+whole guideline (NICE chapters); a candidate that reads as no title
+(:func:`guidelines_scraper.titles.looks_like_title`: a file name, "Untitled Document", a DOI) gives way to
+the next, the ``<h1>`` last. PDF: the document's ``/Title`` when it reads as a title, else the largest
+text on its first page. Titles and texts decoded with the wrong charset are repaired (ftfy).
+
+Layout tables: a page laid out in ``<table>`` cells (the 2005-era CDC pages: navigation and content
+side by side in one table) would reach trafilatura as one data table, which the text keeps as rows or
+not at all. A table that holds most of the page's text, holds another table, or has a cell of
+paragraphs (block elements, or 40 words and more) is a layout table: its rows and cells become plain
+blocks before extraction, and the page is read as flowing text. Data tables (short cells, header
+cells) are left as they are. Superscript note marks (``<sup>1,2</sup>``, affiliations and citations)
+are removed, as in PDFs.
 
 A ``content_selector`` that matches nothing on a page (the site changed) does not lose the article:
 trafilatura reads the whole page instead, and the document's ``extra`` says so (``"extraction":
@@ -45,11 +56,12 @@ from lxml import html as lxml_html
 
 from gap_replay.core.outcome import Drop
 from gap_replay.core.schema import make_document
-from gap_replay.guidelines_scraper.clean import clean_text, count_words, marker_key
+from gap_replay.guidelines_scraper.clean import clean_text, count_words, marker_key, repair_mojibake
 from gap_replay.guidelines_scraper.fetch import normalize_url
 from gap_replay.guidelines_scraper.pdf import PDF_LAYOUT, PDF_PLAIN_TEXT
 from gap_replay.guidelines_scraper.raw_store import record_headers
 from gap_replay.guidelines_scraper.sources import GuidelineSource, css_selector
+from gap_replay.guidelines_scraper.titles import looks_like_title
 
 DOCUMENT_SOURCE = "guidelines"
 DUPLICATE_TITLE = "duplicate_title"
@@ -167,7 +179,7 @@ def _text_of(element) -> str:
 def _clean_title(title: str | None, source: GuidelineSource) -> str | None:
     if not title:
         return None
-    title = re.sub(r"\s+", " ", title).strip()
+    title = re.sub(r"\s+", " ", repair_mojibake(title)).strip()
     if source.title_remove:
         title = re.sub(source.title_remove, "", title).strip()
     return title or None
@@ -194,10 +206,10 @@ def _page_title(doc, source: GuidelineSource) -> str | None:
                     candidates.insert(0, heading)
                     break
             candidates.append(heading)
-        for candidate in candidates:
-            title = _clean_title(candidate, source)
-            if title:
-                break
+        # A <title> (or og:title) that is no title (a file name, "Untitled Document", a DOI) gives way
+        # to the <h1>; an <h1> reading as no title either leaves the first one that is not empty.
+        cleaned = [title for title in (_clean_title(candidate, source) for candidate in candidates) if title]
+        title = next((title for title in cleaned if looks_like_title(title)), cleaned[0] if cleaned else None)
     if title and source.subtitle_selector:
         for element in css_selector(source.subtitle_selector)(doc):
             subtitle = _SECTION_NUMBER.sub("", _text_of(element)).strip()
@@ -220,17 +232,20 @@ def _comparable(text: str) -> str:
 
 
 def _drop_title_header(markdown: str, title: str | None) -> str:
-    """Remove the first line when it is a header repeating the title (the title is prepended)."""
+    """Remove the header repeating the title (the title is prepended) when it is among the headers the
+    text starts with (a PDF's first page may set a label such as "Research article" above it)."""
     if not title:
         return markdown
     lines = markdown.split("\n")
+    wanted = (_comparable(title), _comparable(title.split(" - ")[0]))
     for index, line in enumerate(lines):
         if not line.strip():
             continue
-        if line.lstrip().startswith("#") and _comparable(marker_key(line)) in (
-                _comparable(title), _comparable(title.split(" - ")[0])):
+        if not line.lstrip().startswith("#"):
+            break
+        if _comparable(marker_key(line)) in wanted:
             del lines[index]
-        break
+            break
     return "\n".join(lines)
 
 
@@ -256,8 +271,12 @@ def _html_markdown(body: bytes, headers: Mapping[str, str],
     on the whole page, so no article is lost to a selector miss."""
     import trafilatura
 
-    doc = _parse_html(_decode(body, headers))
+    # A page saved with the wrong charset (once or twice) is repaired before parsing: trafilatura drops
+    # the C1 controls that ftfy needs to undo it.
+    doc = _parse_html(repair_mojibake(_decode(body, headers)))
     title = _page_title(doc, source)
+    _drop_note_marks(doc)
+    unwrap_layout_tables(doc)
     if source.exclude_selector:
         for element in css_selector(source.exclude_selector)(doc):
             if element.getparent() is not None:
@@ -285,6 +304,69 @@ def _html_markdown(body: bytes, headers: Mapping[str, str],
                                         favor_precision=True, config=_config())
         extraction = SELECTOR_MISSED if source.content_selector else WHOLE_PAGE
     return title, normalise_markdown(extracted or ""), extraction
+
+
+_BLOCK_TAGS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "blockquote", "pre",
+                         "section", "article", "form"})
+_LAYOUT_CELL_WORDS = 40      # a cell of this many words is prose, not a datum
+_LAYOUT_SHARE = 0.5          # a table holding this share of the page's words is the page's layout
+_SUPERSCRIPT_MARK = re.compile(r"[\d\s,;*\u2020\u2021\u00a7\u2013-]+")
+_TABLE_PARTS = frozenset({"table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup", "col"})
+
+
+def _words(element) -> int:
+    return sum(len(piece.split()) for piece in element.itertext())
+
+
+def _is_layout_table(table, page_words: int) -> bool:
+    """A table used to lay out the page: it holds another table, a cell of paragraphs or headings, a
+    cell of prose, or most of the page's text (see the module docstring)."""
+    if table.get("role") in ("presentation", "none"):
+        return True
+    if next(table.iterdescendants("table"), None) is not None:
+        return True
+    for cell in table.iter("td", "th"):
+        if any(isinstance(child.tag, str) and child.tag in _BLOCK_TAGS for child in cell.iterdescendants()):
+            if _words(cell) >= 8:
+                return True
+        elif _words(cell) >= _LAYOUT_CELL_WORDS:
+            return True
+    return page_words > 0 and _words(table) >= page_words * _LAYOUT_SHARE and _words(table) >= _LAYOUT_CELL_WORDS
+
+
+def unwrap_layout_tables(doc) -> int:
+    """Turn the layout tables of `doc` into plain blocks (in place): rows and cells become ``<div>``s, so
+    that the text in them reads as flowing text. Returns how many tables were unwrapped."""
+    tables = list(doc.iter("table"))
+    if not tables:
+        return 0
+    body = next(doc.iter("body"), doc)
+    page_words = _words(body)
+    layout = [table for table in tables if _is_layout_table(table, page_words)]
+    # Each part belongs to its nearest table; the parts of a data table nested in a layout table stay.
+    parts = []
+    for table in layout:
+        for element in table.iterdescendants(*_TABLE_PARTS):
+            if element.tag != "table" and next(element.iterancestors("table"), None) is table:
+                parts.append(element)
+        parts.append(table)
+    for element in parts:
+        if element.tag in ("colgroup", "col"):
+            element.drop_tree()
+            continue
+        element.tag = "div"
+        for attribute in ("colspan", "rowspan", "width", "valign", "align", "border", "cellpadding",
+                          "cellspacing", "summary", "role"):
+            element.attrib.pop(attribute, None)
+    return len(layout)
+
+
+def _drop_note_marks(doc) -> None:
+    """Remove superscript note marks (``<sup>1,2</sup>``, ``<sup>*</sup>``): affiliations and citations."""
+    for sup in list(doc.iter("sup")):
+        text = sup.text_content()
+        if text.strip() and _SUPERSCRIPT_MARK.fullmatch(text) and len(text) <= 12 and sup.getparent() is not None:
+            sup.drop_tree()
 
 
 def _pdf_available() -> bool:

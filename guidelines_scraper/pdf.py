@@ -17,8 +17,9 @@ their fonts and positions, so the structure is rebuilt here from the lines and t
   smallest sized one; consecutive heading lines of one size in one box are one wrapped heading;
 - running headers and footers are removed: a line in the top or bottom 10% of its page whose text
   (digits ignored) recurs on at least half of the pages (and on 2 pages or more), that is set
-  smaller than the body text (unless it is part of a footnote), or that is a page number ("3",
-  "Page 3 of 12");
+  smaller than the body text above or below the page's body text (unless it is part of a footnote;
+  small type beside the body, a table's header row at the top of a column, stays), or that is a page
+  number ("3", "Page 3 of 12");
 - footnotes (a box set smaller than the body, in the lower part of the page, below all body text,
   starting with a note mark: "1", "*", "†") are kept, each as a paragraph after the paragraph that
   is open when its page ends, so that a sentence carried over to the next column or page stays
@@ -32,8 +33,11 @@ their fonts and positions, so the structure is rebuilt here from the lines and t
   hyphen ("HIV-"), a capital or digit after it ("COVID-19"), a usual compound prefix ("self-",
   "non-") or head ("-based", "-related") keeps it;
   joining the other wrapped lines of a paragraph happens in :func:`guidelines_scraper.clean.clean_text`;
-- the title is the document information's ``/Title`` unless it looks like a file name, else the
-  first top-level heading of page 1.
+- the title is the document information's ``/Title`` when it reads as a title
+  (:func:`guidelines_scraper.titles.looks_like_title`: not a DOI, a typesetter's job number such as
+  ``6489122611071476 1..10``, a file name or a placeholder), else the largest text on the first page
+  (its lines of that size in one box joined: a wrapped title), running heads and letter-spaced labels
+  left out.
 
 :func:`convert_pdf` returns the text with how it was extracted: ``pdf_layout`` (the above), or
 ``pdf_plain_text`` when that pass failed on the document and pdfminer's plain text extraction
@@ -47,6 +51,8 @@ import io
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+
+from gap_replay.guidelines_scraper.titles import looks_like_title
 
 MAX_PAGES = 2000
 HEADING_RATIO = 1.12
@@ -64,9 +70,6 @@ PDF_PLAIN_TEXT = "pdf_plain_text"
 
 _DIGITS = re.compile(r"\d+")
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
-# A /Title that names a file or a producer's placeholder, not the document.
-_FILE_TITLE = re.compile(r"(?:\.(?:docx?|pdf|indd|pptx?|rtf|txt)\s*$|^microsoft word\b|^untitled\b|^\(anonymous\)$)",
-                         re.IGNORECASE)
 _SENTENCE_END = (".", ";", ",", ":")
 _NOTE_MARK = re.compile(r"^(?:\d{1,3}|[*\u2020\u2021\u00a7\u00b6]{1,3})(?:[\s.)]|(?=[A-Z]))")
 _SUPERSCRIPT_DROPPED = set("0123456789,*\u2020\u2021\u00a7\u00b6-\u2013")
@@ -298,7 +301,7 @@ def _info_title(document) -> str | None:
             value = decode_text(value)
         if isinstance(value, str):
             value = re.sub(r"\s+", " ", value.replace("\x00", "")).strip()
-            if value and not _FILE_TITLE.search(value):
+            if value and looks_like_title(value):
                 return value
     return None
 
@@ -326,17 +329,25 @@ def _mark_footnotes(pages: list[list[_Line]], body_size: float) -> None:
 def _running_lines(pages: list[list[_Line]], body_size: float) -> set[tuple[int, int]]:
     """(page, index) of running headers/footers and page numbers: lines in the top or bottom margin
     that recur on half of the pages (digits ignored), are page numbers, or are set smaller than the
-    body text and are no footnote (page furniture, also on a one-page document)."""
+    body text, above or below the page's body text, and are no footnote (page furniture, also on a
+    one-page document)."""
     drop: set[tuple[int, int]] = set()
     seen: Counter = Counter()
     margins: list[tuple[int, int, str]] = []
     for page_no, lines in enumerate(pages):
         keys_here = set()
+        # The body's extent on the page: small type above or below it is furniture; small type beside
+        # it (a table's header row at the top of a column) is text.
+        body = [line for line in lines if line.size >= body_size * SMALL_RATIO and len(line.text.split()) >= 4]
+        body_top = min((line.top for line in body), default=1.0)
+        body_bottom = max((line.bottom for line in body), default=0.0)
         for index, line in enumerate(lines):
             in_margin = line.top < MARGIN_FRACTION or line.bottom > 1 - MARGIN_FRACTION
             if not in_margin:
                 continue
-            if _PAGE_NUMBER.match(line.text) or (line.size < body_size * SMALL_RATIO and not line.note):
+            outside_body = line.bottom <= body_top + 0.002 or line.top >= body_bottom - 0.002
+            if _PAGE_NUMBER.match(line.text) or (line.size < body_size * SMALL_RATIO and not line.note
+                                                 and outside_body):
                 drop.add((page_no, index))
                 continue
             key = _DIGITS.sub("#", line.text.casefold())
@@ -474,23 +485,35 @@ def _markdown(pages: list[list[_Line]], info_title: str | None) -> tuple[str | N
             last_text = line.text
         previous = (line.page, line.box, lvl, line.size)
     flush_notes()
-    if title is None and heading_sizes:
-        first_page = lines[0].page
-        for index, line in enumerate(lines):
-            if line.page != first_page:
-                break
-            if level(line) == 1:
-                title = line.text
-                # a wrapped title: the following lines of the same box and size
-                for other in lines[index + 1:]:
-                    if (other.page, other.box) == (line.page, line.box) and other.size == line.size:
-                        title += " " + other.text
-                    else:
-                        break
-                break
+    if title is None:
+        title = _first_page_title(lines)
     text = "\n".join(out)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return title, text
+
+
+def _first_page_title(lines: list[_Line]) -> str | None:
+    """The largest text on the first page that has text (running heads and footnotes left out), with
+    the following lines of its box set in the same size (a wrapped title), when it reads as a title."""
+    first_page = lines[0].page
+    page = [line for line in lines if line.page == first_page and not line.note]
+    candidates = [line for line in page if looks_like_title(line.text)]
+    if not candidates:
+        return None
+    largest = max(line.size for line in candidates)
+    for index, line in enumerate(page):
+        if line.size != largest or line not in candidates:
+            continue
+        parts = [line.text]
+        for other in page[index + 1:]:
+            if (other.box, other.size) != (line.box, line.size):
+                break
+            parts.append(other.text)
+        title = " ".join(parts)
+        if len(title) > 300:
+            title = line.text
+        return title if looks_like_title(title) else None
+    return None
 
 
 def _plain_text(body: bytes) -> str:

@@ -80,7 +80,10 @@ def test_blockquote_and_emphasis_removed():
 
 def test_reference_sections_removed_until_next_header():
     text = ("# Care\n\nGive fluids.\n\n## References\n\n1. Smith. Fluids. 2001.\n\n2. Jones. Salts. 2003.\n\n"
-            "## Annex\n\nChecklist text.\n\n# Bibliography\n\n- A book\n\n## Sub of bibliography\n\nstill refs\n\n"
+            "## Annex\n\nChecklist text.\n\n# Bibliography\n\n- Adams PQ. Oral rehydration. Lancet. 1999;354:12-15.\n"
+            "- Brown T, et al. Zinc for diarrhoea. BMJ 2004, 12(3):45-50.\n\n## Books\n\n"
+            "- Clark R. Paediatric fluids. 2nd ed. London: Field Press; 2010.\n"
+            "- Dunn S, Eve K. Salts and water. In: Kay M, editor. Nursing. Oxford; 2012. p. 3-9.\n\n"
             "# Next chapter\n\nMore text.")
     assert clean_text(text) == "# Care\n\nGive fluids.\n\n## Annex\n\nChecklist text.\n\n# Next chapter\n\nMore text."
     # A plain "References" line (PDF text) removes up to the next '#' header.
