@@ -895,7 +895,8 @@ MAYO_MENU = {
 MAYO_INDEX = {  # letter -> (title, slug, id, see-also alias or None)
     "A": [("Asthma", "asthma", 20369653, None), ("Acute sinusitis", "acute-sinusitis", 20351671, None)],
     "B": [("Bronchiolitis", "bronchiolitis", 20351565, None), ("Bronchitis, acute", "bronchiolitis", 20351565, "see")],
-    "C": [("Cellulitis", "cellulitis", 20370762, None), ("Chilblains", "chilblains-retired", 20351097, None)],
+    "C": [("Cellulitis", "cellulitis", 20370762, None), ("Chilblains", "chilblains-retired", 20351097, None),
+          ("Croup", "croup", 20350348, None)],
 }
 
 
@@ -1005,6 +1006,38 @@ def mayo_condition(slug_: str, number: int, title: str) -> None:
 mayo_condition("asthma", 20369653, "Asthma")
 mayo_condition("acute-sinusitis", 20351671, "Acute sinusitis")
 mayo_condition("bronchiolitis", 20351565, "Bronchiolitis")
+
+# Croup in the 2025 template: the article is a column of a column control
+# (div.cmp-column-control__content-column > article[data-testid=cmp-article], no cmp-article class), its
+# text in section[data-testid=cmp-section] blocks with no cmp-dita-content wrapper (the structure public
+# scrapers of the current pages select, e.g. Umang-Bansal/healthbot's scraper.py).
+croup_path = "/diseases-conditions/croup/symptoms-causes/syc-20350348"
+croup_sections = "".join(f'<section data-testid="cmp-section" class="cmp-section">{blocks(part)}</section>' for part in (
+    [("h2", "Overview"),
+     ("p", "Croup is a viral infection of the voice box and windpipe of young children. The swollen airway below the vocal cords gives a cough that sounds like a seal's bark and a harsh noise on breathing in."),
+     ("p", "Most children have a mild illness that settles at home within three to five days, and symptoms are usually worse at night.")],
+    [("h2", "Symptoms"),
+     ("ul", ["A loud, barking cough", "A hoarse voice", "A high-pitched sound when breathing in", "A runny nose and fever in the first days"]),
+     ("h3", "When to see a doctor"),
+     ("p", "Seek emergency care if your child struggles to breathe, drools or cannot swallow, looks pale or blue around the mouth, or is unusually sleepy.")],
+    [("h2", "Causes"),
+     ("p", "Parainfluenza viruses cause most cases; other respiratory viruses cause the rest. The viruses spread through coughs, sneezes and shared toys.")],
+))
+page(f"{MAYO}{croup_path}", mayo_chrome("Croup - Symptoms and causes - Mayo Clinic", f"""<main class="cmp-main">
+<header class="cmp-page-header"><h1 id="page-title">Croup</h1>
+<ul class="cmp-tabs"><li class="active"><a href="{croup_path}">Symptoms &amp; causes</a></li><li><a href="/diseases-conditions/croup/diagnosis-treatment/drc-20350354">Diagnosis &amp; treatment</a></li></ul></header>
+<div class="cmp-column-control"><div class="container-child container-child cmp-column-control__content-column">
+<article data-testid="cmp-article">
+<nav class="cmp-toc">On this page <a href="#overview">Overview</a> <a href="#symptoms">Symptoms</a> <a href="#causes">Causes</a></nav>
+{croup_sections}
+<div class="cmp-related-content cmp-related-content--inline"><h3>Products &amp; Services</h3><a href="https://order.store.mayoclinic.com/book">A Book: Mayo Clinic Family Health Book</a></div>
+<div class="cmp-meet-mc-staff-button">By Mayo Clinic Staff</div>
+<div class="cmp-references"><button>Show references</button><ol><li>Fixture reference one.</li></ol></div>
+</article></div>
+<div class="container-child container-child cmp-column-control__side-column"><a class="cmp-button" href="/appointments">Request an appointment</a>
+<form class="cmp-newsletter"><h2>Health tips by email</h2><p>Get a weekly message with new articles from the health library.</p><input type="email"><button>Subscribe</button></form></div>
+</div>
+<aside class="cmp-ad cmp-ad--right-rail">Advertisement</aside></main>""", croup_path, "consumerconditionpage"))
 
 # Cellulitis still in the legacy template: article#main-content > div.row > div.content.
 cellulitis_path = "/diseases-conditions/cellulitis/symptoms-causes/syc-20370762"

@@ -256,3 +256,21 @@ def test_source_without_markers_keeps_everything_but_debris():
     # ("Print this page | Share | Download PDF" goes anyway: a line with two "|" is table debris.)
     assert doc["text"].startswith("Acute diarrhoea in children under 5\n\n# Introduction")
     assert "Disclaimer" in doc["text"] and "Last reviewed: 1 February 2024" in doc["text"]
+
+
+def test_the_mayo_spec_selects_its_2025_template_which_the_earlier_spec_missed():
+    """Mayo's 2025 condition pages (the Croup fixture) hold their text in section[data-testid=cmp-section]
+    blocks of an article without the cmp-article class: the spec before that change fell back to the whole
+    page on each of them (its health: degraded); the current one selects the sections."""
+    from gap_replay.guidelines_scraper.sources import load_sources
+
+    mayo = load_sources()["mayo"]
+    url = "https://www.mayoclinic.org/diseases-conditions/croup/symptoms-causes/syc-20350348"
+    page = (FIXTURES / "sites" / "www.mayoclinic.org" / "diseases-conditions" / "croup" / "symptoms-causes"
+            / "syc-20350348").read_bytes()
+    page_record = dict(record(page, url=url), source="mayo")
+    current = extract_document(page_record, mayo)
+    assert json.loads(current["extra"])["extraction"] == "selector"
+    assert "Products" not in current["text"] and "Health tips" not in current["text"]
+    earlier = replace(mayo, content_selector="article.cmp-article .cmp-dita-content, #main-content div.content")
+    assert json.loads(extract_document(page_record, earlier)["extra"])["extraction"] == "fallback_whole_page"
