@@ -25,17 +25,24 @@ Methods:
   a separate environment, created with
 
       python -m venv --system-site-packages /tmp/bench-venv
-      /tmp/bench-venv/bin/pip install datatrove spacy orjson 'xxhash<4'
+      /tmp/bench-venv/bin/pip install datatrove spacy orjson 'xxhash<4' tokenizers
 
   (or `--setup-peers`); `--peers-python` names another interpreter.
 - signatures on one core: ours (`MinHasher.signatures` from raw text) against datasketch's
   `update_batch` (shingles prepared outside the timing; and with shingling, for reference), in
   documents per CPU-second of this process.
 
-    python bench/dedup.py [--documents 100000] [--million] [--skip-peers] [--workdir DIR]
+Each method reports wall time (`docs_per_s`, and per core: ours uses every core, datasketch one,
+datatrove its workers) and its CPU time (`cpu_seconds`, `docs_per_cpu_s`: the process and its
+descendants: Spark's JVM and Python workers, datatrove's workers). On a machine shared with other work
+the wall times of a job that needs all cores suffer most; CPU time is the figure that load moves least,
+and `per_cpu_second_speedup_vs_<peer>` compares it.
+
+    python bench/dedup.py [--documents 100000] [--million] [--skip-peers] [--setup-peers] [--profile] [--workdir DIR]
 
 `--million` runs ours alone on 1,000,000 documents and reports time and peak memory (resident set of
-the Spark JVM and its Python workers, sampled every 0.2 s; the JVM's heap is Spark's default 1 GiB).
+the Spark JVM and its Python workers, sampled every 0.2 s, in all and per core; the JVM's heap is Spark's
+default 1 GiB).
 """
 
 from __future__ import annotations
@@ -59,6 +66,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "pubmed"
 PEERS_PYTHON = "/tmp/bench-venv/bin/python"
+# datatrove's MinHash steps import `tokenizers` (its word tokenizer) without declaring it for that use;
+# a fresh environment without it fails with "No module named 'tokenizers'".
+PEER_PACKAGES = ("datatrove", "spacy", "orjson", "xxhash<4", "tokenizers")
 THRESHOLD = 0.8
 SHARD_DOCUMENTS = 50_000
 SOURCES = ("pubmed_abstracts", "guidelines", "replay", "pubmed_papers")
@@ -234,6 +244,28 @@ def evaluate(methods: dict[str, set], planted: dict, workdir: Path) -> tuple[dic
 # --------------------------------------------------------------------------------------------------
 # Methods.
 
+def process_tree_cpu() -> float:
+    """CPU seconds used so far by this process and its descendants: the live ones read from /proc (with
+    what their own finished children used), the finished ones from getrusage. Differences of two calls
+    give a method's CPU time, a figure that other load on the machine barely changes (unlike wall time)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    ticks = os.sysconf("SC_CLK_TCK")
+    pending = MemorySampler._children(os.getpid())
+    while pending:
+        pid = pending.pop()
+        try:
+            with open(f"/proc/{pid}/stat") as stream:
+                fields = stream.read().rsplit(")", 1)[1].split()
+            total += sum(int(value) for value in fields[11:15]) / ticks  # utime stime cutime cstime
+        except OSError:
+            continue
+        pending += MemorySampler._children(pid)
+    return total
+
+
 class MemorySampler:
     """Peak resident memory of the Spark JVM and its Python workers (children of this process)."""
 
@@ -279,7 +311,65 @@ class MemorySampler:
         self._thread.join()
 
 
-def run_ours(workdir: Path) -> dict:
+def cpu_by_process() -> tuple[dict, dict]:
+    """CPU seconds so far of this process's descendants by command name (java, python), and of the
+    JVMs' threads by name, digits folded (``C# CompilerThre``: the JIT compilers, ``Executor task l``:
+    Spark's tasks)."""
+    ticks, kinds, threads = os.sysconf("SC_CLK_TCK"), defaultdict(float), defaultdict(float)
+    pending = MemorySampler._children(os.getpid())
+    while pending:
+        pid = pending.pop()
+        pending += MemorySampler._children(pid)
+        try:
+            name = open(f"/proc/{pid}/comm").read().strip()
+            kinds[name] += sum(map(int, open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[11:15])) / ticks
+            if name == "java":
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    stat = open(f"/proc/{pid}/task/{task}/stat").read()
+                    thread = re.sub(r"[0-9]+", "#", stat[stat.index("(") + 1:stat.rindex(")")])
+                    threads[thread] += sum(map(int, stat.rsplit(")", 1)[1].split()[11:13])) / ticks
+        except OSError:
+            continue
+    return kinds, threads
+
+
+def spark_profile(spark, before: tuple[dict, dict]) -> dict:
+    """Where the stage's seconds went (``--profile``): wall seconds of Spark's jobs by description (the
+    stage names its steps, see dedup.job._describe) from the UI's REST API, executor run and CPU time by
+    description, and CPU seconds by process and JVM thread since `before` (a :func:`cpu_by_process`)."""
+    import urllib.request
+    from datetime import datetime
+
+    def get(path):
+        url = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}/{path}"
+        with urllib.request.urlopen(url) as response:
+            return json.load(response)
+
+    def when(text):
+        return datetime.strptime(text.replace("GMT", ""), "%Y-%m-%dT%H:%M:%S.%f")
+
+    jobs, tasks = defaultdict(float), defaultdict(lambda: [0.0, 0.0])
+    for job in get("jobs"):
+        if "completionTime" in job:
+            jobs[job.get("description") or job["name"]] += (when(job["completionTime"])
+                                                            - when(job["submissionTime"])).total_seconds()
+    for stage in get("stages"):
+        if stage.get("status") == "COMPLETE":
+            step = tasks[stage.get("description") or stage["name"]]
+            step[0] += stage["executorRunTime"] / 1000
+            step[1] += stage["executorCpuTime"] / 1e9
+    kinds, threads = cpu_by_process()
+    top = sorted(((name, seconds - before[1].get(name, 0.0)) for name, seconds in threads.items()),
+                 key=lambda item: -item[1])[:6]
+    return {"job_seconds": {name: round(value, 1) for name, value in sorted(jobs.items(), key=lambda i: -i[1])},
+            "task_seconds_run_jvm_cpu": {name: [round(run, 1), round(cpu, 1)] for name, (run, cpu) in
+                                         sorted(tasks.items(), key=lambda i: -i[1][0])},
+            "cpu_seconds_by_process": {name: round(seconds - before[0].get(name, 0.0), 1)
+                                       for name, seconds in kinds.items() if seconds - before[0].get(name, 0.0) >= 0.05},
+            "cpu_seconds_by_jvm_thread": {name: round(seconds, 1) for name, seconds in top}}
+
+
+def run_ours(workdir: Path, profile: bool = False) -> dict:
     import pyarrow.parquet as pq
 
     from gap_replay.dedup.job import lsh_bands, run_dedup
@@ -287,14 +377,16 @@ def run_ours(workdir: Path) -> dict:
     from gap_replay.core.runner import RunContext
 
     config = load_config()
+    config.spark.ui = config.spark.ui or profile  # the profile reads the UI's REST API
     context = RunContext(config, stream=open(os.devnull, "w"))
     with MemorySampler() as memory:
         started = time.perf_counter()
         context.spark  # noqa: B018 - start Spark outside the timed stage
         spark_start = time.perf_counter() - started
-        started = time.perf_counter()
+        started, cpu, before = time.perf_counter(), process_tree_cpu(), cpu_by_process()
         ledger = run_dedup(context, [str(workdir / "corpus")], str(workdir / "ours"))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, process_tree_cpu() - cpu
+    profiled = {"profile": spark_profile(context.spark, before)} if profile else {}
     pairs = set()
     for row in pq.read_table(workdir / "ours" / "clusters").to_pylist():
         pairs |= {(row["kept_id"], member) for member in row["member_ids"] if member != row["kept_id"]}
@@ -305,9 +397,11 @@ def run_ours(workdir: Path) -> dict:
     bands, rows = lsh_bands(config.dedup)
     return {"seconds": round(seconds, 2), "docs_per_s": round(ledger.documents_in / seconds, 1), "cores": cores,
             "docs_per_s_per_core": round(ledger.documents_in / seconds / cores, 1),
+            "cpu_seconds": round(cpu, 1), "docs_per_cpu_s": round(ledger.documents_in / cpu, 1),
             "spark_start_seconds": round(spark_start, 2), "peak_rss_mb_spark": round(memory.peak_spark_mb),
+            "peak_rss_mb_spark_per_core": round(memory.peak_spark_mb / cores),
             "dropped": dict(ledger.dropped), "bands": bands, "rows": rows, "num_perm": config.dedup.num_perm,
-            "_pairs": pairs}
+            **profiled, "_pairs": pairs}
 
 
 def run_datasketch(workdir: Path, ids: list[str]) -> dict:
@@ -319,7 +413,7 @@ def run_datasketch(workdir: Path, ids: list[str]) -> dict:
     table = ds.dataset(str(workdir / "corpus"), format="parquet").to_table(columns=["id", "text"])
     texts = table.column("text").to_pylist()
     names = table.column("id").to_pylist()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=128)
     sketches = []
     for name, text in zip(names, texts):
@@ -330,9 +424,10 @@ def run_datasketch(workdir: Path, ids: list[str]) -> dict:
     pairs = set()
     for name, sketch in zip(names, sketches):
         pairs |= {(name, other) for other in lsh.query(sketch) if other != name}
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"seconds": round(seconds, 2), "docs_per_s": round(len(texts) / seconds, 1), "cores": 1,
-            "docs_per_s_per_core": round(len(texts) / seconds, 1), "bands": lsh.b,
+            "docs_per_s_per_core": round(len(texts) / seconds, 1), "cpu_seconds": round(cpu, 1),
+            "docs_per_cpu_s": round(len(texts) / cpu, 1), "bands": lsh.b,
             "rows": lsh.r, "_pairs": pairs}
 
 
@@ -344,7 +439,27 @@ def run_datatrove(workdir: Path, ids: list[str], python: str) -> dict:
         return {"skipped": "datatrove failed: " + result.stderr.strip().splitlines()[-1][:300]}
     report = json.loads(result.stdout.strip().splitlines()[-1])
     pairs = {(ids[a], ids[b]) for a, b in report.pop("pairs")}
-    return {**report, "docs_per_s": round(len(ids) / report["seconds"], 1), "_pairs": pairs}
+    return {**report, "docs_per_s": round(len(ids) / report["seconds"], 1),
+            "docs_per_cpu_s": round(len(ids) / report["cpu_seconds"], 1), "_pairs": pairs}
+
+
+PEERS_CHECK = ("import tokenizers\n"
+               "from datatrove.pipeline.dedup.minhash import MinhashDedupSignature\n"
+               "from datatrove.executor import LocalPipelineExecutor")
+
+
+def setup_peers(python: str) -> None:
+    """Make `python`'s environment able to run the datatrove worker: created (with this environment's
+    packages visible) when missing, PEER_PACKAGES installed when datatrove's MinHash steps do not import
+    there (a fresh environment lacked ``tokenizers``, which datatrove imports but does not require)."""
+    venv = Path(python).parents[1]
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    if subprocess.run([python, "-c", PEERS_CHECK], capture_output=True).returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
+        check = subprocess.run([python, "-c", PEERS_CHECK], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise SystemExit("--setup-peers: datatrove still does not import: " + check.stderr.strip()[-300:])
 
 
 def datatrove_worker(workdir: Path) -> None:
@@ -368,7 +483,7 @@ def datatrove_worker(workdir: Path) -> None:
     source = str(workdir / "corpus-jsonl")
     files = sorted(os.listdir(source))
     counts = [sum(1 for _ in open(os.path.join(source, name))) for name in files]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), process_tree_cpu()
     common = {"workers": 2, "skip_completed": False}
     LocalPipelineExecutor([JsonlReader(source), MinhashDedupSignature(str(base / "signatures"), config=config)],
                           tasks=len(files), logging_dir=str(base / "logs" / "1"), **common).run()
@@ -379,14 +494,14 @@ def datatrove_worker(workdir: Path) -> None:
     LocalPipelineExecutor([JsonlReader(source), MinhashDedupFilter(str(base / "remove")),
                            JsonlWriter(str(base / "output"))],
                           tasks=len(files), logging_dir=str(base / "logs" / "4"), **common).run()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, process_tree_cpu() - cpu
     offsets = [sum(counts[:rank]) for rank in range(len(counts))]
     pairs = []
     for name in sorted(os.listdir(base / "buckets")):
         data = open(base / "buckets" / name, "rb").read()
         for f1, d1, f2, d2 in struct.iter_unpack("<4I", data):
             pairs.append((offsets[f1] + d1, offsets[f2] + d2))
-    print(json.dumps({"seconds": round(seconds, 2), "workers": 2, "bands": config.num_buckets,
+    print(json.dumps({"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1), "workers": 2, "bands": config.num_buckets,
                       "rows": config.hashes_per_bucket, "pairs": pairs}))
 
 
@@ -435,7 +550,10 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="ours alone on 1,000,000 documents")
     parser.add_argument("--skip-peers", action="store_true", help="ours only")
     parser.add_argument("--peers-python", default=os.environ.get("GAP_REPLAY_BENCH_PYTHON", PEERS_PYTHON))
-    parser.add_argument("--setup-peers", action="store_true", help="create the peers' environment first")
+    parser.add_argument("--setup-peers", action="store_true",
+                        help="create the peers' environment first, or install what it lacks")
+    parser.add_argument("--profile", action="store_true",
+                        help="ours: seconds per step (Spark jobs by description), CPU by process and JVM thread")
     parser.add_argument("--workdir", help="keep the corpus and outputs here")
     parser.add_argument("--datatrove-worker", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -444,11 +562,8 @@ def main() -> None:
         return
     if args.million:
         args.documents, args.skip_peers = 1_000_000, True
-    if args.setup_peers and not os.path.exists(args.peers_python):
-        venv = Path(args.peers_python).parents[1]
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "datatrove", "spacy", "orjson", "xxhash<4"],
-                       check=True)
+    if args.setup_peers:
+        setup_peers(args.peers_python)
     os.environ.setdefault("GAP_REPLAY_SPARK_LOG", os.path.join(tempfile.gettempdir(), "gap-replay-bench-dedup-spark.log"))
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gap-dedup-bench-"))
     if workdir.exists():
@@ -459,7 +574,7 @@ def main() -> None:
         ids, planted = generate(args.documents, workdir, jsonl=not args.skip_peers)
         report = {"bench": "dedup", "documents": len(ids), "threshold": THRESHOLD, "cpus": os.cpu_count(),
                   "corpus_seconds": round(time.perf_counter() - started, 1)}
-        methods = {"ours": run_ours(workdir)}
+        methods = {"ours": run_ours(workdir, args.profile)}
         if not args.skip_peers:
             report["signatures_one_core"] = signature_throughput(workdir)
             methods["datasketch"] = run_datasketch(workdir, ids)
@@ -482,6 +597,9 @@ def main() -> None:
             if peer in methods and methods[peer].get("docs_per_s_per_core"):
                 report[f"per_core_speedup_vs_{peer}"] = round(
                     methods["ours"]["docs_per_s_per_core"] / methods[peer]["docs_per_s_per_core"], 2)
+            if peer in methods and methods[peer].get("docs_per_cpu_s"):  # what load on the machine barely moves
+                report[f"per_cpu_second_speedup_vs_{peer}"] = round(
+                    methods["ours"]["docs_per_cpu_s"] / methods[peer]["docs_per_cpu_s"], 2)
         report["peak_rss_mb_bench_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     finally:
         if not args.workdir:

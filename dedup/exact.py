@@ -14,7 +14,8 @@ import unicodedata
 # ASCII bytes: letters and digits stay, everything else becomes a space; bytes >= 0x80 (the rest of a
 # UTF-8 sequence) stay, their characters were dealt with before encoding.
 _ASCII_TABLE = bytes(c if chr(c).isalnum() else 0x20 for c in range(128)) + bytes(range(128, 256))
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_ASCII_BYTES = bytes(range(128))
+_SPACES = re.compile(b"  +")
 
 # Which copy survives, best first: papers > abstracts > guidelines > replay, then the longer text,
 # then the smallest id. A full paper carries its abstract, so it beats the abstract-only record.
@@ -29,11 +30,15 @@ def normalise_bytes(text: str) -> bytes:
     non-ASCII characters are looked at once each, the ASCII ones through a byte table.
     """
     text = unicodedata.normalize("NFKC", text).casefold()
+    data = text.encode("utf-8")
     if not text.isascii():
-        for char in set("".join(_NON_ASCII.findall(text))):
+        # The distinct non-ASCII characters: what is left once the ASCII bytes are deleted (UTF-8 never
+        # matches inside another character's encoding, so their bytes can be replaced in place).
+        for char in set(data.translate(None, _ASCII_BYTES).decode("utf-8")):
             if not char.isalnum():
-                text = text.replace(char, " ")
-    return b" ".join(text.encode("utf-8").translate(_ASCII_TABLE).split())
+                data = data.replace(char.encode("utf-8"), b" ")
+    # Only spaces are left of the ASCII whitespace: runs of them become one, none at either end.
+    return _SPACES.sub(b" ", data.translate(_ASCII_TABLE)).strip(b" ")
 
 
 def normalise_text(text: str) -> str:

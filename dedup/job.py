@@ -27,6 +27,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from gap_replay.core import storage
 from gap_replay.dedup.settings import DedupConfig
 from gap_replay.core.ledger import StageLedger
@@ -38,13 +40,18 @@ from gap_replay.core.spark import spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.lsh import optimal_bands
 from gap_replay.dedup.minhash import MinHasher
-from gap_replay.dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, NODE, OVERLAP, Banding, annotated_schema, annotator,
-                        candidate_pairs, cluster_writer, clusters_of, connected_components, score_pairs)
+from gap_replay.dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, DRIVER_COMPONENT_PAIRS, NODE, OVERLAP, Banding,
+                                   annotated_schema, annotator, candidate_pairs, candidate_texts, cluster_writer,
+                                   clusters_in_memory, clusters_of, components_of_pairs, connected_components,
+                                   score_pairs)
 
 STAGE = "dedup"
 CLUSTERS_DIR = "clusters"
 WORK_DIR = "_work"
 CLUSTERS_PER_FILE = 1_000_000  # about: the file count is chosen from the verified pairs, an upper bound
+# A table of up to this many rows (keys of dropped documents, ends of candidate pairs) is broadcast to
+# the tasks that read the corpus, instead of shuffling the corpus to meet it.
+BROADCAST_ROWS = 2_000_000
 
 
 def lsh_bands(settings: DedupConfig) -> tuple[int, int]:
@@ -73,6 +80,19 @@ class Checkpoints:
         write_parquet(frame, path)
         return read_parquet(self.spark, storage.list_files(path) if not spark_reads(path) else [path], frame.schema)
 
+    def rows(self, frame, name: str) -> int:
+        """Rows of `frame`, returned by this object for `name`: read from the Parquet footers of the files
+        written (no Spark job), or counted by Spark for a local checkpoint."""
+        if self.directory is None:
+            return frame.count()
+        import pyarrow.parquet as pq
+
+        total = 0
+        for file in storage.list_files(storage.join(self.directory, name)):
+            fs, path = storage.resolve(file)
+            total += pq.ParquetFile(path, filesystem=fs).metadata.num_rows
+        return total
+
     def remove(self) -> None:
         if self.directory is not None and storage.exists(self.directory):
             storage.delete(self.directory)
@@ -86,6 +106,7 @@ class DedupResult:
 
 
 KEY = ["_file", "_row"]
+BANDED = "_banded"  # whether the document has band keys (some words)
 
 
 def _describe(spark, text: str | None) -> None:
@@ -122,9 +143,10 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
     :class:`Checkpoints` (default: local checkpoints). `clusters_dir`: where to write the clusters
     (:func:`write_clusters`); the result's clusters are then read back from there.
 
-    The documents' full rows move twice: once to bring the candidates' texts to their pairs, once to
-    join the decisions back. Every rule runs on a narrow table of keys, ids, lengths and hashes that
-    one pass in Python computes from the texts.
+    The texts are read three times and never shuffled whole: once by the one pass in Python that
+    computes every document's length, hashes and band keys (the rules then run on that narrow table),
+    once to bring the candidate pairs' texts together (only theirs move), and once to write the
+    outcomes, with the small table of drops joined to the documents where they lie.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -141,97 +163,146 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
     docs = keyed(documents, save)
     narrow = docs.select(*KEY, *ANNOTATION_INPUT)
     _describe(spark, "dedup: hashes, benchmark overlap and MinHash band keys of every document")
-    df = save(narrow.mapInArrow(annotator(banding, broadcast, settings.contamination_ngram),
-                                annotated_schema(narrow.schema)), "annotated")
+    annotated = save(narrow.mapInArrow(annotator(banding, broadcast, settings.contamination_ngram),
+                                       annotated_schema(narrow.schema))
+                     .withColumns({NODE: F.xxhash64("id"), BANDED: F.col(BANDS).isNotNull()}), "annotated")
     _describe(spark, "dedup: id, exact-text and contamination rules")
+    # The rules as column expressions over a few selects (each DataFrame call is analysed by Spark).
     priority = F.create_map(*[item for key, value in SOURCE_PRIORITY.items() for item in (F.lit(key), F.lit(value))])
-    df = df.withColumn("_priority", priority[F.col("source")])
+    df = annotated.select(*KEY, "id", NODE, BANDED, priority[F.col("source")].alias("_priority"), "_length",
+                          HASH_COLUMN, OVERLAP)
     order = [F.col("_priority").asc(), F.col("_length").desc(), F.col("id").asc(), F.col(HASH_COLUMN).asc()]
-    df = df.withColumn(DROP_REASON, F.lit(None).cast("string")).withColumn(DROP_DETAIL, F.lit(None).cast("string"))
+    reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
 
     if settings.by_id:
-        id_rank = F.row_number().over(Window.partitionBy("id").orderBy(*order))
-        duplicate = F.col(DROP_REASON).isNull() & (id_rank > 1)
-        df = (df.withColumn("_duplicate_id", duplicate)
-                .withColumn(DROP_DETAIL, F.when(F.col("_duplicate_id"), F.col("id")).otherwise(F.col(DROP_DETAIL)))
-                .withColumn(DROP_REASON, F.when(F.col("_duplicate_id"), F.lit("duplicate_id"))
-                            .otherwise(F.col(DROP_REASON))))
+        df = df.select("*", (F.row_number().over(Window.partitionBy("id").orderBy(*order)) > 1).alias("_duplicate_id"))
+        reason = F.when(F.col("_duplicate_id"), F.lit("duplicate_id"))
+        detail = F.when(F.col("_duplicate_id"), F.col("id"))
 
     if settings.exact:
         # Rank among the documents still alive, so a dropped copy never "keeps" another one.
-        alive = F.col(DROP_REASON).isNull()
-        window = Window.partitionBy(HASH_COLUMN, alive).orderBy(*order)
-        df = df.withColumn("_alive", alive).withColumn("_text_rank", F.row_number().over(window)) \
-               .withColumn("_text_first", F.first("id").over(window))
+        df = df.select("*", reason.isNull().alias("_alive"))
+        window = Window.partitionBy(HASH_COLUMN, "_alive").orderBy(*order)  # the column: one shuffle for both
+        df = df.select("*", F.row_number().over(window).alias("_text_rank"), F.first("id").over(window).alias("_text_first"))
         duplicate = F.col("_alive") & (F.col("_text_rank") > 1)
-        df = (df.withColumn(DROP_DETAIL, F.coalesce(F.col(DROP_DETAIL), F.when(duplicate, F.col("_text_first"))))
-                .withColumn(DROP_REASON, F.coalesce(F.col(DROP_REASON), F.when(duplicate, F.lit("exact_duplicate")))))
+        detail = F.coalesce(detail, F.when(duplicate, F.col("_text_first")))
+        reason = F.coalesce(reason, F.when(duplicate, F.lit("exact_duplicate")))
 
     if benchmark_grams is not None:
-        contaminated = F.col(DROP_REASON).isNull() & (F.col(OVERLAP) >= F.lit(settings.contamination_ratio))
-        detail = F.format_string(f"%.3f of word {settings.contamination_ngram}-grams in benchmark questions",
-                                 F.col(OVERLAP))
-        df = (df.withColumn(DROP_DETAIL, F.when(contaminated, detail).otherwise(F.col(DROP_DETAIL)))
-                .withColumn(DROP_REASON, F.when(contaminated, F.lit("contaminated")).otherwise(F.col(DROP_REASON))))
+        contaminated = reason.isNull() & (F.col(OVERLAP) >= F.lit(settings.contamination_ratio))
+        detail = F.when(contaminated, F.format_string(
+            f"%.3f of word {settings.contamination_ngram}-grams in benchmark questions", F.col(OVERLAP))).otherwise(detail)
+        reason = F.when(contaminated, F.lit("contaminated")).otherwise(reason)
 
-    decisions = df.select(*KEY, "id", "_priority", "_length", DROP_REASON, DROP_DETAIL,
-                          F.xxhash64("id").alias(NODE), BANDS)
-    clusters = None
+    decisions = df.select(*KEY, "id", NODE, BANDED, "_priority", "_length", reason.alias(DROP_REASON),
+                          detail.alias(DROP_DETAIL))
+    clusters, dropped_rows = None, None
     if settings.near:
         decisions = save(decisions, "keys")
-        decisions, clusters = _near_duplicates(docs, decisions, settings, save, clusters_dir, stats)
+        decisions, clusters, dropped_rows = _near_duplicates(docs, annotated, decisions, settings, save,
+                                                             clusters_dir, stats)
     _describe(spark, "dedup: outcomes")
-
+    # The drops are few next to the documents: they are joined where the documents lie (broadcast) when
+    # they fit, so the documents' rows are shuffled once, by the writer.
     dropped = decisions.where(F.col(DROP_REASON).isNotNull()).select(
         *KEY, F.col(DROP_REASON).alias("_reason"), F.col(DROP_DETAIL).alias("_detail"))
+    if dropped_rows is None:  # not known yet: counted once saved
+        dropped = save(dropped, "dropped")
+        dropped_rows = _rows(save, dropped, "dropped")
+    if dropped_rows <= BROADCAST_ROWS:
+        dropped = F.broadcast(dropped)
     outcomes = docs.join(dropped, KEY, "left").select(*COLUMN_NAMES, F.col("_reason").alias(DROP_REASON),
                                                       F.col("_detail").alias(DROP_DETAIL))
     return DedupResult(outcomes, clusters, stats)
 
 
-def _near_duplicates(docs, decisions, settings: DedupConfig, save: Callable, clusters_dir: str | None, stats: dict):
-    """(decisions with ``near_duplicate`` added, clusters) for the checkpointed `decisions` table."""
+def _rows(save: Callable, frame, name: str) -> int:
+    """Rows of `frame`, just checkpointed by `save` under `name` (footers, when `save` can tell)."""
+    rows = getattr(save, "rows", None)
+    return rows(frame, name) if rows is not None else frame.count()
+
+
+def _near_duplicates(docs, annotated, decisions, settings: DedupConfig, save: Callable, clusters_dir: str | None,
+                     stats: dict):
+    """(decisions with ``near_duplicate`` added, clusters, rows dropped or None when not counted) for the
+    checkpointed `decisions` table and the `annotated` one (band keys).
+
+    Up to DRIVER_COMPONENT_PAIRS candidate pairs, the scored pairs, their components and the clusters
+    are made on the driver (a few small collects); above, every step stays in Spark.
+    """
     from pyspark.sql import functions as F
 
     spark = docs.sparkSession
-    _describe(spark, "dedup: candidate pairs" + (" and their exact similarity" if settings.verify else ""))
-    alive = decisions.where(F.col(DROP_REASON).isNull() & F.col(BANDS).isNotNull())
-    pairs = candidate_pairs(alive)
-    if settings.verify:
-        nodes = pairs.select(F.col("a").alias(NODE)).unionByName(pairs.select(F.col("b").alias(NODE))).distinct()
-        rows = alive.select(*KEY, NODE).join(nodes, NODE, "left_semi")
-        texts = docs.select(*KEY, "text").hint("merge").join(rows, KEY).select(NODE, "text")
-        scored = save(score_pairs(pairs, texts, settings.ngram), "pairs")
-        counts = scored.agg(F.count(F.lit(1)).alias("candidates"),
-                            F.count(F.when(F.col("similarity") >= settings.threshold, 1)).alias("verified")).first()
-        stats["candidate_pairs"], stats["verified_pairs"] = counts["candidates"], counts["verified"]
-        found = counts["verified"]
-        pairs = scored.where(F.col("similarity") >= settings.threshold)
-    else:
-        pairs = save(pairs, "pairs")
-        stats["candidate_pairs"] = found = pairs.count()
+    _describe(spark, "dedup: candidate pairs")
+    alive = decisions.where(F.col(DROP_REASON).isNull() & F.col(BANDED))
+    ruled_out = decisions.where(F.col(DROP_REASON).isNotNull()).select(*KEY)
+    banded = annotated.where(F.col(BANDED)).select(*KEY, NODE, BANDS)
+    ruled_out_count = ruled_out.count()
+    if ruled_out_count:
+        banded = banded.join(F.broadcast(ruled_out) if ruled_out_count <= BROADCAST_ROWS else ruled_out, KEY,
+                             "left_anti")
+    pairs = save(candidate_pairs(banded), "candidates")
+    stats["candidate_pairs"] = found = _rows(save, pairs, "candidates")
+    on_driver = found <= DRIVER_COMPONENT_PAIRS
+    edges = None  # (a, b) arrays of the pairs to cluster, when on the driver
+    if settings.verify and found:
+        _describe(spark, "dedup: exact similarity of the candidate pairs")
+        scored = score_pairs(candidate_texts(pairs, alive.select(*KEY, NODE), docs,
+                                             broadcast=2 * found <= BROADCAST_ROWS), settings.ngram)
+        if on_driver:
+            table = scored.toArrow()
+            verified = table.column("similarity").to_numpy() >= settings.threshold
+            edges = table.column("a").to_numpy()[verified], table.column("b").to_numpy()[verified]
+            stats["candidate_pairs"], stats["verified_pairs"] = table.num_rows, int(verified.sum())
+        else:
+            scored = save(scored, "pairs")
+            counts = scored.agg(F.count(F.lit(1)).alias("candidates"),
+                                F.count(F.when(F.col("similarity") >= settings.threshold, 1)).alias("verified")).first()
+            stats["candidate_pairs"], stats["verified_pairs"] = counts["candidates"], counts["verified"]
+            pairs = scored.where(F.col("similarity") >= settings.threshold)
+        found = stats["verified_pairs"]
+    elif settings.verify:
+        stats["verified_pairs"] = 0
+    elif on_driver and found:
+        table = pairs.toArrow()
+        edges = table.column("a").to_numpy(), table.column("b").to_numpy()
     if not found:  # nothing to cluster: skip the component rounds
         clusters = spark.createDataFrame([], spark_schema(CLUSTER_SCHEMA))
         if clusters_dir is not None:
-            stats["clusters"] = write_clusters(clusters, clusters_dir, 1)
-        return decisions, clusters
+            stats["clusters"] = write_cluster_table(CLUSTER_SCHEMA.empty_table(), clusters_dir)
+        return decisions, clusters, ruled_out_count
     _describe(spark, "dedup: connected components of the near-duplicate pairs")
-    membership, rounds = connected_components(pairs.select("a", "b"), save)
-    stats["component_rounds"] = rounds
-    _describe(spark, "dedup: clusters")
-    clusters = clusters_of(membership, alive)
-    if clusters_dir is not None:  # the written files are the checkpoint
-        stats["clusters"] = write_clusters(clusters, clusters_dir, max(1, math.ceil(found / CLUSTERS_PER_FILE)))
-        clusters = read_parquet(spark, storage.list_files(clusters_dir), spark_schema(CLUSTER_SCHEMA))
+    removed = None
+    if edges is not None:  # a small graph: its components and clusters are found in memory
+        nodes, roots = components_of_pairs(*edges)
+        wanted = spark.createDataFrame(pa.table({NODE: nodes}), f"{NODE} long")
+        members = (alive.join(F.broadcast(wanted), NODE).select(NODE, "id", "_priority", "_length")
+                   .toArrow())
+        cluster_table, removed_table = clusters_in_memory(nodes, roots, members)
+        clusters = spark.createDataFrame(cluster_table, spark_schema(CLUSTER_SCHEMA))
+        removed = F.broadcast(spark.createDataFrame(removed_table, "kept_id string, id string"))
     else:
+        membership, rounds = connected_components(pairs.select("a", "b"), save)
+        stats["component_rounds"] = rounds
+        _describe(spark, "dedup: clusters")
+        clusters = clusters_of(membership, alive)
+    if clusters_dir is not None:  # the written files are the checkpoint
+        files = max(1, math.ceil(found / CLUSTERS_PER_FILE))
+        if edges is not None and files == 1:  # in memory already: written from here, the same file
+            stats["clusters"] = write_cluster_table(cluster_table, clusters_dir)
+        else:
+            stats["clusters"] = write_clusters(clusters, clusters_dir, files)
+        clusters = read_parquet(spark, storage.list_files(clusters_dir), spark_schema(CLUSTER_SCHEMA))
+    elif removed is None:
         clusters = save(clusters, "clusters")
-    removed = (clusters.select("kept_id", F.explode("member_ids").alias("id"))
-               .where(F.col("id") != F.col("kept_id")))
+    if removed is None:
+        removed = (clusters.select("kept_id", F.explode("member_ids").alias("id"))
+                   .where(F.col("id") != F.col("kept_id")))
     near = F.col(DROP_REASON).isNull() & F.col("kept_id").isNotNull()
     decisions = decisions.join(removed, "id", "left").select(
         *KEY, "id", F.when(near, F.lit("near_duplicate")).otherwise(F.col(DROP_REASON)).alias(DROP_REASON),
         F.when(near, F.col("kept_id")).otherwise(F.col(DROP_DETAIL)).alias(DROP_DETAIL))
-    return decisions, clusters
+    return decisions, clusters, ruled_out_count + removed_table.num_rows if edges is not None else None
 
 
 def dedup_outcomes(documents, settings: DedupConfig | None = None, *, by_id: bool | None = None,
@@ -253,6 +324,19 @@ def write_clusters(clusters, directory: str, files: int) -> int:
     commit_files([(row["staged"], row["final"]) for row in rows if row["staged"]], [directory])
     ensure_nonempty(directory, CLUSTER_SCHEMA)
     return sum(row["rows"] for row in rows)
+
+
+def write_cluster_table(table: pa.Table, directory: str) -> int:
+    """:func:`write_clusters` with one file, for clusters already in memory: the rows sorted by id in
+    ``part-00000.parquet``, the bytes Spark's write gives (row groups depend only on the rows)."""
+    from gap_replay.core.shards import ShardWriter
+
+    table = table.sort_by("cluster_id")
+    writer = ShardWriter(storage.join(directory, "part-00000.parquet"), CLUSTER_SCHEMA)
+    writer.write(table)
+    writer.close()
+    ensure_nonempty(directory, CLUSTER_SCHEMA)
+    return table.num_rows
 
 
 def run_dedup(context: RunContext, inputs: Sequence[str], output: str,

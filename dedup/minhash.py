@@ -58,6 +58,8 @@ _U32 = np.uint32
 # chunk of its own), and permuted in blocks of about this many shingles, to bound temporary memory.
 CHUNK_BYTES = 1 << 20
 BLOCK_SHINGLES = 4096
+PERMUTE_SHINGLES = 1 << 16  # affine32: shingles permuted together, one permutation at a time
+PAIR_TEXT_CHARS = 4 << 20  # candidate pairs are compared in groups of about this many characters of text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -152,13 +154,21 @@ class Spans:
 
 
 def word_spans(buffer: TextBuffer) -> Spans:
-    """The words of every document (normalised text: words separated by exactly one space)."""
+    """The words of every document (normalised text: words separated by exactly one space, none at
+    either end, so a word starts at its document's start or after a space, and ends at a space or at
+    its document's end)."""
     data, offsets = buffer.data, buffer.offsets
     starts_doc, ends_doc = offsets[:-1], offsets[1:]
     nonempty = ends_doc > starts_doc
-    spaces = np.flatnonzero(data == 0x20).astype(np.int64)
-    start = np.sort(np.concatenate([starts_doc[nonempty], spaces + 1]))
-    end = np.sort(np.concatenate([spaces, ends_doc[nonempty]]))
+    spaces = np.flatnonzero(data == 0x20)
+    is_start = np.zeros(len(data) + 1, bool)
+    is_start[starts_doc[nonempty]] = True
+    is_start[spaces + 1] = True
+    is_end = np.zeros(len(data) + 1, bool)
+    is_end[ends_doc[nonempty]] = True
+    is_end[spaces] = True
+    start = np.flatnonzero(is_start[:-1]).astype(np.int64)
+    end = np.flatnonzero(is_end).astype(np.int64)
     # Words are ordered, so a document's words are those whose start lies in its byte range.
     doc_offsets = np.searchsorted(start, offsets, side="left").astype(np.int64)
     return Spans(start, end, doc_offsets)
@@ -208,15 +218,35 @@ def poly_hash64_spans(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> n
     """poly_hash64 of every ``data[start[i]:end[i]]``, from prefix sums over the buffer.
 
     With ``S[k] = sum_{j<k} data[j] * P**-j``, the Horner hash of ``data[l:r]`` is
-    ``(S[r] - S[l]) * P**(r-1)``, all modulo 2**64 (unsigned overflow is that modulo).
+    ``(S[r] - S[l]) * P**(r-1)``, all modulo 2**64 (unsigned overflow is that modulo). Spans are taken
+    in runs whose bytes lie within about CHUNK_BYTES of each other, so the prefix sums (and the table of
+    powers) stay that small whatever the buffer.
     """
     if len(start) == 0:
         return np.zeros(0, _U64)
+    if int(end.max()) - int(start.min()) > 2 * CHUNK_BYTES and len(start) > 1:
+        order = None if np.all(start[1:] >= start[:-1]) else np.argsort(start, kind="stable")
+        ordered_start = start if order is None else start[order]
+        ordered_end = end if order is None else end[order]
+        result = np.empty(len(start), _U64)
+        first = 0
+        while first < len(start):
+            last = max(int(np.searchsorted(ordered_start, ordered_start[first] + CHUNK_BYTES, side="left")), first + 1)
+            values = _poly_hash64_window(data, ordered_start[first:last], ordered_end[first:last])
+            if order is None:
+                result[first:last] = values
+            else:
+                result[order[first:last]] = values
+            first = last
+        return result
+    return _poly_hash64_window(data, start, end)
+
+
+def _poly_hash64_window(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     low, high = int(start.min()), int(end.max())
-    window = data[low:high].astype(_U64)
     _POWERS.ensure(high - low + 1)
     prefix = np.zeros(high - low + 1, _U64)
-    np.cumsum(window * _POWERS.inverse[: high - low], out=prefix[1:])
+    np.cumsum(np.multiply(data[low:high], _POWERS.inverse[: high - low], dtype=_U64), out=prefix[1:])
     start, end = start - low, end - low
     length = end - start
     # end >= 1 for every non-empty span; an empty span (never produced) would hash as 0 anyway.
@@ -277,6 +307,22 @@ def minhash_signatures(hashes: np.ndarray, doc_offsets: np.ndarray, a: np.ndarra
         return signatures
     if scheme == "affine32":
         hashes = fmix32(hashes.astype(_U32))
+        # One permutation at a time over runs of whole documents of about PERMUTE_SHINGLES shingles: the
+        # run's values stay in cache through the multiply, the add and the per-document minimum.
+        work = np.empty(min(len(hashes), max(PERMUTE_SHINGLES, int(np.diff(doc_offsets).max()))), _U32)
+        for first, last in _chunks(doc_offsets, PERMUTE_SHINGLES):
+            low, high = int(doc_offsets[first]), int(doc_offsets[last])
+            if high == low:
+                continue
+            owners = first + np.flatnonzero(np.diff(doc_offsets[first:last + 1]))  # documents with shingles
+            starts = doc_offsets[owners] - low
+            values, minima = work[: high - low], np.empty((num_perm, len(owners)), _U32)
+            for i in range(num_perm):
+                np.multiply(hashes[low:high], a[i], out=values)
+                np.add(values, b[i], out=values)
+                np.minimum.reduceat(values, starts, out=minima[i])
+            signatures[owners] = minima.T
+        return signatures
     counts = np.diff(doc_offsets)
     owners = np.flatnonzero(counts)  # documents with at least one shingle, in order
     starts = doc_offsets[:-1][owners]
@@ -287,10 +333,10 @@ def minhash_signatures(hashes: np.ndarray, doc_offsets: np.ndarray, a: np.ndarra
         first = int(np.searchsorted(starts, low, side="right")) - 1
         last = int(np.searchsorted(starts, high, side="left"))
         segment_starts = np.maximum(starts[first:last], low) - low
-        block = _permute(hashes[low:high], a, b, scheme)
-        minima = np.minimum.reduceat(block, segment_starts, axis=1).T
+        minima = np.minimum.reduceat(_permute(hashes[low:high], a, b, scheme), segment_starts, axis=1).T
         rows = owners[first:last]
-        np.minimum(signatures[rows], minima, out=minima)
+        if starts[first] < low:  # the first document began in an earlier block
+            np.minimum(minima[0], signatures[rows[0]], out=minima[0])
         signatures[rows] = minima
     return signatures
 
@@ -393,6 +439,44 @@ def shingle_sets(texts: Sequence[str], n: int) -> list[np.ndarray]:
     spans = ngram_spans(word_spans(buffer), n)
     hashes = poly_hash64_spans(buffer.data, spans.start, spans.end)
     return [np.unique(hashes[spans.doc_offsets[i]:spans.doc_offsets[i + 1]]) for i in range(len(texts))]
+
+
+def pair_jaccard(left: Sequence[str], right: Sequence[str], n: int) -> np.ndarray:
+    """Exact Jaccard similarity of the shingle sets of ``left[i]`` and ``right[i]`` for every i (the same
+    value as ``jaccard(*shingle_sets([left[i], right[i]], n))``), with no Python loop over shingles.
+    Pairs are compared in groups of about PAIR_TEXT_CHARS characters, to bound memory."""
+    if len(left) != len(right):
+        raise ValueError("left and right must have the same length")
+    sizes = np.cumsum([len(a) + len(b) for a, b in zip(left, right)])
+    results, first = [np.zeros(0)], 0
+    while first < len(left):
+        last = max(int(np.searchsorted(sizes, (sizes[first - 1] if first else 0) + PAIR_TEXT_CHARS)), first + 1)
+        results.append(_pair_jaccard(left[first:last], right[first:last], n))
+        first = last
+    return np.concatenate(results)
+
+
+def _pair_jaccard(left: Sequence[str], right: Sequence[str], n: int) -> np.ndarray:
+    pairs = len(left)
+    buffer = TextBuffer.from_texts([*left, *right])
+    spans = ngram_spans(word_spans(buffer), n)
+    hashes = poly_hash64_spans(buffer.data, spans.start, spans.end)
+    owner = np.repeat(np.arange(2 * pairs, dtype=np.int64), spans.counts())  # left i, then right i + pairs
+    # The shingle hashes renumbered 0..distinct-1, then one sorted key per (pair, shingle, side): equal
+    # neighbours are a shingle repeated in one text, then the same shingle on both sides of a pair.
+    order = np.argsort(hashes)  # (sorting outright: NumPy's hash-based unique is slower here)
+    ordered = hashes[order]
+    ids = np.empty(len(hashes), np.int64)
+    ids[order] = np.cumsum(np.concatenate([[False], ordered[1:] != ordered[:-1]]))
+    width = int(ids.max()) + 1 if len(ids) else 1
+    keys = np.sort(((owner % pairs) * width + ids) * 2 + owner // pairs)
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+    sizes = np.bincount(keys // (2 * width) * 2 + (keys & 1), minlength=2 * pairs)  # per (pair, side)
+    shingle = keys >> 1
+    shared = shingle[1:] == shingle[:-1]
+    common = np.bincount(shingle[1:][shared] // width, minlength=pairs)
+    union = sizes[0::2] + sizes[1::2] - common
+    return np.divide(common, union, out=np.ones(pairs), where=union > 0)
 
 
 def jaccard(left: np.ndarray, right: np.ndarray) -> float:

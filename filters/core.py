@@ -8,7 +8,9 @@ For each document, in this order, the first failing check is its drop reason:
 3. the heuristic rules of :mod:`filters.quality`, each under its own name;
 4. ``low_quality_score``: the quality model's score below ``min_quality_score`` (when configured).
 
-Kept documents get ``language``, ``language_score`` and, with a quality model, ``quality_score``.
+Kept documents get ``language``, ``language_score`` and, with a quality model, ``quality_score``; then
+their personal data (e-mail addresses, phone numbers, IP addresses: :mod:`gap_replay.core.redaction`) is
+replaced by placeholders, with the counts in ``extra.redacted``. The checks judge the text as it came in.
 :func:`filter_batch` works on Arrow record batches (the Spark shell's unit); :func:`filter_documents`
 on document dicts (tests, small tools). Both go through :meth:`DocumentFilter.decide`.
 """
@@ -22,6 +24,7 @@ import pyarrow as pa
 
 from gap_replay.filters.langid import LanguageIdentifier
 from gap_replay.filters.quality import TOO_SHORT, QualityRules
+from gap_replay.core.redaction import Redactor, changed_columns, redact_rows, with_counts
 from gap_replay.filters.settings import FilterConfig
 from gap_replay.core.outcome import Drop, Outcome
 from gap_replay.core.schema import COLUMN_NAMES, OUTCOME_SCHEMA
@@ -50,6 +53,7 @@ class DocumentFilter:
         self.rules = QualityRules(self.config)
         self.scorer = scorer
         self.languages = frozenset(self.config.languages)
+        self.redactor = Redactor.from_config(self.config)
 
     def decide(self, texts: list[str]) -> Decisions:
         size = len(texts)
@@ -90,14 +94,22 @@ def filter_documents(documents: Iterable[dict], identifier: LanguageIdentifier,
                      config: FilterConfig | None = None, scorer=None) -> Iterator[Outcome]:
     """Annotate each document dict and keep it, or drop it with the failing check's name."""
     documents = list(documents)
-    decisions = DocumentFilter(identifier, config, scorer).decide([document["text"] for document in documents])
+    document_filter = DocumentFilter(identifier, config, scorer)
+    texts = [document["text"] for document in documents]
+    decisions = document_filter.decide(texts)
+    changed = redact_rows(document_filter.redactor, texts,
+                          [i for i, reason in enumerate(decisions.reasons) if reason is None])
     for i, document in enumerate(documents):
         if decisions.reasons[i] is not None:
             yield Drop(document["id"], decisions.reasons[i], decisions.details[i], document["source"])
         else:
             quality_score = decisions.quality_scores[i] if scorer is not None else document.get("quality_score")
+            redacted = {}
+            if i in changed:
+                text, counts = changed[i]
+                redacted = {"text": text, "extra": with_counts(document.get("extra"), counts)}
             yield {**document, "language": decisions.languages[i], "language_score": decisions.language_scores[i],
-                   "quality_score": quality_score}
+                   "quality_score": quality_score, **redacted}
 
 
 def filter_batch(batch: pa.RecordBatch, document_filter: DocumentFilter) -> pa.RecordBatch:
@@ -105,13 +117,19 @@ def filter_batch(batch: pa.RecordBatch, document_filter: DocumentFilter) -> pa.R
 
     Only the text column is converted to Python; the other columns pass through as Arrow arrays,
     with language, language_score (and quality_score with a scorer) replaced and the outcome
-    columns added. Dropped rows keep their data; the outcome writer only reads id and reason there.
+    columns added; text and extra are replaced only in the rows where something was redacted. Dropped
+    rows keep their data; the outcome writer only reads id and reason there.
     """
-    decisions = document_filter.decide(batch.column("text").to_pylist())
+    texts = batch.column("text").to_pylist()
+    decisions = document_filter.decide(texts)
     replaced = {
         "language": pa.array(decisions.languages, pa.string()),
         "language_score": pa.array(decisions.language_scores, pa.float32()),
     }
+    changed = redact_rows(document_filter.redactor, texts,
+                          [i for i, reason in enumerate(decisions.reasons) if reason is None])
+    if changed:
+        replaced["text"], replaced["extra"] = changed_columns(batch, changed)
     if document_filter.scorer is not None:
         replaced["quality_score"] = pa.array(decisions.quality_scores, pa.float32())
     columns = []

@@ -1,9 +1,11 @@
 """`gap-replay filter`: the Spark shell around filters.core.
 
 Documents flow through Arrow batches (``mapInArrow``): only the text column is turned into Python
-strings, every other column passes through untouched. The language-ID model (and the quality model,
-when configured) is shipped to executors with ``SparkContext.addFile`` and loaded once per executor
-Python process (:func:`filters.langid.load_model` caches it; Spark reuses Python workers across tasks).
+strings (and the extra of a row where personal data was redacted), every other column passes through
+untouched; after the write, one more job sums the redactions by part into the ledger's details. The
+language-ID model (and the quality model, when configured) is shipped to executors with
+``SparkContext.addFile`` and loaded once per executor Python process (:func:`filters.langid.load_model`
+caches it; Spark reuses Python workers across tasks).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import pyarrow as pa
 
 from gap_replay.filters.core import DocumentFilter, filter_batch
 from gap_replay.filters.langid import LanguageIdentifier, resolve_model_path
+from gap_replay.core.redaction import Redactor, summarise
 from gap_replay.filters.settings import FilterConfig
+from gap_replay.core import storage
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import OUTCOME_SCHEMA
-from gap_replay.core.shards import count_rows, input_parts, read_documents, resolve_document_dirs, write_outcomes
+from gap_replay.core.shards import (DATA_DIR, count_rows, input_parts, read_documents, resolve_document_dirs,
+                                    write_outcomes)
 from gap_replay.core.spark import spark_schema
 
 STAGE = "filter"
@@ -84,7 +89,12 @@ def run_filter(context: RunContext, inputs: Sequence[str], output: str,
         documents = read_documents(spark, inputs)
         outcomes = documents.mapInArrow(filter_partition(model.name, config, quality.name if quality else None),
                                         spark_schema(OUTCOME_SCHEMA))
-        return write_outcomes(outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs),
-                              parts=input_parts(inputs, context.config.spark.part_mib))
+        ledger = write_outcomes(outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs),
+                                parts=input_parts(inputs, context.config.spark.part_mib))
+        # What was redacted, by part, summed from the kept documents' extra.redacted (one more job, which
+        # reads two columns): the counts are those of the documents written, whatever task retries happened.
+        ledger.details["redaction"] = summarise(spark, storage.join(output_dir.staging, DATA_DIR),
+                                                Redactor.from_config(config))
+        return ledger
 
     return run_stage(context, STAGE, output, fingerprint, produce)

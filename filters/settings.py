@@ -87,6 +87,12 @@ class FilterConfig:
     quality_dim: int = 64
     quality_buckets: int = 200_000  # hashed word n-grams; the model takes about (words + buckets) * dim * 4 bytes
     quality_threads: int = 1  # 1 = reproducible model; more train faster, not byte-identically
+    # Personal data (gap_replay/core/redaction.py): in every kept document, each kind that is on is replaced
+    # by a fixed placeholder (email@example.com, +1 202 555 0100, 192.0.2.1 or 2001:db8::1), counted in the
+    # document's extra.redacted, the stage ledger's details.redaction and the dataset card.
+    redact_emails: bool = True  # e-mail addresses
+    redact_phones: bool = True  # phone numbers: international (+41 ...), North American, or after Tel/Phone/Fax...
+    redact_ips: bool = True  # IPv4 and IPv6 addresses (not section or version numbers)
 
     def ngram_thresholds(self, key: str) -> tuple[tuple[int, float], ...]:
         """The table `key` (n-gram size -> limit) as sorted (n, limit) pairs; ConfigError on a bad entry."""

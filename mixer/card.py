@@ -68,6 +68,78 @@ def card_languages(manifest: dict[str, Any]) -> list[str]:
     return sorted(totals, key=lambda language: (-totals[language], language)) or ["und"]
 
 
+REDACTED_KINDS = {"email": "e-mail addresses", "phone": "phone numbers", "ip": "IP addresses"}
+
+
+def redaction_rows(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Personal data replaced, by part, from the ledgers' ``details.redaction`` (the filter stage's, and any
+    other stage that redacts): documents checked, documents with something replaced, and the count of each
+    kind (None where the stage had that kind turned off)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for stage in manifest.get("stages", []):
+        redaction = stage.get("details", {}).get("redaction")
+        if not redaction:
+            continue
+        kinds = set(redaction.get("kinds", []))
+        for part, counts in redaction.get("by_source", {}).items():
+            row = rows.setdefault(part, {"stages": [], "documents": 0, "redacted_documents": 0,
+                                         **{kind: 0 for kind in REDACTED_KINDS}})
+            row["stages"].append(stage["stage"])
+            row["documents"] += counts.get("documents", 0)
+            row["redacted_documents"] += counts.get("redacted_documents", 0)
+            for kind in REDACTED_KINDS:
+                if kind not in kinds or row[kind] is None:
+                    row[kind] = None
+                else:
+                    row[kind] += counts.get(kind, 0)
+    return rows
+
+
+def redaction_lines(manifest: dict[str, Any]) -> list[str]:
+    """The card's paragraph and table on personal data; nothing when no stage of the manifest redacted."""
+    stages = [stage for stage in manifest.get("stages", []) if stage.get("details", {}).get("redaction")]
+    if not stages:
+        return []
+    rows = redaction_rows(manifest)
+    placeholders: dict[str, str] = {}
+    for stage in stages:
+        placeholders.update(stage["details"]["redaction"].get("placeholders", {}))
+    redacted = [kind for kind in REDACTED_KINDS if kind in placeholders]
+    names = listing([f"`{stage['stage']}`" for stage in stages]) + (" stages" if len(stages) > 1 else " stage")
+    if redacted:
+        said = listing([f"{REDACTED_KINDS[kind]} by `{placeholders[kind]}`" for kind in redacted])
+        lines = ["", f"Personal data: the {names} replaced {said} (fixed values reserved for documentation or "
+                     "fiction); a document's counts are in its `extra` JSON under `redacted`."]
+    else:
+        lines = ["", f"Personal data: the {names} redacted nothing (every kind turned off)."]
+    off = [kind for kind in REDACTED_KINDS if any(row[kind] is None for row in rows.values())]
+    if off:
+        lines.append("Not redacted, turned off in this build: "
+                     + listing([f"{REDACTED_KINDS[kind]} (`filter.redact_{kind}s = false`)" for kind in off]) + ".")
+    lines += ["", "| part | documents checked | with personal data | "
+              + " | ".join(REDACTED_KINDS.values()) + " |", "|---|---:|---:|" + "---:|" * len(REDACTED_KINDS)]
+
+    def cell(value: int | None) -> str:
+        return "off" if value is None else f"{value:,}"
+
+    for part in sorted(rows, key=lambda part: (list(PART_NAMES).index(part) if part in PART_NAMES else 99, part)):
+        row = rows[part]
+        counts = " | ".join(cell(row[kind]) for kind in REDACTED_KINDS)
+        lines.append(f"| {PART_NAMES.get(part, part)} (`{part}`) | {row['documents']:,} | "
+                     f"{row['redacted_documents']:,} | {counts} |")
+    totals = {kind: sum(row[kind] or 0 for row in rows.values()) for kind in REDACTED_KINDS}
+    lines.append(f"| **total** | {sum(row['documents'] for row in rows.values()):,} | "
+                 f"{sum(row['redacted_documents'] for row in rows.values()):,} | "
+                 + " | ".join(f"{totals[kind]:,}" for kind in REDACTED_KINDS) + " |")
+    unchecked = [part for part in manifest.get("parts", {}) if part not in rows]
+    if unchecked:
+        lines += ["", "Not checked for personal data: "
+                  + listing([f"{PART_NAMES.get(part, part)} (`{part}`)" for part in unchecked])
+                  + ", which no redacting stage reads: "
+                  + ("its" if len(unchecked) == 1 else "their") + " text is as read."]
+    return lines
+
+
 def dataset_card(manifest: dict[str, Any]) -> str:
     splits = manifest["splits"]
     parts = manifest["parts"]
@@ -211,7 +283,8 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "table bodies dropped; `#`/`##` headers; in-text markers "
         f"{listing([f'`{markers.opening(kind)}`' for kind in markers.KINDS])}; PMC upsampling scores (MEDITRON table 10).",
         "2. `guidelines`: guideline sources crawled politely (robots.txt, rate limits), text extracted and cleaned.",
-        "3. `filter`: fastText language identification and quality rules.",
+        "3. `filter`: fastText language identification, quality rules, and personal data (e-mail addresses, "
+        "phone numbers, IP addresses) replaced by placeholders.",
         "4. `replay`: RedPajama-style replay text read into the same schema.",
         "5. `dedup`: duplicates by id and text removed; a paper's full text supersedes its abstract.",
         "6. `mix`: token counts, weights and targets, replay share, train/validation split, seeded shuffle, shards.",
@@ -224,6 +297,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in
                             sorted(stage["dropped"].items(), key=lambda item: (-item[1], item[0])))
         lines.append(f"| {stage['stage']} | {stage['in']:,} | {stage['kept']:,} | {dropped:,} | {reasons} |")
+    lines += redaction_lines(manifest)
     languages = manifest.get("statistics", {}).get("languages", {})
     lines += ["", "## Statistics", "", "Languages (documents in the mixture):", ""]
     for part, counts in languages.items():

@@ -103,6 +103,17 @@ class StageLedger:
         return cls.from_dict(json.loads(storage.read_text(storage.join(directory, LEDGER_FILE))))
 
 
+def redaction_totals(ledger: StageLedger) -> dict[str, int]:
+    """Personal data a stage replaced (its ``details.redaction``, :mod:`gap_replay.core.redaction`), by kind
+    over every part: {} when the stage redacts nothing."""
+    redaction = ledger.details.get("redaction") or {}
+    totals = {kind: 0 for kind in redaction.get("kinds", [])}
+    for counts in redaction.get("by_source", {}).values():
+        for kind in totals:
+            totals[kind] += int(counts.get(kind, 0))
+    return totals
+
+
 def format_summary(ledgers: list[StageLedger], total_seconds: float | None = None) -> str:
     """The one-screen summary printed at the end of every command."""
     lines = [f"{'stage':<12} {'in':>10} {'kept':>10} {'dropped':>10}  {'time':>8}"]
@@ -111,6 +122,10 @@ def format_summary(ledgers: list[StageLedger], total_seconds: float | None = Non
         lines.append(f"{ledger.stage:<12} {ledger.documents_in:>10,} {ledger.kept:>10,} {ledger.dropped_total:>10,}  {time:>8}")
         for reason, count in sorted(ledger.dropped.items(), key=lambda item: (-item[1], item[0])):
             lines.append(f"{'':<12} {'':>10} {'':>10} {count:>10,}  {reason}")
+        redacted = redaction_totals(ledger)
+        if any(redacted.values()):
+            lines.append(f"{'':<12} {'':>10} {'':>10} {'':>10}  redacted: "
+                         + ", ".join(f"{kind} {count:,}" for kind, count in redacted.items()))
     if total_seconds is not None:
         lines.append(f"total time {total_seconds:.1f}s")
     return "\n".join(lines)

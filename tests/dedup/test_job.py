@@ -110,3 +110,21 @@ def test_bad_settings_fail_before_any_work(tmp_path, setting, message):
     with pytest.raises((ConfigError, InputError), match=message):
         run_dedup(RunContext(load_config(overrides=[setting])), [str(tmp_path / "input")], str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_checkpoints_count_saved_rows_from_their_files(spark, tmp_path):
+    """The stage counts what it checkpointed (candidate pairs, drops) from the Parquet footers of the
+    files written, without a Spark job; a local checkpoint is counted by Spark."""
+    from gap_replay.dedup.job import Checkpoints, _rows
+
+    frame = spark.range(0, 1234, numPartitions=3).selectExpr("id AS a", "id * 2 AS b")
+    on_disk = Checkpoints(spark, str(tmp_path / "work"))
+    saved = on_disk(frame, "pairs")
+    assert on_disk.rows(saved, "pairs") == saved.count() == 1234
+    assert _rows(on_disk, saved, "pairs") == 1234
+    assert on_disk(frame.where("a < 0"), "none").count() == on_disk.rows(None, "none") == 0
+    local = Checkpoints(spark)
+    assert local.rows(local(frame, "pairs"), "pairs") == 1234
+    assert _rows(lambda df, name: df, frame, "pairs") == 1234  # any other checkpoint function: Spark counts
+    on_disk.remove()
+    assert not (tmp_path / "work").exists()

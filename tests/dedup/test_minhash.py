@@ -14,8 +14,8 @@ from datasketch.lsh import _optimal_param
 from gap_replay.dedup.decontaminate import benchmark_files, benchmark_ngrams, benchmark_texts, overlap_ratios
 from gap_replay.dedup.exact import normalise_bytes, normalise_text
 from gap_replay.dedup.lsh import optimal_bands
-from gap_replay.dedup.minhash import (MinHasher, TextBuffer, band_keys, jaccard, ngram_spans, poly_hash32, poly_hash64,
-                           poly_hash64_spans, shingle_sets, shingles, word_spans)
+from gap_replay.dedup.minhash import (MinHasher, TextBuffer, band_keys, jaccard, ngram_spans, pair_jaccard, poly_hash32,
+                           poly_hash64, poly_hash64_spans, shingle_sets, shingles, word_spans)
 from gap_replay.build import sample_dir
 from gap_replay.pubmed_ingest.medline import iter_medline
 
@@ -94,3 +94,34 @@ def test_decontamination_ratios_on_the_sample():
     assert all(ratio < 0.1 for pmid, ratio in ratios.items() if pmid != "pmid:90000027")
     short = overlap_ratios(TextBuffer.from_texts(["only seven words in this short text"]), grams, 8)
     assert np.isnan(short[0])
+
+
+def test_pair_jaccard_equals_the_jaccard_of_shingle_sets(abstracts):
+    rng = random.Random(9)
+    texts = [document["text"] for document in abstracts[:120]]
+    left = [rng.choice(texts) for _ in range(150)] + ["", "", "a b", "a b c d e f g", "x y"]
+    right = [text if rng.random() < 0.3 else " ".join(text.split()[rng.randrange(1, 9):]) if rng.random() < 0.5
+             else rng.choice(texts) for text in left[:150]] + ["", "x", "a b", "a b c d e f h", "x y x y x y x"]
+    expected = [jaccard(*shingle_sets([a, b], 5)) for a, b in zip(left, right)]
+    assert pair_jaccard(left, right, 5).tolist() == expected
+    assert pair_jaccard([], [], 5).tolist() == []
+
+
+def test_hashes_and_signatures_do_not_depend_on_chunk_sizes(abstracts, monkeypatch):
+    import gap_replay.dedup.minhash as minhash
+
+    texts = [document["text"] for document in abstracts[:80]] + EDGE_TEXTS
+    hasher = MinHasher(num_perm=32)
+    buffer = TextBuffer.from_texts(texts)
+    spans = ngram_spans(word_spans(buffer), 5)
+    hashes = poly_hash64_spans(buffer.data, spans.start, spans.end)
+    signatures = hasher.signatures(texts)
+    similarities = pair_jaccard(texts[:40], texts[40:80], 5)
+    monkeypatch.setattr(minhash, "CHUNK_BYTES", 300)  # far below one abstract
+    monkeypatch.setattr(minhash, "PERMUTE_SHINGLES", 37)
+    monkeypatch.setattr(minhash, "PAIR_TEXT_CHARS", 2000)
+    assert np.array_equal(poly_hash64_spans(buffer.data, spans.start, spans.end), hashes)
+    shuffled = np.random.default_rng(1).permutation(len(spans.start))
+    assert np.array_equal(poly_hash64_spans(buffer.data, spans.start[shuffled], spans.end[shuffled]), hashes[shuffled])
+    assert np.array_equal(hasher.signatures(texts), signatures)
+    assert np.array_equal(pair_jaccard(texts[:40], texts[40:80], 5), similarities)

@@ -1,19 +1,22 @@
 """Near-duplicates on Spark, on a corpus of real abstracts with planted copies at known similarities:
 found when similar, kept when not, clustered like the exact-Jaccard graph, the same whatever the
-partitioning; connected components against union-find."""
+partitioning; connected components against union-find; the steps' NumPy cores on batches cut anywhere;
+the all-Spark path for large graphs against the in-memory one."""
 
 from __future__ import annotations
 
 import itertools
 import random
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from gap_replay.dedup.job import deduplicate, run_dedup
 from gap_replay.dedup.minhash import shingles
-from gap_replay.dedup.near import CLUSTER_SCHEMA, connected_components
+from gap_replay.dedup.near import (CLUSTER_SCHEMA, NODE, PAIRWISE_BUCKET_LIMIT, _bucket_pairs, _similarity_function,
+                                   components_of_pairs, connected_components)
 from gap_replay.dedup.settings import DedupConfig
 from gap_replay.stages import load_config
 from gap_replay.core.runner import RunContext
@@ -212,3 +215,85 @@ def test_connected_components_match_union_find(spark):
     got = {row["node"]: row["root"] for row in membership.collect()}
     assert got == {node: min(m for m in parent if find(m) == find(node)) for node in parent}
     assert rounds >= 2
+
+
+def test_components_on_the_driver_match_union_find():
+    rng = random.Random(5)
+    for _ in range(20):
+        edges = [(rng.randrange(-300, 300) * 7919, rng.randrange(-300, 300) * 7919) for _ in range(rng.randrange(1, 400))]
+        edges += [(i, i + 1) for i in range(10**6, 10**6 + rng.randrange(1, 300))]  # a long path
+        edges = [edge for edge in edges if edge[0] != edge[1]]
+        parent = {}
+
+        def find(x):
+            parent.setdefault(x, x)
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        for a, b in edges:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        nodes, roots = components_of_pairs(np.array([a for a, _ in edges]), np.array([b for _, b in edges]))
+        assert dict(zip(nodes.tolist(), roots.tolist())) == {
+            node: min(m for m in parent if find(m) == find(node)) for node in parent}
+
+
+def test_bucket_pairs_across_batches_and_large_buckets():
+    rng = np.random.default_rng(4)
+    keys = np.concatenate([rng.integers(0, 400, 1500), np.full(50, 7777), np.full(33, 8888), np.full(32, 9999)])
+    nodes = rng.integers(-1000, 1000, len(keys))
+    nodes[-3] = nodes[-4]  # a node twice in a bucket counts once: the bucket of 9999 has 31 members
+    order = np.lexsort((nodes, keys))
+    keys, nodes = keys[order], nodes[order]
+    expected = set()
+    for key in np.unique(keys).tolist():
+        members = sorted(set(nodes[keys == key].tolist()))
+        if len(members) <= PAIRWISE_BUCKET_LIMIT:
+            expected |= set(itertools.combinations(members, 2))
+        else:
+            expected |= {(members[0], other) for other in members[1:]}
+    for size in (1, 7, 64, len(keys)):
+        batches = [pa.RecordBatch.from_arrays([pa.array(keys[i:i + size]), pa.array(nodes[i:i + size])],
+                                              names=["key", NODE]) for i in range(0, len(keys), size)]
+        got = [pair for batch in _bucket_pairs(iter(batches))
+               for pair in zip(batch.column("a").to_pylist(), batch.column("b").to_pylist())]
+        assert set(got) == expected and all(a < b for a, b in got)
+
+
+def test_similarities_of_sorted_pair_texts():
+    text = "one two three four five six seven eight nine ten"
+    near = "one two three four five six seven eight nine eleven"
+    rows = [  # (a, b, node, text) sorted by a, b, node
+        (1, 2, 1, text), (1, 2, 2, near),
+        (1, 3, 1, text), (1, 3, 3, "zz"), (1, 3, 3, text),  # node 3 twice: the larger text ("zz") counts
+        (2, 5, 2, near),  # 5 has no text: left out
+        (4, 6, 4, text), (4, 6, 6, text),
+    ]
+    for size in (1, 2, 3, len(rows)):
+        batches = [pa.RecordBatch.from_pylist([dict(zip(("a", "b", NODE, "text"), row)) for row in rows[i:i + size]])
+                   for i in range(0, len(rows), size)]
+        got = {(a, b): value for batch in _similarity_function(5)(iter(batches))
+               for a, b, value in zip(*(batch.column(name).to_pylist() for name in ("a", "b", "similarity")))}
+        assert got == {(1, 2): pytest.approx(5 / 7), (1, 3): 0.0, (4, 6): 1.0}
+
+
+def test_spark_components_and_clusters_agree_with_the_driver_path(spark, stage, corpus, monkeypatch):
+    """Above the size limits every step stays in Spark (joins without broadcast, component rounds,
+    clusters by aggregation): the same drops and clusters as the in-memory path of the stage fixture."""
+    import gap_replay.dedup.job as job
+
+    output, _ = stage
+    documents, _ = corpus
+    monkeypatch.setattr(job, "DRIVER_COMPONENT_PAIRS", 0)
+    monkeypatch.setattr(job, "BROADCAST_ROWS", 0)
+    frame = spark.createDataFrame(pa.Table.from_batches([documents_to_batch(documents)]).to_pandas(),
+                                  spark_schema(DOCUMENT_SCHEMA))
+    result = deduplicate(frame, DedupConfig())
+    assert result.stats["component_rounds"] >= 1
+    outcomes = result.outcomes.select("id", "drop_reason", "drop_detail").collect()
+    assert {row["id"]: (row["drop_reason"], row["drop_detail"]) for row in outcomes if row["drop_reason"]} == drops(output)
+    assert (sorted((row["cluster_id"], row["kept_id"], tuple(row["member_ids"])) for row in result.clusters.collect())
+            == sorted((row["cluster_id"], row["kept_id"], tuple(row["member_ids"]))
+                      for row in pq.read_table(output / "clusters").to_pylist()))

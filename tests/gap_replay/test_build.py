@@ -209,6 +209,50 @@ def test_the_guidelines_ledger_carries_each_sources_health(sample_build):
     assert next(stage for stage in stored if stage["stage"] == "guidelines")["details"] == guidelines.details
 
 
+# Personal data planted in the sample (gap_replay/sample/README.md): a WHO guideline's development group
+# (3 e-mail addresses, 3 phone numbers, a server's IP address), an abstract's data-request address (PMID
+# 90000012), a paper's advice line (PMC9900004) and a replay page's contact (the replay stage redacts as the
+# filter does).
+PLANTED_PERSONAL_DATA = ["amara.okoye@example.org", "j.placeholder@example.net", "rosa.fictional@example.com",
+                         "+41 22 555 01 23", "+44 20 7946 0321", "(202) 555-0147", "203.0.113.45",
+                         "shiftwork-cohort@example.org", "0808 157 0123", "library.events@example.org",
+                         "+1 555 010 4477"]
+
+
+def test_the_samples_planted_personal_data_is_redacted_and_counted_in_the_card(sample_build):
+    output, ledgers = sample_build
+    filtered = next(ledger for ledger in ledgers if ledger.stage == "filter")
+    by_source = filtered.details["redaction"]["by_source"]
+    assert {part: {kind: counts[kind] for kind in ("redacted_documents", "email", "phone", "ip")}
+            for part, counts in by_source.items()} == {
+        "guidelines": {"redacted_documents": 1, "email": 3, "phone": 3, "ip": 1},
+        "pubmed_abstracts": {"redacted_documents": 1, "email": 1, "phone": 0, "ip": 0},
+        "pubmed_papers": {"redacted_documents": 1, "email": 0, "phone": 1, "ip": 0},
+    }
+    assert sum(counts["documents"] for counts in by_source.values()) == filtered.kept
+    card = (output / "README.md").read_text().splitlines()
+    guidelines = by_source["guidelines"]["documents"]
+    assert f"| Clinical practice guidelines (`guidelines`) | {guidelines:,} | 1 | 3 | 3 | 1 |" in card
+    assert "| PubMed abstracts (`pubmed_abstracts`) | " \
+           f"{by_source['pubmed_abstracts']['documents']:,} | 1 | 1 | 0 | 0 |" in card
+    assert "| PubMed Central full-text papers (`pubmed_papers`) | 4 | 1 | 0 | 1 | 0 |" in card
+    replay = next(ledger for ledger in ledgers if ledger.stage == "replay").details["redaction"]["by_source"]
+    assert {kind: replay["replay"][kind] for kind in ("redacted_documents", "email", "phone", "ip")} == {
+        "redacted_documents": 1, "email": 1, "phone": 1, "ip": 0}
+    assert f"| General-domain replay text (`replay`) | {replay['replay']['documents']:,} | 1 | 1 | 1 | 0 |" in card
+    assert any(line.startswith("Personal data: the `filter`, `replay` stages") for line in card)
+    assert not any(line.startswith("Not checked for personal data") for line in card)
+    # The mixture holds the placeholders, never the planted values, and each document its counts.
+    rows = pq.read_table(output / "train").to_pylist() + pq.read_table(output / "validation").to_pylist()
+    for value in PLANTED_PERSONAL_DATA:
+        assert not [row["id"] for row in rows if value in row["text"]], value
+    redacted = {row["id"]: json.loads(row["extra"])["redacted"] for row in rows
+                if row["extra"] and "redacted" in json.loads(row["extra"])}
+    assert redacted["pmid:90000012"] == {"email": 1} and redacted["pmcid:PMC9900004"] == {"phone": 1}
+    (guideline,) = [counts for document_id, counts in redacted.items() if document_id.startswith("guideline:who:")]
+    assert guideline == {"email": 3, "phone": 3, "ip": 1}
+
+
 def test_rerun_reuses_finished_outputs(sample_build):
     output, _ = sample_build
     before = shard_digests(output)

@@ -23,3 +23,14 @@ def test_summary_lists_reasons_by_count():
     assert lines[1].split()[:4] == ["dedup", "5", "2", "3"]
     assert lines[2].split() == ["2", "duplicate_id"] and lines[3].split() == ["1", "exact_duplicate"]
     assert lines[-1] == "total time 3.0s"
+
+
+def test_summary_says_what_a_stage_redacted():
+    details = {"redaction": {"kinds": ["email", "phone"], "by_source": {
+        "guidelines": {"documents": 8, "redacted_documents": 1, "email": 3, "phone": 3, "ip": 0},
+        "pubmed_abstracts": {"documents": 23, "redacted_documents": 1, "email": 1, "phone": 0, "ip": 0}}}}
+    ledger = StageLedger("filter", 31, 31, details=details)
+    lines = format_summary([ledger, StageLedger("dedup", 31, 31)]).splitlines()
+    assert lines[2].split() == ["redacted:", "email", "4,", "phone", "3"]
+    assert len(lines) == 4  # nothing for a stage without redaction
+    assert StageLedger.from_dict(ledger.to_dict()).details == details
