@@ -48,6 +48,14 @@ What the rules look at (one pass of preparation, shared by every rule):
   of use, privacy policy, skip to content, sign in, read more...), or any line with "lorem ipsum".
   The length bounds keep prose that discusses privacy policies or cookies from counting.
 
+How the n-gram rules count (same decisions either way, held to one reference by
+tests/filters/test_quality_reference.py): a document of at least :data:`ARRAY_MIN_WORDS` words has its words
+mapped once to integer ids (:attr:`Features.word_ids`, shared by the rules that need them; word lengths and
+``str.isalpha`` are computed once per distinct word), each n-gram becomes an exact int64 key (the ids as digits
+in base "distinct words", renumbered densely whenever the next digit could overflow: no hashing, no
+collisions) and numpy sorts and counts the keys; shorter documents, where numpy's cost per call dominates,
+count tuples of words with Counter and dicts.
+
 How to add a rule: give it its threshold field in :class:`filters.settings.FilterConfig` (with
 a comment, and a range check in ``validate`` when it is a fraction or a count), then write its
 check below, where it belongs in the checking order::
@@ -73,6 +81,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate
+
+import numpy as np
 
 from gap_replay.core import markers
 from gap_replay.filters.settings import FilterConfig
@@ -163,16 +173,61 @@ def _fraction(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
-def _covered_chars(starts: list[int], n: int, prefix: list[int]) -> int:
-    """Characters of the words covered by n-grams starting at `starts` (sorted), each word counted once."""
-    covered, end = 0, 0
-    for start in starts:
-        stop = start + n
-        if stop > end:
-            covered += prefix[stop] - prefix[max(start, end)]
-            end = stop
-    return covered
+# Word n-grams are counted as integer keys: each word gets an id (its rank by first occurrence), an n-gram
+# the number its ids make in base "distinct words"; when that number could pass _KEY_LIMIT, the keys so far are
+# renumbered densely (their rank among the distinct keys) first. Equal keys mean equal n-grams and the
+# other way round, for any n: no hashing, nothing to verify.
+_KEY_LIMIT = 1 << 62
+# Documents of fewer words take the word-tuple versions of the n-gram rules (and plain sums for chars).
+ARRAY_MIN_WORDS = 400
 
+
+def _extend_keys(keys: np.ndarray, bound: int, ids: np.ndarray, base: int, starts: np.ndarray,
+                 count: int) -> tuple[np.ndarray, int]:
+    """Keys (< `bound`) of sequences extended by the `count` word ids at `starts`, `starts` + 1...: the new
+    keys (equal exactly where both the old keys and the added words are) and their bound."""
+    for offset in range(count):
+        if bound > _KEY_LIMIT // base:
+            distinct, keys = np.unique(keys, return_inverse=True)
+            bound = len(distinct)
+        keys = keys * base + ids[starts + offset]
+        bound *= base
+    return keys, bound
+
+
+def _gram_keys(ids: np.ndarray, base: int, n: int) -> tuple[np.ndarray, int]:
+    """Keys of the n-grams of the word ids `ids` (< `base`) at every position 0 ... len(ids) - n, and their bound."""
+    count = len(ids) - n + 1
+    keys, bound = ids[:count], base
+    for offset in range(1, n):
+        if bound > _KEY_LIMIT // base:
+            distinct, keys = np.unique(keys, return_inverse=True)
+            bound = len(distinct)
+        keys = keys * base + ids[offset:offset + count]
+        bound *= base
+    return keys, bound
+
+
+def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For sorted keys: whether each one starts a run of equal keys, the runs' starts and their lengths."""
+    new = np.empty(len(ordered), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    sizes = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+    sizes[-1:] = len(ordered) - starts[-1:]
+    return new, starts, sizes
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For `keys` (at least one): each one's group (the rank of its value among the distinct values), the
+    size of each group and the index of each group's first occurrence."""
+    order = np.argsort(keys)
+    new, starts, sizes = _runs(keys[order])
+    group = np.empty(len(keys), dtype=np.int64)
+    group[order] = np.cumsum(new) - 1
+    return group, sizes, np.minimum.reduceat(order, starts)
 
 
 class _once:
@@ -201,9 +256,52 @@ class Features:
         self.n_words = len(self.words)
 
     @_once
+    def _vocabulary(self) -> tuple[np.ndarray, list[str]]:
+        first: dict[str, int] = {}
+        # Each word's first position (setdefault keeps the first), then the rank of that position.
+        positions = np.fromiter(map(first.setdefault, self.words, range(self.n_words)), np.int64, self.n_words)
+        rank = np.zeros(self.n_words, dtype=np.int64)
+        rank[np.fromiter(first.values(), np.int64, len(first))] = np.arange(len(first))
+        return rank[positions], list(first)
+
+    @property
+    def word_ids(self) -> np.ndarray:
+        """word_ids[i]: the id of word i, the rank of the word among the distinct words by first occurrence
+        (so that a per-word property is computed once per distinct word)."""
+        return self._vocabulary[0]
+
+    @property
+    def distinct_words(self) -> list[str]:
+        """The distinct words in order of first occurrence (word id i is distinct_words[i])."""
+        return self._vocabulary[1]
+
+    @_once
+    def prefix(self) -> np.ndarray:
+        """prefix[i]: characters of the first i words (int64)."""
+        distinct = self.distinct_words
+        prefix = np.zeros(self.n_words + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, distinct), np.int64, len(distinct))[self.word_ids], out=prefix[1:])
+        return prefix
+
+    @_once
     def chars(self) -> int:
         """Characters of the words."""
-        return sum(map(len, self.words))
+        if self.n_words < ARRAY_MIN_WORDS:
+            return sum(map(len, self.words))
+        return int(self.prefix[-1])
+
+    @_once
+    def alpha_words(self) -> int:
+        """Words made of letters only (str.isalpha)."""
+        if self.n_words < ARRAY_MIN_WORDS:
+            return sum(map(str.isalpha, self.words))
+        distinct = self.distinct_words
+        return int(np.count_nonzero(np.fromiter(map(str.isalpha, distinct), bool, len(distinct))[self.word_ids]))
+
+    @_once
+    def prefix_list(self) -> list[int]:
+        """prefix, as a list (for the short documents' word-tuple n-gram rules)."""
+        return [0, *accumulate(map(len, self.words))]
 
     @_once
     def _structure(self) -> tuple[list[str], int]:
@@ -245,11 +343,6 @@ class Features:
     @_once
     def duplicate_paragraphs(self) -> int:
         return len(self.paragraphs) - len(set(self.paragraphs))
-
-    @_once
-    def prefix(self) -> list[int]:
-        """prefix[i]: characters of the first i words."""
-        return [0, *accumulate(map(len, self.words))]
 
 
 @dataclass(frozen=True)
@@ -332,7 +425,7 @@ def stop_words(doc: Features, *, min_stop_words):
 @rule("alpha_words", off=lambda config: not config.min_alpha_word_fraction > 0)
 def alpha_words(doc: Features, *, min_alpha_word_fraction):
     # Words made of letters only settle most documents without looking into the others.
-    if sum(map(str.isalpha, doc.words)) >= min_alpha_word_fraction * doc.n_words:
+    if doc.alpha_words >= min_alpha_word_fraction * doc.n_words:
         return None
     alpha = 1.0 - len(_NON_ALPHA_WORD.findall(doc.text)) / doc.n_words
     if alpha < min_alpha_word_fraction:
@@ -425,20 +518,97 @@ def duplicate_paragraph_chars(doc: Features, *, max_duplicate_paragraph_char_fra
 
 @rule("top_ngram", off=lambda config: not config.top_ngram_limits)
 def top_ngram(doc: Features, *, top_ngram_limits):
-    words, chars, prefix = doc.words, doc.chars, doc.prefix
-    size = len(words)
+    if doc.n_words < ARRAY_MIN_WORDS:
+        return _top_ngram_tuples(doc, top_ngram_limits)
+    size = doc.n_words
     top_pair = 0  # count of the most frequent 2-gram, once known
     for n, limit in top_ngram_limits:
         if size <= n:
             continue
+        chars, prefix = doc.chars, doc.prefix
         if top_pair and n > 2:
             # Skip the count when it cannot matter: the most frequent n-gram occurs at most as often as
             # the most frequent 2-gram (its own first two words occur wherever it does), and holds at
             # most as many characters as the longest run of n words.
+            longest = int((prefix[n:] - prefix[:-n]).max())
+            if top_pair * longest <= limit * chars:
+                continue
+        keys, _ = _gram_keys(doc.word_ids, len(doc.distinct_words), n)
+        ordered = np.sort(keys)
+        _, starts, counts = _runs(ordered)
+        top = int(counts.max())
+        if n == 2:
+            top_pair = top
+        if top < 2:
+            continue
+        # The most frequent n-gram; of several as frequent, the one that occurs first.
+        tied = ordered[starts[counts == top]]
+        first = int(np.argmax(keys == tied[0]) if len(tied) == 1 else np.argmax(np.isin(keys, tied)))
+        share = top * int(prefix[first + n] - prefix[first]) / chars
+        if share > limit:
+            gram = doc.words[first:first + n]
+            return f"{n}-gram {' '.join(gram)!r} x{top} covers {share:.0%} of characters > {limit:.0%}"
+    return None
+
+
+@rule("duplicate_ngrams", off=lambda config: not config.duplicate_ngram_limits)
+def duplicate_ngrams(doc: Features, *, duplicate_ngram_limits):
+    # Smallest n first. An n-gram can only repeat where its shorter prefix repeats, so each larger
+    # n looks only at the positions whose previous-size n-gram occurs more than once.
+    if doc.n_words < ARRAY_MIN_WORDS:
+        return _duplicate_ngrams_tuples(doc, duplicate_ngram_limits)
+    size = doc.n_words
+    previous = 0
+    # From one size to the next: the positions still in play, their n-grams' groups and the groups' bound.
+    positions = groups = np.empty(0, dtype=np.int64)
+    bound = 0
+    for n, limit in duplicate_ngram_limits:
+        if size < n + 1:
+            return None
+        if previous == 0:
+            keys, bound = _gram_keys(doc.word_ids, len(doc.distinct_words), n)
+            positions = np.arange(len(keys))
+        else:
+            fits = positions + n <= size
+            positions = positions[fits]
+            keys, bound = _extend_keys(groups[fits], bound, doc.word_ids, len(doc.distinct_words),
+                                       positions + previous, n - previous)
+        previous = n
+        if not len(keys):
+            return None
+        groups, sizes, firsts = _groups(keys)
+        if len(sizes) == len(keys):
+            return None  # nothing repeats at this size, so nothing larger does either
+        later = np.ones(len(keys), dtype=bool)
+        later[firsts] = False
+        repeated = positions[later]  # occurrences repeating an earlier one, in order
+        # Characters of the words they cover: each occurrence adds its words up to the next one's start.
+        ends = repeated + n
+        np.minimum(ends[:-1], repeated[1:], out=ends[:-1])
+        covered = int((doc.prefix[ends] - doc.prefix[repeated]).sum())
+        share = covered / doc.chars
+        if share > limit:
+            return f"repeated {n}-grams cover {share:.0%} of characters > {limit:.0%}"
+        involved = sizes[groups] > 1  # the occurrences of n-grams that occur more than once
+        positions, groups, bound = positions[involved], groups[involved], len(sizes)
+    return None
+
+
+# The same two rules for short documents, over tuples of words: below ARRAY_MIN_WORDS words, numpy's cost
+# per call is more than these loops' (tests/filters/test_quality_reference.py holds both to one reference).
+
+def _top_ngram_tuples(doc: Features, top_ngram_limits) -> str | None:
+    words, chars, prefix = doc.words, doc.chars, doc.prefix_list
+    size = len(words)
+    top_pair = 0
+    for n, limit in top_ngram_limits:
+        if size <= n:
+            continue
+        if top_pair and n > 2:
             longest = max(map(operator.sub, prefix[n:], prefix[:-n]))
             if top_pair * longest <= limit * chars:
                 continue
-        ((gram, top),) = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)
+        ((gram, top),) = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)  # of ties, the first
         if n == 2:
             top_pair = top
         if top < 2:
@@ -449,10 +619,7 @@ def top_ngram(doc: Features, *, top_ngram_limits):
     return None
 
 
-@rule("duplicate_ngrams", off=lambda config: not config.duplicate_ngram_limits)
-def duplicate_ngrams(doc: Features, *, duplicate_ngram_limits):
-    # Smallest n first. An n-gram can only repeat where its shorter prefix repeats, so each larger
-    # n looks only at the positions whose previous-size n-gram occurs more than once.
+def _duplicate_ngrams_tuples(doc: Features, duplicate_ngram_limits) -> str | None:
     words = doc.words
     size = len(words)
     candidates: Sequence[int] = range(size)
@@ -468,11 +635,31 @@ def duplicate_ngrams(doc: Features, *, duplicate_ngram_limits):
         previous = n
         repeated, candidates = repeated_positions(grams, candidates)
         if not repeated:
-            return None  # nothing repeats at this size, so nothing larger does either
-        share = _covered_chars(repeated, n, doc.prefix) / doc.chars
+            return None
+        covered, end = 0, 0  # characters of the words the repeated occurrences cover, each word once
+        prefix = doc.prefix_list
+        for start in repeated:
+            stop = start + n
+            if stop > end:
+                covered += prefix[stop] - prefix[start if start > end else end]
+                end = stop
+        share = covered / doc.chars
         if share > limit:
             return f"repeated {n}-grams cover {share:.0%} of characters > {limit:.0%}"
     return None
+
+
+def repeated_positions(grams: list[tuple], positions: Sequence[int]) -> tuple[list[int], list[int]]:
+    """For n-grams `grams` at `positions`: the positions (sorted) of occurrences that repeat an earlier
+    occurrence, and the positions of every occurrence of an n-gram that occurs more than once."""
+    count = len(grams)
+    earliest = dict(zip(reversed(grams), range(count - 1, -1, -1)))  # n-gram -> index of its first occurrence
+    if len(earliest) == count:
+        return [], []
+    firsts = set(earliest.values())
+    repeated = sorted(set(range(count)).difference(firsts))
+    involved = sorted({earliest[grams[k]] for k in repeated}.union(repeated))
+    return [positions[k] for k in repeated], [positions[k] for k in involved]
 
 
 class QualityRules:
@@ -491,16 +678,3 @@ class QualityRules:
             if detail is not None:
                 return name, detail
         return None
-
-
-def repeated_positions(grams: list[tuple], positions: Sequence[int]) -> tuple[list[int], list[int]]:
-    """For n-grams `grams` at `positions`: the positions (sorted) of occurrences that repeat an earlier
-    occurrence, and the positions of every occurrence of an n-gram that occurs more than once."""
-    count = len(grams)
-    earliest = dict(zip(reversed(grams), range(count - 1, -1, -1)))  # n-gram -> index of its first occurrence
-    if len(earliest) == count:
-        return [], []
-    firsts = set(earliest.values())
-    repeated = sorted(set(range(count)).difference(firsts))
-    involved = sorted({earliest[grams[k]] for k in repeated}.union(repeated))
-    return [positions[k] for k in repeated], [positions[k] for k in involved]

@@ -18,6 +18,11 @@ Failures: reading an input that fails for a reason that may pass (I/O, object st
 as a whole is its own drop (``file:<name>``) and the stage goes on, unless more than
 ``pubmed.max_failed_share`` of the inputs failed so (:func:`check_failed_share`): then the stage fails naming
 them, and publishes nothing.
+
+Tasks: the input files balanced by bytes (``ingest.files_dataframe``); a PMC package or mirror shard bigger than
+its share of the bytes is read in slices by several tasks (:func:`splittable`, ``ingest.plan_slices``), each
+parsing the members whose position is its own modulo the slices, records ranked as in a whole read: the same
+output, and one failed input (one ``file:<name>`` drop) for a damaged package however many slices read it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from functools import partial
 from datetime import date
 from typing import BinaryIO
 
@@ -36,7 +42,9 @@ from gap_replay.core.ingest import (
     FILE_RANK,
     RANKED_OUTCOME_SCHEMA,
     RECORD_RANK,
+    Unit,
     expand_sized_inputs,
+    expand_units,
     files_dataframe,
     listed_sizes,
     open_input,
@@ -61,6 +69,16 @@ DELETE = "__delete_citation__"  # internal marker row, never written
 
 def parse_input(stream: BinaryIO, path: str, *, max_member_bytes: int | None = None) -> Iterator[Outcome]:
     """Parse one input file of any supported kind; deletions become DELETE marker rows.
+
+    The outcomes of :func:`input_units`, each package member parsed in place (see there).
+    """
+    return expand_units(input_units(stream, path, max_member_bytes=max_member_bytes))
+
+
+def input_units(stream: BinaryIO, path: str, *, max_member_bytes: int | None = None) -> Iterator[Outcome | Unit]:
+    """Parse one input file of any supported kind; deletions become DELETE marker rows. A package's members come
+    as :class:`~gap_replay.core.ingest.Unit`s (parsed when their task's slice takes them, ``parse_files``; a
+    member whose parsing raises is a ``parse_error`` drop ``file:<package>:<member>`` and the package goes on).
 
     Records and drops name the input by its file name (NCBI file names are unique), so that the
     output does not depend on where the inputs were stored. A JATS file, or a member of a JATS
@@ -99,7 +117,7 @@ def parse_input(stream: BinaryIO, path: str, *, max_member_bytes: int | None = N
             if isinstance(data, Drop):
                 yield data
             else:
-                yield from iter_jats_articles(data, name=f"{name}:{member}")
+                yield Unit(partial(iter_jats_articles, data, name=f"{name}:{member}"), f"file:{name}:{member}", PAPERS)
     else:
         yield Drop(f"file:{name}", "unsupported_input", f"not PubMed XML, JATS or a tar.gz of JATS ({kind})")
 
@@ -499,14 +517,14 @@ def failed_input_files(ranked, files) -> list[tuple[str, str]]:
     (``file:<name>``; ``file:<file name>`` as :func:`parse_input` names it), with the reason of its first one.
     A drop of part of a file (``file:<name>#record<k>``, a package member's ``file:<name>:<member>``, an
     article of a mirror's shard) is not a failure of the input. `files` is the stage's (file_rank, path, name)
-    frame (``files_dataframe``)."""
+    frame (``files_dataframe``: a file read in slices has a row per slice, and is one input)."""
     from pyspark.sql import functions as F
 
     name = F.col("_name")
     own_id = (F.col("id") == F.concat(F.lit("file:"), name)) | (
         F.col("id") == F.concat(F.lit("file:"), F.substring_index(name, "/", -1)))
     rows = (ranked.where(F.col("id").startswith("file:") & F.col(DROP_REASON).isNotNull())
-            .join(files.select(F.col(FILE_RANK), F.col("name").alias("_name")), FILE_RANK)
+            .join(files.select(F.col(FILE_RANK), F.col("name").alias("_name")).distinct(), FILE_RANK)
             .where(own_id)
             .groupBy(FILE_RANK, "_name").agg(F.min(F.struct(RECORD_RANK, DROP_REASON)).alias("_first"))
             .collect())
@@ -531,7 +549,8 @@ def check_failed_share(ledger: StageLedger, failed: Sequence[tuple[str, str]], m
 
 def input_parser(dead: dict, max_member_bytes: int | None = None):
     """The parser of the stage's inputs: a PMC mirror's shard (``pmc_mirror.parse_shard``, with the mirror's
-    dead list) or any file :func:`parse_input` reads."""
+    dead list) or any file :func:`parse_input` reads; a package's members and a shard's rows come as
+    :class:`~gap_replay.core.ingest.Unit`s, so that such a file can be read in slices (:func:`splittable`)."""
 
     from gap_replay.pubmed_ingest.inputs import DEFAULT_MAX_MEMBER_BYTES
 
@@ -545,11 +564,22 @@ def input_parser(dead: dict, max_member_bytes: int | None = None):
         elif name.endswith(".parquet"):
             from gap_replay.pubmed_ingest.pmc_mirror import parse_shard
 
-            yield from parse_shard(uri, name, dead, cap)
+            yield from parse_shard(uri, name, dead, cap, units=True)
         else:
-            yield from parse_input(stream, name, max_member_bytes=max_member_bytes)
+            yield from input_units(stream, name, max_member_bytes=max_member_bytes)
 
     return parse
+
+
+# Inputs whose parser yields Units (input_parser): PMC packages and mirror shards, read in slices by several tasks
+# when one is bigger than its share of the stage's bytes. MEDLINE files and single JATS files are read whole
+# (their parsing is one XML stream: a slice would parse all of it).
+SPLITTABLE = (".tar.gz", ".tgz", ".parquet")
+
+
+def splittable(name: str) -> bool:
+    """Whether the stage may read input `name` in slices (``files_dataframe``)."""
+    return name.endswith(SPLITTABLE)
 
 
 def stage_inputs(inputs: Sequence[str], pmc_url: str) -> tuple[list[tuple[str, str, int]], dict, list[str], list[str]]:
@@ -615,7 +645,8 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
             planned += [(uri, name, share) for uri, name in plans]
             input_bytes += len(rows) * PMC_VERSION_BYTES
         # Tasks balanced by bytes; a file's rank is its place in the name order whichever task reads it.
-        frame = files_dataframe(context.spark, by_file_name(planned), settings.partitions)
+        # A package or mirror shard bigger than its share of the bytes is read in slices, by several tasks.
+        frame = files_dataframe(context.spark, by_file_name(planned), settings.partitions, splittable=splittable)
         from pyspark import StorageLevel
 
         # Parsed once: the decisions read its narrow columns (decision_table), the final join the rest of it.

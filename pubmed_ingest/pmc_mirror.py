@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -61,8 +62,11 @@ def find_mirror(path: str) -> Mirror | None:
     return None
 
 
-def parse_shard(uri: str, name: str, dead: Dead, max_article_bytes: int) -> Iterator[Outcome]:
-    """The outcomes of the articles of one shard (module docstring)."""
+def parse_shard(uri: str, name: str, dead: Dead, max_article_bytes: int, units: bool = False) -> Iterator[Outcome]:
+    """The outcomes of the articles of one shard (module docstring). With `units`, each selected version comes as
+    a :class:`~gap_replay.core.ingest.Unit` (parsed when its task's slice of the shard takes it)."""
+    from gap_replay.core.ingest import Unit
+
     shard = name.rsplit("/", 1)[-1]
     fs, path = storage.resolve(uri)
     with fs.open_input_file(path) as handle:  # read a few rows at a time: shards are large
@@ -71,6 +75,9 @@ def parse_shard(uri: str, name: str, dead: Dead, max_article_bytes: int) -> Iter
                 gone = dead.get((shard, row["key"]))
                 if gone is not None:
                     yield Drop(version_id(row), gone[0], gone[1], SOURCE)
+                elif units:
+                    yield Unit(partial(version_outcomes, row, row["xml"] or b"", name, max_article_bytes),
+                               f"file:{name}:{row['pmcid']}.{row['version']}", SOURCE)
                 else:
                     yield from version_outcomes(row, row["xml"] or b"", name, max_article_bytes)
 

@@ -3,6 +3,13 @@
 The driver expands the input paths into a sorted file list; each Spark task opens its files and runs
 a pure parser ``parse(stream, name) -> Iterator[Outcome]`` over them. Rows carry the file's rank and
 the record's rank within it, so later steps can order versions deterministically.
+
+A file too large for one task (an archive many times its share of the stage's bytes) can be read in slices
+(:func:`plan_slices`): its parser yields a :class:`Unit` per independently parsed part (a package member, a
+row of a shard) in place of that part's outcomes; every slice reads the whole stream, and slice j of k parses
+only the units whose position in the file is j modulo k. A record's rank is its unit's position and its
+place within the unit (:data:`RECORD_STRIDE`), whichever slice reads it, so the slices together give exactly
+the rows of a whole read.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import glob
 import gzip
 import io
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
@@ -29,6 +37,44 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 RANKED_OUTCOME_SCHEMA = OUTCOME_SCHEMA.append(pa.field(FILE_RANK, pa.int32())).append(pa.field(RECORD_RANK, pa.int64()))
 
 Parser = Callable[[BinaryIO, str], Iterator[Outcome]]
+SLICE, SLICES = "slice", "slices"  # a task's slice of a file read in several (files_dataframe)
+# A record's rank: the position of the parser's item it came from (an outcome, or a Unit) times this, plus its
+# place among the unit's outcomes. Ordered as a count of the outcomes would be, but known without parsing the
+# units before it, so a slice ranks its records as a whole read does.
+RECORD_STRIDE = 1 << 24
+# Most slices of one file: each slice decompresses and unpacks the whole stream (skipping only the parsing), so
+# past a dozen or so slices the unpacking, not the parsing, sets a slice's time.
+MAX_SLICES = 16
+
+
+class Unit:
+    """A part of an input that is parsed on its own (a package member, a mirror shard's row): a parser yields it
+    in place of the part's outcomes, ``parse()`` giving them, so that a task reading a slice of the file
+    (:func:`parse_files`) parses only its own units and skips the rest. `failure_id`: the id of the
+    ``parse_error`` drop that stands for the unit when its parsing raises an error that is not transient (the
+    file goes on with its next unit, in a whole read as in a slice), of `source`."""
+
+    __slots__ = ("parse", "failure_id", "source")
+
+    def __init__(self, parse: Callable[[], Iterable[Outcome]], failure_id: str, source: str | None = None):
+        self.parse, self.failure_id, self.source = parse, failure_id, source
+
+    def outcomes(self) -> Iterator[Outcome]:
+        try:
+            yield from self.parse()
+        except Exception as error:
+            if is_transient(error):
+                raise
+            yield Drop(self.failure_id, "parse_error", f"{type(error).__name__}: {error}", self.source)
+
+
+def expand_units(items: Iterable) -> Iterator[Outcome]:
+    """The outcomes of a parser that yields :class:`Unit`s, every unit parsed in place (a whole read)."""
+    for item in items:
+        if isinstance(item, Unit):
+            yield from item.outcomes()
+        else:
+            yield item
 
 
 def expand_inputs(patterns: Iterable[str], suffixes: Sequence[str]) -> list[str]:
@@ -178,19 +224,34 @@ def open_text_lines(stream: BinaryIO) -> io.TextIOBase:
 
 
 def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """A mapInArrow function over (file_rank, path, name) rows yielding ranked outcomes.
+    """A mapInArrow function over (file_rank, path, name[, slice, slices]) rows yielding ranked outcomes.
 
     The parser gets the open file and its name relative to the input root (``expand_named_inputs``),
     never where the file is stored; with `with_uri`, also the uri (``parser(stream, name, uri)``) for
     formats it must open itself (Parquet needs random access). A failure that may pass on another try
     (``errors.is_transient``: I/O, object storage, memory) fails the task, so Spark tries it again and no
     attempt cut short counts as the file's whole content; any other failure escaping the parser is the
-    file's ``parse_error`` drop (id ``file:<name>``), after the outcomes it yielded before."""
+    file's ``parse_error`` drop (id ``file:<name>``), after the outcomes it yielded before.
 
-    def outcomes_of(path: str, name: str) -> Iterator[Outcome]:
+    A row with `slices` k > 1 reads slice `slice` of its file (module docstring): of the parser's items (an
+    outcome or a :class:`Unit`), those whose position is `slice` modulo k; the file's failure drop, at the
+    position where the failure stopped the parser, is yielded by that position's slice only, so a file fails
+    once however many slices read it."""
+
+    def outcomes_of(path: str, name: str, part: int, parts: int) -> Iterator[tuple[int, Outcome]]:
+        position = 0
         try:
             with open_input(path) as stream:
-                yield from (parser(stream, name, path) if with_uri else parser(stream, name))
+                for item in (parser(stream, name, path) if with_uri else parser(stream, name)):
+                    if position % parts == part:
+                        if isinstance(item, Unit):
+                            for place, outcome in enumerate(item.outcomes()):
+                                if place >= RECORD_STRIDE:
+                                    raise ValueError(f"a part of {name} gave over {RECORD_STRIDE:,} records")
+                                yield position * RECORD_STRIDE + place, outcome
+                        else:
+                            yield position * RECORD_STRIDE, item
+                    position += 1
         except Exception as error:
             if isinstance(error, OSError) and is_transient(error):
                 # Never a drop: the task fails and Spark tries it again. Named, for the job's error should
@@ -198,20 +259,32 @@ def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa
                 raise TransientInputError(f"reading {name}: {type(error).__name__}: {error}") from error
             if is_transient(error):
                 raise
-            # Bad content, or a parser bug on it: recorded, and the job goes on.
-            yield Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error}")
+            # Bad content, or a parser bug on it: recorded (by one slice), and the job goes on.
+            if position % parts == part:
+                yield position * RECORD_STRIDE, Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error}")
+
+    def noting_ranks(ranked: Iterator[tuple[int, Outcome]], ranks: list[int]) -> Iterator[Outcome]:
+        for record, outcome in ranked:
+            ranks.append(record)
+            yield outcome
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            names = batch.column("name").to_pylist() if "name" in batch.schema.names else batch.column("path").to_pylist()
-            for rank, path, name in zip(batch.column(FILE_RANK).to_pylist(), batch.column("path").to_pylist(), names):
-                record = 0
-                for outcome_batch in outcomes_to_batches(outcomes_of(path, name)):
-                    count = outcome_batch.num_rows
-                    ranks = pa.array(range(record, record + count), pa.int64())
-                    record += count
-                    yield outcome_batch.append_column(FILE_RANK, pa.array([rank] * count, pa.int32())) \
-                                       .append_column(RECORD_RANK, ranks)
+            columns = batch.schema.names
+            count = batch.num_rows
+            names = batch.column("name").to_pylist() if "name" in columns else batch.column("path").to_pylist()
+            parts = batch.column(SLICE).to_pylist() if SLICE in columns else [0] * count
+            totals = batch.column(SLICES).to_pylist() if SLICES in columns else [1] * count
+            for rank, path, name, part, total in zip(batch.column(FILE_RANK).to_pylist(),
+                                                      batch.column("path").to_pylist(), names, parts, totals):
+                ranks: list[int] = []
+                outcomes = outcomes_of(path, name, part or 0, max(1, total or 1))
+                for outcome_batch in outcomes_to_batches(noting_ranks(outcomes, ranks)):
+                    rows = outcome_batch.num_rows
+                    taken = pa.array(ranks[:rows], pa.int64())
+                    del ranks[:rows]
+                    yield outcome_batch.append_column(FILE_RANK, pa.array([rank] * rows, pa.int32())) \
+                                       .append_column(RECORD_RANK, taken)
 
     return run
 
@@ -233,25 +306,51 @@ def assign_tasks(sizes: Sequence[int], tasks: int) -> list[list[int]]:
     return [sorted(files) for files in assigned]
 
 
+def plan_slices(sizes: Sequence[int], tasks: int, splittable: Sequence[bool],
+                max_slices: int = MAX_SLICES) -> list[tuple[int, int, int]]:
+    """(file index, slice, slices) of what the tasks read, in file order: a splittable file bigger than its share of
+    the bytes (their total over `tasks`) in k = ceil(size / share) slices (at most `max_slices`), every other file
+    whole (slice 0 of 1). Deterministic from the sizes."""
+    total = sum(max(1, size) for size in sizes)
+    share = total / max(1, tasks)
+    plan = []
+    for index, size in enumerate(sizes):
+        slices = min(max_slices, math.ceil(size / share)) if splittable[index] and size > share else 1
+        plan += [(index, part, slices) for part in range(max(1, slices))]
+    return plan
+
+
 def files_dataframe(spark, files: Sequence[str] | Sequence[tuple[str, str]] | Sequence[tuple[str, str, int]],
-                    partitions: int = 0):
-    """One row (file_rank, path, name) per file, spread over `partitions` tasks (default: one task per
-    file). `files` are uris, (uri, name) pairs from :func:`expand_named_inputs`, or (uri, name, size) triples
-    from :func:`expand_sized_inputs`; a bare uri is named by its file name.
+                    partitions: int = 0, splittable: Callable[[str], bool] | None = None):
+    """One row (file_rank, path, name, slice, slices) per file, or per slice of a file read in several, spread over
+    `partitions` tasks (default: one task per file, or slice). `files` are uris, (uri, name) pairs from
+    :func:`expand_named_inputs`, or (uri, name, size) triples from :func:`expand_sized_inputs`; a bare uri is
+    named by its file name.
 
     A file's rank is its place in `files` (the version order), whichever task reads it. Files with sizes
     are grouped into the tasks by bytes (:func:`assign_tasks`), so one task does not get every large
-    package; without sizes, the tasks are runs of consecutive files."""
+    package; without sizes, the tasks are runs of consecutive files. With sizes and `splittable` (a test of a
+    file's name: its parser yields :class:`Unit`s), a file bigger than its share of the bytes (the total over
+    the tasks: `partitions`, or one per file) is read in slices (:func:`plan_slices`), each slice counting as
+    its share of the file's bytes, so that no task parses much more than its share."""
     from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
     schema = StructType([StructField(FILE_RANK, IntegerType()), StructField("path", StringType()),
-                         StructField("name", StringType())])
+                         StructField("name", StringType()), StructField(SLICE, IntegerType()),
+                         StructField(SLICES, IntegerType())])
     items = [item if isinstance(item, tuple) else (item, item.rstrip("/").rsplit("/", 1)[-1]) for item in files]
-    rows = [(rank, item[0], item[1]) for rank, item in enumerate(items)]
+    sized = bool(items) and all(len(item) > 2 for item in items)
+    if sized and splittable is not None:
+        sizes = [item[2] for item in items]
+        plan = plan_slices(sizes, partitions or len(items), [splittable(item[1]) for item in items])
+    else:
+        plan = [(index, 0, 1) for index in range(len(items))]
+    rows = [(index, items[index][0], items[index][1], part, slices) for index, part, slices in plan]
     partitions = max(1, partitions or len(rows))
-    if partitions >= len(rows) or not all(len(item) > 2 for item in items):
+    if partitions >= len(rows) or not sized:
         return spark.createDataFrame(spark.sparkContext.parallelize(rows, numSlices=partitions), schema)
-    groups = [[rows[index] for index in task] for task in assign_tasks([item[2] for item in items], partitions)]
+    loads = [max(1, items[index][2]) / slices for index, _, slices in plan]
+    groups = [[rows[index] for index in task] for task in assign_tasks(loads, partitions)]
     # One group per slice (parallelize cuts a list of n items into n slices of one), then its rows.
     tasks = spark.sparkContext.parallelize(groups, numSlices=len(groups)).flatMap(lambda group: group)
     return spark.createDataFrame(tasks, schema)

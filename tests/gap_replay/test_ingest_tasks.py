@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import os
 
-from gap_replay.core.ingest import assign_tasks, expand_named_inputs, expand_sized_inputs, files_dataframe
+from gap_replay.core.ingest import (
+    MAX_SLICES,
+    assign_tasks,
+    expand_named_inputs,
+    expand_sized_inputs,
+    files_dataframe,
+    plan_slices,
+)
 
 
 def test_a_file_ten_times_the_others_gets_a_task_alone_and_the_rest_spread():
@@ -71,3 +78,36 @@ def test_sizes_come_with_the_walk(tmp_path):
 
 def test_empty_files_still_spread():
     assert assign_tasks([0, 0, 0, 0], 2) == [[0, 2], [1, 3]]
+
+
+def test_a_splittable_file_over_its_share_is_read_in_slices():
+    sizes = [100] * 9 + [1000]  # 1,900 bytes: a share of 190 for ten tasks
+    plan = plan_slices(sizes, 10, [True] * 10)
+    assert [(part, slices) for index, part, slices in plan if index == 9] == [(j, 6) for j in range(6)]  # ceil(1000/190)
+    assert [index for index, _, _ in plan if index != 9] == list(range(9))  # the others whole
+    assert all((part, slices) == (0, 1) for index, part, slices in plan if index != 9)
+    # Not splittable: whole, however large; the number of slices is capped.
+    assert plan_slices(sizes, 10, [True] * 9 + [False])[-1] == (9, 0, 1)
+    assert len(plan_slices([1] * 3 + [10**9], 1000, [True] * 4)) == 3 + MAX_SLICES
+    assert plan_slices([], 3, []) == []
+
+
+def test_files_dataframe_spreads_the_slices_of_a_package_over_the_tasks(spark):
+    names = [f"oa_{number}.tar.gz" for number in range(9)] + ["pubmed26n0001.xml.gz"]
+    sizes = [100] * 8 + [1000, 300]
+    files = [(f"/data/{name}", name, size) for name, size in zip(names, sizes)]
+    frame = files_dataframe(spark, files, 4, splittable=lambda name: name.endswith(".tar.gz"))
+    parts = [[(row["file_rank"], row["slice"], row["slices"]) for row in part] for part in frame.rdd.glom().collect()]
+    assert len(parts) == 4
+    # 2,100 bytes, 525 a task: the package in ceil(1000/525) = 2 slices of 500 bytes, in two tasks.
+    assert sorted((part, slices) for task in parts for rank, part, slices in task if rank == 8) == [(0, 2), (1, 2)]
+    assert len({index for index, task in enumerate(parts) for rank, _, _ in task if rank == 8}) == 2
+    loads = [sum(sizes[rank] / slices for rank, _, slices in task) for task in parts]
+    assert max(loads) <= 600, loads
+    # Without `splittable` (other stages), a row per whole file, as before.
+    plain = files_dataframe(spark, files, 4)
+    assert sorted((row["file_rank"], row["slice"], row["slices"]) for row in plain.collect()) == [
+        (rank, 0, 1) for rank in range(10)]
+    # One task per file (a share of 210 bytes): the package in ceil(1000 / 210) = 5 slices, each a task of its own.
+    alone = files_dataframe(spark, files, splittable=lambda name: name.endswith(".tar.gz"))
+    assert alone.rdd.getNumPartitions() == 9 + 5 and all(len(task) == 1 for task in alone.rdd.glom().collect())
