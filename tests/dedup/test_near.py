@@ -192,14 +192,8 @@ def test_without_verification_candidates_count_as_duplicates(spark, stage, corpu
         assert any(set(row["member_ids"]) <= cluster for cluster in unverified)
 
 
-def test_connected_components_match_union_find(spark):
-    rng = random.Random(3)
-    chain = [(i, i + 1) for i in range(1000, 1060)]  # a long path
-    star = [(5000, i) for i in range(5001, 5030)]
-    scattered = [(rng.randrange(200), rng.randrange(200)) for _ in range(120)]
-    edges = [edge for edge in chain + star + scattered if edge[0] != edge[1]]
-    frame = spark.createDataFrame(edges, "a long, b long")
-    membership, rounds = connected_components(frame, lambda df, name: df.localCheckpoint(eager=True))
+def union_find_components(edges) -> dict:
+    """Each node of `edges` -> the smallest node of its connected component, by plain union-find."""
     parent = {}
 
     def find(x):
@@ -212,8 +206,19 @@ def test_connected_components_match_union_find(spark):
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
+    return {node: min(m for m in parent if find(m) == find(node)) for node in parent}
+
+
+def test_connected_components_match_union_find(spark):
+    rng = random.Random(3)
+    chain = [(i, i + 1) for i in range(1000, 1060)]  # a long path
+    star = [(5000, i) for i in range(5001, 5030)]
+    scattered = [(rng.randrange(200), rng.randrange(200)) for _ in range(120)]
+    edges = [edge for edge in chain + star + scattered if edge[0] != edge[1]]
+    frame = spark.createDataFrame(edges, "a long, b long")
+    membership, rounds = connected_components(frame, lambda df, name: df.localCheckpoint(eager=True))
     got = {row["node"]: row["root"] for row in membership.collect()}
-    assert got == {node: min(m for m in parent if find(m) == find(node)) for node in parent}
+    assert got == union_find_components(edges)
     assert rounds >= 2
 
 
@@ -223,21 +228,8 @@ def test_components_on_the_driver_match_union_find():
         edges = [(rng.randrange(-300, 300) * 7919, rng.randrange(-300, 300) * 7919) for _ in range(rng.randrange(1, 400))]
         edges += [(i, i + 1) for i in range(10**6, 10**6 + rng.randrange(1, 300))]  # a long path
         edges = [edge for edge in edges if edge[0] != edge[1]]
-        parent = {}
-
-        def find(x):
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                x = parent[x]
-            return x
-
-        for a, b in edges:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
         nodes, roots = components_of_pairs(np.array([a for a, _ in edges]), np.array([b for _, b in edges]))
-        assert dict(zip(nodes.tolist(), roots.tolist())) == {
-            node: min(m for m in parent if find(m) == find(node)) for node in parent}
+        assert dict(zip(nodes.tolist(), roots.tolist())) == union_find_components(edges)
 
 
 def test_bucket_pairs_across_batches_and_large_buckets():
