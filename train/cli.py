@@ -94,18 +94,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(args)
     except KeyboardInterrupt:
-        print("train: interrupted", file=sys.stderr)
+        _say("train: interrupted")
         return 130
     except (ConfigError, FileNotFoundError) as error:
         if args.debug:
             traceback.print_exc()
-        print(f"train: error: {error}", file=sys.stderr)
+        _say(f"train: error: {error}")
         return 2
     except Exception as error:  # noqa: BLE001 - one line unless --debug
         if args.debug:
             traceback.print_exc()
         first = (str(error).strip().splitlines() or [""])[0]
-        print(f"train: error: {type(error).__name__}: {first}"
-              + ("" if args.debug else " (rerun with --debug for the full trace)"), file=sys.stderr)
+        _say(f"train: error: {type(error).__name__}: {first}"
+             + ("" if args.debug else " (rerun with --debug for the full trace)"))
         return 1
     return 0
+
+
+def _say(line: str) -> None:
+    """`line` on stderr in one write: ranks of one node share the stream, and print's separate write of the
+    newline lets another rank's line land in between."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

@@ -9,7 +9,6 @@ them (plain `python -m gap_replay.train`) the run is a world of one process.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,12 +33,6 @@ class World:
     @property
     def main(self) -> bool:
         return self.rank == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def resolve_device(config: TrainConfig) -> str:
@@ -70,8 +63,8 @@ def init_world(config: TrainConfig) -> World:
         if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
             store, rank, size = next(dist.rendezvous("env://", timeout=init_timeout))
         else:
-            store, rank, size = next(dist.rendezvous(f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1,
-                                                     timeout=init_timeout))
+            # One process, no launcher: an in-process store, so no port is picked and then lost to another.
+            store, rank, size = dist.HashStore(), 0, 1
         store.set_timeout(init_timeout)
         dist.init_process_group(backend, store=dist.PrefixStore("default_pg", store), rank=rank, world_size=size,
                                 timeout=timedelta(seconds=config.parallel.timeout_s),

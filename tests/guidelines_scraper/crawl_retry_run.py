@@ -5,8 +5,8 @@ with the first two attempts of each crawl task disturbed mid-crawl:
 
 Two crawl units (two Spark tasks): a listing source (3 listing pages, 24 articles) and a sitemap source
 (robots.txt names a sitemap index; 2 sitemaps, one gzipped, 8 articles). Three crawls, each with its own
-site server and raw store: ``none``; ``fail``, where attempt 0 of each task raises before its third request
-and attempt 1 before its sixth (attempt 2 finishes); ``kill``, the same with the Python worker SIGKILLed
+site server and raw store: ``none``; ``fail``, where the first attempt of each task raises before its third request
+and the second before its sixth (the third finishes); ``kill``, the same with the Python worker SIGKILLed
 instead. Prints, per crawl, as JSON: the requests the site received per path, the per-source reports, the
 stored records (without fetch times) and the attempts that were disturbed.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 LISTED = "https://listed.example.org"
 MAPPED = "https://mapped.example.org"
 LISTED_ARTICLES, MAPPED_ARTICLES = 24, 8
-FAIL_BEFORE = {0: 3, 1: 6}  # attempt -> the request it fails before (counted from its own first)
+FAIL_BEFORE = {0: 3, 1: 6}  # n-th disturbance of a task -> the request it fails before (from its own first)
 
 
 def make_sites(root: Path) -> None:
@@ -89,35 +89,51 @@ def stored(raw: Path) -> list[list]:
 
 
 def disturbed(real, mode: str, markers: str):
-    """`real` (run_crawl_task) with its attempts 0 and 1 failing mid-crawl (`mode` fail or kill); each
-    disturbance leaves a file ``<tags>.<attempt>`` in `markers`."""
+    """`real` (run_crawl_task) with the first two attempts of each task that reach it failing mid-crawl
+    (`mode` fail or kill): the n-th disturbance of a task fails before its request ``FAIL_BEFORE[n]`` and
+    leaves a file ``<tags>.<n>`` in `markers`. Counted by disturbance, not by attempt number, so an attempt
+    that fails for a reason of Spark's own (it retries it too) does not use up a planned disturbance; every
+    attempt appends (tags, attempt, fetches, outcome) to ``markers/attempts.jsonl`` for the test's message."""
 
     def run(task):
         from gap_replay.core.spark import task_identity
         from gap_replay.guidelines_scraper import fetch
 
+        tags = "+".join(s.tag for s in task.sources)
         attempt = task_identity()[1]
-        limit = FAIL_BEFORE.get(attempt)
-        if limit is None:
-            return real(task)
-        original, calls = fetch.Fetcher.fetch, []
+        ordinal = sum(1 for p in Path(markers).iterdir() if p.name.startswith(f"{tags}."))
+        limit = FAIL_BEFORE.get(ordinal)
+        original, calls, outcome = fetch.Fetcher.fetch, [], "raised"
 
-        def failing(self, url, **kwargs):
+        def log(outcome: str) -> None:
+            with open(Path(markers, "attempts.jsonl"), "a") as out:
+                out.write(json.dumps([tags, attempt, len(calls), outcome]) + "\n")
+
+        def counting(self, url, **kwargs):
             calls.append(url)
             if len(calls) == limit:
-                Path(markers, f"{'+'.join(s.tag for s in task.sources)}.{attempt}").touch()
+                Path(markers, f"{tags}.{ordinal}").touch()
+                log("killed" if mode == "kill" else "failed")
                 if mode == "kill":
                     os.kill(os.getpid(), signal.SIGKILL)
                 raise RuntimeError(f"attempt {attempt} fails before its request {limit} ({url})")
             return original(self, url, **kwargs)
 
-        fetch.Fetcher.fetch = failing
+        fetch.Fetcher.fetch = counting
         try:
-            return real(task)
+            result = real(task)
+            outcome = "finished"
+            return result
         finally:
             fetch.Fetcher.fetch = original
+            if outcome == "finished" or not calls or len(calls) != limit:
+                log(outcome)
 
     return run
+
+
+def _attempts(path: Path) -> list:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def main() -> None:
@@ -141,7 +157,8 @@ def main() -> None:
             report = job.crawl_on_spark(spark, tasks)
         results[mode] = {"requests": dict(site.requests), "served": dict(site.served),
                          "reports": {tag: vars(rep) for tag, rep in report.sources.items()},
-                         "records": stored(raw), "disturbed": sorted(p.name for p in markers.iterdir()),
+                         "records": stored(raw), "disturbed": sorted(p.name for p in markers.iterdir() if p.suffix != ".jsonl"),
+                         "attempts": _attempts(markers / "attempts.jsonl"),
                          "left": sorted(p.name for p in raw.iterdir() if p.name.startswith("."))}
     job.run_crawl_task = real
     print(json.dumps(results))
