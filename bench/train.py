@@ -3,6 +3,7 @@ against a plain single-process PyTorch loop over the same model, weights and dat
 
     python bench/train.py [--steps 10] [--warmup 3] [--repeats 2] [--keep DIR]
     python bench/train.py --accumulation-memory [--memory-shape 8,512,8192,4] [--memory-processes 1,2]
+    python bench/train.py --masking-cost [--processes 1]   # document masking on/off, chunked loss on/off
 
 The plain loop is forward, backward, gradient clipping and AdamW over batches packed in memory beforehand
 (no data pipeline, no FSDP, no logging): the least a training step can cost. Our trainer reads and
@@ -113,11 +114,13 @@ def measured_rate(metrics: Path, warmup: int) -> tuple[float, float | None]:
     return median([r["tokens_per_s"] for r in steps]), (median(mfus) if mfus else None)
 
 
-def run_trainer(config: Path, processes: int, output: Path, warmup: int, threads: int) -> dict:
+def run_trainer(config: Path, processes: int, output: Path, warmup: int, threads: int,
+                settings: tuple[str, ...] = ()) -> dict:
     shutil.rmtree(output, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               "-m", "gap_replay.train", "--config", str(config), "--set", f"run.output_dir={output}"]
+               "-m", "gap_replay.train", "--config", str(config), "--set", f"run.output_dir={output}",
+               *[item for setting in settings for item in ("--set", setting)]]
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
     rate, mfu = measured_rate(output / "metrics.jsonl", warmup)
     return {"tokens_per_s": rate, "logged_mfu": mfu}
@@ -130,7 +133,7 @@ def plain_loop(config_path: str, warmup: int) -> None:
     from gap_replay.train import model as models
     from gap_replay.train.config import load_train_config
     from gap_replay.train.data import BatchStream, shard_files
-    from gap_replay.train.trainer import accumulation_steps, causal_lm_loss
+    from gap_replay.train.trainer import accumulation_steps, causal_lm_loss, document_masking
 
     config = load_train_config(config_path)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
@@ -142,6 +145,7 @@ def plain_loop(config_path: str, warmup: int) -> None:
                          models.eod_id(tokenizer, config), config.data.micro_batch_size,
                          bos_id=models.bos_id(tokenizer, config))
     batches = [torch.from_numpy(next(stream)) for _ in range(config.run.steps * accumulation)]
+    documents = document_masking(config, models.eod_id(tokenizer, config))  # as the trainer: the same work
     o = config.optim
     optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
                                   weight_decay=o.weight_decay)
@@ -150,7 +154,7 @@ def plain_loop(config_path: str, warmup: int) -> None:
     for step in range(1, config.run.steps + 1):
         started = time.perf_counter()
         for micro in range(accumulation):
-            loss = causal_lm_loss(model, batches[(step - 1) * accumulation + micro])
+            loss = causal_lm_loss(model, batches[(step - 1) * accumulation + micro], documents=documents)
             (loss / accumulation).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
         optimizer.step()
@@ -259,6 +263,10 @@ def main() -> None:
     parser.add_argument("--memory-shape", default="8,512,8192,4",
                         help="layers,hidden,vocab,micro-batches of --accumulation-memory (default 8,512,8192,4)")
     parser.add_argument("--memory-processes", default="1,2", help="process counts of --accumulation-memory")
+    parser.add_argument("--masking-cost", action="store_true",
+                        help="instead: the trainer's tokens/s with document masking on and off, and with the chunked "
+                             "loss on and off (the same model and data; --processes processes)")
+    parser.add_argument("--processes", type=int, default=1, help="processes of --masking-cost (default 1)")
     parser.add_argument("--plain", help=argparse.SUPPRESS)
     parser.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -285,6 +293,28 @@ def main() -> None:
         config = work / "run.toml"
         config.write_text(CONFIG.format(output=work / "run", steps=args.steps, tokenizer=work / "tokenizer",
                                         corpus=work / "corpus", peak_tflops=peak))
+        if args.masking_cost:
+            variants = {"masking_on": ("data.document_masking=true",),
+                        "masking_off": ("data.document_masking=false",),
+                        "masking_on_plain_loss": ("data.document_masking=true", "parallel.loss_chunk_tokens=0")}
+            measured: dict[str, list[float]] = {name: [] for name in variants}
+            for _ in range(args.repeats):
+                for name, settings in variants.items():
+                    measured[name].append(run_trainer(config, args.processes, work / name, args.warmup, args.threads,
+                                                      settings)["tokens_per_s"])
+            best = {name: max(rates) for name, rates in measured.items()}
+            import torch
+
+            print(json.dumps({
+                "bench": "train_masking", "device": f"cpu x{cores} cores", "torch": torch.__version__,
+                "processes": args.processes, "threads_per_process": args.threads, "seq_len": 256,
+                "steps_measured": args.steps - args.warmup, "repeats": args.repeats,
+                "tokens_per_s": {name: round(rate, 1) for name, rate in best.items()},
+                "all_runs_tokens_per_s": {name: [round(rate, 1) for rate in rates] for name, rates in measured.items()},
+                "masking_cost": round(1 - best["masking_on"] / best["masking_off"], 4),
+                "chunked_loss_cost": round(1 - best["masking_on"] / best["masking_on_plain_loss"], 4),
+            }))
+            return
         results: dict[str, list[dict]] = {"plain": [], "fsdp_1": [], "fsdp_2": []}
         for _ in range(args.repeats):
             results["plain"].append(run_plain(config, args.warmup, args.threads))

@@ -63,7 +63,7 @@ class ModelConfig:
     rms_norm_eps: float = 1e-5
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
-    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 (when installed)
+    attn_implementation: str = "sdpa"  # sdpa | flex_attention | eager | flash_attention_2 (when installed)
     pad_vocab_to_multiple_of: int = 64  # embedding rows rounded up after the special tokens are added
 
     def validate(self) -> None:
@@ -105,6 +105,9 @@ class DataConfig:
     global_batch_size: int = 0  # sequences per optimizer step over all processes; 0 = micro_batch_size x processes
     tokenize_batch: int = 64  # documents tokenised together
     prefetch: int = 4  # micro-batches prepared ahead by a background thread (0 = in the training loop)
+    # Attention kept within each document of a packed sequence, positions restarting with each document, the
+    # target after an end-of-document token not scored (train/packing.py); false = documents attend to each other
+    document_masking: bool = True
 
     def validate(self) -> None:
         if not self.train:
@@ -178,12 +181,23 @@ class ParallelConfig:
     # seconds a collective may wait before the run fails (NCCL's watchdog, gloo): long enough for the slowest
     # rank's synchronous checkpoint write or export file, which the others wait for at a barrier
     timeout_s: int = 1800
+    # The output projection and cross-entropy over chunks of this many tokens, each recomputed in the backward
+    # pass: the whole micro-batch's logits never exist (train/packing.py); 0 = the plain loss (all logits at once)
+    loss_chunk_tokens: int = 4096
+    # HSDP: R groups of processes, parameters sharded within a group (world / R processes, e.g. a node) and
+    # replicated across groups; 1 = FSDP over all processes. Must divide the number of processes
+    replicate: int = 1
+    # keep the sharded parameters, gradients and optimizer state in host memory (FSDP2's CPUOffloadPolicy): the
+    # optimizer steps on the CPU, each layer is copied to the GPU for its forward and backward
+    cpu_offload: bool = False
 
     def validate(self) -> None:
         _choice("parallel.backend", self.backend, ("auto", "nccl", "gloo"))
         _choice("parallel.accumulation", self.accumulation, ("reduce_scatter", "no_sync"))
         _positive("parallel.init_timeout_s", self.init_timeout_s)
         _positive("parallel.timeout_s", self.timeout_s)
+        _positive("parallel.loss_chunk_tokens", self.loss_chunk_tokens, allow_zero=True)
+        _positive("parallel.replicate", self.replicate)
         for name in ("param_dtype", "reduce_dtype"):
             _choice(f"parallel.{name}", getattr(self, name), DTYPES)
         _choice("parallel.activation_checkpointing", self.activation_checkpointing, ACTIVATION_CHECKPOINTING)
@@ -198,6 +212,9 @@ class CheckpointConfig:
     # Where checkpoints go: empty = run.output_dir/checkpoints; a directory or an object-storage URI
     # (s3://bucket/run/checkpoints: torch.distributed.checkpoint writes through fsspec, s3fs for s3://).
     directory: str = ""
+    # write the model and optimizer shards in a background thread (torch.distributed.checkpoint.async_save, after
+    # a copy to host memory) while training goes on; COMPLETE is written once the write has finished
+    async_save: bool = False
 
     def validate(self) -> None:
         _positive("checkpoint.interval", self.interval, allow_zero=True)
@@ -266,6 +283,11 @@ class TrainConfig:
     def validate_across_sections(self) -> None:
         if not (self.tokenizer.path or self.model.pretrained or self.tokenizer.train_vocab_size):
             raise ConfigError("tokenizer: set tokenizer.path, model.pretrained or tokenizer.train_vocab_size")
+        masked = ("sdpa", "flex_attention", "eager", "flash_attention_2")
+        if self.data.document_masking and self.model.attn_implementation not in masked:
+            raise ConfigError(f"data.document_masking: not available with model.attn_implementation = "
+                              f"{self.model.attn_implementation!r} (use one of {', '.join(masked)}, or set "
+                              "data.document_masking = false)")
 
     @property
     def output_dir(self) -> Path:

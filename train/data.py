@@ -1,11 +1,15 @@
 """Training data from GAP-Replay shards: tokenise, start each document with a beginning-of-sequence
 token (when the run uses one) and end it with an end-of-document token, pack into fixed-length sequences. No Spark: pyarrow reads the shards directly.
 
-Each of `world_size` ranks takes every `world_size`-th document (by position in the sorted shard
-list, or among the documents of the selected parts), so ranks see disjoint, deterministic slices.
-:class:`PackedSequences` exposes its position (`state_dict`) so that a resumed run continues exactly
-where it stopped; :class:`BatchStream` turns it into endless micro-batches (epoch after epoch, a
-background thread tokenising ahead) whose position is that of the last batch handed out.
+For training, rank r of n takes the contiguous range of documents [N r / n, N (r + 1) / n) of the N
+documents of the sorted shard list (their count read from the Parquet footers, no data), and reads only
+the row groups that overlap its range, only their `text` column: the shards are read once per epoch over
+all ranks, not once per rank. :class:`PackedSequences` exposes its position (`state_dict`: the index of
+the next document, tokens of it already emitted) so that a resumed run continues exactly where it
+stopped; resuming opens the row group holding that document and nothing before it (the footers say
+where it is). :class:`BatchStream` turns it into endless micro-batches (epoch after epoch, a background
+thread tokenising ahead) whose position is that of the last batch handed out. Validation and the
+tokenizer's training texts read documents in order from the start (`iter_texts`).
 """
 
 from __future__ import annotations
@@ -74,6 +78,57 @@ def iter_texts(files: Sequence[str | Path], rank: int = 0, world_size: int = 1, 
                 index += 1
 
 
+@dataclass(frozen=True)
+class RowGroup:
+    file: str
+    group: int  # index of the row group in its file
+    first: int  # global index of its first document (over the sorted shard list)
+    rows: int
+
+
+def row_groups(files: Sequence[str | Path]) -> list[RowGroup]:
+    """Every row group of the shards, in order, from the files' footers (no data read)."""
+    groups, first = [], 0
+    for path in files:
+        metadata = _parquet(path).metadata
+        for group in range(metadata.num_row_groups):
+            rows = metadata.row_group(group).num_rows
+            groups.append(RowGroup(str(path), group, first, rows))
+            first += rows
+    return groups
+
+
+def rank_range(total: int, rank: int, world_size: int) -> tuple[int, int]:
+    """The documents [start, stop) of rank `rank` of `world_size`: contiguous, sizes differing by at most one."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside world of {world_size}")
+    return total * rank // world_size, total * (rank + 1) // world_size
+
+
+# Row groups read by rank_texts (file, group): a test hook counting what is read.
+READ_LOG: list[tuple[str, int]] | None = None
+
+
+def rank_texts(groups: Sequence[RowGroup], start: int, stop: int, begin: int = 0) -> Iterator[tuple[int, str]]:
+    """(document index, text) for the documents [max(start, begin), stop), reading only the row groups that
+    hold them (only `text`), each once, in order."""
+    begin = max(start, begin)
+    handle: tuple[str, pq.ParquetFile] | None = None
+    for group in groups:
+        if group.first + group.rows <= begin or group.rows == 0:
+            continue
+        if group.first >= stop:
+            return
+        if handle is None or handle[0] != group.file:
+            handle = (group.file, _parquet(group.file))
+        if READ_LOG is not None:
+            READ_LOG.append((group.file, group.group))
+        lo, hi = max(begin, group.first) - group.first, min(stop, group.first + group.rows) - group.first
+        texts = handle[1].read_row_group(group.group, columns=["text"]).column(0).slice(lo, hi - lo)
+        for offset, text in enumerate(texts.to_pylist()):
+            yield group.first + lo + offset, text
+
+
 @dataclass
 class PackedSequences:
     """Iterator of token sequences of `seq_len` tokens packed from the documents of one rank.
@@ -81,8 +136,11 @@ class PackedSequences:
     Each document is ``[bos_id] + tokens + [eod_id]`` (no BOS when `bos_id` is None). Position = (next
     document index, tokens of the current document already emitted, BOS included); tokens of a
     document split across two sequences continue in the next one. Documents are tokenised
-    `tokenize_batch` at a time; `sources` restricts reading to some parts; with `keep_partial` the
-    trailing partial sequence is yielded too (validation), otherwise it is dropped.
+    `tokenize_batch` at a time. Without `sources` the rank's documents are its contiguous range
+    (`rank_range`), read row group by row group (`rank_texts`; `groups`: the shards' row groups, read
+    from the footers when not given); `sources` restricts reading to some parts, in order, every
+    `world_size`-th document (`iter_texts`: validation reads them with a world of one). With
+    `keep_partial` the trailing partial sequence is yielded too (validation), otherwise it is dropped.
     """
 
     files: Sequence[str | Path]
@@ -97,6 +155,7 @@ class PackedSequences:
     sources: Sequence[str] | None = None
     keep_partial: bool = False
     bos_id: int | None = None
+    groups: Sequence[RowGroup] | None = None
     _buffer: list[int] = field(default_factory=list, repr=False)
 
     def state_dict(self) -> dict[str, int]:
@@ -107,7 +166,12 @@ class PackedSequences:
 
     def _tokenized(self) -> Iterator[tuple[int, list[int]]]:
         chunk: list[tuple[int, str]] = []
-        texts = iter_texts(self.files, self.rank, self.world_size, self.document, sources=self.sources)
+        if self.sources is None:
+            groups = self.groups if self.groups is not None else row_groups(self.files)
+            total = groups[-1].first + groups[-1].rows if groups else 0
+            texts = rank_texts(groups, *rank_range(total, self.rank, self.world_size), begin=self.document)
+        else:
+            texts = iter_texts(self.files, self.rank, self.world_size, self.document, sources=self.sources)
         while True:
             chunk.clear()
             for item in texts:
@@ -122,9 +186,9 @@ class PackedSequences:
 
     def __iter__(self) -> Iterator[list[int]]:
         buffer: list[int] = []
-        first = self.document
+        first, offset = self.document, self.offset
         for index, tokens in self._tokenized():
-            position = self.offset if index == first else 0
+            position = offset if index == first else 0
             while position < len(tokens):
                 take = min(self.seq_len - len(buffer), len(tokens) - position)
                 buffer.extend(tokens[position:position + take])
@@ -164,15 +228,21 @@ class BatchStream:
         self.micro_batch_size, self.rank, self.world_size = micro_batch_size, rank, world_size
         self.tokenize_batch, self.prefetch = tokenize_batch, prefetch
         self._state = {"epoch": 0, "document": 0, "offset": 0}
+        self._groups: list[RowGroup] | None = None  # the shards' row groups, from their footers, read once
         self._source: Iterator[tuple[np.ndarray, dict[str, int]]] | None = None
         self._queue: queue.Queue | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def state_dict(self) -> dict[str, int]:
-        return dict(self._state)
+    LAYOUT = "ranges"  # rank r reads the contiguous range rank_range(N, r, n); before: every n-th document
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def state_dict(self) -> dict[str, int | str]:
+        return {**self._state, "layout": self.LAYOUT}
+
+    def load_state_dict(self, state: dict[str, int | str]) -> None:
+        if state.get("layout") != self.LAYOUT:
+            raise ValueError("this data position counts every n-th document per rank (a checkpoint from before "
+                             "ranks read contiguous ranges of row groups): the position cannot be carried over")
         self.close()
         self._state = {key: int(state[key]) for key in ("epoch", "document", "offset")}
 
@@ -180,9 +250,12 @@ class BatchStream:
         """(batch, position after it), forever."""
         epoch, position = state["epoch"], {"document": state["document"], "offset": state["offset"]}
         rows: list[list[int]] = []
+        if self._groups is None:
+            self._groups = row_groups(self.files)
         while True:
             packed = PackedSequences(self.files, self.tokenize, self.seq_len, self.eod_id, self.rank,
-                                     self.world_size, tokenize_batch=self.tokenize_batch, bos_id=self.bos_id)
+                                     self.world_size, tokenize_batch=self.tokenize_batch, bos_id=self.bos_id,
+                                     groups=self._groups)
             packed.load_state_dict(position)
             produced = False
             for sequence in packed:

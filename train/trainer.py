@@ -30,10 +30,10 @@ from gap_replay.train import checkpoint as ckpt
 from gap_replay.train import model as models
 from gap_replay.train.config import TrainConfig, dump_toml
 from gap_replay.train.data import BatchStream, parts, shard_files, validation_sequences
+from gap_replay.train.packing import IGNORE, DocumentMasking, chunked_head, scoring, shifted_targets
 from gap_replay.train.metrics import RunLog, Throughput, mfu, peak_flops, synchronize
 from gap_replay.train.parallel import DTYPE_NAMES, World, close_world, init_world, materialise, shard
 
-IGNORE = -100
 
 
 def lr_factor(step: int, warmup_steps: int, decay_steps: int, min_ratio: float) -> float:
@@ -135,16 +135,39 @@ def change_schedule(schedule: Schedule, config: TrainConfig, step: int) -> str |
     return f"schedule recomputed (optim.schedule_change = 'recompute') to end at step {new_end}"
 
 
-def causal_lm_loss(model: nn.Module, batch: torch.Tensor, labels: torch.Tensor | None = None,
-                   reduction: str = "mean") -> torch.Tensor:
-    """Next-token cross-entropy over the packed sequences (labels default to the inputs).
+def token_losses(model: nn.Module, batch: torch.Tensor, labels: torch.Tensor | None = None,
+                 documents: DocumentMasking | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token cross-entropy of each position of the packed sequences, float32, 0 where not scored, and
+    the targets (labels default to the inputs; IGNORE where not scored).
 
-    The targets are shifted (the last position's is ignored), not the logits, so the largest tensor of
-    the step is never copied; the logits are upcast to float32 for the softmax (at 16k tokens and a
-    32k vocabulary that is 2 GiB, twice with the softmax kept for the backward pass)."""
-    logits = model(input_ids=batch, use_cache=False).logits
-    targets = F.pad((batch if labels is None else labels)[:, 1:], (0, 1), value=IGNORE)
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction=reduction)
+    The targets are shifted (the last position's is ignored), not the logits. With `documents` (document
+    masking) attention stays within each document, positions restart with each document and the target
+    starting a new document is not scored (train/packing.py). A model whose output projection is a
+    `ChunkedLossHead` computes the losses chunk by chunk, never holding the whole batch's logits; otherwise
+    the logits are upcast to float32 for the softmax (at 16k tokens and a 32k vocabulary that is 2 GiB)."""
+    arguments, starts = documents.inputs(batch) if documents is not None else ({}, None)
+    targets = shifted_targets(batch, labels, starts)
+    head = chunked_head(model)
+    if head is not None:
+        with scoring(head, targets):
+            return model(input_ids=batch, use_cache=False, **arguments).logits.view(targets.shape), targets
+    logits = model(input_ids=batch, use_cache=False, **arguments).logits
+    losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="none")
+    return losses.view(targets.shape), targets
+
+
+def causal_lm_loss(model: nn.Module, batch: torch.Tensor, labels: torch.Tensor | None = None,
+                   reduction: str = "mean", documents: DocumentMasking | None = None) -> torch.Tensor:
+    """The mean (or with reduction "none", per-position) next-token cross-entropy (`token_losses`)."""
+    losses, targets = token_losses(model, batch, labels, documents)
+    if reduction == "none":
+        return losses.flatten()
+    return losses.sum() / (targets != IGNORE).sum().clamp(min=1)
+
+
+def document_masking(config: TrainConfig, eod: int) -> DocumentMasking | None:
+    """The run's document masking (`data.document_masking`), or None."""
+    return DocumentMasking(eod, config.model.attn_implementation) if config.data.document_masking else None
 
 
 def set_gradient_sync(model: nn.Module, enabled: bool) -> None:
@@ -157,7 +180,8 @@ def set_gradient_sync(model: nn.Module, enabled: bool) -> None:
 
 
 def accumulate_gradients(model: nn.Module, next_batch: Callable[[], torch.Tensor], count: int,
-                         sync_every_micro_batch: bool = True, poison: bool = False) -> torch.Tensor:
+                         sync_every_micro_batch: bool = True, poison: bool = False,
+                         documents: DocumentMasking | None = None) -> torch.Tensor:
     """Forward and backward over `count` micro-batches, the gradients of their mean loss accumulated;
     returns that mean loss (this rank's, detached).
 
@@ -166,16 +190,17 @@ def accumulate_gradients(model: nn.Module, next_batch: Callable[[], torch.Tensor
     one layer's unsharded gradients. With `sync_every_micro_batch=False` (`"no_sync"`) the micro-batches
     before the last skip the communication and accumulate the whole model's unsharded gradients locally (in
     the reduce dtype), reduce-scattered once after the last: less communication, 4 bytes per parameter more
-    memory on every rank in fp32. `poison` (a test hook) makes this rank's loss NaN."""
-    total = torch.zeros((), device=next(model.parameters()).device)
+    memory on every rank in fp32. `poison` (a test hook) makes this rank's loss NaN. `documents`: document
+    masking (train/packing.py)."""
+    total = None
     for index in range(count):
         batch = next_batch()
         set_gradient_sync(model, sync_every_micro_batch or index == count - 1)
-        loss = causal_lm_loss(model, batch)
+        loss = causal_lm_loss(model, batch, documents=documents)
         if poison and index == 0:
             loss = loss * float("nan")
         (loss / count).backward()
-        total += loss.detach()
+        total = loss.detach() if total is None else total + loss.detach()
     return total / count
 
 
@@ -188,7 +213,7 @@ class StepResult(NamedTuple):
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, next_batch: Callable[[], torch.Tensor],
                accumulation: int, grad_clip: float, sync_every_micro_batch: bool = True,
-               poison: bool = False) -> StepResult:
+               poison: bool = False, documents: DocumentMasking | None = None) -> StepResult:
     """One optimizer step: the accumulated gradients of `accumulation` micro-batches, clipped to
     `grad_clip` (0 = no clipping), AdamW, the schedule.
 
@@ -197,17 +222,18 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, ne
     every rank's sum), so all ranks agree on skipping. A step whose loss or gradient norm is not finite
     applies no update (the optimizer's state untouched); the schedule advances all the same. Reading the
     sum waits for the backward pass (one device synchronisation per step)."""
-    loss = accumulate_gradients(model, next_batch, accumulation, sync_every_micro_batch, poison)
+    loss = accumulate_gradients(model, next_batch, accumulation, sync_every_micro_batch, poison, documents)
     parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
     grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip or float("inf"))
     if hasattr(grad_norm, "full_tensor"):  # a DTensor: the same global norm on every rank
         grad_norm = grad_norm.full_tensor()
-    summed = torch.stack([loss.float(), grad_norm.detach().float()])
+    # With CPU offload the gradient norm is on the host, the loss on the device (the collective's).
+    summed = torch.stack([loss.float(), grad_norm.detach().float().to(loss.device)])
     world = 1
     if dist.is_initialized():
         dist.all_reduce(summed)
         world = dist.get_world_size()
-    loss_sum, norm_sum, norm = torch.cat([summed, grad_norm.detach().float().reshape(1)]).tolist()
+    loss_sum, norm_sum, norm = torch.cat([summed, grad_norm.detach().float().reshape(1).to(loss.device)]).tolist()
     finite = math.isfinite(loss_sum) and math.isfinite(norm_sum)
     lr = optimizer.param_groups[0]["lr"]
     if finite:
@@ -219,7 +245,8 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, ne
 
 @torch.no_grad()
 def weights_finite(model: nn.Module) -> bool:
-    """Whether every parameter of the model is finite, on every rank (one all-reduce)."""
+    """Whether every parameter of the model is finite, on every rank (one all-reduce, on the parameters'
+    device: the host's with CPU offload, whose process group has a gloo backend for it)."""
     bad = torch.zeros((), dtype=torch.int64, device=next(model.parameters()).device)
     for parameter in model.parameters():
         local = parameter.to_local() if hasattr(parameter, "to_local") else parameter
@@ -330,6 +357,7 @@ class Validation:
         files = shard_files(config.data.validation)
         self.parts = parts(files)
         self.micro, self.world, self.eod = config.data.micro_batch_size, world, eod
+        self.documents = document_masking(config, eod)
         self.sequences = {
             part: validation_sequences(files, part, tokenize, config.data.seq_len, eod,
                                        config.eval.sequences_per_part, config.data.tokenize_batch, bos)
@@ -356,11 +384,11 @@ class Validation:
                     inputs[r, :len(row)] = torch.tensor(row)
                     labels[r, :len(row)] = torch.tensor(row)
                 inputs, labels = inputs.to(device), labels.to(device)
-                losses = causal_lm_loss(model, inputs, labels, reduction="none").view(len(rows), width)
+                losses, targets = token_losses(model, inputs, labels, self.documents)
                 if chosen:
                     where = torch.tensor([offsets[p] + index for index in chosen], device=device)
                     table[where, 0] = losses.double().sum(1)
-                    table[where, 1] = (labels[:, 1:] != IGNORE).sum(1).double()
+                    table[where, 1] = (targets != IGNORE).sum(1).double()
         dist.all_reduce(table)
         table = table.cpu()
         model.train()
@@ -376,14 +404,20 @@ class Validation:
 
 
 def _prepare_tokenizer(config: TrainConfig, world: World, log: RunLog):
+    """The run's tokenizer. One trained for the run is trained by rank 0 and copied to every filesystem that
+    does not have it (a node-local `run.output_dir` on the other nodes), so every rank reads its own copy."""
     source = models.tokenizer_source(config)
-    if not config.tokenizer.path and not config.model.pretrained and not source.is_dir():
-        if world.main:
-            log.say(f"training a {config.tokenizer.train_vocab_size}-token BPE tokenizer on {config.data.train}")
-            models.train_tokenizer(shard_files(config.data.train), config.tokenizer.train_vocab_size,
-                                   config.tokenizer.train_documents, config.tokenizer.special_tokens, source,
-                                   add_bos=config.tokenizer.bos != "off")
-        dist.barrier()
+    if not config.tokenizer.path and not config.model.pretrained:
+        missing = torch.tensor([int(not source.is_dir())], device=world.device)
+        dist.all_reduce(missing, op=dist.ReduceOp.MAX)
+        if int(missing):
+            if world.main and not source.is_dir():
+                log.say(f"training a {config.tokenizer.train_vocab_size}-token BPE tokenizer on {config.data.train}")
+                models.train_tokenizer(shard_files(config.data.train), config.tokenizer.train_vocab_size,
+                                       config.tokenizer.train_documents, config.tokenizer.special_tokens, source,
+                                       add_bos=config.tokenizer.bos != "off")
+            dist.barrier()
+            ckpt.copy_from_rank0(source)
     return models.load_tokenizer(config)
 
 
@@ -406,12 +440,16 @@ def train(config: TrainConfig, stream=None) -> dict[str, Any]:
 
 def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
     output = config.output_dir
-    if world.main:
-        output.mkdir(parents=True, exist_ok=True)
+    # The ranks that see this rank's output directory: all of them on a shared filesystem, a node's on a
+    # node-local disk. The first of each writes config.toml there; rank 0 alone writes the metrics log.
+    output_view = ckpt.directory_view(output)
+    writes_output = world.rank == output_view[0]
+    if writes_output:
         (output / "config.toml").write_text(dump_toml(config), encoding="utf-8")
     seed_everything(config.run.seed + world.rank)
     accumulation = accumulation_steps(config, world.size)
     checkpoints = ckpt.checkpoints_root(output, config.checkpoint.directory)
+    ckpt.check_shared_checkpoints(checkpoints)
     resume_from = ckpt.latest_checkpoint(checkpoints) if config.checkpoint.resume else None
     newest = ckpt.latest_checkpoint(checkpoints, finite_only=False) if config.checkpoint.resume else None
     if newest is not None and resume_from is None:
@@ -424,14 +462,14 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
     try:
         tokenizer = _prepare_tokenizer(config, world, log)
         eod, bos = models.eod_id(tokenizer, config), models.bos_id(tokenizer, config)
-        if world.main:  # the run's configuration as resolved: tokenizer.bos says whether documents start with BOS
+        if writes_output:  # the run's configuration as resolved: tokenizer.bos says whether documents start with BOS
             resolved = dataclasses.replace(config, tokenizer=dataclasses.replace(
                 config.tokenizer, bos="off" if bos is None else "on"))
             (output / "config.toml").write_text(dump_toml(resolved), encoding="utf-8")
         tokenize = models.tokenize_function(tokenizer)
         architecture = models.model_config(config, tokenizer)
 
-        model = build_model(config, architecture, world, initialise=resume_from is None)
+        model = build_model(config, architecture, world, initialise=resume_from is None, report=log.say)
         flops_per_token = models.model_flops_per_token(model, config.data.seq_len)
         compute_params = models.compute_parameters(model)
         if config.parallel.accumulation == "no_sync" and accumulation > 1:
@@ -463,7 +501,11 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
                 group["lr"] = base * schedule(scheduler.last_epoch)
             tokens_seen = int(trainer_state["tokens"])
             skipped_steps = int(trainer_state.get("skipped_steps", 0))
-            batches.load_state_dict(rank_state["data"])
+            try:
+                batches.load_state_dict(rank_state["data"])
+            except ValueError as error:
+                raise ConfigError(f"checkpoint {resume_from}: {error}; continue it with the trainer that wrote it, "
+                                  "or start a new run.output_dir") from None
             ckpt.set_rng_state(rank_state["rng"], world.device)
             if newest != resume_from:
                 log.say(f"{newest} holds non-finite weights: resuming from the newest finite checkpoint")
@@ -477,20 +519,40 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
                    "vocab_size": architecture.vocab_size, "tokenizer_size": len(tokenizer),
                    "bos_id": bos, "eod_id": eod,
                    "flops_per_token": flops_per_token, "peak_flops_per_device": peak,
-                   "accumulation": accumulation, "tokens_per_step": tokens_per_step})
+                   "accumulation": accumulation, "tokens_per_step": tokens_per_step,
+                   "mesh": {"replicate": config.parallel.replicate, "shard": world.size // config.parallel.replicate},
+                   "cpu_offload": config.parallel.cpu_offload, "document_masking": config.data.document_masking,
+                   "loss_chunk_tokens": config.parallel.loss_chunk_tokens})
+
+        async_group = dist.new_group(backend="gloo") if config.checkpoint.async_save else None
+        pending: list[tuple[ckpt.PendingCheckpoint, bool]] = []
+
+        def finish_pending() -> None:
+            while pending:
+                saving, finite = pending.pop()
+                with throughput.pause():
+                    path = saving.finish()
+                say_saved(path, finite)
+
+        def say_saved(path: str, finite: bool) -> None:
+            log.say(f"checkpoint {path}" + ("" if finite else " (weights not finite: kept only while newer "
+                                                              "than the last finite checkpoint)"))
 
         def save(step: int) -> None:
+            finish_pending()  # one checkpoint in flight at a time; COMPLETE only once its write is done
             with throughput.pause():
                 finite = weights_finite(model)
-                path = ckpt.save_checkpoint(
+                saved = ckpt.save_checkpoint(
                     checkpoints, model, optimizer,
                     {"step": step, "tokens": tokens_seen, "scheduler": scheduler.state_dict(),
                      "schedule": scheduler.lr_lambdas[0].state_dict(), "bos": bos,
                      "skipped_steps": skipped_steps},
                     {"data": batches.state_dict(), "rng": ckpt.rng_state(world.device)},
-                    world.rank, world.size, config.checkpoint.keep, finite=finite)
-                log.say(f"checkpoint {path}" + ("" if finite else " (weights not finite: kept only while newer "
-                                                                  "than the last finite checkpoint)"))
+                    world.rank, world.size, config.checkpoint.keep, finite=finite, async_group=async_group)
+            if isinstance(saved, ckpt.PendingCheckpoint):
+                pending.append((saved, finite))
+            else:
+                say_saved(saved, finite)
 
         def evaluate(step: int) -> dict[str, Any]:
             with throughput.pause():
@@ -507,13 +569,14 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
             return torch.from_numpy(next(batches)).to(world.device, non_blocking=True)
 
         faults = injected_faults(world.rank)
+        documents = document_masking(config, eod)
         in_a_row = 0
         for step in range(start_step + 1, stop + 1):
             if "stall" in faults.get(step, ()):
                 time.sleep(2 * config.parallel.timeout_s)
             result = train_step(model, optimizer, scheduler, next_batch, accumulation, config.optim.grad_clip,
                                 sync_every_micro_batch=config.parallel.accumulation == "reduce_scatter",
-                                poison="loss" in faults.get(step, ()))
+                                poison="loss" in faults.get(step, ()), documents=documents)
             if "weights" in faults.get(step, ()):
                 poison_weights(model)
             tokens_seen += tokens_per_step
@@ -527,6 +590,7 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
                           console=False)
                 message = (f"step {step}: loss {result.loss}, gradient norm {result.grad_norm}: not finite, "
                            "no update")
+                finish_pending()  # a checkpoint still being written is complete before it is named
                 latest = ckpt.latest_checkpoint(checkpoints)
                 kept = f"the last finite checkpoint is {latest}" if latest else "no checkpoint yet"
                 if abort:
@@ -557,6 +621,7 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
             if step == stop or (config.checkpoint.interval and step % config.checkpoint.interval == 0):
                 save(step)
         batches.close()
+        finish_pending()
         trained = step > start_step
         if validation is not None and trained:
             last_eval = evaluate(step)
@@ -566,7 +631,8 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
             with throughput.pause():
                 if weights_finite(model):
                     ckpt.export_hf(model, tokenizer, directory, DTYPE_NAMES[config.export.dtype], world.rank,
-                                   world.size, config.export.max_file_mb * 2**20)
+                                   world.size, config.export.max_file_mb * 2**20,
+                                   view=ckpt.directory_view(directory.parent))
                     log.say(f"exported {directory}")
                     exported = True
                 else:
@@ -580,21 +646,25 @@ def _train(config: TrainConfig, world: World, stream) -> dict[str, Any]:
         log.close()
 
 
-def build_model(config: TrainConfig, architecture, world: World, initialise: bool = True) -> nn.Module:
+def build_model(config: TrainConfig, architecture, world: World, initialise: bool = True,
+                report: Callable[[str], None] | None = None) -> nn.Module:
     """The run's model, sharded over the world, in training mode: built on the meta device, wrapped
     (activation checkpointing, torch.compile, FSDP2), allocated on the device, then filled: pretrained
     weights read shard-wise from the safetensors files, else the seeded initialisation made on rank 0
-    and scattered. `initialise=False` leaves it allocated and empty (a checkpoint fills it)."""
+    and scattered. `initialise=False` leaves it allocated and empty (a checkpoint fills it). With
+    `parallel.cpu_offload` the shards live in host memory (the computed buffers on the device). `report`
+    gets the reasons of fallbacks (compilation with graph breaks, the plain loss)."""
     model = models.meta_model(config, architecture)
     full_state = None
     if initialise and not config.model.pretrained and world.main:
         full_state = models.reference_model(config, architecture).state_dict()
-    shard(model, config, world.device)
+    shard(model, config, world.device, report)
+    storage_device = torch.device("cpu") if config.parallel.cpu_offload else world.device
     if initialise and not config.model.pretrained:
-        materialise(model, full_state, world.device)
+        materialise(model, full_state, storage_device, buffers=world.device)
         del full_state
     else:
-        model.to_empty(device=world.device)
+        model.to_empty(device=storage_device)
         models.restore_computed_buffers(model, world.device)
         if initialise:
             ckpt.load_hf_shards(model, Path(config.model.pretrained))

@@ -4,6 +4,7 @@ what it measured to OUTPUT/rank-<r>.json (and its shards where asked), the test 
     torchrun --nproc-per-node 2 tests/train/sharded_checks.py gradient-sync OUTPUT
     torchrun --nproc-per-node 2 tests/train/sharded_checks.py load-export OUTPUT PRETRAINED MAX_FILE_BYTES
     torchrun --nproc-per-node N tests/train/sharded_checks.py validation OUTPUT CORPUS TOKENIZER
+    torchrun --nproc-per-node 4 tests/train/sharded_checks.py hsdp-load-export OUTPUT PRETRAINED REPLICATE
 """
 
 from __future__ import annotations
@@ -142,12 +143,33 @@ def validation(output: Path, corpus: Path, tokenizer: Path) -> None:
     close_world(world)
 
 
+def hsdp_load_export(output: Path, pretrained: Path, replicate: int) -> None:
+    """A pretrained directory loaded shard-wise on an HSDP mesh (`parallel.replicate`), then exported: rank 0
+    saves the whole loaded model (full tensors) for the test to compare with the directory and the export."""
+    config = load_train_config(overrides=[f"run.output_dir={output}", "data.train=unused",
+                                          f"model.pretrained={pretrained}", "run.threads=1",
+                                          f"parallel.replicate={replicate}"])
+    world = init_world(config)
+    tokenizer = models.load_tokenizer(config)
+    model = build_model(config, models.model_config(config, tokenizer), world)
+    whole = {name: full(parameter).detach().clone() for name, parameter in model.named_parameters()}
+    rows = {name: list(owned_rows(parameter)) for name, parameter in model.named_parameters()}
+    if world.main:
+        torch.save(whole, output / "loaded.pt")
+    ckpt.export_hf(model, tokenizer, output / "hf", torch.float32, world.rank, world.size, 2**20)
+    placements = {name: [str(p) for p in parameter.placements] for name, parameter in model.named_parameters()}
+    (output / f"rank-{world.rank}.json").write_text(json.dumps({"rows": rows, "placements": placements}))
+    close_world(world)
+
+
 if __name__ == "__main__":
     check, target, *rest = sys.argv[1:]
     if check == "gradient-sync":
         gradient_sync(Path(target))
     elif check == "validation":
         validation(Path(target), Path(rest[0]), Path(rest[1]))
+    elif check == "hsdp-load-export":
+        hsdp_load_export(Path(target), Path(rest[0]), int(rest[1]))
     elif check == "load-export":
         load_export(Path(target), Path(rest[0]), int(rest[1]))
     else:

@@ -103,3 +103,15 @@ def test_checkpoints_need_a_filesystem_path_while_shards_may_be_on_object_storag
     config = load_train_config(path, ["run.output_dir='/tmp/run'", "data.train='s3://bucket/build/train'",
                                       "tokenizer.train_vocab_size=512"])
     assert config.data.train == "s3://bucket/build/train"
+
+
+def test_document_masking_needs_an_attention_that_can_mask():
+    config = load_train_config(overrides=REQUIRED)
+    assert config.data.document_masking and config.parallel.loss_chunk_tokens == 4096
+    assert config.parallel.replicate == 1 and not config.parallel.cpu_offload and not config.checkpoint.async_save
+    with pytest.raises(ConfigError, match="data.document_masking: not available with model.attn_implementation = "
+                                          "'sdpa_paged'"):
+        load_train_config(overrides=REQUIRED + ['model.attn_implementation="sdpa_paged"'])
+    load_train_config(overrides=REQUIRED + ['model.attn_implementation="sdpa_paged"', "data.document_masking=false"])
+    with pytest.raises(ConfigError, match="parallel.replicate"):
+        load_train_config(overrides=REQUIRED + ["parallel.replicate=0"])

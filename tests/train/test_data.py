@@ -189,3 +189,75 @@ def test_shards_on_object_storage_read_as_local_ones(shards, bucket):
     assert dict(iter_texts(remote)) == dict(iter_texts(files)) == dict(enumerate(texts))
     assert list(PackedSequences(remote, byte_tokens, seq_len=16, eod_id=EOD)) == \
         list(PackedSequences(files, byte_tokens, seq_len=16, eod_id=EOD))
+
+
+# --- ranks read their own row groups; resume opens the row group of the position ------------------------
+
+import pyarrow.parquet as pq
+
+from gap_replay.train import data as data_module
+from gap_replay.train.data import rank_range, row_groups
+
+
+@pytest.fixture
+def grouped(tmp_path):
+    """3 shards of 20 documents each, in row groups of 4 (5 per shard)."""
+    texts = [f"doc {i} " + "y" * (i * 5 % 17) for i in range(60)]
+    for shard in range(3):
+        batch = documents_to_batch(make_document(id=f"replay:g:{i}", source="replay", text=texts[i])
+                                   for i in range(shard * 20, shard * 20 + 20))
+        pq.write_table(pa.Table.from_batches([batch]), tmp_path / f"part-{shard:05d}-of-00003.parquet",
+                       row_group_size=4)
+    files = shard_files(tmp_path)
+    assert [group.rows for group in row_groups(files)] == [4] * 15
+    return files, texts
+
+
+@pytest.fixture
+def read_log(monkeypatch):
+    log: list[tuple[str, int]] = []
+    monkeypatch.setattr(data_module, "READ_LOG", log)
+    return log
+
+
+def test_each_rank_reads_only_the_row_groups_of_its_contiguous_range(grouped, read_log):
+    files, texts = grouped
+    covered = []
+    for rank in range(4):
+        read_log.clear()
+        start, stop = rank_range(60, rank, 4)
+        assert (start, stop) == (rank * 15, rank * 15 + 15)
+        packed = list(PackedSequences(files, byte_tokens, seq_len=16, eod_id=EOD, bos_id=BOS, rank=rank,
+                                      world_size=4, keep_partial=True))
+        mine = [token for text in texts[start:stop] for token in [BOS] + list(text.encode()) + [EOD]]
+        assert [token for sequence in packed for token in sequence] == mine
+        # Row groups g hold documents [4g, 4g + 4): the rank reads those overlapping [start, stop), each once.
+        assert [(files.index(path), group) for path, group in read_log] == \
+            [(g // 5, g % 5) for g in range(start // 4, (stop - 1) // 4 + 1)]
+        covered += texts[start:stop]
+    assert covered == texts
+
+
+def test_resume_opens_the_row_group_of_the_position_and_nothing_before(grouped, read_log):
+    files, _ = grouped
+    make = lambda: BatchStream(files, byte_tokens, 16, EOD, micro_batch_size=2, rank=1, world_size=2,
+                               tokenize_batch=3, bos_id=BOS)
+    reference = _batches(make(), 12)
+    first = make()
+    head = _batches(first, 7)
+    state = first.state_dict()
+    assert state["document"] > 34  # well inside rank 1's range [30, 60)
+    read_log.clear()
+    resumed = make()
+    resumed.load_state_dict(state)
+    assert head + _batches(resumed, 5) == reference
+    groups = row_groups(files)
+    holding = next(g for g in groups if g.first <= state["document"] < g.first + g.rows)
+    assert read_log[0] == (holding.file, holding.group)  # the first row group read holds the position
+
+
+def test_a_position_from_the_strided_layout_is_refused(shards):
+    files, _ = shards
+    stream = BatchStream(files, byte_tokens, 16, EOD, micro_batch_size=2)
+    with pytest.raises(ValueError, match="every n-th document"):
+        stream.load_state_dict({"epoch": 0, "document": 3, "offset": 0})

@@ -74,10 +74,11 @@ def single(corpus, tmp_path_factory):
 
 
 def test_fsdp_trainer_matches_a_plain_pytorch_loop(single, corpus):
-    """Same weights, data, optimizer and schedule without FSDP: the same losses."""
+    """Same weights, data, optimizer and schedule (and document masking) without FSDP or the chunked loss:
+    the same losses."""
     from gap_replay.train import model as models
     from gap_replay.train.data import BatchStream, shard_files
-    from gap_replay.train.trainer import build_optimizer, build_scheduler, causal_lm_loss
+    from gap_replay.train.trainer import build_optimizer, build_scheduler, causal_lm_loss, document_masking
 
     summary, output = single
     config = load_train_config(output.parent / "run.toml")
@@ -88,10 +89,12 @@ def test_fsdp_trainer_matches_a_plain_pytorch_loop(single, corpus):
     batches = BatchStream(shard_files(corpus / "train"), models.tokenize_function(tokenizer), 64,
                           models.eod_id(tokenizer, config), micro_batch_size=2, bos_id=models.bos_id(tokenizer, config))
     plain = {}
+    documents = document_masking(config, models.eod_id(tokenizer, config))
+    assert documents is not None  # on by default
     for step in range(1, 5):
         total = 0.0
         for _ in range(accumulation):
-            loss = causal_lm_loss(model, torch.from_numpy(next(batches)))
+            loss = causal_lm_loss(model, torch.from_numpy(next(batches)), documents=documents)
             (loss / accumulation).backward()
             total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
