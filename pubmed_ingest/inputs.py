@@ -14,7 +14,8 @@ place of an article comes a :class:`~gap_replay.core.outcome.Drop` (source ``pub
 - ``too_large``: a member (or single file) over ``max_member_bytes`` (default 64 MiB); id
   ``file:<archive>:<member>`` (``file:<name>`` for a single file); the archive goes on with its next member.
 - ``parse_error``: the archive (or file) cannot be read any further (corrupt or truncated tar
-  or gzip); id ``file:<archive>``; always the last item, after the members read before the damage.
+  or gzip: a bad CRC, junk where a tar header should be, a stream that ends before tar's end-of-archive
+  marker); id ``file:<archive>``; always the last item, after the members read before the damage.
 
 A failure to read the bytes (``gap_replay.core.errors.is_transient``: an ``OSError`` such as a connection
 reset half-way through, ``MemoryError``) raises instead, so that the task reading it is tried again.
@@ -116,7 +117,11 @@ def iter_jats_archive(
     """
     members = 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|*") as archive:
+        # Gzip is read through the gzip module, which checks each member's CRC and length and fails on a
+        # stream cut short or followed by junk; tarfile's own gzip reader checks neither.
+        unpacked = gzip.GzipFile(fileobj=stream, mode="rb") if _starts_with_gzip(stream) else None
+        with tarfile.open(fileobj=stream if unpacked is None else unpacked, mode="r|" if unpacked else "r|*",
+                          tarinfo=_EndTellingTarInfo) as archive:
             for member in archive:
                 if not member.isfile() or not _is_jats_name(member.name):
                     continue
@@ -127,6 +132,10 @@ def iter_jats_archive(
                     handle = archive.extractfile(member)
                     yield member.name, handle.read() if handle is not None else b""
                 members += 1
+            _check_archive_end(archive)
+        if unpacked is not None:
+            while unpacked.read(1 << 20):  # to the gzip trailer, whose checks run as it is reached
+                pass
     except Exception as error:  # noqa: BLE001 - tarfile, gzip and zlib all signal damage differently
         if is_transient(error):  # a read cut short is no end of the package: the caller's task fails
             raise
@@ -136,6 +145,41 @@ def iter_jats_archive(
             detail=f"{type(error).__name__}: {error} (after {members} members)",
             source=SOURCE,
         )
+
+
+class _EndTellingTarInfo(tarfile.TarInfo):
+    """A TarInfo that leaves on its archive the header error that stopped the reading (``ended_by``).
+
+    tarfile ends a stream's iteration the same quiet way at the end-of-archive marker (a zero block), at a
+    header that is not one (junk after the first member) and at a stream cut short: only the first is an end.
+    """
+
+    @classmethod
+    def fromtarfile(cls, archive):
+        try:
+            info = super().fromtarfile(archive)
+        except tarfile.HeaderError as error:
+            archive.ended_by = error
+            raise
+        archive.ended_by = None
+        return info
+
+
+def _check_archive_end(archive: tarfile.TarFile) -> None:
+    """Raise ``tarfile.ReadError`` unless reading `archive` stopped at its end-of-archive marker."""
+    ended_by = getattr(archive, "ended_by", None)
+    if isinstance(ended_by, tarfile.EOFHeaderError):
+        return
+    if isinstance(ended_by, (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError)):
+        raise tarfile.ReadError("the package ends without tar's end-of-archive marker (cut short)")
+    raise tarfile.ReadError(f"a damaged tar header where the next member should start ({ended_by})")
+
+
+def _starts_with_gzip(stream: BinaryIO) -> bool:
+    try:
+        return _peek(stream, 2) == GZIP_MAGIC
+    except TypeError:  # neither seekable nor peekable: tarfile detects the compression itself
+        return False
 
 
 def read_jats_file(

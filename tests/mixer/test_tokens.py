@@ -85,3 +85,19 @@ def test_a_vocabulary_smaller_than_asked_for_is_said(texts, tmp_path, capsys):
     assert made < 32_000
     assert f"tokenizer: asked for a vocabulary of 32,000 tokens, made {made:,}: 3 documents" in capsys.readouterr().err
     assert vocabulary_shortfall(train_tokenizer(texts, vocab_size=600), 600, len(texts)) is None
+
+
+def test_counts_are_taken_in_batches_bounded_by_characters(texts, tmp_path, monkeypatch):
+    """Long documents are encoded a few at a time (a batch's encodings are held together), short ones many at a
+    time, and the counts are those of one document at a time, in order."""
+    from gap_replay.mixer import tokens
+
+    path = save_tokenizer(train_tokenizer(texts, vocab_size=600), str(tmp_path / "tok"))
+    monkeypatch.setattr(tokens, "ENCODE_MAX_CHARS", 10_000)
+    long, short = "word " * 1_000, "a short one"  # 5,000 and 11 characters
+    mixed = [short, long, long, short, "", long, *[short] * 600, "word " * 3_000]
+    batches = list(tokens.encode_batches(mixed))
+    assert [len(batch) for batch in batches] == [2, 3, 256, 256, 89, 1] and sum(batches, []) == mixed
+    assert all(sum(map(len, batch)) <= 10_000 or len(batch) == 1 for batch in batches)
+    one_by_one = [count_tokens(path, [text])[0] for text in mixed]
+    assert count_tokens(path, mixed) == one_by_one and one_by_one[1] > 1_000

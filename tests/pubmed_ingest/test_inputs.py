@@ -126,6 +126,57 @@ def test_corrupt_package_yields_what_it_could_then_one_error(tmp_path):
     assert [name for name, _ in items[:-1]] == [f"{cut_plain}:PMC001/ehp-116-1694.nxml"]
 
 
+def _tar_blocks(plain: bytes) -> list[int]:
+    """Offsets of the member headers of the uncompressed tar `plain`, in order."""
+    with tarfile.open(fileobj=io.BytesIO(plain), mode="r:") as archive:
+        return [member.offset for member in archive.getmembers()]
+
+
+@pytest.mark.parametrize("compression, damage", [
+    *[(compression, damage) for compression in ("gz", "") for damage in ("junk header", "no end marker",
+                                                                         "cut at a member")],
+    ("gz", "bad crc"), ("gz", "junk after gzip"),
+])
+def test_a_package_damaged_where_tarfile_stops_quietly_is_a_drop(tmp_path, compression, damage):
+    """tarfile ends a stream's iteration without an error at a header that is not one, or at a stream
+    that stops at a member's boundary: neither is the end of the package, and the members after it
+    would be lost without a word."""
+    plain = build_package(tmp_path / "plain.tar", compression="").read_bytes()
+    headers = _tar_blocks(plain)  # the folder, three articles, a figure, a macOS file
+    third = headers[3]  # the header of the third article (elife05031.xml)
+    if damage == "junk header":
+        plain = plain[:third] + b"\x17junk!" * (512 // 6) + b"\x17\x17" + plain[third + 512:]
+    elif damage == "no end marker":
+        end = len(plain.rstrip(b"\0"))  # the last member's data, then its padding to a block
+        plain = plain[:end + -end % 512]
+    elif damage == "cut at a member":
+        plain = plain[:third]
+    packed = gzip.compress(plain, mtime=0) if compression == "gz" else plain
+    if damage == "bad crc":
+        packed = packed[:-8] + bytes(byte ^ 0xFF for byte in packed[-8:-4]) + packed[-4:]
+    elif damage == "junk after gzip":
+        packed += b"this is not gzip"
+    package = tmp_path / ("damaged.tar.gz" if compression else "damaged.tar")
+    package.write_bytes(packed)
+    items = list(iter_jats_inputs(package))
+    *articles, last = items
+    assert isinstance(last, Drop) and last.reason == "parse_error" and last.id == f"file:{package}", items
+    expected = ARTICLES[:2] if damage in ("junk header", "cut at a member") else ARTICLES
+    assert [name for name, _ in articles] == [f"{package}:PMC001/{name}" for name in expected]
+    assert f"(after {len(articles)} members)" in last.detail
+
+
+@pytest.mark.parametrize("compression", ["gz", ""])
+def test_an_undamaged_package_ends_without_a_drop(tmp_path, compression):
+    """Zero padding after tar's end marker (tar pads to whole records) and a second gzip member are fine."""
+    suffix = f".{compression}" if compression else ""
+    package = build_package(tmp_path / f"whole.tar{suffix}", compression=compression)
+    if compression == "gz":
+        package.write_bytes(package.read_bytes() + gzip.compress(b"\0" * 10240, mtime=0))
+    items = list(iter_jats_inputs(package))
+    assert [name for name, _ in items] == [f"{package}:PMC001/{name}" for name in ARTICLES]
+
+
 def test_corrupt_gzip_single_file_is_a_drop(tmp_path):
     broken = tmp_path / "broken.nxml.gz"
     broken.write_bytes(gzip.compress((PMC / "mds526.nxml").read_bytes())[:2000])
