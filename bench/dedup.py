@@ -40,9 +40,10 @@ and `per_cpu_second_speedup_vs_<peer>` compares it.
 
     python bench/dedup.py [--documents 100000] [--million] [--skip-peers] [--setup-peers] [--profile] [--workdir DIR]
 
-`--million` runs ours alone on 1,000,000 documents and reports time and peak memory (resident set of
-the Spark JVM and its Python workers, sampled every 0.2 s, in all and per core; the JVM's heap is Spark's
-default 1 GiB).
+`--million` runs ours alone on 1,000,000 documents and reports time and peak memory. Every run reports ours'
+peak memory (`peak_mib`) as bench/scale.py measures it, sampled every 0.2 s: the JVM's resident set, the Python
+workers' proportional set size (their shared pages counted once), the largest worker's resident set, and per
+executor core (JVM plus workers over the cores; the JVM's heap is Spark's default 1 GiB).
 """
 
 from __future__ import annotations
@@ -58,10 +59,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import Sampler  # noqa: E402  (the scale bench's memory and CPU sampler, beside this file)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "pubmed"
@@ -253,7 +256,7 @@ def process_tree_cpu() -> float:
         usage = resource.getrusage(who)
         total += usage.ru_utime + usage.ru_stime
     ticks = os.sysconf("SC_CLK_TCK")
-    pending = MemorySampler._children(os.getpid())
+    pending = _children(os.getpid())
     while pending:
         pid = pending.pop()
         try:
@@ -262,53 +265,19 @@ def process_tree_cpu() -> float:
             total += sum(int(value) for value in fields[11:15]) / ticks  # utime stime cutime cstime
         except OSError:
             continue
-        pending += MemorySampler._children(pid)
+        pending += _children(pid)
     return total
 
 
-class MemorySampler:
-    """Peak resident memory of the Spark JVM and its Python workers (children of this process)."""
-
-    def __init__(self):
-        self.peak_spark_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def _children(pid: int) -> list[int]:
-        children = []
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as stream:
-                    children += [int(child) for child in stream.read().split()]
-        except OSError:
-            pass
-        return children
-
-    @staticmethod
-    def _rss_mb(pid: int) -> float:
-        try:
-            with open(f"/proc/{pid}/statm") as stream:
-                return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except OSError:
-            return 0.0
-
-    def _run(self):
-        while not self._stop.wait(0.2):
-            pending, total = self._children(os.getpid()), 0.0
-            while pending:
-                pid = pending.pop()
-                total += self._rss_mb(pid)
-                pending += self._children(pid)
-            self.peak_spark_mb = max(self.peak_spark_mb, total)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+def _children(pid: int) -> list[int]:
+    children = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as stream:
+                children += [int(child) for child in stream.read().split()]
+    except OSError:
+        pass
+    return children
 
 
 def cpu_by_process() -> tuple[dict, dict]:
@@ -316,10 +285,10 @@ def cpu_by_process() -> tuple[dict, dict]:
     JVMs' threads by name, digits folded (``C# CompilerThre``: the JIT compilers, ``Executor task l``:
     Spark's tasks)."""
     ticks, kinds, threads = os.sysconf("SC_CLK_TCK"), defaultdict(float), defaultdict(float)
-    pending = MemorySampler._children(os.getpid())
+    pending = _children(os.getpid())
     while pending:
         pid = pending.pop()
-        pending += MemorySampler._children(pid)
+        pending += _children(pid)
         try:
             name = open(f"/proc/{pid}/comm").read().strip()
             kinds[name] += sum(map(int, open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[11:15])) / ticks
@@ -379,27 +348,33 @@ def run_ours(workdir: Path, profile: bool = False) -> dict:
     config = load_config()
     config.spark.ui = config.spark.ui or profile  # the profile reads the UI's REST API
     context = RunContext(config, stream=open(os.devnull, "w"))
-    with MemorySampler() as memory:
-        started = time.perf_counter()
-        context.spark  # noqa: B018 - start Spark outside the timed stage
-        spark_start = time.perf_counter() - started
+    started = time.perf_counter()
+    context.spark  # noqa: B018 - start Spark outside the timed stage
+    spark_start = time.perf_counter() - started
+    cores = context.spark.sparkContext.defaultParallelism  # local[*]: every core of this machine
+    memory = Sampler(os.getpid(), cores)  # the scale bench's: memory by role, the Python workers' as PSS
+    memory.stage = "dedup"
+    memory.start()
+    try:
         started, cpu, before = time.perf_counter(), process_tree_cpu(), cpu_by_process()
         ledger = run_dedup(context, [str(workdir / "corpus")], str(workdir / "ours"))
         seconds, cpu = time.perf_counter() - started, process_tree_cpu() - cpu
+    finally:
+        memory.stop.set()
+        memory.join()
+    peak = {key: round(value) for key, value in memory.peaks.get("dedup", {}).items()}
     profiled = {"profile": spark_profile(context.spark, before)} if profile else {}
     pairs = set()
     for row in pq.read_table(workdir / "ours" / "clusters").to_pylist():
         pairs |= {(row["kept_id"], member) for member in row["member_ids"] if member != row["kept_id"]}
     drops = pq.read_table(workdir / "ours" / "drops").to_pylist()
     pairs |= {(row["id"], row["detail"]) for row in drops if row["reason"] == "exact_duplicate"}
-    cores = context.spark.sparkContext.defaultParallelism  # local[*]: every core of this machine
     context.spark.stop()
     bands, rows = lsh_bands(config.dedup)
     return {"seconds": round(seconds, 2), "docs_per_s": round(ledger.documents_in / seconds, 1), "cores": cores,
             "docs_per_s_per_core": round(ledger.documents_in / seconds / cores, 1),
             "cpu_seconds": round(cpu, 1), "docs_per_cpu_s": round(ledger.documents_in / cpu, 1),
-            "spark_start_seconds": round(spark_start, 2), "peak_rss_mb_spark": round(memory.peak_spark_mb),
-            "peak_rss_mb_spark_per_core": round(memory.peak_spark_mb / cores),
+            "spark_start_seconds": round(spark_start, 2), "peak_mib": peak,
             "dropped": dict(ledger.dropped), "bands": bands, "rows": rows, "num_perm": config.dedup.num_perm,
             **profiled, "_pairs": pairs}
 

@@ -115,7 +115,10 @@ CONTENT_ERRORS = {  # reader and input -> (the drop's id, the error its detail n
     "jats file, gzip with a bad CRC": (lambda: [read_jats_file(io.BytesIO(bad_crc(PAPER)), name="p.nxml.gz")],
                                        "file:p.nxml.gz", "BadGzipFile"),
     "jats package, truncated": (lambda: list(iter_jats_archive(io.BytesIO(PACKAGE[: len(PACKAGE) // 2]), name="oa.tar.gz")),
-                                "file:oa.tar.gz", "ReadError"),
+                                "file:oa.tar.gz", "EOFError"),
+    "jats package, gzip with a bad CRC": (
+        lambda: list(iter_jats_archive(io.BytesIO(bad_crc(gzip.decompress(PACKAGE))), name="oa.tar.gz")),
+        "file:oa.tar.gz", "BadGzipFile"),
 }
 
 
