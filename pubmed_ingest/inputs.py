@@ -120,8 +120,8 @@ def iter_jats_archive(
         # Gzip is read through the gzip module, which checks each member's CRC and length and fails on a
         # stream cut short or followed by junk; tarfile's own gzip reader checks neither.
         unpacked = gzip.GzipFile(fileobj=stream, mode="rb") if _starts_with_gzip(stream) else None
-        with tarfile.open(fileobj=stream if unpacked is None else unpacked, mode="r|" if unpacked else "r|*",
-                          tarinfo=_EndTellingTarInfo) as archive:
+        source, mode = (stream, "r|*") if unpacked is None else (unpacked, "r|")
+        with tarfile.open(fileobj=source, mode=mode, tarinfo=_EndTellingTarInfo) as archive:
             for member in archive:
                 if not member.isfile() or not _is_jats_name(member.name):
                     continue

@@ -126,7 +126,7 @@ def disturbed(real, mode: str, markers: str):
             return result
         finally:
             fetch.Fetcher.fetch = original
-            if outcome == "finished" or not calls or len(calls) != limit:
+            if len(calls) != limit:  # the planned failure logged itself
                 log(outcome)
 
     return run
