@@ -27,15 +27,17 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from gap_replay.core import storage
 from gap_replay.dedup.settings import DedupConfig
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON
-from gap_replay.core.shards import (STAGED_DDL, commit_files, count_rows, ensure_nonempty, input_parts, new_run, read_documents,
-                                    read_parquet, resolve_document_dirs, spark_reads, write_outcomes, write_parquet)
+from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
+from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, commit_files, count_rows, document_files,
+                                    ensure_nonempty, map_slices, new_run, plan_parts, read_parquet,
+                                    resolve_document_dirs, spark_reads, write_mapped_outcomes, write_parquet)
 from gap_replay.core.spark import spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.lsh import optimal_bands
@@ -43,7 +45,7 @@ from gap_replay.dedup.minhash import MinHasher
 from gap_replay.dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, DRIVER_COMPONENT_PAIRS, NODE, OVERLAP, Banding,
                                    annotated_schema, annotator, candidate_pairs, candidate_texts, cluster_writer,
                                    clusters_in_memory, clusters_of, components_of_pairs, connected_components,
-                                   score_pairs)
+                                   pair_text_rows, score_pairs)
 
 STAGE = "dedup"
 CLUSTERS_DIR = "clusters"
@@ -103,9 +105,12 @@ class DedupResult:
     outcomes: object  # DataFrame: document columns + drop_reason/drop_detail
     clusters: object | None  # DataFrame of CLUSTER_SCHEMA columns, None when near-duplicates are off
     stats: dict = field(default_factory=dict)
+    # For documents read from files (ParquetCorpus): the function marking a row group's drops, for
+    # core.shards.write_mapped_outcomes (the outcomes written without a shuffle of the texts).
+    mark: Callable | None = None
 
 
-KEY = ["_file", "_row"]
+KEY = [FILE_KEY, ROW_KEY]
 BANDED = "_banded"  # whether the document has band keys (some words)
 
 
@@ -134,11 +139,128 @@ def keyed(documents, save: Callable):
         return save(frame, "documents")
 
 
+class FrameCorpus:
+    """Documents given as a DataFrame (built in memory, or read by Spark): the texts go to Python through
+    Spark where they are needed."""
+
+    def __init__(self, documents, save: Callable):
+        self.spark = documents.sparkSession
+        self.documents = keyed(documents, save)
+
+    def annotate(self, function: Callable):
+        narrow = self.documents.select(*KEY, *ANNOTATION_INPUT)
+        return narrow.mapInArrow(function, annotated_schema(narrow.schema))
+
+    def pair_texts(self, pairs, keys, found: int, save: Callable):
+        return candidate_texts(pairs, keys, self.documents, broadcast=2 * found <= BROADCAST_ROWS)
+
+    def outcomes(self, dropped, dropped_rows: int | None, save: Callable) -> tuple[object, None]:
+        """(outcome DataFrame, None): the few drops joined to the documents where they lie (broadcast) when
+        they fit, so the documents' rows are shuffled once, by the writer."""
+        from pyspark.sql import functions as F
+
+        dropped = dropped.select(*KEY, F.col(DROP_REASON).alias("_reason"), F.col(DROP_DETAIL).alias("_detail"))
+        if dropped_rows is None:  # not known yet: counted once saved
+            dropped = save(dropped, "dropped")
+            dropped_rows = _rows(save, dropped, "dropped")
+        if dropped_rows <= BROADCAST_ROWS:
+            dropped = F.broadcast(dropped)
+        outcomes = self.documents.join(dropped, KEY, "left").select(
+            *COLUMN_NAMES, F.col("_reason").alias(DROP_REASON), F.col("_detail").alias(DROP_DETAIL))
+        return outcomes, None
+
+
+class KeyedRows:
+    """A checkpoint sorted by KEY, read back in Python tasks an input file at a time (its Parquet row
+    groups' statistics let the read skip the other files' rows); the last file read is kept."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self._file, self._rows = None, None
+
+    def of(self, documents: pa.Table) -> pa.Table:
+        """The rows for `documents`: contiguous rows of one input file, with KEY columns."""
+        import pyarrow.parquet as pq
+
+        file = documents.column(FILE_KEY)[0].as_py()
+        if file != self._file:
+            fs, path = storage.resolve(self.directory)
+            self._rows = pq.read_table(path, filesystem=fs, filters=[(FILE_KEY, "=", file)]).sort_by(ROW_KEY)
+            self._file = file
+        first = documents.column(ROW_KEY)[0].as_py()
+        rows = self._rows.column(ROW_KEY).to_numpy()
+        low, high = np.searchsorted(rows, [first, first + documents.num_rows])
+        return self._rows.slice(low, high - low)
+
+
+def drop_marker(dropped: KeyedRows) -> Callable[[pa.Table], pa.Table]:
+    """The outcomes of a row group of documents (with KEY columns): the documents with DROP_REASON and
+    DROP_DETAIL from the `dropped` rows (KEY, DROP_REASON, DROP_DETAIL), null where a document is kept."""
+
+    def mark(documents: pa.Table) -> pa.Table:
+        drops = dropped.of(documents)
+        position = np.full(documents.num_rows, -1, np.int64)
+        position[drops.column(ROW_KEY).to_numpy() - documents.column(ROW_KEY)[0].as_py()] = np.arange(drops.num_rows)
+        taken = pa.array(position, mask=position < 0)
+        return documents.append_column(DROP_REASON, drops.column(DROP_REASON).take(taken)) \
+                        .append_column(DROP_DETAIL, drops.column(DROP_DETAIL).take(taken))
+
+    return mark
+
+
+class ParquetCorpus:
+    """Documents in Parquet files (a stage's inputs), read by Python tasks with pyarrow
+    (:func:`core.shards.map_slices`): the texts never pass through the JVM, which moves only the narrow
+    tables. A row's KEY is its file's place in `files` and its row in the file. Needs checkpoints written to
+    a directory (:class:`Checkpoints`): the tasks read the drops and the pairs' ends from there."""
+
+    def __init__(self, spark, files: Sequence[str], part_mib: int, read_bytes: int | None = None):
+        from gap_replay.core.ingest import listed_sizes
+        from gap_replay.core.spark import default_parallelism
+
+        self.spark, self.files, self.part_mib = spark, list(files), part_mib
+        sizes = listed_sizes(self.files)
+        # Passes that write no file are cut for the cores, `read_bytes` of input a task by default a core's
+        # share (their rows do not depend on it); the outputs' parts only by part_mib (write_mapped_outcomes).
+        if read_bytes is None:
+            share = -(-sum(sizes) // max(1, default_parallelism(spark)))
+            read_bytes = max(1 << 20, min(part_mib << 20, share))
+        self.reading = plan_parts(self.files, read_bytes, sizes)
+
+    def annotate(self, function: Callable):
+        from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+        narrow = StructType([StructField(FILE_KEY, LongType()), StructField(ROW_KEY, LongType()),
+                             *(StructField(name, StringType()) for name in ANNOTATION_INPUT)])
+        return map_slices(self.spark, self.reading, lambda table: pa.Table.from_batches(
+            list(function(iter(table.to_batches())))), annotated_schema(narrow), ANNOTATION_INPUT)
+
+    def pair_texts(self, pairs, keys, found: int, save: Callable):
+        from pyspark.sql import functions as F
+
+        ends = pairs.select("a", "b", F.explode(F.array("a", "b")).alias(NODE)).join(keys, NODE)
+        save(ends.orderBy(*KEY), "ends")
+        lookup = KeyedRows(storage.join(save.directory, "ends"))
+        return map_slices(self.spark, self.reading, lambda documents: pair_text_rows(documents, lookup.of(documents)),
+                          f"a long, b long, {NODE} long, text string", ("text",))
+
+    def outcomes(self, dropped, dropped_rows: int | None, save: Callable) -> tuple[object, Callable]:
+        """(outcome DataFrame, the function that marks a row group's drops, for
+        :func:`core.shards.write_mapped_outcomes`)."""
+        save(dropped.select(*KEY, DROP_REASON, DROP_DETAIL).orderBy(*KEY), "dropped")
+        mark = drop_marker(KeyedRows(storage.join(save.directory, "dropped")))
+        parts = plan_parts(self.files, self.part_mib << 20)
+        outcomes = map_slices(self.spark, parts, lambda documents: mark(documents).select(OUTCOME_SCHEMA.names),
+                              spark_schema(OUTCOME_SCHEMA))
+        return outcomes, mark
+
+
 def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_grams=None,
                 checkpoint: Callable | None = None, clusters_dir: str | None = None) -> DedupResult:
     """All the rules of the module docstring on a DataFrame of documents.
 
-    `benchmark_grams`: sorted unique uint64 hashes of the benchmarks' word n-grams
+    `documents`: a DataFrame, or a :class:`ParquetCorpus` (files read by Python tasks; needs `checkpoint`
+    to be a :class:`Checkpoints` with a directory). `benchmark_grams`: sorted unique uint64 hashes of the benchmarks' word n-grams
     (:func:`dedup.decontaminate.benchmark_ngrams`), or None. `checkpoint(df, name)`: see
     :class:`Checkpoints` (default: local checkpoints). `clusters_dir`: where to write the clusters
     (:func:`write_clusters`); the result's clusters are then read back from there.
@@ -153,18 +275,18 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
 
     settings = settings or DedupConfig()
     settings.validate()
-    spark = documents.sparkSession
+    spark = documents.spark if isinstance(documents, ParquetCorpus) else documents.sparkSession
     save = checkpoint or Checkpoints(spark)
     stats: dict = {}
 
     bands, rows = lsh_bands(settings) if settings.near else (0, 0)
     banding = Banding(hasher_of(settings) if settings.near else None, bands, rows)
     broadcast = spark.sparkContext.broadcast(benchmark_grams) if benchmark_grams is not None else None
-    docs = keyed(documents, save)
-    narrow = docs.select(*KEY, *ANNOTATION_INPUT)
+    if isinstance(documents, ParquetCorpus) and getattr(save, "directory", None) is None:
+        raise ValueError("documents read from files need checkpoints written to a directory (Checkpoints)")
+    corpus = documents if isinstance(documents, ParquetCorpus) else FrameCorpus(documents, save)
     _describe(spark, "dedup: hashes, benchmark overlap and MinHash band keys of every document")
-    annotated = save(narrow.mapInArrow(annotator(banding, broadcast, settings.contamination_ngram),
-                                       annotated_schema(narrow.schema))
+    annotated = save(corpus.annotate(annotator(banding, broadcast, settings.contamination_ngram))
                      .withColumns({NODE: F.xxhash64("id"), BANDED: F.col(BANDS).isNotNull()}), "annotated")
     _describe(spark, "dedup: id, exact-text and contamination rules")
     # The rules as column expressions over a few selects (each DataFrame call is analysed by Spark).
@@ -199,21 +321,11 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
     clusters, dropped_rows = None, None
     if settings.near:
         decisions = save(decisions, "keys")
-        decisions, clusters, dropped_rows = _near_duplicates(docs, annotated, decisions, settings, save,
+        decisions, clusters, dropped_rows = _near_duplicates(corpus, annotated, decisions, settings, save,
                                                              clusters_dir, stats)
     _describe(spark, "dedup: outcomes")
-    # The drops are few next to the documents: they are joined where the documents lie (broadcast) when
-    # they fit, so the documents' rows are shuffled once, by the writer.
-    dropped = decisions.where(F.col(DROP_REASON).isNotNull()).select(
-        *KEY, F.col(DROP_REASON).alias("_reason"), F.col(DROP_DETAIL).alias("_detail"))
-    if dropped_rows is None:  # not known yet: counted once saved
-        dropped = save(dropped, "dropped")
-        dropped_rows = _rows(save, dropped, "dropped")
-    if dropped_rows <= BROADCAST_ROWS:
-        dropped = F.broadcast(dropped)
-    outcomes = docs.join(dropped, KEY, "left").select(*COLUMN_NAMES, F.col("_reason").alias(DROP_REASON),
-                                                      F.col("_detail").alias(DROP_DETAIL))
-    return DedupResult(outcomes, clusters, stats)
+    outcomes, mark = corpus.outcomes(decisions.where(F.col(DROP_REASON).isNotNull()), dropped_rows, save)
+    return DedupResult(outcomes, clusters, stats, mark)
 
 
 def _rows(save: Callable, frame, name: str) -> int:
@@ -222,7 +334,7 @@ def _rows(save: Callable, frame, name: str) -> int:
     return rows(frame, name) if rows is not None else frame.count()
 
 
-def _near_duplicates(docs, annotated, decisions, settings: DedupConfig, save: Callable, clusters_dir: str | None,
+def _near_duplicates(corpus, annotated, decisions, settings: DedupConfig, save: Callable, clusters_dir: str | None,
                      stats: dict):
     """(decisions with ``near_duplicate`` added, clusters, rows dropped or None when not counted) for the
     checkpointed `decisions` table and the `annotated` one (band keys).
@@ -232,7 +344,7 @@ def _near_duplicates(docs, annotated, decisions, settings: DedupConfig, save: Ca
     """
     from pyspark.sql import functions as F
 
-    spark = docs.sparkSession
+    spark = corpus.spark
     _describe(spark, "dedup: candidate pairs")
     alive = decisions.where(F.col(DROP_REASON).isNull() & F.col(BANDED))
     ruled_out = decisions.where(F.col(DROP_REASON).isNotNull()).select(*KEY)
@@ -247,8 +359,7 @@ def _near_duplicates(docs, annotated, decisions, settings: DedupConfig, save: Ca
     edges = None  # (a, b) arrays of the pairs to cluster, when on the driver
     if settings.verify and found:
         _describe(spark, "dedup: exact similarity of the candidate pairs")
-        scored = score_pairs(candidate_texts(pairs, alive.select(*KEY, NODE), docs,
-                                             broadcast=2 * found <= BROADCAST_ROWS), settings.ngram)
+        scored = score_pairs(corpus.pair_texts(pairs, alive.select(*KEY, NODE), found, save), settings.ngram)
         if on_driver:
             table = scored.toArrow()
             verified = table.column("similarity").to_numpy() >= settings.threshold
@@ -361,15 +472,18 @@ def run_dedup(context: RunContext, inputs: Sequence[str], output: str,
             context.say(f"dedup: MinHash {settings.num_perm} permutations, {bands} bands x {rows} rows, "
                         f"threshold {settings.threshold}, verification {'on' if settings.verify else 'off'}")
         checkpoints = Checkpoints(context.spark, storage.join(output_dir.staging, WORK_DIR))
+        part_mib = context.config.spark.part_mib
         try:
-            documents = read_documents(context.spark, inputs)
-            result = deduplicate(documents, settings, benchmark_grams=grams, checkpoint=checkpoints,
-                                 clusters_dir=output_dir.path(CLUSTERS_DIR))
+            files = document_files(inputs)
+            result = deduplicate(ParquetCorpus(context.spark, files, part_mib), settings, benchmark_grams=grams,
+                                 checkpoint=checkpoints, clusters_dir=output_dir.path(CLUSTERS_DIR))
             if result.stats:
                 context.say("dedup: " + ", ".join(f"{key.replace('_', ' ')} {value:,}"
                                                   for key, value in result.stats.items()))
-            return write_outcomes(result.outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs),
-                                  parts=input_parts(inputs, context.config.spark.part_mib))
+            # Each part of the output is one task's input files (or share of a file) in input order: the
+            # texts are read and written by Python, never shuffled.
+            return write_mapped_outcomes(context.spark, files, result.mark, output_dir.staging, STAGE,
+                                         documents_in=count_rows(inputs), part_bytes=part_mib << 20)
         finally:
             _describe(context.spark, None)
             checkpoints.remove()

@@ -232,6 +232,19 @@ def candidate_texts(pairs, keys, documents, broadcast: bool):
     return texts.join(F.broadcast(keyed_ends) if broadcast else keyed_ends, key_columns).select("a", "b", NODE, "text")
 
 
+def pair_text_rows(documents: pa.Table, ends: pa.Table) -> pa.Table:
+    """:func:`candidate_texts`'s rows (a, b, NODE, text) for the pair ends (columns a, b, NODE and the row
+    key ``_row``) that lie among `documents`: contiguous rows of one input file, with ``_row`` and text."""
+    if not documents.num_rows or not ends.num_rows:
+        return pa.table({"a": pa.array([], pa.int64()), "b": pa.array([], pa.int64()),
+                         NODE: pa.array([], pa.int64()), "text": pa.array([], pa.string())})
+    index = ends.column("_row").to_numpy() - documents.column("_row")[0].as_py()
+    inside = np.flatnonzero((index >= 0) & (index < documents.num_rows))
+    return pa.table({"a": ends.column("a").take(inside), "b": ends.column("b").take(inside),
+                     NODE: ends.column(NODE).take(inside),
+                     "text": documents.column("text").take(pa.array(index[inside]))})
+
+
 def score_pairs(texts, ngram: int):
     """The pairs of `texts` (:func:`candidate_texts`) with their exact shingle-set Jaccard similarity
     (column ``similarity``): one shuffle by pair, the two texts of a pair side by side in a sorted

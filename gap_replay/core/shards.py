@@ -203,24 +203,54 @@ def part_name(part: int) -> str:
     return f"part-{part:05d}.parquet"
 
 
+class PartFiles:
+    """The two files of one part of a stage output, its kept shard and its drop table, written by one task
+    attempt (its own files, for :func:`commit_files`); counts what it writes."""
+
+    def __init__(self, staging: str, stage: str, run: str, part: int):
+        data = storage.join(staging, DATA_DIR, part_name(part))
+        drops = storage.join(staging, DROPS_DIR, part_name(part))
+        self.stage = stage
+        # Row groups bounded by text bytes too: a group of long papers stays tens of MB, not a GB.
+        self.writers = [ShardWriter(data, DOCUMENT_SCHEMA, staged=attempt_file(data, run), text_column="text"),
+                        ShardWriter(drops, DROPS_SCHEMA, staged=attempt_file(drops, run))]
+
+    def write(self, rows: pa.Table, counts: Counter) -> None:
+        """Outcome rows (OUTCOME_SCHEMA columns, more allowed): the kept ones to the shard, the others to the
+        drop table, each counted in `counts` (KEPT, or its reason)."""
+        kept_mask = pc.is_null(rows.column(DROP_REASON))
+        kept = rows.filter(kept_mask)
+        dropped = rows.filter(pc.invert(kept_mask))
+        counts[KEPT] += kept.num_rows
+        if kept.num_rows:
+            self.writers[0].write(conform(kept.select(list(COLUMN_NAMES))))
+        if dropped.num_rows:
+            self.writers[1].write(_drops_table(dropped, self.stage))
+            counts.update(dropped.column(DROP_REASON).to_pylist())
+
+    def close(self) -> list[dict]:
+        """Finish both files (empty ones too: every part has its two files); their (staged, final) rows."""
+        for writer in self.writers:
+            writer.close(write_empty=True)
+        return [{"staged": writer.staged, "final": writer.uri} for writer in self.writers]
+
+
+def _counts_batch(counts: Counter, files: list[dict]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(
+        [{"reason": reason, "count": count} for reason, count in sorted(counts.items())] + files, schema=COUNTS_SCHEMA)
+
+
 def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A mapInArrow function over outcome rows sorted by PART_COLUMN: writes each part's kept shard and drop
-    table (the attempt's own files, for :func:`commit_files`), yields counts and the files written.
+    table (:class:`PartFiles`), yields counts and the files written.
 
     The part a row lands in is its PART_COLUMN, never the task that holds it, so the files and their rows
     are the same whatever the partitioning (a task may hold several parts, or none)."""
-    data_dir, drops_dir = storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)
 
     def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         counts: Counter = Counter()
         files: list[dict] = []
-        part, writers = None, None
-
-        def finish() -> None:
-            for writer in writers:
-                writer.close(write_empty=True)
-                files.append({"staged": writer.staged, "final": writer.uri})
-
+        part, writer = None, None
         for batch in batches:
             table = pa.Table.from_batches([batch])
             parts = table.column(PART_COLUMN).to_numpy()
@@ -229,31 +259,15 @@ def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.
                 different = np.flatnonzero(parts[start:] != parts[start])  # rows arrive sorted by part
                 end = start + int(different[0]) if len(different) else len(parts)
                 if parts[start] != part:
-                    if writers is not None:
-                        finish()
+                    if writer is not None:
+                        files += writer.close()
                     part = int(parts[start])
-                    data = storage.join(data_dir, part_name(part))
-                    drops = storage.join(drops_dir, part_name(part))
-                    # Row groups bounded by text bytes too: a group of long papers stays tens of MB, not a GB.
-                    writers = [ShardWriter(data, DOCUMENT_SCHEMA, staged=attempt_file(data, run), text_column="text"),
-                               ShardWriter(drops, DROPS_SCHEMA, staged=attempt_file(drops, run))]
-                rows = table.slice(start, end - start)
-                kept_mask = pc.is_null(rows.column(DROP_REASON))
-                kept = rows.filter(kept_mask)
-                dropped = rows.filter(pc.invert(kept_mask))
-                counts[KEPT] += kept.num_rows
-                if kept.num_rows:
-                    writers[0].write(conform(kept.select(list(COLUMN_NAMES))))
-                if dropped.num_rows:
-                    writers[1].write(_drops_table(dropped, stage))
-                    counts.update(dropped.column(DROP_REASON).to_pylist())
+                    writer = PartFiles(staging, stage, run, part)
+                writer.write(table.slice(start, end - start), counts)
                 start = end
-        if writers is not None:
-            finish()
-        yield pa.RecordBatch.from_pylist(
-            [{"reason": reason, "count": count} for reason, count in sorted(counts.items())] + files,
-            schema=COUNTS_SCHEMA,
-        )
+        if writer is not None:
+            files += writer.close()
+        yield _counts_batch(counts, files)
 
     return write_partition
 
@@ -287,6 +301,12 @@ def write_parted_outcomes(parted_df, staging: str, stage: str, documents_in: int
                           parts: int) -> StageLedger:
     """:func:`write_outcomes` of rows already split and ordered by :func:`by_part`."""
     rows = parted_df.mapInArrow(outcome_writer(staging, stage, new_run()), COUNTS_DDL).collect()
+    return _commit_outcomes(rows, staging, stage, documents_in, parts)
+
+
+def _commit_outcomes(rows, staging: str, stage: str, documents_in: int | None, parts: int) -> StageLedger:
+    """Publish the part files the counted attempts of an outcome-writing job wrote (its collected COUNTS rows),
+    give every part no task wrote its two empty files, and return the stage's ledger from the counts."""
     data_dir, drops_dir = storage.join(staging, DATA_DIR), storage.join(staging, DROPS_DIR)
     commit_files([(row["staged"], row["final"]) for row in rows if row["staged"]], [data_dir, drops_dir])
     written = {row["final"] for row in rows if row["final"]}
@@ -302,6 +322,138 @@ def write_parted_outcomes(parted_df, staging: str, stage: str, documents_in: int
     ledger = StageLedger(stage, documents_in=kept + sum(totals.values()) if documents_in is None else documents_in,
                          kept=kept, dropped=totals)
     return ledger.check()
+
+
+# --------------------------------------------------------------------------------------------------
+# Stages that map each document on its own (no shuffle of the texts): Python tasks read slices of the
+# input shards with pyarrow, so the texts never pass through the JVM.
+
+SLICE_DDL = "part int, file int, path string, slice int, slices int"
+FILE_KEY, ROW_KEY = "_file", "_row"  # a row of the inputs: its file's place in the input list, its row in the file
+
+
+def plan_parts(files: Sequence[str], part_bytes: int, sizes: Sequence[int] | None = None) -> list[list[tuple]]:
+    """The parts of a mapped stage: lists of (file, path, slice, slices), `file` the file's place in `files`.
+
+    A file is cut into size / part_bytes slices (rounded to the nearest) of equal row ranges (a file under 1.5
+    times `part_bytes` stays whole); slices and files are then packed, in input order, into parts of up to
+    `part_bytes` (a slice or file larger than that alone). Deterministic from the files' sizes (one listing, no footer read on the driver) and
+    `part_bytes`, never from the cluster."""
+    from gap_replay.core.ingest import listed_sizes
+
+    sizes = list(sizes) if sizes is not None else listed_sizes(list(files))
+    parts: list[list[tuple]] = []
+    load = 0
+    for index, (path, size) in enumerate(zip(files, sizes)):
+        slices = max(1, int(int(size) / max(1, part_bytes) + 0.5))
+        for piece in range(slices):
+            share = max(1, size // slices)
+            if not parts or (load + share > part_bytes and parts[-1]):
+                parts.append([])
+                load = 0
+            parts[-1].append((index, path, piece, slices))
+            load += share
+    return parts or [[]]  # no input: one empty part, so the output still has its files
+
+
+def read_slice(uri: str, piece: int, slices: int, target: pa.Schema,
+               columns: Sequence[str] | None = None) -> Iterator[tuple[int, pa.Table]]:
+    """(first row, table) per row group of the rows [piece * n / slices, (piece + 1) * n / slices) of the
+    Parquet file `uri` (n its rows): the `columns` of `target` (all by default), cast to it; a column the
+    file lacks reads as nulls, as Spark's reader does. One row group in memory at a time."""
+    names = list(columns) if columns is not None else target.names
+    schema = pa.schema([target.field(name) for name in names])
+    fs, path = storage.resolve(uri)
+    with fs.open_input_file(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        total = parquet.metadata.num_rows
+        low, high = piece * total // slices, (piece + 1) * total // slices
+        present = [name for name in names if name in parquet.schema_arrow.names]
+        start = 0
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            if start < high and start + rows > low:
+                table = parquet.read_row_group(group, columns=present)
+                first, last = max(low, start) - start, min(high, start + rows) - start
+                if first or last < rows:
+                    table = table.slice(first, last - first)
+                for name in names:
+                    if name not in present:
+                        table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
+                yield start + first, table.select(names).cast(schema)
+            start += rows
+
+
+def with_row_keys(table: pa.Table, file: int, first_row: int) -> pa.Table:
+    """`table` (rows first_row... of input `file`) with FILE_KEY and ROW_KEY columns in front."""
+    rows = table.num_rows
+    return pa.Table.from_arrays(
+        [pa.array(np.full(rows, file, np.int64)), pa.array(np.arange(first_row, first_row + rows, dtype=np.int64)),
+         *table.columns], names=[FILE_KEY, ROW_KEY, *table.column_names])
+
+
+def slice_tasks(spark, parts: list[list[tuple]]):
+    """A DataFrame with one row, the part's number (column ``id``), in each of len(parts) partitions: one task
+    per part of `parts` (:func:`plan_parts`). Made by the JVM (no Python task to ship the plan): the tasks find
+    their slices in `parts` (:func:`slices_of`)."""
+    return spark.range(0, max(1, len(parts)), 1, max(1, len(parts)))
+
+
+def slices_of(batches: Iterator[pa.RecordBatch], parts: list[list[tuple]]) -> Iterator[tuple[int, int, str, int, int]]:
+    """(part, file, path, slice, slices) of every slice of the parts a task of :func:`slice_tasks` holds."""
+    for batch in batches:
+        for part in batch.column("id").to_pylist():
+            for file, path, piece, slices in (parts[part] if part < len(parts) else []):
+                yield part, file, path, piece, slices
+
+
+def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], pa.Table | pa.RecordBatch], schema,
+               columns: Sequence[str] = COLUMN_NAMES):
+    """A DataFrame of `function` over the slices of `parts` (:func:`plan_parts`): one Python task per part
+    reads its slices' `columns` with pyarrow, a row group at a time, and passes them with their row keys
+    (:func:`with_row_keys`) to `function`, which returns rows of the Spark `schema`."""
+    target = DOCUMENT_SCHEMA
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for _, file, path, piece, slices in slices_of(batches, parts):
+            for first, table in read_slice(path, piece, slices, target, columns):
+                if table.num_rows:
+                    result = function(with_row_keys(table, file, first))
+                    yield from (result.to_batches() if isinstance(result, pa.Table) else [result])
+
+    return slice_tasks(spark, parts).mapInArrow(run, schema)
+
+
+def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa.Table], pa.Table], staging: str,
+                          stage: str, documents_in: int | None = None, *, part_bytes: int,
+                          columns: Sequence[str] = COLUMN_NAMES) -> StageLedger:
+    """Write a stage that decides each document on its own, without a shuffle: every part
+    (:func:`plan_parts` of `files`, `part_bytes` of input each: ``spark.part_mib``) is one Python task that reads its slices
+    with pyarrow, adds the row keys (:func:`with_row_keys`), calls `outcomes_of` on each row group's
+    `columns` and writes the outcome rows it returns (OUTCOME_SCHEMA columns, more allowed) as the part's
+    kept shard and drop table, in input order. The same inputs and `part_bytes` give the same files and
+    bytes whatever the cluster; returns the ledger."""
+    parts = plan_parts(files, part_bytes)
+    run = new_run()
+    documents = DOCUMENT_SCHEMA
+
+    def write_part(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        counts: Counter = Counter()
+        files_written: list[dict] = []
+        writer, current = None, None
+        for part, file, path, piece, slices in slices_of(batches, parts):
+            if part != current:
+                if writer is not None:
+                    files_written += writer.close()
+                current, writer = part, PartFiles(staging, stage, run, part)
+            for first, table in read_slice(path, piece, slices, documents, columns):
+                writer.write(outcomes_of(with_row_keys(table, file, first)), counts)
+        if writer is not None:
+            files_written += writer.close()
+        yield _counts_batch(counts, files_written)
+
+    rows = slice_tasks(spark, parts).mapInArrow(write_part, COUNTS_DDL).collect()
+    return _commit_outcomes(rows, staging, stage, documents_in, len(parts))
 
 
 def ensure_nonempty(directory: str, schema: pa.Schema) -> None:
@@ -405,17 +557,22 @@ def resolve_document_dirs(inputs: Iterable[str]) -> list[str]:
     return directories
 
 
-def read_documents(spark, inputs: Iterable[str]):
-    """A DataFrame of documents from input directories (see resolve_document_dirs)."""
-    from gap_replay.core.spark import spark_schema
-
+def document_files(inputs: Iterable[str]) -> list[str]:
+    """The Parquet shards of input directories (see resolve_document_dirs), in input order."""
     files: list[str] = []
     for directory in resolve_document_dirs(inputs):
         found = [directory] if directory.endswith(".parquet") else storage.list_files(directory)
         if not found and not storage.exists(storage.join(directory, storage.SUCCESS)):
             raise InputError(f"no Parquet shards in {directory}")
         files += found
-    return read_parquet(spark, files, spark_schema(DOCUMENT_SCHEMA))
+    return files
+
+
+def read_documents(spark, inputs: Iterable[str]):
+    """A DataFrame of documents from input directories (see resolve_document_dirs)."""
+    from gap_replay.core.spark import spark_schema
+
+    return read_parquet(spark, document_files(inputs), spark_schema(DOCUMENT_SCHEMA))
 
 
 def spark_reads(uri: str) -> bool:
@@ -444,16 +601,8 @@ def read_parquet(spark, files: Sequence[str], schema):
     def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for uri in batch.column("path").to_pylist():
-                fs, path = storage.resolve(uri)
-                with fs.open_input_file(path) as handle:
-                    parquet = pq.ParquetFile(handle)
-                    present = [name for name in target.names if name in parquet.schema_arrow.names]
-                    for group in range(parquet.num_row_groups):
-                        table = parquet.read_row_group(group, columns=present)
-                        for name in target.names:  # columns the file lacks read as nulls, as Spark's reader does
-                            if name not in present:
-                                table = table.append_column(name, pa.nulls(table.num_rows, target.field(name).type))
-                        yield from table.select(target.names).cast(target).to_batches()
+                for _, table in read_slice(uri, 0, 1, target):
+                    yield from table.to_batches()
 
     return files_dataframe(spark, list(files)).mapInArrow(read, schema)
 

@@ -179,6 +179,42 @@ def test_identical_result_under_different_partition_counts(spark, stage, corpus)
         assert {row[0]: (row[2], row[3]) for row in outcomes if row[2]} == dropped
 
 
+def test_documents_read_from_files_in_slices_give_the_same_result(spark, stage, corpus, tmp_path):
+    """The stage's own path (Python tasks reading the input files) with the corpus in three files of small row
+    groups, read in many slices: a document's key is its file and row, whatever the slicing."""
+    from gap_replay.dedup.job import Checkpoints, ParquetCorpus
+
+    output, _ = stage
+    documents, _ = corpus
+    files = []
+    for index in range(3):
+        files.append(str(tmp_path / f"part-{index}.parquet"))
+        chunk = documents[index * len(documents) // 3:(index + 1) * len(documents) // 3]
+        pq.write_table(pa.Table.from_batches([documents_to_batch(chunk)]), files[-1], row_group_size=37)
+    sliced = ParquetCorpus(spark, files, part_mib=1, read_bytes=60_000)
+    assert len(sliced.reading) > 6 and any(slices > 1 for part in sliced.reading for _, _, _, slices in part)
+    save = Checkpoints(spark, str(tmp_path / "work"))
+    result = deduplicate(sliced, DedupConfig(), checkpoint=save)
+    rows = result.outcomes.select("id", "drop_reason", "drop_detail").collect()
+    assert sorted(row["id"] for row in rows) == sorted(document["id"] for document in documents)
+    assert {row["id"]: (row["drop_reason"], row["drop_detail"]) for row in rows if row["drop_reason"]} == drops(output)
+    assert sorted((row["cluster_id"], tuple(row["member_ids"])) for row in result.clusters.collect()) == \
+        sorted((row["cluster_id"], tuple(row["member_ids"])) for row in pq.read_table(output / "clusters").to_pylist())
+    with pytest.raises(ValueError, match="checkpoints written to a directory"):
+        deduplicate(sliced, DedupConfig())
+
+
+def test_pair_texts_come_from_the_rows_of_their_keys():
+    from gap_replay.dedup.near import pair_text_rows
+
+    documents = pa.table({"_file": [2] * 4, "_row": [10, 11, 12, 13], "text": ["k", "l", "m", "n"]})
+    ends = pa.table({"a": [1, 1, 5, 7], "b": [2, 3, 6, 8], NODE: [1, 3, 6, 8], "_file": [2] * 4, "_row": [11, 13, 9, 11]})
+    rows = pair_text_rows(documents, ends).to_pylist()
+    assert rows == [{"a": 1, "b": 2, NODE: 1, "text": "l"}, {"a": 1, "b": 3, NODE: 3, "text": "n"},
+                    {"a": 7, "b": 8, NODE: 8, "text": "l"}]  # row 9 is another row group's
+    assert pair_text_rows(documents.slice(0, 0), ends).num_rows == 0
+
+
 def test_without_verification_candidates_count_as_duplicates(spark, stage, corpus):
     output, _ = stage
     documents, _ = corpus

@@ -2,6 +2,11 @@
 or with the first attempt of one writing task disturbed half-way through:
 
     python task_commit_run.py OUTPUT {none,fail,kill,slow,executor} [MASTER]
+    python task_commit_run.py OUTPUT {mapped-none,mapped-fail,mapped-kill} [MASTER]
+
+The ``mapped-`` modes write a mapped stage instead (``shards.write_mapped_outcomes``: Python tasks read input
+shards, written first beside OUTPUT, and write their parts without a shuffle), the first attempt of one task
+disturbed at its fifth row group.
 
 MASTER defaults to ``local[2,4]`` (two cores, four attempts a task). The disturbance is in the writing
 stage itself (after the split into parts, between the shuffle and the writer):
@@ -99,10 +104,56 @@ def disturbed(mode: str, output: str):
     return run
 
 
+def mapped(spark, output: str, mode: str):
+    """The mapped stage: 4 input files of 5,000 documents in row groups of 500, a drop for every tenth."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, documents_to_batch
+    from gap_replay.core.shards import write_mapped_outcomes
+
+    inputs = output.rstrip("/") + ".input"
+    os.makedirs(inputs, exist_ok=True)
+    files = []
+    for index in range(4):
+        documents = [make_document(id=f"pmid:{n}", source="pubmed_abstracts", text=f"Abstract {n}: " + "word " * (n % 50))
+                     for n in range(index * ROWS // 4, (index + 1) * ROWS // 4)]
+        files.append(f"{inputs}/part-{index:05d}.parquet")
+        pq.write_table(pa.Table.from_batches([documents_to_batch(documents)]), files[-1], row_group_size=500)
+    marker, calls = output.rstrip("/") + ".disturbed", {}
+
+    def outcomes_of(table):
+        from pyspark import TaskContext
+
+        attempt = TaskContext.get().taskAttemptId()
+        calls[attempt] = calls.get(attempt, 0) + 1
+        if mode != "none" and calls[attempt] == 5:
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                if mode == "kill":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                raise RuntimeError("the first attempt fails half-way through its part")
+            except FileExistsError:
+                pass
+        numbers = [int(identifier.split(":")[1]) for identifier in table.column("id").to_pylist()]
+        return table.append_column(DROP_REASON, pa.array(["too_short" if n % 10 == 0 else None for n in numbers],
+                                                         pa.string())) \
+                    .append_column(DROP_DETAIL, pa.array([f"{n % 7} words" if n % 10 == 0 else None for n in numbers],
+                                                         pa.string()))
+
+    sizes = [os.path.getsize(file) for file in files]
+    return write_mapped_outcomes(spark, files, outcomes_of, output, "test", documents_in=ROWS,
+                                 part_bytes=sum(sizes) // 3)  # a part per file or two
+
+
 def main() -> None:
     output, mode = sys.argv[1], sys.argv[2]
     master = sys.argv[3] if len(sys.argv) > 3 else "local[2,4]"
     spark = spark_session(SparkConfig(master=master, conf=SPECULATION if mode == "slow" else {}))
+    if mode.startswith("mapped-"):
+        print(json.dumps(mapped(spark, output, mode.split("-", 1)[1]).to_dict()))
+        spark.stop()
+        return
     frame = spark.range(0, ROWS, numPartitions=PARTITIONS).mapInArrow(outcomes, spark_schema(OUTCOME_SCHEMA))
     parted = by_part(frame, PARTS)
     parted = parted.mapInArrow(disturbed(mode, output.rstrip("/")), parted.schema)

@@ -41,3 +41,31 @@ def test_a_finished_stage_output_is_counted_from_its_ledger(tmp_path):
     loose.mkdir()
     pq.write_table(texts(5, 10), loose / "part-00000.parquet")
     assert shards.count_rows([str(loose), str(output)]) == 12
+
+
+def test_mapped_stage_parts_pack_files_in_order_and_cut_large_ones():
+    plan = shards.plan_parts(["a", "b", "c", "d", "e"], 100, sizes=[10, 300, 90, 5, 5])
+    assert plan == [[(0, "a", 0, 1)], [(1, "b", 0, 3)], [(1, "b", 1, 3)], [(1, "b", 2, 3)],
+                    [(2, "c", 0, 1), (3, "d", 0, 1), (4, "e", 0, 1)]]
+    assert shards.plan_parts(["a"], 100, sizes=[140]) == [[(0, "a", 0, 1)]]  # up to 1.5 parts: whole
+    assert shards.plan_parts([], 100, sizes=[]) == [[]]  # one (empty) part: an output always has one
+
+
+def test_slices_of_a_file_read_its_rows_once_in_order_with_their_row_numbers(tmp_path):
+    from gap_replay.core.schema import documents_to_batch, make_document
+
+    table = pa.Table.from_batches([documents_to_batch(
+        [make_document(id=f"d{n}", source="replay", text=f"text {n}") for n in range(50)])]).drop_columns(["title"])
+    pq.write_table(table, tmp_path / "f.parquet", row_group_size=7)
+    for slices in (1, 3, 8, 60):
+        read = [(first, part) for piece in range(slices)
+                for first, part in shards.read_slice(str(tmp_path / "f.parquet"), piece, slices, shards.DOCUMENT_SCHEMA,
+                                                     ["id", "title", "text"])]
+        assert pa.concat_tables([part for _, part in read]).column("id").to_pylist() == [f"d{n}" for n in range(50)]
+        assert [first for first, _ in read] == list(__import__("itertools").accumulate(
+            [0] + [part.num_rows for _, part in read][:-1]))
+        assert all(part.column("title").null_count == part.num_rows for _, part in read)  # lacking: nulls
+        assert all(part.num_rows <= 7 for _, part in read)  # a row group at a time
+    keyed = shards.with_row_keys(read[1][1], 4, read[1][0])
+    assert keyed.column(shards.FILE_KEY).to_pylist() == [4] * keyed.num_rows
+    assert keyed.column(shards.ROW_KEY).to_pylist() == list(range(read[1][0], read[1][0] + keyed.num_rows))

@@ -46,6 +46,30 @@ def test_a_disturbed_attempt_publishes_nothing(undisturbed, tmp_path, mode):
     assert ds.dataset(output / "data").to_table().num_rows == ledger["kept"] == 18_000
 
 
+@pytest.fixture(scope="module")
+def undisturbed_mapped(tmp_path_factory):
+    output = tmp_path_factory.mktemp("commit") / "undisturbed"
+    return write(output, "mapped-none"), output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fail", "kill"])
+def test_a_disturbed_attempt_of_a_mapped_stage_publishes_nothing(undisturbed_mapped, tmp_path, mode):
+    """The same for a stage written by the Python tasks that read its inputs (no shuffle): its parts are its
+    input files in order, and a retried task's part is byte-identical."""
+    ledger, reference = undisturbed_mapped
+    output = tmp_path / mode
+    assert write(output, f"mapped-{mode}") == ledger
+    assert (tmp_path / f"{mode}.disturbed").exists()
+    assert files(output) == files(reference)
+    parts = len(files(output)) // 2
+    assert parts >= 2
+    assert sorted(files(output)) == [f"{folder}/part-{n:05d}.parquet" for folder in ("data", "drops") for n in range(parts)]
+    kept = ds.dataset(output / "data").to_table()
+    assert kept.num_rows == ledger["kept"] == 18_000
+    assert kept.column("id").to_pylist() == [f"pmid:{n}" for n in range(20_000) if n % 10]  # input order
+
+
 def test_only_the_counted_attempt_is_published_whatever_the_order_of_the_attempts(tmp_path, monkeypatch):
     """Two attempts of one partition (a speculative pair): the loser is cancelled half-way and, seeing a normal
     end of input, closes its files after the winner finished. Only the winner's files, the ones the driver
