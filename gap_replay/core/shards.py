@@ -328,7 +328,7 @@ def _commit_outcomes(rows, staging: str, stage: str, documents_in: int | None, p
 # Stages that map each document on its own (no shuffle of the texts): Python tasks read slices of the
 # input shards with pyarrow, so the texts never pass through the JVM.
 
-SLICE_DDL = "part int, file int, path string, slice int, slices int"
+BATCH_ROWS = 10_000  # as Spark's batches to Python (spark.sql.execution.arrow.maxRecordsPerBatch)
 FILE_KEY, ROW_KEY = "_file", "_row"  # a row of the inputs: its file's place in the input list, its row in the file
 
 
@@ -358,9 +358,10 @@ def plan_parts(files: Sequence[str], part_bytes: int, sizes: Sequence[int] | Non
 
 def read_slice(uri: str, piece: int, slices: int, target: pa.Schema,
                columns: Sequence[str] | None = None) -> Iterator[tuple[int, pa.Table]]:
-    """(first row, table) per row group of the rows [piece * n / slices, (piece + 1) * n / slices) of the
+    """(first row, table) pieces, in order, of the rows [piece * n / slices, (piece + 1) * n / slices) of the
     Parquet file `uri` (n its rows): the `columns` of `target` (all by default), cast to it; a column the
-    file lacks reads as nulls, as Spark's reader does. One row group in memory at a time."""
+    file lacks reads as nulls, as Spark's reader does. Read in batches of up to BATCH_ROWS rows, never a
+    whole row group at once."""
     names = list(columns) if columns is not None else target.names
     schema = pa.schema([target.field(name) for name in names])
     fs, path = storage.resolve(uri)
@@ -373,15 +374,34 @@ def read_slice(uri: str, piece: int, slices: int, target: pa.Schema,
         for group in range(parquet.num_row_groups):
             rows = parquet.metadata.row_group(group).num_rows
             if start < high and start + rows > low:
-                table = parquet.read_row_group(group, columns=present)
-                first, last = max(low, start) - start, min(high, start + rows) - start
-                if first or last < rows:
-                    table = table.slice(first, last - first)
-                for name in names:
-                    if name not in present:
-                        table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
-                yield start + first, table.select(names).cast(schema)
-            start += rows
+                for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=present):
+                    first, last = max(low, start) - start, min(high, start + batch.num_rows) - start
+                    if last > first:
+                        table = pa.Table.from_batches([batch.slice(first, last - first)])
+                        for name in names:
+                            if name not in present:
+                                table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
+                        yield start + first, table.select(names).cast(schema)
+                    start += batch.num_rows
+            else:
+                start += rows
+
+
+def bounded_batches(table: pa.Table, first_row: int, rows: int = BATCH_ROWS,
+                    max_bytes: int | None = None) -> Iterator[tuple[int, pa.Table]]:
+    """(first row, rows) pieces of `table` (whose first row is `first_row`) of at most `rows` rows and, unless
+    one row is larger, `max_bytes` (default: what Spark sends Python at once), so a function over a row group of
+    long papers holds a bounded share of it."""
+    from gap_replay.core.spark import ARROW_MAX_BYTES_PER_BATCH
+
+    max_bytes = ARROW_MAX_BYTES_PER_BATCH if max_bytes is None else max_bytes
+    start = 0
+    while start < table.num_rows:
+        piece = table.slice(start, rows)
+        while piece.num_rows > 1 and piece.nbytes > max_bytes:
+            piece = piece.slice(0, piece.num_rows // 2)
+        yield first_row + start, piece
+        start += piece.num_rows
 
 
 def with_row_keys(table: pa.Table, file: int, first_row: int) -> pa.Table:
@@ -416,8 +436,8 @@ def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], p
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for _, file, path, piece, slices in slices_of(batches, parts):
-            for first, table in read_slice(path, piece, slices, target, columns):
-                if table.num_rows:
+            for first_in_group, group in read_slice(path, piece, slices, target, columns):
+                for first, table in bounded_batches(group, first_in_group):
                     result = function(with_row_keys(table, file, first))
                     yield from (result.to_batches() if isinstance(result, pa.Table) else [result])
 
@@ -446,8 +466,9 @@ def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa
                 if writer is not None:
                     files_written += writer.close()
                 current, writer = part, PartFiles(staging, stage, run, part)
-            for first, table in read_slice(path, piece, slices, documents, columns):
-                writer.write(outcomes_of(with_row_keys(table, file, first)), counts)
+            for first_in_group, group in read_slice(path, piece, slices, documents, columns):
+                for first, table in bounded_batches(group, first_in_group):
+                    writer.write(outcomes_of(with_row_keys(table, file, first)), counts)
         if writer is not None:
             files_written += writer.close()
         yield _counts_batch(counts, files_written)

@@ -65,7 +65,17 @@ def test_slices_of_a_file_read_its_rows_once_in_order_with_their_row_numbers(tmp
         assert [first for first, _ in read] == list(__import__("itertools").accumulate(
             [0] + [part.num_rows for _, part in read][:-1]))
         assert all(part.column("title").null_count == part.num_rows for _, part in read)  # lacking: nulls
-        assert all(part.num_rows <= 7 for _, part in read)  # a row group at a time
+        assert all(part.num_rows <= 7 for _, part in read)  # never across row groups
     keyed = shards.with_row_keys(read[1][1], 4, read[1][0])
     assert keyed.column(shards.FILE_KEY).to_pylist() == [4] * keyed.num_rows
     assert keyed.column(shards.ROW_KEY).to_pylist() == list(range(read[1][0], read[1][0] + keyed.num_rows))
+
+
+def test_a_row_group_reaches_a_function_in_bounded_pieces():
+    table = texts(25, 1000)
+    pieces = list(shards.bounded_batches(table, 100, rows=10, max_bytes=4000))
+    assert [first for first, _ in pieces] == list(__import__("itertools").accumulate(
+        [100] + [piece.num_rows for _, piece in pieces][:-1]))
+    assert pa.concat_tables([piece for _, piece in pieces]).equals(table)
+    assert all(piece.num_rows <= 10 and piece.nbytes <= 4000 for _, piece in pieces)
+    assert [piece.num_rows for _, piece in shards.bounded_batches(texts(2, 9000), 0, max_bytes=4000)] == [1, 1]
