@@ -19,6 +19,15 @@ the data.
 Output, beside the usual ``data/``, ``drops/`` and ``_ledger.json``: ``clusters/part-*.parquet`` with one
 row per near-duplicate cluster (``cluster_id``, ``kept_id``, ``size``, ``member_ids``). Intermediate
 tables are checkpointed as Parquet under ``.incomplete/_work/``, deleted before the output is published.
+
+How the stage runs (:func:`run_dedup`): Python tasks read the input shards with pyarrow
+(:class:`ParquetCorpus`), so the texts never pass through Spark's JVM. The annotation pass writes the narrow
+table (keys, id, hashes, band keys); up to ``dedup.local.DRIVER_ROWS`` documents the rules, candidate pairs,
+components and clusters are then computed on the driver (:mod:`dedup.local`), above in Spark; the
+verification reads the candidates' texts in Python tasks and scores them after one shuffle; the outcomes are
+written by Python tasks from the inputs as they lie (:func:`core.shards.write_mapped_outcomes`). Both paths
+give the same files (``tests/dedup/test_local.py``). :func:`deduplicate` also takes a DataFrame (library use),
+which runs every step in Spark.
 """
 
 from __future__ import annotations
@@ -37,13 +46,16 @@ from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, commit_files, count_rows, document_files,
                                     ensure_nonempty, map_slices, new_run, plan_parts, read_parquet,
-                                    resolve_document_dirs, spark_reads, write_mapped_outcomes, write_parquet)
+                                    resolve_document_dirs, spark_reads, write_mapped, write_mapped_outcomes,
+                                    write_parquet)
 from gap_replay.core.spark import spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.lsh import optimal_bands
 from gap_replay.dedup.minhash import MinHasher
-from gap_replay.dedup.near import (ANNOTATION_INPUT, BANDS, CLUSTER_SCHEMA, DRIVER_COMPONENT_PAIRS, NODE, OVERLAP, Banding,
-                                   annotated_schema, annotator, candidate_pairs, candidate_texts, cluster_writer,
+from gap_replay.dedup.local import (DRIVER_ROWS, candidate_pairs_local, is_none, pair_ends, priorities,
+                                    rule_decisions)
+from gap_replay.dedup.near import (ANNOTATED_SCHEMA, ANNOTATION_INPUT, BANDED, BANDS, CLUSTER_SCHEMA, DRIVER_COMPONENT_PAIRS,
+                                   NODE, OVERLAP, Banding, annotated_schema, annotator, candidate_pairs, candidate_texts, cluster_writer,
                                    clusters_in_memory, clusters_of, components_of_pairs, connected_components,
                                    pair_text_rows, score_pairs)
 
@@ -111,7 +123,6 @@ class DedupResult:
 
 
 KEY = [FILE_KEY, ROW_KEY]
-BANDED = "_banded"  # whether the document has band keys (some words)
 
 
 def _describe(spark, text: str | None) -> None:
@@ -227,20 +238,23 @@ class ParquetCorpus:
             read_bytes = max(1 << 20, min(part_mib << 20, share))
         self.reading = plan_parts(self.files, read_bytes, sizes)
 
-    def annotate(self, function: Callable):
-        from pyspark.sql.types import LongType, StringType, StructField, StructType
-
-        narrow = StructType([StructField(FILE_KEY, LongType()), StructField(ROW_KEY, LongType()),
-                             *(StructField(name, StringType()) for name in ANNOTATION_INPUT)])
-        return map_slices(self.spark, self.reading, lambda table: pa.Table.from_batches(
-            list(function(iter(table.to_batches())))), annotated_schema(narrow), ANNOTATION_INPUT)
+    def annotate(self, function: Callable, directory: str) -> tuple[list[str], int]:
+        """Run the annotation pass (`function`, :func:`dedup.near.annotator`) over every document and write its
+        rows (ANNOTATED_SCHEMA) from the tasks as ``part-<n>.parquet`` under `directory`: (files, rows)."""
+        return write_mapped(self.spark, self.reading, lambda table: pa.Table.from_batches(
+            list(function(iter(table.to_batches())))), directory, ANNOTATED_SCHEMA, ANNOTATION_INPUT)
 
     def pair_texts(self, pairs, keys, found: int, save: Callable):
         from pyspark.sql import functions as F
 
         ends = pairs.select("a", "b", F.explode(F.array("a", "b")).alias(NODE)).join(keys, NODE)
         save(ends.orderBy(*KEY), "ends")
-        lookup = KeyedRows(storage.join(save.directory, "ends"))
+        return self.saved_pair_texts(storage.join(save.directory, "ends"))
+
+    def saved_pair_texts(self, directory: str):
+        """:func:`dedup.near.candidate_texts`'s rows for the pairs' ends saved under `directory` (a, b, NODE
+        and KEY columns, sorted by KEY), read from the documents by Python tasks."""
+        lookup = KeyedRows(directory)
         return map_slices(self.spark, self.reading, lambda documents: pair_text_rows(documents, lookup.of(documents)),
                           f"a long, b long, {NODE} long, text string", ("text",))
 
@@ -248,7 +262,12 @@ class ParquetCorpus:
         """(outcome DataFrame, the function that marks a row group's drops, for
         :func:`core.shards.write_mapped_outcomes`)."""
         save(dropped.select(*KEY, DROP_REASON, DROP_DETAIL).orderBy(*KEY), "dropped")
-        mark = drop_marker(KeyedRows(storage.join(save.directory, "dropped")))
+        return self.marked(storage.join(save.directory, "dropped"))
+
+    def marked(self, directory: str) -> tuple[object, Callable]:
+        """(outcome DataFrame, marking function) for the drops saved under `directory` (KEY, DROP_REASON,
+        DROP_DETAIL, sorted by KEY)."""
+        mark = drop_marker(KeyedRows(directory))
         parts = plan_parts(self.files, self.part_mib << 20)
         outcomes = map_slices(self.spark, parts, lambda documents: mark(documents).select(OUTCOME_SCHEMA.names),
                               spark_schema(OUTCOME_SCHEMA))
@@ -268,7 +287,8 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
     The texts are read three times and never shuffled whole: once by the one pass in Python that
     computes every document's length, hashes and band keys (the rules then run on that narrow table),
     once to bring the candidate pairs' texts together (only theirs move), and once to write the
-    outcomes, with the small table of drops joined to the documents where they lie.
+    outcomes, with the small table of drops joined to the documents where they lie. For a ParquetCorpus of
+    up to DRIVER_ROWS documents, the narrow table's steps run on the driver (:func:`_deduplicate_on_driver`).
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -286,14 +306,21 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
         raise ValueError("documents read from files need checkpoints written to a directory (Checkpoints)")
     corpus = documents if isinstance(documents, ParquetCorpus) else FrameCorpus(documents, save)
     _describe(spark, "dedup: hashes, benchmark overlap and MinHash band keys of every document")
-    annotated = save(corpus.annotate(annotator(banding, broadcast, settings.contamination_ngram))
-                     .withColumns({NODE: F.xxhash64("id"), BANDED: F.col(BANDS).isNotNull()}), "annotated")
+    annotate = annotator(banding, broadcast, settings.contamination_ngram)
+    if isinstance(corpus, ParquetCorpus):
+        files, count = corpus.annotate(annotate, storage.join(save.directory, "annotated"))
+        if count <= DRIVER_ROWS:
+            return _deduplicate_on_driver(corpus, files, settings, benchmark_grams is not None, save, clusters_dir)
+        annotated = read_parquet(spark, files, spark_schema(ANNOTATED_SCHEMA))
+    else:
+        annotated = save(corpus.annotate(annotate), "annotated")
     _describe(spark, "dedup: id, exact-text and contamination rules")
     # The rules as column expressions over a few selects (each DataFrame call is analysed by Spark).
     priority = F.create_map(*[item for key, value in SOURCE_PRIORITY.items() for item in (F.lit(key), F.lit(value))])
     df = annotated.select(*KEY, "id", NODE, BANDED, priority[F.col("source")].alias("_priority"), "_length",
                           HASH_COLUMN, OVERLAP)
-    order = [F.col("_priority").asc(), F.col("_length").desc(), F.col("id").asc(), F.col(HASH_COLUMN).asc()]
+    order = [F.col("_priority").asc(), F.col("_length").desc(), F.col("id").asc(), F.col(HASH_COLUMN).asc(),
+             *(F.col(name).asc() for name in KEY)]  # the key last: ties between identical copies settled too
     reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
 
     if settings.by_id:
@@ -325,6 +352,79 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
                                                              clusters_dir, stats)
     _describe(spark, "dedup: outcomes")
     outcomes, mark = corpus.outcomes(decisions.where(F.col(DROP_REASON).isNotNull()), dropped_rows, save)
+    return DedupResult(outcomes, clusters, stats, mark)
+
+
+def _write_table(table: pa.Table, directory: str) -> None:
+    """A table made on the driver, as the one file of a checkpoint folder the tasks read (KeyedRows)."""
+    from gap_replay.core.shards import ShardWriter
+
+    if storage.exists(directory):
+        storage.delete(directory)
+    writer = ShardWriter(storage.join(directory, "part-00000.parquet"), table.schema)
+    writer.write(table)
+    writer.close(write_empty=True)
+
+
+def _deduplicate_on_driver(corpus: ParquetCorpus, files: list[str], settings: DedupConfig, decontaminate: bool,
+                           save: Checkpoints, clusters_dir: str | None) -> DedupResult:
+    """The rules, candidate pairs, components and clusters of the annotated table (`files`) on the driver
+    (:mod:`dedup.local`), for corpora of up to DRIVER_ROWS documents; Spark runs only the passes over the texts
+    (verification, outcomes). The same decisions as the Spark path."""
+    import pyarrow.parquet as pq
+
+    spark, stats = corpus.spark, {}
+    _describe(spark, "dedup: rules and candidate pairs (on the driver)")
+    tables = [pq.read_table(storage.resolve(file)[1], filesystem=storage.resolve(file)[0]) for file in files]
+    table = pa.concat_tables(tables).cast(ANNOTATED_SCHEMA) if tables else ANNOTATED_SCHEMA.empty_table()
+    reasons, details = rule_decisions(table, by_id=settings.by_id, exact=settings.exact,
+                                      contamination_ratio=settings.contamination_ratio if decontaminate else None,
+                                      contamination_ngram=settings.contamination_ngram)
+    clusters = None
+    if settings.near:
+        nodes = table.column(NODE).to_numpy()
+        keys = table.column(FILE_KEY).to_numpy(), table.column(ROW_KEY).to_numpy()
+        undecided = is_none(reasons)
+        alive = undecided & table.column(BANDED).to_numpy(zero_copy_only=False)
+        a, b = candidate_pairs_local(nodes, table.column(BANDS), undecided)
+        stats["candidate_pairs"] = len(a)
+        if settings.verify and len(a):
+            _describe(spark, "dedup: exact similarity of the candidate pairs")
+            _write_table(pair_ends(a, b, nodes[alive], keys[0][alive], keys[1][alive]),
+                         storage.join(save.directory, "ends"))
+            scored = score_pairs(corpus.saved_pair_texts(storage.join(save.directory, "ends")), settings.ngram).toArrow()
+            verified = scored.column("similarity").to_numpy() >= settings.threshold
+            a, b = scored.column("a").to_numpy()[verified], scored.column("b").to_numpy()[verified]
+            stats["candidate_pairs"], stats["verified_pairs"] = scored.num_rows, int(verified.sum())
+        elif settings.verify:
+            stats["verified_pairs"] = 0
+        cluster_table = CLUSTER_SCHEMA.empty_table()
+        if len(a):
+            graph_nodes, roots = components_of_pairs(a, b)
+            members = np.flatnonzero(alive & np.isin(nodes, graph_nodes))
+            cluster_table, removed = clusters_in_memory(graph_nodes, roots, pa.table({
+                NODE: nodes[members], "id": table.column("id").take(members),
+                "_priority": priorities(table.column("source"))[members],
+                "_length": table.column("_length").take(members)}))
+            kept_of = dict(zip(removed.column("id").to_pylist(), removed.column("kept_id").to_pylist()))
+            ids = table.column("id").to_pylist()
+            for row in np.flatnonzero(undecided):
+                kept = kept_of.get(ids[row])
+                if kept is not None:
+                    reasons[row], details[row] = "near_duplicate", kept
+        if clusters_dir is not None:
+            stats["clusters"] = write_cluster_table(cluster_table, clusters_dir)
+            clusters = read_parquet(spark, storage.list_files(clusters_dir), spark_schema(CLUSTER_SCHEMA))
+        else:
+            clusters = spark.createDataFrame(cluster_table, spark_schema(CLUSTER_SCHEMA))
+    _describe(spark, "dedup: outcomes")
+    dropped = np.flatnonzero(~is_none(reasons))
+    _write_table(pa.table({FILE_KEY: table.column(FILE_KEY).take(dropped), ROW_KEY: table.column(ROW_KEY).take(dropped),
+                           DROP_REASON: pa.array(reasons[dropped].tolist(), pa.string()),
+                           DROP_DETAIL: pa.array(details[dropped].tolist(), pa.string())}).sort_by(
+                               [(FILE_KEY, "ascending"), (ROW_KEY, "ascending")]),
+                 storage.join(save.directory, "dropped"))
+    outcomes, mark = corpus.marked(storage.join(save.directory, "dropped"))
     return DedupResult(outcomes, clusters, stats, mark)
 
 

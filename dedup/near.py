@@ -25,7 +25,8 @@ reaches the driver.
    Spark's): per component, the kept document is the best by source priority, then longer text, then
    smallest id; the others are ``near_duplicate`` of it.
 
-Nodes are 64-bit ``xxhash64`` values of the document ids (Spark's built-in, seed 42). Every step is a
+Nodes are 64-bit ``xxhash64`` values of the document ids (seed 42, computed by the annotation pass: the
+values Spark's built-in gives). Every step is a
 function of the set of documents, not of their order or partitioning, so the result is the same
 whatever the partitioning, and the same on either side of the size limits.
 """
@@ -43,7 +44,7 @@ import pyarrow.compute as pc
 from gap_replay.dedup.exact import HASH_COLUMN, digest_normalised, normalise_bytes
 from gap_replay.dedup.minhash import MinHasher, TextBuffer, band_keys, pair_jaccard
 
-NODE, BANDS, OVERLAP = "_node", "_bands", "_overlap"
+NODE, BANDS, OVERLAP, BANDED = "_node", "_bands", "_overlap", "_banded"  # BANDED: the document has band keys
 PAIRWISE_BUCKET_LIMIT = 32
 MAX_COMPONENT_ROUNDS = 200
 DRIVER_COMPONENT_PAIRS = 2_000_000  # up to this many candidate pairs, scores, components and clusters on the driver
@@ -75,7 +76,7 @@ ANNOTATION_INPUT = ("id", "source", "text")
 
 def annotator(banding: Banding, benchmark=None, contamination_ngram: int = 8) -> Callable:
     """mapInArrow function: batches of key columns + ANNOTATION_INPUT in; the same minus ``text``, plus
-    ``_length`` (characters), HASH_COLUMN, OVERLAP and BANDS out. Only the text travels to Python.
+    ``_length`` (characters), HASH_COLUMN, OVERLAP, BANDS, NODE (:func:`node_hashes`) and BANDED out.
 
     `benchmark` is a Spark broadcast of the sorted benchmark n-gram hashes (or None).
     """
@@ -105,20 +106,38 @@ def annotator(banding: Banding, benchmark=None, contamination_ngram: int = 8) ->
             else:
                 bands = pa.nulls(batch.num_rows, pa.list_(pa.int64()))
             kept = [name for name in batch.schema.names if name != "text"]
-            yield pa.RecordBatch.from_arrays([*(batch.column(name) for name in kept), lengths, hashes, overlap, bands],
-                                             names=[*kept, "_length", HASH_COLUMN, OVERLAP, BANDS])
+            nodes = pa.array(node_hashes(batch.column("id").to_pylist()), pa.int64())
+            yield pa.RecordBatch.from_arrays([*(batch.column(name) for name in kept), lengths, hashes, overlap, bands,
+                                              nodes, pc.is_valid(bands)],
+                                             names=[*kept, "_length", HASH_COLUMN, OVERLAP, BANDS, NODE, BANDED])
 
     return annotate
 
 
+def node_hashes(ids: list[str]) -> np.ndarray:
+    """The NODE of each id: xxhash64 of its UTF-8 bytes with seed 42, as a signed 64-bit value (what Spark's
+    ``xxhash64`` of the string gives)."""
+    import xxhash
+
+    return np.fromiter((xxhash.xxh64_intdigest(value.encode("utf-8"), 42) for value in ids), np.uint64,
+                       len(ids)).view(np.int64)
+
+
 def annotated_schema(input_schema):
     """Output schema of :func:`annotator` for an input of this (Spark) schema."""
-    from pyspark.sql.types import (ArrayType, DoubleType, IntegerType, LongType, StringType, StructField,
-                                   StructType)
+    from pyspark.sql.types import (ArrayType, BooleanType, DoubleType, IntegerType, LongType, StringType,
+                                   StructField, StructType)
 
     return StructType([*(field for field in input_schema.fields if field.name != "text"),
                        StructField("_length", IntegerType()), StructField(HASH_COLUMN, StringType()),
-                       StructField(OVERLAP, DoubleType()), StructField(BANDS, ArrayType(LongType()))])
+                       StructField(OVERLAP, DoubleType()), StructField(BANDS, ArrayType(LongType())),
+                       StructField(NODE, LongType()), StructField(BANDED, BooleanType())])
+
+
+# What the annotation pass writes for documents read from files (dedup.job.ParquetCorpus).
+ANNOTATED_SCHEMA = pa.schema([("_file", pa.int64()), ("_row", pa.int64()), ("id", pa.string()), ("source", pa.string()),
+                              ("_length", pa.int32()), (HASH_COLUMN, pa.string()), (OVERLAP, pa.float64()),
+                              (BANDS, pa.list_(pa.int64())), (NODE, pa.int64()), (BANDED, pa.bool_())])
 
 
 def _sorted_groups(batches: Iterator[pa.RecordBatch], columns: tuple[str, ...], group_by: int) -> Iterator[dict]:

@@ -444,6 +444,39 @@ def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], p
     return slice_tasks(spark, parts).mapInArrow(run, schema)
 
 
+def write_mapped(spark, parts: list[list[tuple]], function: Callable[[pa.Table], pa.Table], directory: str,
+                 schema: pa.Schema, columns: Sequence[str] = COLUMN_NAMES) -> tuple[list[str], int]:
+    """:func:`map_slices`, with each task writing what `function` returns (rows of `schema`) as its part's
+    ``part-<n>.parquet`` under `directory` (the attempt's own file, committed after the job: see the module
+    docstring) instead of handing it to the JVM. Returns (the files, their rows); replaces what `directory`
+    held."""
+    run = new_run()
+    target = DOCUMENT_SCHEMA
+
+    def write_part(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        written, writer, current = [], None, None
+        for part, file, path, piece, slices in slices_of(batches, parts):
+            if part != current:
+                if writer is not None:
+                    writer.close(write_empty=True)
+                    written.append({"rows": writer.rows, "staged": writer.staged, "final": writer.uri})
+                final = storage.join(directory, part_name(part))
+                current, writer = part, ShardWriter(final, schema, staged=attempt_file(final, run))
+            for first_in_group, group in read_slice(path, piece, slices, target, columns):
+                for first, table in bounded_batches(group, first_in_group):
+                    writer.write(conform(function(with_row_keys(table, file, first)), schema))
+        if writer is not None:
+            writer.close(write_empty=True)
+            written.append({"rows": writer.rows, "staged": writer.staged, "final": writer.uri})
+        yield pa.RecordBatch.from_pylist(written, schema=STAGED_SCHEMA)
+
+    if storage.exists(directory):
+        storage.delete(directory)
+    rows = slice_tasks(spark, parts).mapInArrow(write_part, STAGED_DDL).collect()
+    commit_files([(row["staged"], row["final"]) for row in rows], [directory])
+    return sorted(row["final"] for row in rows), sum(row["rows"] for row in rows)
+
+
 def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa.Table], pa.Table], staging: str,
                           stage: str, documents_in: int | None = None, *, part_bytes: int,
                           columns: Sequence[str] = COLUMN_NAMES) -> StageLedger:

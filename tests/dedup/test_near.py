@@ -179,10 +179,17 @@ def test_identical_result_under_different_partition_counts(spark, stage, corpus)
         assert {row[0]: (row[2], row[3]) for row in outcomes if row[2]} == dropped
 
 
-def test_documents_read_from_files_in_slices_give_the_same_result(spark, stage, corpus, tmp_path):
+@pytest.mark.parametrize("driver_rows", [None, -1])
+def test_documents_read_from_files_in_slices_give_the_same_result(spark, stage, corpus, tmp_path, monkeypatch,
+                                                                  driver_rows):
     """The stage's own path (Python tasks reading the input files) with the corpus in three files of small row
-    groups, read in many slices: a document's key is its file and row, whatever the slicing."""
+    groups, read in many slices: a document's key is its file and row, whatever the slicing; the rules and
+    candidates on the driver (the default at this size) or in Spark (`driver_rows` -1)."""
+    from gap_replay.dedup import job
     from gap_replay.dedup.job import Checkpoints, ParquetCorpus
+
+    if driver_rows is not None:
+        monkeypatch.setattr(job, "DRIVER_ROWS", driver_rows)
 
     output, _ = stage
     documents, _ = corpus
