@@ -63,8 +63,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import Sampler  # noqa: E402  (the scale bench's memory and CPU sampler, beside this file)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scale bench's sampler, beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "pubmed"
@@ -340,6 +339,8 @@ def spark_profile(spark, before: tuple[dict, dict]) -> dict:
 
 def run_ours(workdir: Path, profile: bool = False) -> dict:
     import pyarrow.parquet as pq
+
+    from scale import Sampler  # here, not at the top: the datatrove worker runs this file without gap_replay
 
     from gap_replay.dedup.job import lsh_bands, run_dedup
     from gap_replay.stages import load_config

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -45,7 +44,7 @@ from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, commit_files, count_rows, document_files,
-                                    ensure_nonempty, map_slices, new_run, plan_parts, read_parquet,
+                                    ensure_nonempty, map_slices, new_run, plan_parts, read_parquet, slices_of,
                                     resolve_document_dirs, spark_reads, write_mapped, write_mapped_outcomes,
                                     write_parquet)
 from gap_replay.core.spark import spark_schema
@@ -112,14 +111,35 @@ class Checkpoints:
             storage.delete(self.directory)
 
 
-@dataclass
+class Deferred:
+    """A DataFrame made only when asked for: creating one costs Spark's analysis of its plan (on a fresh
+    session, seconds), which a stage that writes its files without Spark SQL does not need."""
+
+    def __init__(self, make: Callable):
+        self.make = make
+
+
 class DedupResult:
-    outcomes: object  # DataFrame: document columns + drop_reason/drop_detail
-    clusters: object | None  # DataFrame of CLUSTER_SCHEMA columns, None when near-duplicates are off
-    stats: dict = field(default_factory=dict)
-    # For documents read from files (ParquetCorpus): the function marking a row group's drops, for
-    # core.shards.write_mapped_outcomes (the outcomes written without a shuffle of the texts).
-    mark: Callable | None = None
+    """`outcomes`: DataFrame of the document columns + drop_reason/drop_detail; `clusters`: DataFrame of
+    CLUSTER_SCHEMA columns, None when near-duplicates are off (either may be given as a :class:`Deferred`);
+    `stats`; `mark`: for documents read from files (ParquetCorpus), the function marking a row group's drops,
+    for core.shards.write_mapped_outcomes (the outcomes written without a shuffle of the texts)."""
+
+    def __init__(self, outcomes, clusters, stats: dict | None = None, mark: Callable | None = None):
+        self._outcomes, self._clusters = outcomes, clusters
+        self.stats, self.mark = stats if stats is not None else {}, mark
+
+    @property
+    def outcomes(self):
+        if isinstance(self._outcomes, Deferred):
+            self._outcomes = self._outcomes.make()
+        return self._outcomes
+
+    @property
+    def clusters(self):
+        if isinstance(self._clusters, Deferred):
+            self._clusters = self._clusters.make()
+        return self._clusters
 
 
 KEY = [FILE_KEY, ROW_KEY]
@@ -269,9 +289,46 @@ class ParquetCorpus:
         DROP_DETAIL, sorted by KEY)."""
         mark = drop_marker(KeyedRows(directory))
         parts = plan_parts(self.files, self.part_mib << 20)
-        outcomes = map_slices(self.spark, parts, lambda documents: mark(documents).select(OUTCOME_SCHEMA.names),
-                              spark_schema(OUTCOME_SCHEMA))
+        outcomes = Deferred(lambda: map_slices(self.spark, parts, lambda documents: mark(documents).select(
+            OUTCOME_SCHEMA.names), spark_schema(OUTCOME_SCHEMA)))
         return outcomes, mark
+
+    def score_saved_pairs(self, directory: str, ngram: int) -> pa.Table:
+        """(a, b, similarity) of the pairs whose ends are saved under `directory` (:meth:`saved_pair_texts`),
+        without Spark SQL: Python tasks read the ends' texts and send each to its pair's task by a hash of the
+        pair (a Python shuffle), which scores its pairs as :func:`dedup.near.score_pairs` does (the same rows,
+        sorted the same way, through the same function)."""
+        from gap_replay.core.shards import DOCUMENT_SCHEMA, bounded_batches, read_slice, with_row_keys
+        from gap_replay.core.spark import default_parallelism
+        from gap_replay.dedup.near import _similarity_function
+
+        lookup = KeyedRows(directory)
+
+        def texts(slices_):
+            for _, file, path, piece, slices in slices_:
+                for first_in_group, group in read_slice(path, piece, slices, DOCUMENT_SCHEMA, ("text",)):
+                    for first, table in bounded_batches(group, first_in_group):
+                        documents = with_row_keys(table, file, first)
+                        rows = pair_text_rows(documents, lookup.of(documents))
+                        for a, b, node, text in zip(*(rows.column(name).to_pylist() for name in ("a", "b", NODE, "text"))):
+                            yield (a, b), (node, text)
+
+        def score(items):
+            rows = sorted((a, b, node, text) for (a, b), (node, text) in items)
+            if rows:
+                batch = pa.RecordBatch.from_arrays([pa.array([row[i] for row in rows], kind) for i, kind in
+                                                    enumerate((pa.int64(), pa.int64(), pa.int64(), pa.string()))],
+                                                   names=["a", "b", NODE, "text"])
+                for scored in _similarity_function(ngram)(iter([batch])):
+                    yield from zip(*(scored.column(name).to_pylist() for name in ("a", "b", "similarity")))
+
+        partitions, reading = max(1, default_parallelism(self.spark)), self.reading
+        pairs = self.spark.sparkContext.parallelize(range(len(reading)), max(1, len(reading))) \
+            .mapPartitions(lambda numbers: texts(slices_of(numbers, reading)))
+        rows = pairs.partitionBy(partitions).mapPartitions(score).collect()
+        return pa.table({"a": pa.array([row[0] for row in rows], pa.int64()),
+                         "b": pa.array([row[1] for row in rows], pa.int64()),
+                         "similarity": pa.array([row[2] for row in rows], pa.float64())})
 
 
 def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_grams=None,
@@ -392,7 +449,7 @@ def _deduplicate_on_driver(corpus: ParquetCorpus, files: list[str], settings: De
             _describe(spark, "dedup: exact similarity of the candidate pairs")
             _write_table(pair_ends(a, b, nodes[alive], keys[0][alive], keys[1][alive]),
                          storage.join(save.directory, "ends"))
-            scored = score_pairs(corpus.saved_pair_texts(storage.join(save.directory, "ends")), settings.ngram).toArrow()
+            scored = corpus.score_saved_pairs(storage.join(save.directory, "ends"), settings.ngram)
             verified = scored.column("similarity").to_numpy() >= settings.threshold
             a, b = scored.column("a").to_numpy()[verified], scored.column("b").to_numpy()[verified]
             stats["candidate_pairs"], stats["verified_pairs"] = scored.num_rows, int(verified.sum())
@@ -414,9 +471,9 @@ def _deduplicate_on_driver(corpus: ParquetCorpus, files: list[str], settings: De
                     reasons[row], details[row] = "near_duplicate", kept
         if clusters_dir is not None:
             stats["clusters"] = write_cluster_table(cluster_table, clusters_dir)
-            clusters = read_parquet(spark, storage.list_files(clusters_dir), spark_schema(CLUSTER_SCHEMA))
+            clusters = Deferred(lambda: read_parquet(spark, storage.list_files(clusters_dir), spark_schema(CLUSTER_SCHEMA)))
         else:
-            clusters = spark.createDataFrame(cluster_table, spark_schema(CLUSTER_SCHEMA))
+            clusters = Deferred(lambda: spark.createDataFrame(cluster_table, spark_schema(CLUSTER_SCHEMA)))
     _describe(spark, "dedup: outcomes")
     dropped = np.flatnonzero(~is_none(reasons))
     _write_table(pa.table({FILE_KEY: table.column(FILE_KEY).take(dropped), ROW_KEY: table.column(ROW_KEY).take(dropped),

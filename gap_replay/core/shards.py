@@ -235,9 +235,11 @@ class PartFiles:
         return [{"staged": writer.staged, "final": writer.uri} for writer in self.writers]
 
 
-def _counts_batch(counts: Counter, files: list[dict]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist(
-        [{"reason": reason, "count": count} for reason, count in sorted(counts.items())] + files, schema=COUNTS_SCHEMA)
+def _counts_rows(counts: Counter, files: list[dict]) -> list[dict]:
+    """An outcome writer's result rows (COUNTS_SCHEMA): its counts by reason, then the files it wrote."""
+    empty = dict.fromkeys(COUNTS_SCHEMA.names)
+    return ([{**empty, "reason": reason, "count": count} for reason, count in sorted(counts.items())]
+            + [{**empty, **written} for written in files])
 
 
 def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -267,7 +269,7 @@ def outcome_writer(staging: str, stage: str, run: str) -> Callable[[Iterator[pa.
                 start = end
         if writer is not None:
             files += writer.close()
-        yield _counts_batch(counts, files)
+        yield pa.RecordBatch.from_pylist(_counts_rows(counts, files), schema=COUNTS_SCHEMA)
 
     return write_partition
 
@@ -326,7 +328,9 @@ def _commit_outcomes(rows, staging: str, stage: str, documents_in: int | None, p
 
 # --------------------------------------------------------------------------------------------------
 # Stages that map each document on its own (no shuffle of the texts): Python tasks read slices of the
-# input shards with pyarrow, so the texts never pass through the JVM.
+# input shards with pyarrow, so the texts never pass through the JVM. Passes that write their own files
+# (write_mapped, write_mapped_outcomes) run as plain Python jobs (run_part_tasks), without Spark SQL; a pass
+# whose rows go on to Spark (map_slices) is a DataFrame.
 
 BATCH_ROWS = 10_000  # as Spark's batches to Python (spark.sql.execution.arrow.maxRecordsPerBatch)
 FILE_KEY, ROW_KEY = "_file", "_row"  # a row of the inputs: its file's place in the input list, its row in the file
@@ -419,12 +423,21 @@ def slice_tasks(spark, parts: list[list[tuple]]):
     return spark.range(0, max(1, len(parts)), 1, max(1, len(parts)))
 
 
-def slices_of(batches: Iterator[pa.RecordBatch], parts: list[list[tuple]]) -> Iterator[tuple[int, int, str, int, int]]:
-    """(part, file, path, slice, slices) of every slice of the parts a task of :func:`slice_tasks` holds."""
-    for batch in batches:
-        for part in batch.column("id").to_pylist():
-            for file, path, piece, slices in (parts[part] if part < len(parts) else []):
-                yield part, file, path, piece, slices
+def slices_of(numbers: Iterable[int], parts: list[list[tuple]]) -> Iterator[tuple[int, int, str, int, int]]:
+    """(part, file, path, slice, slices) of every slice of the parts numbered `numbers` (a task's)."""
+    for part in numbers:
+        for file, path, piece, slices in (parts[part] if part < len(parts) else []):
+            yield part, file, path, piece, slices
+
+
+def run_part_tasks(spark, parts: list[list[tuple]], task: Callable[[Iterator[tuple]], Iterator[dict]]) -> list[dict]:
+    """Run `task` over the slices (:func:`slices_of`) of each part of `parts`, one Spark task per part, and
+    collect the dicts it yields (what it wrote). A plain Python job (an RDD): tasks that read and write files
+    themselves need none of Spark SQL's planning. Only the counted attempts' results come back (see the
+    module docstring)."""
+    count = max(1, len(parts))
+    return spark.sparkContext.parallelize(range(count), count).mapPartitions(
+        lambda numbers: task(slices_of(numbers, parts))).collect()
 
 
 def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], pa.Table | pa.RecordBatch], schema,
@@ -435,7 +448,8 @@ def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], p
     target = DOCUMENT_SCHEMA
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for _, file, path, piece, slices in slices_of(batches, parts):
+        numbers = (number for batch in batches for number in batch.column("id").to_pylist())
+        for _, file, path, piece, slices in slices_of(numbers, parts):
             for first_in_group, group in read_slice(path, piece, slices, target, columns):
                 for first, table in bounded_batches(group, first_in_group):
                     result = function(with_row_keys(table, file, first))
@@ -453,9 +467,9 @@ def write_mapped(spark, parts: list[list[tuple]], function: Callable[[pa.Table],
     run = new_run()
     target = DOCUMENT_SCHEMA
 
-    def write_part(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def write_part(slices_: Iterator[tuple]) -> Iterator[dict]:
         written, writer, current = [], None, None
-        for part, file, path, piece, slices in slices_of(batches, parts):
+        for part, file, path, piece, slices in slices_:
             if part != current:
                 if writer is not None:
                     writer.close(write_empty=True)
@@ -468,11 +482,11 @@ def write_mapped(spark, parts: list[list[tuple]], function: Callable[[pa.Table],
         if writer is not None:
             writer.close(write_empty=True)
             written.append({"rows": writer.rows, "staged": writer.staged, "final": writer.uri})
-        yield pa.RecordBatch.from_pylist(written, schema=STAGED_SCHEMA)
+        yield from written
 
     if storage.exists(directory):
         storage.delete(directory)
-    rows = slice_tasks(spark, parts).mapInArrow(write_part, STAGED_DDL).collect()
+    rows = run_part_tasks(spark, parts, write_part)
     commit_files([(row["staged"], row["final"]) for row in rows], [directory])
     return sorted(row["final"] for row in rows), sum(row["rows"] for row in rows)
 
@@ -490,11 +504,11 @@ def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa
     run = new_run()
     documents = DOCUMENT_SCHEMA
 
-    def write_part(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def write_part(slices_: Iterator[tuple]) -> Iterator[dict]:
         counts: Counter = Counter()
         files_written: list[dict] = []
         writer, current = None, None
-        for part, file, path, piece, slices in slices_of(batches, parts):
+        for part, file, path, piece, slices in slices_:
             if part != current:
                 if writer is not None:
                     files_written += writer.close()
@@ -504,9 +518,9 @@ def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa
                     writer.write(outcomes_of(with_row_keys(table, file, first)), counts)
         if writer is not None:
             files_written += writer.close()
-        yield _counts_batch(counts, files_written)
+        yield from _counts_rows(counts, files_written)
 
-    rows = slice_tasks(spark, parts).mapInArrow(write_part, COUNTS_DDL).collect()
+    rows = run_part_tasks(spark, parts, write_part)
     return _commit_outcomes(rows, staging, stage, documents_in, len(parts))
 
 
