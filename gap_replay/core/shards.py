@@ -436,8 +436,28 @@ def run_part_tasks(spark, parts: list[list[tuple]], task: Callable[[Iterator[tup
     themselves need none of Spark SQL's planning. Only the counted attempts' results come back (see the
     module docstring)."""
     count = max(1, len(parts))
-    return spark.sparkContext.parallelize(range(count), count).mapPartitions(
-        lambda numbers: task(slices_of(numbers, parts))).collect()
+
+    def run(numbers: Iterator[int]) -> Iterator[dict]:
+        try:
+            yield from task(slices_of(numbers, parts))
+        finally:
+            release_memory()
+
+    return spark.sparkContext.parallelize(range(count), count).mapPartitions(run).collect()
+
+
+def release_memory() -> None:
+    """Hand the memory a finished task freed back to the system: Spark keeps the Python worker for later
+    tasks (of any job), and both pyarrow's allocator and C's keep freed memory for reuse by default."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], pa.Table | pa.RecordBatch], schema,
@@ -454,6 +474,7 @@ def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], p
                 for first, table in bounded_batches(group, first_in_group):
                     result = function(with_row_keys(table, file, first))
                     yield from (result.to_batches() if isinstance(result, pa.Table) else [result])
+        release_memory()
 
     return slice_tasks(spark, parts).mapInArrow(run, schema)
 

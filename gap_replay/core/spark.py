@@ -26,7 +26,10 @@ FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_D
 # Every Python worker already has a core of its own (one task per core): a tokenizer's thread pool sized to
 # all the machine's cores in each of them oversubscribes it (cores x cores threads). The driver's own
 # tokenizer (the mixer training one) keeps its threads. Any of these may be set again with --spark-conf.
-EXECUTOR_ENV = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+# SPARK_SIMPLIFIED_TRACEBACK: Spark SQL sets it for its Python workers and keeps a pool of workers per set of
+# variables; set for all, plain Python jobs (core.shards.run_part_tasks) reuse the same workers instead of
+# keeping a second pool alive beside them.
+EXECUTOR_ENV = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SPARK_SIMPLIFIED_TRACEBACK": "1"}
 
 # Arrow batches between the JVM and Python workers (mapInArrow): at most maxRecordsPerBatch rows (Spark's 10,000)
 # and at most this many bytes (Spark 4.1's own bound is 64 MiB), so that the memory of a Python worker follows the
