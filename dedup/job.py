@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gap_replay.core import storage
 from gap_replay.dedup.settings import DedupConfig
@@ -44,14 +45,16 @@ from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, commit_files, count_rows, document_files,
-                                    ensure_nonempty, map_slices, new_run, plan_parts, read_parquet, slices_of,
+                                    ensure_nonempty, map_slices, new_run, plan_parts, read_parquet, release_memory,
+                                    slices_of,
                                     resolve_document_dirs, spark_reads, write_mapped, write_mapped_outcomes,
                                     write_parquet)
 from gap_replay.core.spark import spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.lsh import optimal_bands
 from gap_replay.dedup.minhash import MinHasher
-from gap_replay.dedup.local import (DRIVER_ROWS, candidate_pairs_local, is_none, pair_ends, priorities,
+from gap_replay.dedup.local import (DRIVER_ROWS, DRIVER_TEXT_CHARS, PAIR_BATCH_CHARS, PAIR_TASK_CHARS,
+                                    candidate_pairs_local, is_none, pair_ends, priorities,
                                     rule_decisions)
 from gap_replay.dedup.near import (ANNOTATED_SCHEMA, ANNOTATION_INPUT, BANDED, BANDS, CLUSTER_SCHEMA, DRIVER_COMPONENT_PAIRS,
                                    NODE, OVERLAP, Banding, annotated_schema, annotator, candidate_pairs, candidate_texts, cluster_writer,
@@ -293,11 +296,12 @@ class ParquetCorpus:
             OUTCOME_SCHEMA.names), spark_schema(OUTCOME_SCHEMA)))
         return outcomes, mark
 
-    def score_saved_pairs(self, directory: str, ngram: int) -> pa.Table:
+    def score_saved_pairs(self, directory: str, ngram: int, characters: int) -> pa.Table:
         """(a, b, similarity) of the pairs whose ends are saved under `directory` (:meth:`saved_pair_texts`),
         without Spark SQL: Python tasks read the ends' texts and send each to its pair's task by a hash of the
         pair (a Python shuffle), which scores its pairs as :func:`dedup.near.score_pairs` does (the same rows,
-        sorted the same way, through the same function)."""
+        sorted the same way, through the same function). A scoring task holds its share of the ends' texts
+        (`characters` in all) at once: there are enough of them for a share to stay near PAIR_TASK_CHARS."""
         from gap_replay.core.shards import DOCUMENT_SCHEMA, bounded_batches, read_slice, with_row_keys
         from gap_replay.core.spark import default_parallelism
         from gap_replay.dedup.near import _similarity_function
@@ -313,16 +317,29 @@ class ParquetCorpus:
                         for a, b, node, text in zip(*(rows.column(name).to_pylist() for name in ("a", "b", NODE, "text"))):
                             yield (a, b), (node, text)
 
+        def batches(rows):
+            """The sorted rows in batches of at most 10,000 rows and 8M characters, as Spark would send them."""
+            start = 0
+            while start < len(rows):
+                end, characters = start, 0
+                while end < len(rows) and end - start < 10_000 and (characters < PAIR_BATCH_CHARS or end == start):
+                    characters += len(rows[end][3])
+                    end += 1
+                chunk = rows[start:end]
+                yield pa.RecordBatch.from_arrays([pa.array([row[i] for row in chunk], kind) for i, kind in
+                                                  enumerate((pa.int64(), pa.int64(), pa.int64(), pa.string()))],
+                                                 names=["a", "b", NODE, "text"])
+                start = end
+
         def score(items):
             rows = sorted((a, b, node, text) for (a, b), (node, text) in items)
-            if rows:
-                batch = pa.RecordBatch.from_arrays([pa.array([row[i] for row in rows], kind) for i, kind in
-                                                    enumerate((pa.int64(), pa.int64(), pa.int64(), pa.string()))],
-                                                   names=["a", "b", NODE, "text"])
-                for scored in _similarity_function(ngram)(iter([batch])):
-                    yield from zip(*(scored.column(name).to_pylist() for name in ("a", "b", "similarity")))
+            for scored in _similarity_function(ngram)(batches(rows)):
+                yield from zip(*(scored.column(name).to_pylist() for name in ("a", "b", "similarity")))
+            del rows
+            release_memory()
 
-        partitions, reading = max(1, default_parallelism(self.spark)), self.reading
+        partitions = max(default_parallelism(self.spark), -(-characters // PAIR_TASK_CHARS), 1)
+        reading = self.reading
         pairs = self.spark.sparkContext.parallelize(range(len(reading)), max(1, len(reading))) \
             .mapPartitions(lambda numbers: texts(slices_of(numbers, reading)))
         rows = pairs.partitionBy(partitions).mapPartitions(score).collect()
@@ -447,9 +464,15 @@ def _deduplicate_on_driver(corpus: ParquetCorpus, files: list[str], settings: De
         stats["candidate_pairs"] = len(a)
         if settings.verify and len(a):
             _describe(spark, "dedup: exact similarity of the candidate pairs")
-            _write_table(pair_ends(a, b, nodes[alive], keys[0][alive], keys[1][alive]),
-                         storage.join(save.directory, "ends"))
-            scored = corpus.score_saved_pairs(storage.join(save.directory, "ends"), settings.ngram)
+            ends = pair_ends(a, b, nodes[alive], keys[0][alive], keys[1][alive],
+                             table.column("_length").to_numpy()[alive])
+            _write_table(ends, storage.join(save.directory, "ends"))
+            characters = int(pc.sum(ends.column("_length")).as_py() or 0)
+            if characters <= DRIVER_TEXT_CHARS:  # a Python shuffle, its tasks holding their texts at once
+                scored = corpus.score_saved_pairs(storage.join(save.directory, "ends"), settings.ngram, characters)
+            else:  # Spark's shuffle, which sorts and streams what does not fit
+                scored = score_pairs(corpus.saved_pair_texts(storage.join(save.directory, "ends")),
+                                     settings.ngram).toArrow()
             verified = scored.column("similarity").to_numpy() >= settings.threshold
             a, b = scored.column("a").to_numpy()[verified], scored.column("b").to_numpy()[verified]
             stats["candidate_pairs"], stats["verified_pairs"] = scored.num_rows, int(verified.sum())

@@ -28,6 +28,11 @@ from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.near import NODE, OVERLAP, _bucket_pairs
 
 DRIVER_ROWS = 500_000  # up to this many documents, the rules and candidates are computed on the driver
+# The candidates' texts are scored after a Python shuffle (no Spark SQL) while their ends hold up to this many
+# characters, in tasks of about PAIR_TASK_CHARS characters each; above, after Spark's (which spills).
+DRIVER_TEXT_CHARS = 256 << 20
+PAIR_TASK_CHARS = 16 << 20
+PAIR_BATCH_CHARS = 8 << 20  # and scored a batch of up to this many characters at a time
 FILE_KEY, ROW_KEY = "_file", "_row"
 
 
@@ -113,10 +118,12 @@ def candidate_pairs_local(nodes: np.ndarray, bands: pa.ChunkedArray | pa.Array, 
     return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
-def pair_ends(a: np.ndarray, b: np.ndarray, nodes: np.ndarray, files: np.ndarray, rows: np.ndarray) -> pa.Table:
+def pair_ends(a: np.ndarray, b: np.ndarray, nodes: np.ndarray, files: np.ndarray, rows: np.ndarray,
+              lengths: np.ndarray | None = None) -> pa.Table:
     """(a, b, NODE, _file, _row) for each end of each pair and each document of that node (`nodes`, `files`,
-    `rows`: the alive documents), sorted by the documents' keys: what the join of the pairs' ends on the node
-    gives, in the order the tasks that read the texts look them up."""
+    `rows`: the alive documents; with their `lengths`, a ``_length`` column too), sorted by the documents'
+    keys: what the join of the pairs' ends on the node gives, in the order the tasks that read the texts look
+    them up."""
     ends = np.concatenate([a, b])
     pair = np.concatenate([np.arange(len(a)), np.arange(len(a))])
     order = np.argsort(nodes, kind="stable")
@@ -129,4 +136,6 @@ def pair_ends(a: np.ndarray, b: np.ndarray, nodes: np.ndarray, files: np.ndarray
     table = pa.table({"a": pa.array(a[pair[which]], pa.int64()), "b": pa.array(b[pair[which]], pa.int64()),
                       NODE: pa.array(ends[which], pa.int64()), FILE_KEY: pa.array(files[documents], pa.int64()),
                       ROW_KEY: pa.array(rows[documents], pa.int64())})
+    if lengths is not None:
+        table = table.append_column("_length", pa.array(lengths[documents], pa.int64()))
     return table.sort_by([(FILE_KEY, "ascending"), (ROW_KEY, "ascending"), ("a", "ascending"), ("b", "ascending")])

@@ -45,11 +45,17 @@ def test_the_driver_path_writes_the_files_of_the_spark_path(abstracts, tmp_path,
     benchmark.write_text(json.dumps({"question": abstracts[70]["text"], "options": {"A": "yes"}}) + "\n")
     config = load_config(base={"dedup": {"decontaminate": [str(benchmark)]}})
     on_driver = job.run_dedup(RunContext(config), [str(tmp_path / "input")], str(tmp_path / "driver"))
+    monkeypatch.setattr(job, "PAIR_TASK_CHARS", 20_000)  # the Python shuffle's scoring in many tasks
+    in_tasks = job.run_dedup(RunContext(config), [str(tmp_path / "input")], str(tmp_path / "tasks"))
+    monkeypatch.setattr(job, "DRIVER_TEXT_CHARS", 0)  # the candidates' texts too long: Spark's shuffle scores them
+    spark_scored = job.run_dedup(RunContext(config), [str(tmp_path / "input")], str(tmp_path / "scored"))
     monkeypatch.setattr(job, "DRIVER_ROWS", -1)  # every corpus is "large": the Spark path
     on_spark = job.run_dedup(RunContext(config), [str(tmp_path / "input")], str(tmp_path / "spark"))
-    assert {**on_driver.to_dict(), "seconds": 0} == {**on_spark.to_dict(), "seconds": 0}
+    for ledger in (in_tasks, spark_scored, on_spark):
+        assert {**on_driver.to_dict(), "seconds": 0} == {**ledger.to_dict(), "seconds": 0}
     assert set(on_driver.dropped) == {"duplicate_id", "exact_duplicate", "contaminated", "near_duplicate"}
-    assert written(tmp_path / "driver") == written(tmp_path / "spark")
+    for name in ("tasks", "scored", "spark"):
+        assert written(tmp_path / "driver") == written(tmp_path / name), name
     assert any(name.startswith("clusters/") for name in written(tmp_path / "driver"))
 
 
