@@ -56,9 +56,9 @@ from gap_replay.dedup.minhash import MinHasher
 from gap_replay.dedup.local import (DRIVER_ROWS, DRIVER_TEXT_CHARS, PAIR_BATCH_CHARS, PAIR_TASK_CHARS,
                                     candidate_pairs_local, is_none, pair_ends, priorities,
                                     rule_decisions)
-from gap_replay.dedup.near import (ANNOTATED_SCHEMA, ANNOTATION_INPUT, BANDED, BANDS, CLUSTER_SCHEMA, DRIVER_COMPONENT_PAIRS,
-                                   NODE, OVERLAP, Banding, annotated_schema, annotator, candidate_pairs, candidate_texts, cluster_writer,
-                                   clusters_in_memory, clusters_of, components_of_pairs, connected_components,
+from gap_replay.dedup.near import (ANNOTATED_SCHEMA, ANNOTATION_INPUT, BANDED, BANDS, CLUSTER_SCHEMA,
+                                   DRIVER_COMPONENT_PAIRS, NODE, OVERLAP, Banding, annotated_schema, annotator,
+                                   candidate_pairs, candidate_texts, cluster_writer, clusters_in_memory, clusters_of, components_of_pairs, connected_components,
                                    pair_text_rows, score_pairs)
 
 STAGE = "dedup"
@@ -314,7 +314,8 @@ class ParquetCorpus:
                     for first, table in bounded_batches(group, first_in_group):
                         documents = with_row_keys(table, file, first)
                         rows = pair_text_rows(documents, lookup.of(documents))
-                        for a, b, node, text in zip(*(rows.column(name).to_pylist() for name in ("a", "b", NODE, "text"))):
+                        columns = (rows.column(name).to_pylist() for name in ("a", "b", NODE, "text"))
+                        for a, b, node, text in zip(*columns):
                             yield (a, b), (node, text)
 
         def batches(rows):
@@ -353,8 +354,8 @@ def deduplicate(documents, settings: DedupConfig | None = None, *, benchmark_gra
     """All the rules of the module docstring on a DataFrame of documents.
 
     `documents`: a DataFrame, or a :class:`ParquetCorpus` (files read by Python tasks; needs `checkpoint`
-    to be a :class:`Checkpoints` with a directory). `benchmark_grams`: sorted unique uint64 hashes of the benchmarks' word n-grams
-    (:func:`dedup.decontaminate.benchmark_ngrams`), or None. `checkpoint(df, name)`: see
+    to be a :class:`Checkpoints` with a directory). `benchmark_grams`: sorted unique uint64 hashes of the
+    benchmarks' word n-grams (:func:`dedup.decontaminate.benchmark_ngrams`), or None. `checkpoint(df, name)`: see
     :class:`Checkpoints` (default: local checkpoints). `clusters_dir`: where to write the clusters
     (:func:`write_clusters`); the result's clusters are then read back from there.
 
@@ -494,7 +495,8 @@ def _deduplicate_on_driver(corpus: ParquetCorpus, files: list[str], settings: De
                     reasons[row], details[row] = "near_duplicate", kept
         if clusters_dir is not None:
             stats["clusters"] = write_cluster_table(cluster_table, clusters_dir)
-            clusters = Deferred(lambda: read_parquet(spark, storage.list_files(clusters_dir), spark_schema(CLUSTER_SCHEMA)))
+            clusters = Deferred(lambda: read_parquet(spark, storage.list_files(clusters_dir),
+                                                     spark_schema(CLUSTER_SCHEMA)))
         else:
             clusters = Deferred(lambda: spark.createDataFrame(cluster_table, spark_schema(CLUSTER_SCHEMA)))
     _describe(spark, "dedup: outcomes")

@@ -341,8 +341,8 @@ def plan_parts(files: Sequence[str], part_bytes: int, sizes: Sequence[int] | Non
 
     A file is cut into size / part_bytes slices (rounded to the nearest) of equal row ranges (a file under 1.5
     times `part_bytes` stays whole); slices and files are then packed, in input order, into parts of up to
-    `part_bytes` (a slice or file larger than that alone). Deterministic from the files' sizes (one listing, no footer read on the driver) and
-    `part_bytes`, never from the cluster."""
+    `part_bytes` (a slice or file larger than that alone). Deterministic from the files' sizes (one listing, no
+    footer read on the driver) and `part_bytes`, never from the cluster."""
     from gap_replay.core.ingest import listed_sizes
 
     sizes = list(sizes) if sizes is not None else listed_sizes(list(files))
@@ -515,10 +515,9 @@ def write_mapped(spark, parts: list[list[tuple]], function: Callable[[pa.Table],
 def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa.Table], pa.Table], staging: str,
                           stage: str, documents_in: int | None = None, *, part_bytes: int,
                           columns: Sequence[str] = COLUMN_NAMES) -> StageLedger:
-    """Write a stage that decides each document on its own, without a shuffle: every part
-    (:func:`plan_parts` of `files`, `part_bytes` of input each: ``spark.part_mib``) is one Python task that reads its slices
-    with pyarrow, adds the row keys (:func:`with_row_keys`), calls `outcomes_of` on each row group's
-    `columns` and writes the outcome rows it returns (OUTCOME_SCHEMA columns, more allowed) as the part's
+    """Write a stage that decides each document on its own, without a shuffle: every part (:func:`plan_parts`
+    of `files`, `part_bytes` of input each: ``spark.part_mib``) is one Python task that reads its slices with
+    pyarrow, adds the row keys (:func:`with_row_keys`), calls `outcomes_of` on each piece's `columns` and writes the outcome rows it returns (OUTCOME_SCHEMA columns, more allowed) as the part's
     kept shard and drop table, in input order. The same inputs and `part_bytes` give the same files and
     bytes whatever the cluster; returns the ledger."""
     parts = plan_parts(files, part_bytes)

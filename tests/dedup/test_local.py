@@ -29,7 +29,8 @@ def test_the_driver_path_writes_the_files_of_the_spark_path(abstracts, tmp_path,
     rng = random.Random(5)
     documents = [dict(document) for document in abstracts[:240]]
     for i, original in enumerate(abstracts[:30]):  # near copies in replay, a paper copy, exact copies, id copies
-        documents.append(make_document(id=f"replay:near:{i}", source="replay", text=edit_words(original["text"], 2, rng)))
+        documents.append(make_document(id=f"replay:near:{i}", source="replay",
+                                       text=edit_words(original["text"], 2, rng)))
     documents.append(make_document(id="pmcid:PMC1", source="pubmed_papers", text=abstracts[40]["text"][:-5]))
     documents += [make_document(id=f"guideline:copy:{i}", source="guidelines", text=abstracts[50]["text"].upper())
                   for i in range(3)]

@@ -116,7 +116,8 @@ def mapped(spark, output: str, mode: str):
     os.makedirs(inputs, exist_ok=True)
     files = []
     for index in range(4):
-        documents = [make_document(id=f"pmid:{n}", source="pubmed_abstracts", text=f"Abstract {n}: " + "word " * (n % 50))
+        documents = [make_document(id=f"pmid:{n}", source="pubmed_abstracts",
+                                   text=f"Abstract {n}: " + "word " * (n % 50))
                      for n in range(index * ROWS // 4, (index + 1) * ROWS // 4)]
         files.append(f"{inputs}/part-{index:05d}.parquet")
         pq.write_table(pa.Table.from_batches([documents_to_batch(documents)]), files[-1], row_group_size=500)
