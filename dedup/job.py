@@ -302,7 +302,7 @@ class ParquetCorpus:
         pair (a Python shuffle), which scores its pairs as :func:`dedup.near.score_pairs` does (the same rows,
         sorted the same way, through the same function). A scoring task holds its share of the ends' texts
         (`characters` in all) at once: there are enough of them for a share to stay near PAIR_TASK_CHARS."""
-        from gap_replay.core.shards import DOCUMENT_SCHEMA, bounded_batches, read_slice, with_row_keys
+        from gap_replay.core.shards import keyed_pieces
         from gap_replay.core.spark import default_parallelism
         from gap_replay.dedup.near import _similarity_function
 
@@ -310,13 +310,11 @@ class ParquetCorpus:
 
         def texts(slices_):
             for _, file, path, piece, slices in slices_:
-                for first_in_group, group in read_slice(path, piece, slices, DOCUMENT_SCHEMA, ("text",)):
-                    for first, table in bounded_batches(group, first_in_group):
-                        documents = with_row_keys(table, file, first)
-                        rows = pair_text_rows(documents, lookup.of(documents))
-                        columns = (rows.column(name).to_pylist() for name in ("a", "b", NODE, "text"))
-                        for a, b, node, text in zip(*columns):
-                            yield (a, b), (node, text)
+                for documents in keyed_pieces(file, path, piece, slices, ("text",)):
+                    rows = pair_text_rows(documents, lookup.of(documents))
+                    columns = (rows.column(name).to_pylist() for name in ("a", "b", NODE, "text"))
+                    for a, b, node, text in zip(*columns):
+                        yield (a, b), (node, text)
 
         def batches(rows):
             """The sorted rows in batches of at most 10,000 rows and 8M characters, as Spark would send them."""

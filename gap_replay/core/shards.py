@@ -408,6 +408,14 @@ def bounded_batches(table: pa.Table, first_row: int, rows: int = BATCH_ROWS,
         start += piece.num_rows
 
 
+def keyed_pieces(file: int, path: str, piece: int, slices: int, columns: Sequence[str]) -> Iterator[pa.Table]:
+    """The `columns` (of DOCUMENT_SCHEMA) of one slice of input `file` (at `path`), in bounded pieces
+    (:func:`read_slice`, :func:`bounded_batches`), each with its row keys (:func:`with_row_keys`)."""
+    for first_in_group, group in read_slice(path, piece, slices, DOCUMENT_SCHEMA, columns):
+        for first, table in bounded_batches(group, first_in_group):
+            yield with_row_keys(table, file, first)
+
+
 def with_row_keys(table: pa.Table, file: int, first_row: int) -> pa.Table:
     """`table` (rows first_row... of input `file`) with FILE_KEY and ROW_KEY columns in front."""
     rows = table.num_rows
@@ -465,15 +473,13 @@ def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], p
     """A DataFrame of `function` over the slices of `parts` (:func:`plan_parts`): one Python task per part
     reads its slices' `columns` with pyarrow, a row group at a time, and passes them with their row keys
     (:func:`with_row_keys`) to `function`, which returns rows of the Spark `schema`."""
-    target = DOCUMENT_SCHEMA
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         numbers = (number for batch in batches for number in batch.column("id").to_pylist())
         for _, file, path, piece, slices in slices_of(numbers, parts):
-            for first_in_group, group in read_slice(path, piece, slices, target, columns):
-                for first, table in bounded_batches(group, first_in_group):
-                    result = function(with_row_keys(table, file, first))
-                    yield from (result.to_batches() if isinstance(result, pa.Table) else [result])
+            for documents in keyed_pieces(file, path, piece, slices, columns):
+                result = function(documents)
+                yield from (result.to_batches() if isinstance(result, pa.Table) else [result])
         release_memory()
 
     return slice_tasks(spark, parts).mapInArrow(run, schema)
@@ -486,7 +492,6 @@ def write_mapped(spark, parts: list[list[tuple]], function: Callable[[pa.Table],
     docstring) instead of handing it to the JVM. Returns (the files, their rows); replaces what `directory`
     held."""
     run = new_run()
-    target = DOCUMENT_SCHEMA
 
     def write_part(slices_: Iterator[tuple]) -> Iterator[dict]:
         written, writer, current = [], None, None
@@ -497,9 +502,8 @@ def write_mapped(spark, parts: list[list[tuple]], function: Callable[[pa.Table],
                     written.append({"rows": writer.rows, "staged": writer.staged, "final": writer.uri})
                 final = storage.join(directory, part_name(part))
                 current, writer = part, ShardWriter(final, schema, staged=attempt_file(final, run))
-            for first_in_group, group in read_slice(path, piece, slices, target, columns):
-                for first, table in bounded_batches(group, first_in_group):
-                    writer.write(conform(function(with_row_keys(table, file, first)), schema))
+            for documents in keyed_pieces(file, path, piece, slices, columns):
+                writer.write(conform(function(documents), schema))
         if writer is not None:
             writer.close(write_empty=True)
             written.append({"rows": writer.rows, "staged": writer.staged, "final": writer.uri})
@@ -522,7 +526,6 @@ def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa
     bytes whatever the cluster; returns the ledger."""
     parts = plan_parts(files, part_bytes)
     run = new_run()
-    documents = DOCUMENT_SCHEMA
 
     def write_part(slices_: Iterator[tuple]) -> Iterator[dict]:
         counts: Counter = Counter()
@@ -533,9 +536,8 @@ def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa
                 if writer is not None:
                     files_written += writer.close()
                 current, writer = part, PartFiles(staging, stage, run, part)
-            for first_in_group, group in read_slice(path, piece, slices, documents, columns):
-                for first, table in bounded_batches(group, first_in_group):
-                    writer.write(outcomes_of(with_row_keys(table, file, first)), counts)
+            for documents in keyed_pieces(file, path, piece, slices, columns):
+                writer.write(outcomes_of(documents), counts)
         if writer is not None:
             files_written += writer.close()
         yield from _counts_rows(counts, files_written)
