@@ -44,12 +44,12 @@ from gap_replay.dedup.settings import DedupConfig
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, commit_files, count_rows, document_files,
+from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, KeyedRows, commit_files, count_rows, document_files,
                                     ensure_nonempty, map_slices, new_run, plan_parts, read_parquet, release_memory,
-                                    slices_of,
+                                    TASKS_PER_CORE, reading_parts, slices_of, weighted_parts,
                                     resolve_document_dirs, spark_reads, write_mapped, write_mapped_outcomes,
                                     write_parquet)
-from gap_replay.core.spark import spark_schema
+from gap_replay.core.spark import default_parallelism, spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.lsh import optimal_bands
 from gap_replay.dedup.minhash import MinHasher
@@ -204,29 +204,6 @@ class FrameCorpus:
         return outcomes, None
 
 
-class KeyedRows:
-    """A checkpoint sorted by KEY, read back in Python tasks an input file at a time (its Parquet row
-    groups' statistics let the read skip the other files' rows); the last file read is kept."""
-
-    def __init__(self, directory: str):
-        self.directory = directory
-        self._file, self._rows = None, None
-
-    def of(self, documents: pa.Table) -> pa.Table:
-        """The rows for `documents`: contiguous rows of one input file, with KEY columns."""
-        import pyarrow.parquet as pq
-
-        file = documents.column(FILE_KEY)[0].as_py()
-        if file != self._file:
-            fs, path = storage.resolve(self.directory)
-            self._rows = pq.read_table(path, filesystem=fs, filters=[(FILE_KEY, "=", file)]).sort_by(ROW_KEY)
-            self._file = file
-        first = documents.column(ROW_KEY)[0].as_py()
-        rows = self._rows.column(ROW_KEY).to_numpy()
-        low, high = np.searchsorted(rows, [first, first + documents.num_rows])
-        return self._rows.slice(low, high - low)
-
-
 def drop_marker(dropped: KeyedRows) -> Callable[[pa.Table], pa.Table]:
     """The outcomes of a row group of documents (with KEY columns): the documents with DROP_REASON and
     DROP_DETAIL from the `dropped` rows (KEY, DROP_REASON, DROP_DETAIL), null where a document is kept."""
@@ -249,17 +226,11 @@ class ParquetCorpus:
     a directory (:class:`Checkpoints`): the tasks read the drops and the pairs' ends from there."""
 
     def __init__(self, spark, files: Sequence[str], part_mib: int, read_bytes: int | None = None):
-        from gap_replay.core.ingest import listed_sizes
-        from gap_replay.core.spark import default_parallelism
-
         self.spark, self.files, self.part_mib = spark, list(files), part_mib
-        sizes = listed_sizes(self.files)
-        # Passes that write no file are cut for the cores, `read_bytes` of input a task by default a core's
-        # share (their rows do not depend on it); the outputs' parts only by part_mib (write_mapped_outcomes).
-        if read_bytes is None:
-            share = -(-sum(sizes) // max(1, default_parallelism(spark)))
-            read_bytes = max(1 << 20, min(part_mib << 20, share))
-        self.reading = plan_parts(self.files, read_bytes, sizes)
+        # Passes that write no file are cut for the cores (a core's share of the input a task, unless
+        # `read_bytes` says otherwise); the outputs' parts only by part_mib (write_mapped_outcomes).
+        self.reading = (reading_parts(spark, self.files, part_mib) if read_bytes is None
+                        else plan_parts(self.files, read_bytes))
 
     def annotate(self, function: Callable, directory: str) -> tuple[list[str], int]:
         """Run the annotation pass (`function`, :func:`dedup.near.annotator`) over every document and write its
@@ -274,11 +245,21 @@ class ParquetCorpus:
         save(ends.orderBy(*KEY), "ends")
         return self.saved_pair_texts(storage.join(save.directory, "ends"))
 
-    def saved_pair_texts(self, directory: str):
+    def ends_reading(self, ends: pa.Table, rows_per_file: Sequence[int]) -> list[list[tuple]]:
+        """The parts that read the texts of the pairs' `ends` (KEY and ``_length`` columns): only the slices
+        of the files that hold ends, balanced by the ends' characters (a cluster of near-duplicates in one
+        file is read by several tasks; :func:`core.shards.weighted_parts`)."""
+        return weighted_parts(self.files, rows_per_file, ends.column(FILE_KEY).to_numpy(),
+                              ends.column(ROW_KEY).to_numpy(), ends.column("_length").to_numpy(),
+                              TASKS_PER_CORE * default_parallelism(self.spark))
+
+    def saved_pair_texts(self, directory: str, reading: list[list[tuple]] | None = None):
         """:func:`dedup.near.candidate_texts`'s rows for the pairs' ends saved under `directory` (a, b, NODE
-        and KEY columns, sorted by KEY), read from the documents by Python tasks."""
+        and KEY columns, sorted by KEY), read from the documents by Python tasks (the parts of `reading`,
+        by default every document)."""
         lookup = KeyedRows(directory)
-        return map_slices(self.spark, self.reading, lambda documents: pair_text_rows(documents, lookup.of(documents)),
+        return map_slices(self.spark, reading if reading is not None else self.reading,
+                          lambda documents: pair_text_rows(documents, lookup.of(documents)),
                           f"a long, b long, {NODE} long, text string", ("text",))
 
     def outcomes(self, dropped, dropped_rows: int | None, save: Callable) -> tuple[object, Callable]:
@@ -296,14 +277,14 @@ class ParquetCorpus:
             OUTCOME_SCHEMA.names), spark_schema(OUTCOME_SCHEMA)))
         return outcomes, mark
 
-    def score_saved_pairs(self, directory: str, ngram: int, characters: int) -> pa.Table:
+    def score_saved_pairs(self, directory: str, ngram: int, characters: int,
+                          reading: list[list[tuple]] | None = None) -> pa.Table:
         """(a, b, similarity) of the pairs whose ends are saved under `directory` (:meth:`saved_pair_texts`),
         without Spark SQL: Python tasks read the ends' texts and send each to its pair's task by a hash of the
         pair (a Python shuffle), which scores its pairs as :func:`dedup.near.score_pairs` does (the same rows,
         sorted the same way, through the same function). A scoring task holds its share of the ends' texts
         (`characters` in all) at once: there are enough of them for a share to stay near PAIR_TASK_CHARS."""
         from gap_replay.core.shards import keyed_pieces
-        from gap_replay.core.spark import default_parallelism
         from gap_replay.dedup.near import _similarity_function
 
         lookup = KeyedRows(directory)
@@ -338,7 +319,7 @@ class ParquetCorpus:
             release_memory()
 
         partitions = max(default_parallelism(self.spark), -(-characters // PAIR_TASK_CHARS), 1)
-        reading = self.reading
+        reading = reading if reading is not None else self.reading
         pairs = self.spark.sparkContext.parallelize(range(len(reading)), max(1, len(reading))) \
             .mapPartitions(lambda numbers: texts(slices_of(numbers, reading)))
         rows = pairs.partitionBy(partitions).mapPartitions(score).collect()
@@ -467,10 +448,12 @@ def _deduplicate_on_driver(corpus: ParquetCorpus, files: list[str], settings: De
                              table.column("_length").to_numpy()[alive])
             _write_table(ends, storage.join(save.directory, "ends"))
             characters = int(pc.sum(ends.column("_length")).as_py() or 0)
+            reading = corpus.ends_reading(ends, np.bincount(keys[0], minlength=len(corpus.files)))
             if characters <= DRIVER_TEXT_CHARS:  # a Python shuffle, its tasks holding their texts at once
-                scored = corpus.score_saved_pairs(storage.join(save.directory, "ends"), settings.ngram, characters)
+                scored = corpus.score_saved_pairs(storage.join(save.directory, "ends"), settings.ngram, characters,
+                                                  reading)
             else:  # Spark's shuffle, which sorts and streams what does not fit
-                scored = score_pairs(corpus.saved_pair_texts(storage.join(save.directory, "ends")),
+                scored = score_pairs(corpus.saved_pair_texts(storage.join(save.directory, "ends"), reading),
                                      settings.ngram).toArrow()
             verified = scored.column("similarity").to_numpy() >= settings.threshold
             a, b = scored.column("a").to_numpy()[verified], scored.column("b").to_numpy()[verified]

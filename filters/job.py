@@ -1,8 +1,10 @@
 """`gap-replay filter`: the Spark shell around filters.core.
 
-Documents flow through Arrow batches (``mapInArrow``): only the text column is turned into Python
-strings (and the extra of a row where personal data was redacted), every other column passes through
-untouched; after the write, one more job sums the redactions by part into the ledger's details. The
+Each document is decided on its own, so the stage is a mapped one (``core.shards.write_mapped_outcomes``):
+Python tasks read slices of the input shards with pyarrow and write their part's kept shard and drop table,
+the texts never passing through Spark's JVM. Only the text column is turned into Python strings (and the
+extra of a row where personal data was redacted), every other column passes through untouched; after the
+write, one more job sums the redactions by part into the ledger's details. The
 language-ID model (and the quality model, when configured) is shipped to executors with
 ``SparkContext.addFile`` and loaded once per executor Python process (:func:`filters.langid.load_model`
 caches it; Spark reuses Python workers across tasks).
@@ -10,7 +12,7 @@ caches it; Spark reuses Python workers across tasks).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,9 +25,7 @@ from gap_replay.core import storage
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import OUTCOME_SCHEMA
-from gap_replay.core.shards import (DATA_DIR, count_rows, input_parts, read_documents, resolve_document_dirs,
-                                    write_outcomes)
-from gap_replay.core.spark import spark_schema
+from gap_replay.core.shards import DATA_DIR, count_rows, document_files, resolve_document_dirs, write_mapped_outcomes
 
 STAGE = "filter"
 
@@ -41,19 +41,19 @@ def document_filter(lid_model: str, config: FilterConfig, quality_model: str | N
     return DocumentFilter(identifier, config, scorer)
 
 
-def filter_partition(model_name: str, config: FilterConfig, quality_name: str | None = None):
-    """The mapInArrow function: models by their SparkFiles names."""
+def filter_pieces(model_name: str, config: FilterConfig, quality_name: str | None = None):
+    """The outcomes of a piece of documents (a table, as ``core.shards.write_mapped_outcomes`` reads them):
+    models by their SparkFiles names, loaded once per Python worker."""
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def outcomes(documents: pa.Table) -> pa.Table:
         from pyspark import SparkFiles
 
         decider = document_filter(SparkFiles.get(model_name), config,
                                   SparkFiles.get(quality_name) if quality_name else None)
-        for batch in batches:
-            if batch.num_rows:
-                yield filter_batch(batch, decider)
+        return pa.Table.from_batches([filter_batch(batch, decider) for batch in documents.to_batches()
+                                      if batch.num_rows], OUTCOME_SCHEMA)
 
-    return run
+    return outcomes
 
 
 def resolve_quality_model(configured: str) -> Path | None:
@@ -86,11 +86,10 @@ def run_filter(context: RunContext, inputs: Sequence[str], output: str,
         spark.sparkContext.addFile(str(model))  # shipped once to every executor
         if quality is not None:
             spark.sparkContext.addFile(str(quality))
-        documents = read_documents(spark, inputs)
-        outcomes = documents.mapInArrow(filter_partition(model.name, config, quality.name if quality else None),
-                                        spark_schema(OUTCOME_SCHEMA))
-        ledger = write_outcomes(outcomes, output_dir.staging, STAGE, documents_in=count_rows(inputs),
-                                parts=input_parts(inputs, context.config.spark.part_mib))
+        ledger = write_mapped_outcomes(spark, document_files(inputs),
+                                       filter_pieces(model.name, config, quality.name if quality else None),
+                                       output_dir.staging, STAGE, documents_in=count_rows(inputs),
+                                       part_bytes=context.config.spark.part_mib << 20)
         # What was redacted, by part, summed from the kept documents' extra.redacted (one more job, which
         # reads two columns): the counts are those of the documents written, whatever task retries happened.
         ledger.details["redaction"] = summarise(spark, storage.join(output_dir.staging, DATA_DIR),

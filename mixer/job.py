@@ -4,8 +4,9 @@ The mix (all deterministic functions of the seed, the document ids and totals co
 reruns are byte-identical and nothing depends on partitioning):
 
 1. token counts: the configured tokenizer (or one trained on a seeded sample of the inputs, shipped in
-   ``OUT/tokenizer/``) counts every document's tokens in Spark tasks (``mapInArrow``; the tokenizer is
-   loaded once per Python worker). Only (id, part, tokens, a few metadata columns) are kept in memory.
+   ``OUT/tokenizer/``) counts every document's tokens in Python tasks that read the input shards with
+   pyarrow (``core.shards.map_slices``; the tokenizer is loaded once per Python worker): the texts never
+   pass through the JVM. Only (id, part, tokens, a few metadata columns) are kept in memory.
 2. split: a document goes to validation when ``pmod(xxhash64(seed, id), 10^6) < fraction * 10^6``
    with its part's ``mix.validation_fraction``; copies of a document share its id, hence its split.
 3. copies per document: weights, token targets and the replay share (mixer/plan.py).
@@ -36,8 +37,9 @@ from gap_replay.core.errors import InputError
 from gap_replay.core.ledger import LEDGER_FILE, StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DOCUMENT_SCHEMA, DROPS_SCHEMA, SCHEMA_VERSION, SOURCES
-from gap_replay.core.shards import (KEY_COLUMN, RESULT_DDL, commit_keyed, count_rows, keyed_writer, new_run, read_documents,
-                                    resolve_document_dirs, write_empty)
+from gap_replay.core.shards import (KEY_COLUMN, RESULT_DDL, commit_keyed, count_rows, document_files, keyed_writer,
+                                    map_slices, new_run, read_documents, reading_parts, resolve_document_dirs,
+                                    write_empty)
 from gap_replay.core.spark import default_parallelism
 from gap_replay.mixer import plan as planning
 from gap_replay.mixer.settings import MixConfig, departures_from_defaults
@@ -46,7 +48,7 @@ from gap_replay.mixer.tokens import (
     SPECIAL_TOKENS,
     TokenizerError,
     save_tokenizer,
-    token_counter_udf,
+    token_counter,
     tokenizer_info,
     train_tokenizer,
     vocabulary_shortfall,
@@ -519,9 +521,12 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
             spec, trained = _train_tokenizer(context, documents, storage.join(staging, TOKENIZER_DIR), documents_in), True
         info = tokenizer_info(spec)
         context.say(f"mix: counting tokens (vocabulary of {info.vocab_size:,})")
-        narrow = with_mix_columns(
-            documents.select(*NARROW_COLUMNS, "text")
-            .mapInArrow(token_counter_udf(spec, info.sha256, keep=NARROW_COLUMNS), NARROW_DDL), settings)
+        # Python tasks read the texts with pyarrow: only the narrow rows pass through the JVM.
+        files = document_files(inputs)
+        counted = map_slices(context.spark, reading_parts(context.spark, files, context.config.spark.part_mib),
+                             token_counter(spec, info.sha256, keep=NARROW_COLUMNS), NARROW_DDL,
+                             columns=(*NARROW_COLUMNS, "text"))
+        narrow = with_mix_columns(counted, settings)
         narrow = narrow.withColumn(BASE_MILLI, F.round(F.col(BASE) * planning.BASE_SCALE).cast("long"))
         narrow = narrow.persist(StorageLevel.MEMORY_AND_DISK)
         try:

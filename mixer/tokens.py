@@ -148,20 +148,20 @@ def tokenizer_info(spec: str) -> TokenizerInfo:
     return TokenizerInfo(spec, counter.digest, counter.vocab_size)
 
 
-def token_counter_udf(spec: str, digest: str = "", text_column: str = "text", output_column: str = "_tokens",
-                      keep: Sequence[str] = ()) -> Callable[[Iterator[Any]], Iterator[Any]]:
-    """A mapInArrow function: each batch's `keep` columns plus the token count of `text_column`."""
+def token_counter(spec: str, digest: str = "", text_column: str = "text", output_column: str = "_tokens",
+                  keep: Sequence[str] = ()) -> Callable[[Any], Any]:
+    """A function of a table of documents: a table of its `keep` columns plus the token count of `text_column`
+    (the tokenizer loaded once per Python worker)."""
     import pyarrow as pa
 
-    def run(batches):
+    def count(batch):
         counter = load_tokenizer(spec, digest)  # cached: one load per Python worker process
-        for batch in batches:
-            texts = batch.column(text_column).to_pylist()
-            counts = pa.array(counter.count([text or "" for text in texts]), pa.int64())
-            columns = [batch.column(name) for name in keep] + [counts]
-            yield pa.RecordBatch.from_arrays(columns, names=[*keep, output_column])
+        texts = batch.column(text_column).to_pylist()
+        counts = pa.array(counter.count([text or "" for text in texts]), pa.int64())
+        columns = [batch.column(name) for name in keep] + [counts]
+        return pa.Table.from_arrays(columns, names=[*keep, output_column])
 
-    return run
+    return count
 
 
 # -- training -------------------------------------------------------------------------------------

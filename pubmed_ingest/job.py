@@ -19,10 +19,15 @@ as a whole is its own drop (``file:<name>``) and the stage goes on, unless more 
 ``pubmed.max_failed_share`` of the inputs failed so (:func:`check_failed_share`): then the stage fails naming
 them, and publishes nothing.
 
-Tasks: the input files balanced by bytes (``ingest.files_dataframe``); a PMC package or mirror shard bigger than
+Tasks: the input files balanced by bytes (``ingest.file_tasks``); a PMC package or mirror shard bigger than
 its share of the bytes is read in slices by several tasks (:func:`splittable`, ``ingest.plan_slices``), each
 parsing the members whose position is its own modulo the slices, records ranked as in a whole read: the same
-output, and one failed input (one ``file:<name>`` drop) for a damaged package however many slices read it.
+rows, and one failed input (one ``file:<name>`` drop) for a damaged package however many slices read it.
+
+Passes: the parse tasks write their ranked rows to Parquet (:func:`parse_inputs`); Spark decides on those files'
+narrow columns (:func:`pubmed_decisions`) and saves the decisions by row; Python tasks read the parsed files
+beside their decisions and write the stage's parts (:func:`apply_decisions`, ``shards.write_mapped_outcomes``).
+The text never passes through the JVM.
 """
 
 from __future__ import annotations
@@ -45,23 +50,24 @@ from gap_replay.core.ingest import (
     Unit,
     expand_sized_inputs,
     expand_units,
-    files_dataframe,
+    file_tasks,
     listed_sizes,
     open_input,
-    parse_files,
+    ranked_outcomes,
 )
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.outcome import Drop, Outcome
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
-from gap_replay.core.schema import DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.core.shards import InputError, part_count, read_parquet, spark_reads, write_outcomes
+from gap_replay.core.schema import DROP_DETAIL, DROP_REASON
+from gap_replay.core.shards import (FILE_KEY, ROW_KEY, InputError, KeyedRows, read_parquet, spark_reads,
+                                    with_row_keys, write_mapped_outcomes, write_parquet, write_task_files)
 from gap_replay.core.spark import spark_schema
 from gap_replay.pubmed_ingest.settings import SUPERSEDE_RULES, PubmedConfig
 from gap_replay.pubmed_ingest.upsampling import UpsamplingRules, score_batch
 
 STAGE = "pubmed"
 SUFFIXES = (".xml", ".xml.gz", ".nxml", ".tar.gz", ".tgz")
-# What one PMC version read straight from the service counts as input when sizing the output's parts
+# What one PMC version read straight from the service counts as input when balancing the parse tasks
 # (the inventory gives no sizes): about a mean JATS article's XML.
 PMC_VERSION_BYTES = 100_000
 DELETE = "__delete_citation__"  # internal marker row, never written
@@ -132,13 +138,18 @@ PAPER_ONLY = ("keywords", "journal", "year")
 PAPER_DECIDED = ("publication_types", "mesh_terms", "retracted", "upsampling_score")
 
 
+ROW_KEYS = (FILE_KEY, ROW_KEY)  # where a parsed row lies (:func:`parse_inputs`): its parsed file and row
+
+
 def decision_table(ranked):
-    """The narrow rows the stage decides on: (file_rank, record_rank), the row key, and `DECIDED` and
-    `PAPER_ONLY` columns, without `text` or the other columns no rule reads."""
+    """The narrow rows the stage decides on: (file_rank, record_rank), the row key, the parsed row's place
+    (`ROW_KEYS`) when `ranked` has it, and `DECIDED` and `PAPER_ONLY` columns, without `text` or the other
+    columns no rule reads."""
     from pyspark.sql import functions as F
 
     is_paper = F.col("source") == PAPERS
-    return ranked.select(FILE_RANK, RECORD_RANK, *DECIDED,
+    keys = [name for name in ROW_KEYS if name in ranked.columns]
+    return ranked.select(*keys, FILE_RANK, RECORD_RANK, *DECIDED,
                          *[F.when(is_paper, F.col(name)).alias(name) for name in PAPER_ONLY])
 
 
@@ -457,26 +468,15 @@ def supersede_abstracts(rows):
     )
 
 
-def join_text(decided, ranked):
-    """The stage's outcomes (OUTCOME_SCHEMA): each decided row joined once, on its (file_rank, record_rank),
-    to the columns it left in `ranked` (the text among them). Papers take the decided metadata; other rows
-    keep their own."""
-    from pyspark.sql import functions as F
-
-    is_paper = F.col("source") == PAPERS
-    decided = decided.select(FILE_RANK, RECORD_RANK, "id", "source", "pmid", "pmcid", DROP_REASON, DROP_DETAIL,
-                             *[F.when(is_paper, F.col(name)).alias(f"_decided_{name}") for name in PAPER_DECIDED])
-    kept_here = set(DECIDED) - set(PAPER_DECIDED)
-    rest = ranked.select(FILE_RANK, RECORD_RANK, *[name for name in OUTCOME_SCHEMA.names if name not in kept_here])
-    joined = decided.join(rest, [FILE_RANK, RECORD_RANK])
-    return joined.select(*[
-        F.when(is_paper, F.col(f"_decided_{name}")).otherwise(F.col(name)).alias(name) if name in PAPER_DECIDED
-        else F.col(name) for name in OUTCOME_SCHEMA.names])
+# What a decision sets on a parsed row (:func:`apply_decisions`): its outcome, and a paper's decided metadata.
+DECISION = (DROP_REASON, DROP_DETAIL, *PAPER_DECIDED)
 
 
-def pubmed_outcomes(spark, ranked, settings):
-    """From parsed, ranked records to the stage's outcomes: versions, papers' metadata, retractions,
-    upsampling scores, superseded abstracts.
+def pubmed_decisions(spark, ranked, settings):
+    """From parsed, ranked records (any columns with the decision table's: :func:`decision_table`) to the
+    stage's decisions: a row per record other than the deletion markers, with its row key, the parsed row's
+    place (`ROW_KEYS`, when `ranked` has it), id, source and `DECISION` columns: versions, papers' metadata,
+    retractions, upsampling scores, superseded abstracts.
 
     Which papers supersede their abstracts (``pubmed.supersede_abstracts``): ``always`` (MEDITRON's rule:
     PubMed abstracts are those "of papers whose full text is not open"), every paper whose current version
@@ -486,7 +486,7 @@ def pubmed_outcomes(spark, ranked, settings):
 
     Every decision is taken on the narrow :func:`decision_table` (row key, ids, metadata: no text), each step
     one pass over it grouped by id, PMID or PMCID (rows without the key spread by their row key, never piled
-    on a null), and the text joins the decided rows once, at the end (:func:`join_text`).
+    on a null); the text meets its decision in the tasks that write the outcomes (:func:`apply_decisions`).
     """
     from pyspark.sql import functions as F
 
@@ -500,9 +500,29 @@ def pubmed_outcomes(spark, ranked, settings):
     if not always:  # IF_PAPER_KEPT: the papers this stage keeps
         decided = decided.withColumn(SUPERSEDES, F.coalesce(is_paper & F.col(DROP_REASON).isNull(), F.lit(False)))
         decided = match_papers(decided, "pmid", BY_PMID)
-    decided = match_papers(decided, "pmcid", BY_PMCID)
-    return join_text(supersede_abstracts(decided),
-                     ranked.where(F.col(DROP_REASON).isNull() | (F.col(DROP_REASON) != DELETE)))
+    decided = supersede_abstracts(match_papers(decided, "pmcid", BY_PMCID))
+    keys = [name for name in ROW_KEYS if name in decided.columns]
+    return decided.select(*keys, FILE_RANK, RECORD_RANK, "id", "source", *DECISION)
+
+
+def apply_decisions(decisions: KeyedRows):
+    """The outcomes of a piece of parsed rows (with their keys, as ``core.shards.write_mapped_outcomes`` reads
+    them): each row that has a decision (every record but the deletion markers), with the decision's outcome
+    and, for a paper, its decided metadata; an abstract keeps its own."""
+    import pyarrow.compute as pc
+
+    def outcomes(parsed: pa.Table) -> pa.Table:
+        decided = decisions.of(parsed)
+        rows = parsed.take(pc.subtract(decided.column(ROW_KEY), parsed.column(ROW_KEY)[0]))
+        is_paper = pc.fill_null(pc.equal(rows.column("source"), PAPERS), False)
+        for name in DECISION:
+            column = decided.column(name).cast(rows.schema.field(name).type)
+            if name in PAPER_DECIDED:
+                column = pc.if_else(is_paper, column, rows.column(name))
+            rows = rows.set_column(rows.schema.get_field_index(name), name, column)
+        return rows
+
+    return outcomes
 
 
 def _nullable(schema):
@@ -512,23 +532,24 @@ def _nullable(schema):
     return StructType([StructField(field.name, field.dataType, True) for field in schema.fields])
 
 
-def failed_input_files(ranked, files) -> list[tuple[str, str]]:
+def failed_input_files(ranked, names: Sequence[str]) -> list[tuple[str, str]]:
     """(name, reason) of each input file that failed as a whole, in rank order: a drop under the file's own id
     (``file:<name>``; ``file:<file name>`` as :func:`parse_input` names it), with the reason of its first one.
     A drop of part of a file (``file:<name>#record<k>``, a package member's ``file:<name>:<member>``, an
-    article of a mirror's shard) is not a failure of the input. `files` is the stage's (file_rank, path, name)
-    frame (``files_dataframe``: a file read in slices has a row per slice, and is one input)."""
+    article of a mirror's shard) is not a failure of the input. `names` are the inputs' names by rank (a file
+    read in slices is one input)."""
     from pyspark.sql import functions as F
 
-    name = F.col("_name")
-    own_id = (F.col("id") == F.concat(F.lit("file:"), name)) | (
-        F.col("id") == F.concat(F.lit("file:"), F.substring_index(name, "/", -1)))
     rows = (ranked.where(F.col("id").startswith("file:") & F.col(DROP_REASON).isNotNull())
-            .join(files.select(F.col(FILE_RANK), F.col("name").alias("_name")).distinct(), FILE_RANK)
-            .where(own_id)
-            .groupBy(FILE_RANK, "_name").agg(F.min(F.struct(RECORD_RANK, DROP_REASON)).alias("_first"))
+            .groupBy(FILE_RANK, "id").agg(F.min(F.struct(RECORD_RANK, DROP_REASON)).alias("_first"))
             .collect())
-    return [(row["_name"], row["_first"][DROP_REASON]) for row in sorted(rows, key=lambda row: row[FILE_RANK])]
+    first: dict[int, tuple[int, str]] = {}
+    for row in rows:
+        name = names[row[FILE_RANK]]
+        if row["id"] in (f"file:{name}", f"file:{name.rsplit('/', 1)[-1]}"):
+            found = (row["_first"][RECORD_RANK], row["_first"][DROP_REASON])
+            first[row[FILE_RANK]] = min(first.get(row[FILE_RANK], found), found)
+    return [(names[rank], first[rank][1]) for rank in sorted(first)]
 
 
 FAILED_NAMED = 5  # failed inputs named in the error; the drops name them all
@@ -580,6 +601,28 @@ SPLITTABLE = (".tar.gz", ".tgz", ".parquet")
 def splittable(name: str) -> bool:
     """Whether the stage may read input `name` in slices (``files_dataframe``)."""
     return name.endswith(SPLITTABLE)
+
+
+PARSED_DIR, DECIDED_DIR = "_parsed", "_decided"  # the stage's own intermediate files, under its staging folder
+# A parsed file: the ranked outcomes of one parse task, each row with its place (`ROW_KEYS`: the file's number
+# and the row's), so that the decisions taken on its narrow columns find their way back to it.
+PARSED_SCHEMA = pa.schema([pa.field(FILE_KEY, pa.int64()), pa.field(ROW_KEY, pa.int64()), *RANKED_OUTCOME_SCHEMA])
+
+
+def parse_inputs(spark, tasks: Sequence[list[tuple]], parser, directory: str) -> list[str]:
+    """The parse pass: one Python task per list of `tasks` (``ingest.file_tasks``) parses its files (or
+    slices) and writes their ranked outcomes as ``part-<task>.parquet`` under `directory` (`PARSED_SCHEMA`,
+    row groups bounded by text bytes); the files, in task order. The texts never pass through the JVM."""
+    ranked = ranked_outcomes(parser, with_uri=True)
+
+    def produce(number: int, rows: list[tuple]) -> Iterator[pa.Table]:
+        first = 0
+        for batch in ranked(rows):
+            yield with_row_keys(pa.Table.from_batches([batch]), number, first)
+            first += batch.num_rows
+
+    files, _ = write_task_files(spark, tasks, produce, directory, PARSED_SCHEMA, text_column="text")
+    return files
 
 
 def stage_inputs(inputs: Sequence[str], pmc_url: str) -> tuple[list[tuple[str, str, int]], dict, list[str], list[str]]:
@@ -634,7 +677,6 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
 
     def produce(output_dir) -> StageLedger:
         planned = list(files)
-        input_bytes = sum(size for *_, size in files)
         for service, bucket in services:
             from gap_replay.pubmed_ingest.pmc_cloud import read_inventory
 
@@ -643,24 +685,31 @@ def run_pubmed(context: RunContext, inputs: Sequence[str], output: str,
             context.say(f"pubmed: {len(rows):,} PMC versions of inventory {service.snapshot} in {len(plans):,} task(s)")
             share = len(rows) * PMC_VERSION_BYTES // max(1, len(plans))  # what each plan's task will read, about
             planned += [(uri, name, share) for uri, name in plans]
-            input_bytes += len(rows) * PMC_VERSION_BYTES
         # Tasks balanced by bytes; a file's rank is its place in the name order whichever task reads it.
         # A package or mirror shard bigger than its share of the bytes is read in slices, by several tasks.
-        frame = files_dataframe(context.spark, by_file_name(planned), settings.partitions, splittable=splittable)
-        from pyspark import StorageLevel
-
-        # Parsed once: the decisions read its narrow columns (decision_table), the final join the rest of it.
-        ranked = frame.mapInArrow(parse_files(input_parser(dead), with_uri=True), spark_schema(RANKED_OUTCOME_SCHEMA)) \
-                      .persist(StorageLevel.DISK_ONLY)
+        ordered = by_file_name(planned)
+        tasks = file_tasks(ordered, settings.partitions, splittable=splittable)
+        parsed_dir = storage.join(output_dir.staging, PARSED_DIR)
+        decided_dir = storage.join(output_dir.staging, DECIDED_DIR)
         try:
-            outcomes = pubmed_outcomes(context.spark, ranked, settings)
-            ledger = write_outcomes(outcomes, output_dir.staging, STAGE, parts=part_count(input_bytes, context.config.spark.part_mib))
-            failed = failed_input_files(ranked, frame)
+            # Parsed once, by Python tasks that write the rows; Spark reads their narrow columns to decide, and
+            # the tasks that write the outcomes read the rest (the text among them) beside the decisions.
+            parsed = parse_inputs(context.spark, tasks, input_parser(dead), parsed_dir)
+            narrow = pa.schema([PARSED_SCHEMA.field(name) for name in (*ROW_KEYS, FILE_RANK, RECORD_RANK, *DECIDED,
+                                                                         *PAPER_ONLY)])
+            ranked = read_parquet(context.spark, parsed, spark_schema(narrow))
+            decisions = pubmed_decisions(context.spark, ranked, settings)
+            write_parquet(decisions.select(*ROW_KEYS, *DECISION).orderBy(*ROW_KEYS), decided_dir)
+            ledger = write_mapped_outcomes(context.spark, parsed, apply_decisions(KeyedRows(decided_dir)),
+                                           output_dir.staging, STAGE, part_bytes=context.config.spark.part_mib << 20,
+                                           columns=RANKED_OUTCOME_SCHEMA.names, schema=PARSED_SCHEMA)
+            failed = failed_input_files(ranked, [name for _, name, *_ in ordered])
             ledger.inputs, ledger.failed_inputs = len(planned), Counter(reason for _, reason in failed)
             check_failed_share(ledger, failed, settings.max_failed_share)
             return ledger
         finally:
-            ranked.unpersist()
-            storage.delete(storage.join(output_dir.staging, PLAN_DIR))  # the tasks' shares: not part of the output
+            for directory in (parsed_dir, decided_dir, storage.join(output_dir.staging, PLAN_DIR)):
+                if storage.exists(directory):  # the tasks' shares and intermediate files: not part of the output
+                    storage.delete(directory)
 
     return run_stage(context, STAGE, output, fingerprint, produce)

@@ -223,8 +223,8 @@ def open_text_lines(stream: BinaryIO) -> io.TextIOBase:
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
 
 
-def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """A mapInArrow function over (file_rank, path, name[, slice, slices]) rows yielding ranked outcomes.
+def ranked_outcomes(parser: Parser, with_uri: bool = False) -> Callable[[Iterable[tuple]], Iterator[pa.RecordBatch]]:
+    """A function from (file_rank, path, name, slice, slices) tuples to the files' ranked outcomes, in batches.
 
     The parser gets the open file and its name relative to the input root (``expand_named_inputs``),
     never where the file is stored; with `with_uri`, also the uri (``parser(stream, name, uri)``) for
@@ -268,6 +268,25 @@ def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa
             ranks.append(record)
             yield outcome
 
+    def ranked(rows: Iterable[tuple]) -> Iterator[pa.RecordBatch]:
+        for rank, path, name, part, total in rows:
+            ranks: list[int] = []
+            outcomes = outcomes_of(path, name, part or 0, max(1, total or 1))
+            for outcome_batch in outcomes_to_batches(noting_ranks(outcomes, ranks)):
+                count = outcome_batch.num_rows
+                taken = pa.array(ranks[:count], pa.int64())
+                del ranks[:count]
+                yield outcome_batch.append_column(FILE_RANK, pa.array([rank] * count, pa.int32())) \
+                                   .append_column(RECORD_RANK, taken)
+
+    return ranked
+
+
+def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A mapInArrow function over (file_rank, path, name[, slice, slices]) rows yielding ranked outcomes
+    (:func:`ranked_outcomes`)."""
+    ranked = ranked_outcomes(parser, with_uri)
+
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             columns = batch.schema.names
@@ -275,16 +294,8 @@ def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa
             names = batch.column("name").to_pylist() if "name" in columns else batch.column("path").to_pylist()
             parts = batch.column(SLICE).to_pylist() if SLICE in columns else [0] * count
             totals = batch.column(SLICES).to_pylist() if SLICES in columns else [1] * count
-            for rank, path, name, part, total in zip(batch.column(FILE_RANK).to_pylist(),
-                                                      batch.column("path").to_pylist(), names, parts, totals):
-                ranks: list[int] = []
-                outcomes = outcomes_of(path, name, part or 0, max(1, total or 1))
-                for outcome_batch in outcomes_to_batches(noting_ranks(outcomes, ranks)):
-                    rows = outcome_batch.num_rows
-                    taken = pa.array(ranks[:rows], pa.int64())
-                    del ranks[:rows]
-                    yield outcome_batch.append_column(FILE_RANK, pa.array([rank] * rows, pa.int32())) \
-                                       .append_column(RECORD_RANK, taken)
+            yield from ranked(zip(batch.column(FILE_RANK).to_pylist(), batch.column("path").to_pylist(),
+                                  names, parts, totals))
 
     return run
 
@@ -338,6 +349,16 @@ def files_dataframe(spark, files: Sequence[str] | Sequence[tuple[str, str]] | Se
     schema = StructType([StructField(FILE_RANK, IntegerType()), StructField("path", StringType()),
                          StructField("name", StringType()), StructField(SLICE, IntegerType()),
                          StructField(SLICES, IntegerType())])
+    groups = file_tasks(files, partitions, splittable)
+    # One group per slice (parallelize cuts a list of n items into n slices of one), then its rows.
+    tasks = spark.sparkContext.parallelize(groups, numSlices=len(groups)).flatMap(lambda group: group)
+    return spark.createDataFrame(tasks, schema)
+
+
+def file_tasks(files: Sequence[str] | Sequence[tuple[str, str]] | Sequence[tuple[str, str, int]],
+               partitions: int = 0, splittable: Callable[[str], bool] | None = None) -> list[list[tuple]]:
+    """What each task of :func:`files_dataframe` reads: its (file_rank, path, name, slice, slices) rows, one list
+    per task (at least one list, empty when there are no files)."""
     items = [item if isinstance(item, tuple) else (item, item.rstrip("/").rsplit("/", 1)[-1]) for item in files]
     sized = bool(items) and all(len(item) > 2 for item in items)
     if sized and splittable is not None:
@@ -347,10 +368,7 @@ def files_dataframe(spark, files: Sequence[str] | Sequence[tuple[str, str]] | Se
         plan = [(index, 0, 1) for index in range(len(items))]
     rows = [(index, items[index][0], items[index][1], part, slices) for index, part, slices in plan]
     partitions = max(1, partitions or len(rows))
-    if partitions >= len(rows) or not sized:
-        return spark.createDataFrame(spark.sparkContext.parallelize(rows, numSlices=partitions), schema)
+    if partitions >= len(rows) or not sized:  # runs of consecutive rows, as parallelize cuts a list
+        return [rows[task * len(rows) // partitions:(task + 1) * len(rows) // partitions] for task in range(partitions)]
     loads = [max(1, items[index][2]) / slices for index, _, slices in plan]
-    groups = [[rows[index] for index in task] for task in assign_tasks(loads, partitions)]
-    # One group per slice (parallelize cuts a list of n items into n slices of one), then its rows.
-    tasks = spark.sparkContext.parallelize(groups, numSlices=len(groups)).flatMap(lambda group: group)
-    return spark.createDataFrame(tasks, schema)
+    return [[rows[index] for index in task] for task in assign_tasks(loads, partitions)]

@@ -19,6 +19,7 @@ attempt left over from an earlier run never writes among this run's files.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -194,11 +195,6 @@ def part_count(input_bytes: int, part_mib: int) -> int:
     return max(1, -(-int(input_bytes) // (int(part_mib) << 20)))
 
 
-def input_parts(inputs: Iterable[str], part_mib: int) -> int:
-    """:func:`part_count` for a stage that reads document shards (stage outputs, mix outputs)."""
-    return part_count(storage.total_size(resolve_document_dirs(inputs)), part_mib)
-
-
 def part_name(part: int) -> str:
     return f"part-{part:05d}.parquet"
 
@@ -360,6 +356,53 @@ def plan_parts(files: Sequence[str], part_bytes: int, sizes: Sequence[int] | Non
     return parts or [[]]  # no input: one empty part, so the output still has its files
 
 
+TASKS_PER_CORE = 4  # passes cut for the cores: a task this share of a core's input, so that one slow task
+# (long texts, a cluster of near-duplicates in one file) is a small part of the pass
+
+
+def reading_parts(spark, files: Sequence[str], part_mib: int, sizes: Sequence[int] | None = None) -> list[list[tuple]]:
+    """:func:`plan_parts` for a pass that writes no file (its rows do not depend on how it is cut): parts of a
+    TASKS_PER_CORE-th of a core's share of the input (``defaultParallelism``), at least 1 MiB and at most
+    `part_mib` MiB, so that every core has work however small the input, and the work evens out."""
+    from gap_replay.core.ingest import listed_sizes
+    from gap_replay.core.spark import default_parallelism
+
+    sizes = list(sizes) if sizes is not None else listed_sizes(list(files))
+    share = -(-sum(sizes) // (TASKS_PER_CORE * max(1, default_parallelism(spark))))
+    return plan_parts(files, max(1 << 20, min(part_mib << 20, share)), sizes)
+
+
+MAX_SLICES_PER_FILE = 4096
+
+
+def weighted_parts(files: Sequence[str], rows_per_file: Sequence[int], file_keys: np.ndarray, row_keys: np.ndarray,
+                   weights: np.ndarray, tasks: int) -> list[list[tuple]]:
+    """:func:`plan_parts`-style parts of a pass that needs only some rows of `files` (a row may come more than
+    once, its `weights` adding up): each file that holds such rows is cut into equal row ranges fine enough
+    that its weighted rows spread over about weight / (total / `tasks`) of them, and the ranges holding weight
+    are packed, in order, into parts of about total / `tasks` of it. The other rows are never read."""
+    total = float(np.sum(weights))
+    target = total / max(1, tasks)
+    parts: list[list[tuple]] = []
+    load = 0.0
+    for file in np.unique(file_keys):
+        chosen = file_keys == file
+        rows, weight = row_keys[chosen], weights[chosen]
+        count = int(rows_per_file[file])
+        span = int(rows.max()) - int(rows.min()) + 1
+        slices = int(min(count, MAX_SLICES_PER_FILE, max(1, math.ceil(weight.sum() / max(target, 1e-9)))
+                         * math.ceil(count / span)))
+        lows = np.arange(slices, dtype=np.int64) * count // slices
+        loads = np.bincount(np.searchsorted(lows, rows, side="right") - 1, weights=weight, minlength=slices)
+        for piece in np.flatnonzero(loads):
+            if not parts or (load + loads[piece] > target and parts[-1]):
+                parts.append([])
+                load = 0.0
+            parts[-1].append((int(file), files[int(file)], int(piece), slices))
+            load += float(loads[piece])
+    return parts
+
+
 def read_slice(uri: str, piece: int, slices: int, target: pa.Schema,
                columns: Sequence[str] | None = None) -> Iterator[tuple[int, pa.Table]]:
     """(first row, table) pieces, in order, of the rows [piece * n / slices, (piece + 1) * n / slices) of the
@@ -408,10 +451,11 @@ def bounded_batches(table: pa.Table, first_row: int, rows: int = BATCH_ROWS,
         start += piece.num_rows
 
 
-def keyed_pieces(file: int, path: str, piece: int, slices: int, columns: Sequence[str]) -> Iterator[pa.Table]:
-    """The `columns` (of DOCUMENT_SCHEMA) of one slice of input `file` (at `path`), in bounded pieces
+def keyed_pieces(file: int, path: str, piece: int, slices: int, columns: Sequence[str],
+                 schema: pa.Schema = DOCUMENT_SCHEMA) -> Iterator[pa.Table]:
+    """The `columns` (of `schema`) of one slice of input `file` (at `path`), in bounded pieces
     (:func:`read_slice`, :func:`bounded_batches`), each with its row keys (:func:`with_row_keys`)."""
-    for first_in_group, group in read_slice(path, piece, slices, DOCUMENT_SCHEMA, columns):
+    for first_in_group, group in read_slice(path, piece, slices, schema, columns):
         for first, table in bounded_batches(group, first_in_group):
             yield with_row_keys(table, file, first)
 
@@ -422,6 +466,28 @@ def with_row_keys(table: pa.Table, file: int, first_row: int) -> pa.Table:
     return pa.Table.from_arrays(
         [pa.array(np.full(rows, file, np.int64)), pa.array(np.arange(first_row, first_row + rows, dtype=np.int64)),
          *table.columns], names=[FILE_KEY, ROW_KEY, *table.column_names])
+
+
+class KeyedRows:
+    """Rows keyed by FILE_KEY and ROW_KEY (a table the driver or Spark wrote under a directory, sorted by the
+    keys), read back in Python tasks an input file at a time (the Parquet row groups' statistics let the read
+    skip the other files' rows); the last file read is kept."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self._file, self._rows = None, None
+
+    def of(self, documents: pa.Table) -> pa.Table:
+        """The rows for `documents`: contiguous rows of one input file, with FILE_KEY and ROW_KEY columns."""
+        file = documents.column(FILE_KEY)[0].as_py()
+        if file != self._file:
+            fs, path = storage.resolve(self.directory)
+            self._rows = pq.read_table(path, filesystem=fs, filters=[(FILE_KEY, "=", file)]).sort_by(ROW_KEY)
+            self._file = file
+        first = documents.column(ROW_KEY)[0].as_py()
+        rows = self._rows.column(ROW_KEY).to_numpy()
+        low, high = np.searchsorted(rows, [first, first + documents.num_rows])
+        return self._rows.slice(low, high - low)
 
 
 def slice_tasks(spark, parts: list[list[tuple]]):
@@ -438,20 +504,48 @@ def slices_of(numbers: Iterable[int], parts: list[list[tuple]]) -> Iterator[tupl
             yield part, file, path, piece, slices
 
 
-def run_part_tasks(spark, parts: list[list[tuple]], task: Callable[[Iterator[tuple]], Iterator[dict]]) -> list[dict]:
-    """Run `task` over the slices (:func:`slices_of`) of each part of `parts`, one Spark task per part, and
-    collect the dicts it yields (what it wrote). A plain Python job (an RDD): tasks that read and write files
-    themselves need none of Spark SQL's planning. Only the counted attempts' results come back (see the
-    module docstring)."""
-    count = max(1, len(parts))
+def run_tasks(spark, count: int, task: Callable[[Iterator[int]], Iterator[dict]]) -> list[dict]:
+    """Run `task` over the numbers 0...count-1, one Spark task each, and collect the dicts it yields (what it
+    wrote). A plain Python job (an RDD): tasks that read and write files themselves need none of Spark SQL's
+    planning. Only the counted attempts' results come back (see the module docstring)."""
+    count = max(1, count)
 
     def run(numbers: Iterator[int]) -> Iterator[dict]:
         try:
-            yield from task(slices_of(numbers, parts))
+            yield from task(numbers)
         finally:
             release_memory()
 
     return spark.sparkContext.parallelize(range(count), count).mapPartitions(run).collect()
+
+
+def run_part_tasks(spark, parts: list[list[tuple]], task: Callable[[Iterator[tuple]], Iterator[dict]]) -> list[dict]:
+    """:func:`run_tasks` over the parts of `parts`: `task` gets the slices (:func:`slices_of`) of its part."""
+    return run_tasks(spark, len(parts), lambda numbers: task(slices_of(numbers, parts)))
+
+
+def write_task_files(spark, tasks: Sequence, produce: Callable[[int, object], Iterable[pa.Table]], directory: str,
+                     schema: pa.Schema, **writer_options) -> tuple[list[str], int]:
+    """One Spark task per item of `tasks`, writing the tables ``produce(number, item)`` yields (rows of
+    `schema`) as ``part-<number>.parquet`` under `directory` (:class:`ShardWriter` with `writer_options`; the
+    attempt's own file, committed after the job: see the module docstring). Every task writes its file, empty
+    or not. Returns (the files in task order, their rows); replaces what `directory` held."""
+    run = new_run()
+
+    def write(numbers: Iterator[int]) -> Iterator[dict]:
+        for number in numbers:
+            final = storage.join(directory, part_name(number))
+            writer = ShardWriter(final, schema, staged=attempt_file(final, run), **writer_options)
+            for table in (produce(number, tasks[number]) if number < len(tasks) else ()):
+                writer.write(conform(table, schema))
+            writer.close(write_empty=True)
+            yield {"rows": writer.rows, "staged": writer.staged, "final": writer.uri}
+
+    if storage.exists(directory):
+        storage.delete(directory)
+    rows = run_tasks(spark, len(tasks), write)
+    commit_files([(row["staged"], row["final"]) for row in rows], [directory])
+    return sorted(row["final"] for row in rows), sum(row["rows"] for row in rows)
 
 
 def release_memory() -> None:
@@ -488,43 +582,43 @@ def map_slices(spark, parts: list[list[tuple]], function: Callable[[pa.Table], p
 def write_mapped(spark, parts: list[list[tuple]], function: Callable[[pa.Table], pa.Table], directory: str,
                  schema: pa.Schema, columns: Sequence[str] = COLUMN_NAMES) -> tuple[list[str], int]:
     """:func:`map_slices`, with each task writing what `function` returns (rows of `schema`) as its part's
-    ``part-<n>.parquet`` under `directory` (the attempt's own file, committed after the job: see the module
-    docstring) instead of handing it to the JVM. Returns (the files, their rows); replaces what `directory`
-    held."""
-    run = new_run()
+    ``part-<n>.parquet`` under `directory` (:func:`write_task_files`) instead of handing it to the JVM.
+    Returns (the files, their rows); replaces what `directory` held."""
 
-    def write_part(slices_: Iterator[tuple]) -> Iterator[dict]:
-        written, writer, current = [], None, None
-        for part, file, path, piece, slices in slices_:
-            if part != current:
-                if writer is not None:
-                    writer.close(write_empty=True)
-                    written.append({"rows": writer.rows, "staged": writer.staged, "final": writer.uri})
-                final = storage.join(directory, part_name(part))
-                current, writer = part, ShardWriter(final, schema, staged=attempt_file(final, run))
+    def produce(_: int, part: list[tuple]) -> Iterator[pa.Table]:
+        for file, path, piece, slices in part:
             for documents in keyed_pieces(file, path, piece, slices, columns):
-                writer.write(conform(function(documents), schema))
-        if writer is not None:
-            writer.close(write_empty=True)
-            written.append({"rows": writer.rows, "staged": writer.staged, "final": writer.uri})
-        yield from written
+                yield function(documents)
 
-    if storage.exists(directory):
-        storage.delete(directory)
-    rows = run_part_tasks(spark, parts, write_part)
-    commit_files([(row["staged"], row["final"]) for row in rows], [directory])
-    return sorted(row["final"] for row in rows), sum(row["rows"] for row in rows)
+    return write_task_files(spark, parts, produce, directory, schema)
+
+
+# A mapped stage's output has at least MIN_PARTS parts when its input allows parts of MIN_PART_BYTES: each part
+# is a task, and a small input in one part would leave all but one core idle.
+MIN_PARTS = 16
+MIN_PART_BYTES = 8 << 20
+
+
+def output_part_bytes(input_bytes: int, part_bytes: int) -> int:
+    """The input bytes of one part of a mapped stage's output: `part_bytes` (``spark.part_mib``), less for an
+    input under MIN_PARTS of them (its MIN_PARTS-th share, never under MIN_PART_BYTES). A function of the
+    input's size and the setting only, never of the cluster."""
+    return min(part_bytes, max(MIN_PART_BYTES, -(-int(input_bytes) // MIN_PARTS)))
 
 
 def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa.Table], pa.Table], staging: str,
                           stage: str, documents_in: int | None = None, *, part_bytes: int,
-                          columns: Sequence[str] = COLUMN_NAMES) -> StageLedger:
+                          columns: Sequence[str] = COLUMN_NAMES, schema: pa.Schema = DOCUMENT_SCHEMA) -> StageLedger:
     """Write a stage that decides each document on its own, without a shuffle: every part (:func:`plan_parts`
-    of `files`, `part_bytes` of input each: ``spark.part_mib``) is one Python task that reads its slices with
-    pyarrow, adds the row keys (:func:`with_row_keys`), calls `outcomes_of` on each piece's `columns` and writes the outcome rows it returns (OUTCOME_SCHEMA columns, more allowed) as the part's
-    kept shard and drop table, in input order. The same inputs and `part_bytes` give the same files and
-    bytes whatever the cluster; returns the ledger."""
-    parts = plan_parts(files, part_bytes)
+    of `files`, :func:`output_part_bytes` of input each: `part_bytes` is ``spark.part_mib``) is one Python
+    task that reads its slices with pyarrow, adds the row keys (:func:`with_row_keys`), calls `outcomes_of` on
+    each piece's `columns` (of `schema`) and writes the outcome rows it returns (OUTCOME_SCHEMA columns, more
+    allowed) as the part's kept shard and drop table, in input order. The same inputs and `part_bytes` give the same files
+    and bytes whatever the cluster; returns the ledger."""
+    from gap_replay.core.ingest import listed_sizes
+
+    sizes = listed_sizes(list(files))
+    parts = plan_parts(files, output_part_bytes(sum(sizes), part_bytes), sizes)
     run = new_run()
 
     def write_part(slices_: Iterator[tuple]) -> Iterator[dict]:
@@ -536,7 +630,7 @@ def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa
                 if writer is not None:
                     files_written += writer.close()
                 current, writer = part, PartFiles(staging, stage, run, part)
-            for documents in keyed_pieces(file, path, piece, slices, columns):
+            for documents in keyed_pieces(file, path, piece, slices, columns, schema):
                 writer.write(outcomes_of(documents), counts)
         if writer is not None:
             files_written += writer.close()

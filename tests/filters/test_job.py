@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gap_replay.filters.core import filter_documents
-from gap_replay.filters.job import filter_partition, run_filter
+from gap_replay.filters.job import filter_pieces, run_filter
 from gap_replay.filters.langid import LanguageIdentifier
 from gap_replay.filters.quality import RULES
 from gap_replay.filters.settings import FilterConfig
@@ -98,7 +98,7 @@ def test_quality_score_and_its_threshold(spark, inputs, tmp_path):
 def test_models_are_loaded_once_per_executor_process(spark, inputs, lid_model):
     directories, documents = inputs
     spark.sparkContext.addFile(str(lid_model))
-    run = filter_partition(lid_model.name, FilterConfig())
+    run = filter_pieces(lid_model.name, FilterConfig())
     model_name = lid_model.name
 
     def probe(batches):
@@ -108,7 +108,7 @@ def test_models_are_loaded_once_per_executor_process(spark, inputs, lid_model):
 
         from gap_replay.filters import langid
 
-        outcomes = sum(batch.num_rows for batch in run(batches))
+        outcomes = sum(run(pa.Table.from_batches([batch])).num_rows for batch in batches)
         yield pa.RecordBatch.from_pylist([{"pid": os.getpid(), "rows": outcomes,
                                            "loads": langid.LOADS[SparkFiles.get(model_name)]}])
 

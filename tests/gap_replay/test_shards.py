@@ -51,6 +51,41 @@ def test_mapped_stage_parts_pack_files_in_order_and_cut_large_ones():
     assert shards.plan_parts([], 100, sizes=[]) == [[]]  # one (empty) part: an output always has one
 
 
+def test_a_small_mapped_input_is_cut_into_enough_parts_for_the_cores():
+    mib, part = 1 << 20, 256 << 20
+    assert shards.output_part_bytes(100 * 1024 * mib, part) == part  # a large input: spark.part_mib parts
+    assert shards.output_part_bytes(320 * mib, part) == 20 * mib  # a small one: 16 parts...
+    assert shards.output_part_bytes(40 * mib, part) == 8 * mib  # ...of at least 8 MiB each
+    assert shards.output_part_bytes(40 * mib, 2 * mib) == 2 * mib  # never over spark.part_mib
+    sizes = [20 * mib, 300 * mib]  # the large file cut in slices, whatever the cluster
+    plan = shards.plan_parts(["a", "b"], shards.output_part_bytes(sum(sizes), part), sizes)
+    assert len(plan) == 16 and plan[1] == [(1, "b", 0, 15)]
+
+
+def test_a_pass_over_some_rows_reads_only_their_slices_balanced_by_weight():
+    import numpy as np
+
+    # File 0: 1,000 rows, a cluster of heavy rows in 400..599; file 1: nothing wanted; file 2: two light rows.
+    file_keys = np.array([0] * 200 + [2, 2])
+    row_keys = np.array(list(range(400, 600)) + [5, 7])
+    weights = np.array([10.0] * 200 + [1.0, 1.0])
+    plan = shards.weighted_parts(["a", "b", "c"], [1000, 50, 10], file_keys, row_keys, weights, tasks=4)
+    slices = [entry for part in plan for entry in part]
+    assert {entry[0] for entry in slices} == {0, 2}  # file 1 is never read
+    assert len(plan) >= 4  # the cluster spread over several tasks...
+    loads = []
+    for part in plan:
+        load = 0.0
+        for file, _, piece, count in part:
+            total = 1000 if file == 0 else 10
+            low, high = piece * total // count, (piece + 1) * total // count
+            inside = (file_keys == file) & (row_keys >= low) & (row_keys < high)
+            load += weights[inside].sum()
+        loads.append(load)
+    assert sum(loads) == weights.sum() and max(loads) <= 2 * weights.sum() / 4  # ...each about a quarter of it
+    assert shards.weighted_parts(["a"], [10], np.array([], int), np.array([], int), np.array([]), 4) == []
+
+
 def test_slices_of_a_file_read_its_rows_once_in_order_with_their_row_numbers(tmp_path):
     from gap_replay.core.schema import documents_to_batch, make_document
 

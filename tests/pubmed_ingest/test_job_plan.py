@@ -1,5 +1,6 @@
 """The shape of the pubmed stage's Spark plan at scale: the decisions are taken on narrow rows and the text
-crosses one exchange; no exchange piles rows into one partition, even with adaptive execution off (which
+crosses no exchange (it meets its decision in the Python tasks that write the outcomes); no exchange piles
+rows into one partition, even with adaptive execution off (which
 used to put the abstracts without a PMCID, most of them, into a single partition); Python workers get
 bounded Arrow batches and one tokenizer thread each; papers are scored column by column."""
 
@@ -16,7 +17,7 @@ from pyspark import StorageLevel
 
 from gap_replay.core.ingest import RANKED_OUTCOME_SCHEMA, expand_sized_inputs, files_dataframe, parse_files
 from gap_replay.core.spark import spark_schema
-from gap_replay.pubmed_ingest.job import SUFFIXES, input_parser, pubmed_outcomes
+from gap_replay.pubmed_ingest.job import SUFFIXES, input_parser, pubmed_decisions
 from gap_replay.pubmed_ingest.settings import PubmedConfig
 from gap_replay.pubmed_ingest.upsampling import UpsamplingRules, paper_types, score_batch, upsampling
 from tests.pubmed_ingest.test_jats import article
@@ -115,16 +116,16 @@ def columns(node) -> set[str]:
     return {output.apply(index).name() for index in range(output.size())}
 
 
-# (settings, most exchanges): versions by id (2), PMID (1), PMCID (1), the join with the text (2); the citation
-# table's joins (3 here) and, for if_paper_kept, the PMID pass again after scoring (1). The stage took 12 and 16.
+# (settings, most exchanges): versions by id (2), PMID (1), PMCID (1); the citation table's joins (3 here) and,
+# for if_paper_kept, the PMID pass again after scoring (1). The stage took 12 and 16 when it shuffled the text.
 SETTINGS = {
-    "always": ({}, 6),
-    "if_paper_kept, citations": ({"supersede_abstracts": "if_paper_kept", "citations": "citations.csv"}, 10),
+    "always": ({}, 4),
+    "if_paper_kept, citations": ({"supersede_abstracts": "if_paper_kept", "citations": "citations.csv"}, 8),
 }
 
 
 @pytest.mark.parametrize("variant", sorted(SETTINGS))
-def test_the_text_crosses_one_exchange_and_no_exchange_is_skewed(spark, inputs, variant):
+def test_the_text_crosses_no_exchange_and_no_exchange_is_skewed(spark, inputs, variant):
     pubmed, most = dict(SETTINGS[variant][0]), SETTINGS[variant][1]
     if "citations" in pubmed:
         pubmed["citations"] = str(inputs / pubmed["citations"])
@@ -133,25 +134,22 @@ def test_the_text_crosses_one_exchange_and_no_exchange_is_skewed(spark, inputs, 
                         "spark.sql.autoBroadcastJoinThreshold": "-1"}):
         ranked = ranked_rows(spark, inputs)
         try:
-            outcomes = pubmed_outcomes(spark, ranked, PubmedConfig(**pubmed))
-            exchanges = shuffles(outcomes)
+            decisions = pubmed_decisions(spark, ranked, PubmedConfig(**pubmed))
+            assert "text" not in decisions.columns
+            exchanges = shuffles(decisions)
             assert len(exchanges) <= most, [node.toString().splitlines()[0] for node in exchanges]
-            with_text = [node for node in exchanges if "text" in columns(node)]
-            # The decisions shuffle ids, ranks and metadata; the text is joined back once, at the end.
-            assert len(with_text) == 1, [node.toString() for node in with_text]
-            # ... keyed by the row key, the join of the decided rows with their text.
-            assert "hashpartitioning(file_rank" in with_text[0].outputPartitioning().toString()
-            assert "record_rank" in with_text[0].outputPartitioning().toString()
+            # The decisions shuffle ids, ranks and metadata, never the text.
+            assert not [node for node in exchanges if "text" in columns(node)]
             counts = []
             for node in exchanges:
                 sizes = [part.size() for part in node.execute().toJavaRDD().glom().collect()]
                 counts.append(sizes)
                 fair = sum(sizes) / len(sizes)
                 assert max(sizes) <= 2 * fair + 10, (node.toString().splitlines()[0], sizes)
-            # Every row of the stage reached the end: the final exchanges each held all of them.
-            total = outcomes.count()
+            # Every record of the stage reached the end: the final exchanges each held all of them.
+            total = decisions.count()
             assert total >= ABSTRACTS + PAPERS and any(sum(sizes) == total for sizes in counts)
-            final = [len(part) for part in outcomes.rdd.glom().collect()]
+            final = [len(part) for part in decisions.rdd.glom().collect()]
             assert max(final) <= 2 * sum(final) / len(final) + 10, final
         finally:
             ranked.unpersist()
