@@ -603,6 +603,13 @@ def splittable(name: str) -> bool:
     return name.endswith(SPLITTABLE)
 
 
+def streamed(name: str) -> bool:
+    """Whether input `name` is a compressed stream read in order (a PMC package), which slices cut by how far
+    its bytes were read, each slice unpacking the stream only to its own end (``ingest.ranked_outcomes``);
+    a mirror's shard, read by row groups, is cut by the position of its rows."""
+    return name.endswith((".tar.gz", ".tgz"))
+
+
 PARSED_DIR, DECIDED_DIR = "_parsed", "_decided"  # the stage's own intermediate files, under its staging folder
 # A parsed file: the ranked outcomes of one parse task, each row with its place (`ROW_KEYS`: the file's number
 # and the row's), so that the decisions taken on its narrow columns find their way back to it.
@@ -613,7 +620,7 @@ def parse_inputs(spark, tasks: Sequence[list[tuple]], parser, directory: str) ->
     """The parse pass: one Python task per list of `tasks` (``ingest.file_tasks``) parses its files (or
     slices) and writes their ranked outcomes as ``part-<task>.parquet`` under `directory` (`PARSED_SCHEMA`,
     row groups bounded by text bytes); the files, in task order. The texts never pass through the JVM."""
-    ranked = ranked_outcomes(parser, with_uri=True)
+    ranked = ranked_outcomes(parser, with_uri=True, streamed=streamed)
 
     def produce(number: int, rows: list[tuple]) -> Iterator[pa.Table]:
         first = 0

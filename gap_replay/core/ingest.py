@@ -42,8 +42,9 @@ SLICE, SLICES = "slice", "slices"  # a task's slice of a file read in several (f
 # place among the unit's outcomes. Ordered as a count of the outcomes would be, but known without parsing the
 # units before it, so a slice ranks its records as a whole read does.
 RECORD_STRIDE = 1 << 24
-# Most slices of one file: each slice decompresses and unpacks the whole stream (skipping only the parsing), so
-# past a dozen or so slices the unpacking, not the parsing, sets a slice's time.
+# Most slices of one file: each slice decompresses and unpacks the stream up to its end (the whole stream when
+# slices are cut by position; skipping only the parsing), so past a dozen or so slices the unpacking, not the
+# parsing, sets a slice's time.
 MAX_SLICES = 16
 
 
@@ -168,6 +169,7 @@ class RawStream(io.RawIOBase):
 
     def __init__(self, stream):
         self._stream = stream
+        self._position = 0
 
     def readable(self) -> bool:
         return True
@@ -175,7 +177,12 @@ class RawStream(io.RawIOBase):
     def readinto(self, buffer) -> int:
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
+        self._position += len(data)
         return len(data)
+
+    def tell(self) -> int:
+        """The bytes read so far (how far a slice's reading has come: :func:`ranked_outcomes`)."""
+        return self._position
 
     def close(self) -> None:
         self._stream.close()
@@ -223,7 +230,8 @@ def open_text_lines(stream: BinaryIO) -> io.TextIOBase:
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
 
 
-def ranked_outcomes(parser: Parser, with_uri: bool = False) -> Callable[[Iterable[tuple]], Iterator[pa.RecordBatch]]:
+def ranked_outcomes(parser: Parser, with_uri: bool = False,
+                    streamed: Callable[[str], bool] | None = None) -> Callable[[Iterable[tuple]], Iterator[pa.RecordBatch]]:
     """A function from (file_rank, path, name, slice, slices) tuples to the files' ranked outcomes, in batches.
 
     The parser gets the open file and its name relative to the input root (``expand_named_inputs``),
@@ -236,22 +244,46 @@ def ranked_outcomes(parser: Parser, with_uri: bool = False) -> Callable[[Iterabl
     A row with `slices` k > 1 reads slice `slice` of its file (module docstring): of the parser's items (an
     outcome or a :class:`Unit`), those whose position is `slice` modulo k; the file's failure drop, at the
     position where the failure stopped the parser, is yielded by that position's slice only, so a file fails
-    once however many slices read it."""
+    once however many slices read it.
+
+    A file whose name `streamed` accepts (a compressed stream the parser reads in order, such as a .tar.gz) is
+    cut by how far its bytes have been read instead: slice i of k takes the items that came while the reading
+    was in the i-th k-th of the file's bytes, and stops reading past it (the last slice reads to the end, where
+    the stream's own checks run). A slice then unpacks only the stream up to its end, not all of it: k slices
+    unpack (k + 1) / 2 times the file instead of k times; the records and their ranks are the same."""
 
     def outcomes_of(path: str, name: str, part: int, parts: int) -> Iterator[tuple[int, Outcome]]:
         position = 0
+        by_bytes = parts > 1 and streamed is not None and streamed(name)
+        if by_bytes:
+            size = listed_sizes([path])[0]
+            low, high = part * size // parts, ((part + 1) * size // parts if part < parts - 1 else None)
+
+        def own(at: int, read: int) -> bool:
+            if by_bytes:
+                return read >= low and (high is None or read < high)
+            return at % parts == part
+
+        read = 0  # with by_bytes: the file's bytes read when the last item came, or the failure
         try:
             with open_input(path) as stream:
-                for item in (parser(stream, name, path) if with_uri else parser(stream, name)):
-                    if position % parts == part:
-                        if isinstance(item, Unit):
-                            for place, outcome in enumerate(item.outcomes()):
-                                if place >= RECORD_STRIDE:
-                                    raise ValueError(f"a part of {name} gave over {RECORD_STRIDE:,} records")
-                                yield position * RECORD_STRIDE + place, outcome
-                        else:
-                            yield position * RECORD_STRIDE, item
-                    position += 1
+                try:
+                    for item in (parser(stream, name, path) if with_uri else parser(stream, name)):
+                        read = stream.tell() if by_bytes else 0
+                        if by_bytes and high is not None and read >= high:
+                            break  # the rest of the file is later slices'
+                        if own(position, read):
+                            if isinstance(item, Unit):
+                                for place, outcome in enumerate(item.outcomes()):
+                                    if place >= RECORD_STRIDE:
+                                        raise ValueError(f"a part of {name} gave over {RECORD_STRIDE:,} records")
+                                    yield position * RECORD_STRIDE + place, outcome
+                            else:
+                                yield position * RECORD_STRIDE, item
+                        position += 1
+                except Exception:
+                    read = stream.tell() if by_bytes and not stream.closed else read
+                    raise
         except Exception as error:
             if isinstance(error, OSError) and is_transient(error):
                 # Never a drop: the task fails and Spark tries it again. Named, for the job's error should
@@ -260,7 +292,7 @@ def ranked_outcomes(parser: Parser, with_uri: bool = False) -> Callable[[Iterabl
             if is_transient(error):
                 raise
             # Bad content, or a parser bug on it: recorded (by one slice), and the job goes on.
-            if position % parts == part:
+            if own(position, read):
                 yield position * RECORD_STRIDE, Drop(f"file:{name}", "parse_error", f"{type(error).__name__}: {error}")
 
     def noting_ranks(ranked: Iterator[tuple[int, Outcome]], ranks: list[int]) -> Iterator[Outcome]:
@@ -282,10 +314,11 @@ def ranked_outcomes(parser: Parser, with_uri: bool = False) -> Callable[[Iterabl
     return ranked
 
 
-def parse_files(parser: Parser, with_uri: bool = False) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+def parse_files(parser: Parser, with_uri: bool = False,
+                streamed: Callable[[str], bool] | None = None) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A mapInArrow function over (file_rank, path, name[, slice, slices]) rows yielding ranked outcomes
     (:func:`ranked_outcomes`)."""
-    ranked = ranked_outcomes(parser, with_uri)
+    ranked = ranked_outcomes(parser, with_uri, streamed)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:

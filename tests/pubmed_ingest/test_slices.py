@@ -186,15 +186,18 @@ def test_no_task_parses_much_more_than_its_share(spark, inputs, partitions):
     assert len(ranks) == len(set(ranks)) == BIG + 1
 
 
-def run_slice(uri: str, name: str, part: int, parts: int) -> list[dict]:
+def run_slice(uri: str, name: str, part: int, parts: int, by_bytes: bool = True) -> list[dict]:
+    """Slice `part` of `parts` of one file, cut as the stage cuts it (a package by how far its bytes were read),
+    or with `by_bytes` False by the position of its members."""
     batch = pa.RecordBatch.from_pydict({FILE_RANK: pa.array([0], pa.int32()), "path": [uri], "name": [name],
                                         SLICE: pa.array([part], pa.int32()), SLICES: pa.array([parts], pa.int32())})
-    task = parse_files(input_parser({}), with_uri=True)
+    task = parse_files(input_parser({}), with_uri=True, streamed=job.streamed if by_bytes else None)
     return [row for out in task(iter([batch])) for row in out.to_pylist()]
 
 
+@pytest.mark.parametrize("by_bytes", [False, True])
 @pytest.mark.parametrize("parts", [2, 5, 16])
-def test_slices_parse_their_own_members_and_together_make_the_whole_read(inputs, monkeypatch, parts):
+def test_slices_parse_their_own_members_and_together_make_the_whole_read(inputs, monkeypatch, parts, by_bytes):
     parsed: list[str] = []
     real = jats.iter_jats_articles
 
@@ -209,10 +212,51 @@ def test_slices_parse_their_own_members_and_together_make_the_whole_read(inputs,
     slices, counts = [], []
     for part in range(parts):
         parsed.clear()
-        slices += run_slice(path, BIG_NAME, part, parts)
+        slices += run_slice(path, BIG_NAME, part, parts, by_bytes)
         counts.append(len(parsed))
     assert sorted(slices, key=lambda row: row[RECORD_RANK]) == whole
-    assert max(counts) <= -(-(BIG - 1) // parts) + 1  # each slice parsed its share of the members, no more
+    assert sum(counts) == BIG - 1  # each member parsed by one slice
+    if by_bytes:  # by the bytes read when each member came: blocks of the compressed stream, not members
+        assert max(counts) < BIG - 1
+    else:
+        assert max(counts) <= -(-(BIG - 1) // parts) + 1  # each slice parsed its share of the members, no more
+
+
+def test_a_slice_of_a_package_unpacks_it_only_to_its_own_end(inputs, monkeypatch):
+    from gap_replay.core import ingest
+
+    class Counting(io.RawIOBase):
+        def __init__(self, path):
+            self.file, self.read_bytes = open(path, "rb"), 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            count = self.file.readinto(buffer)
+            self.read_bytes += count
+            return count
+
+        def tell(self):
+            return self.read_bytes
+
+        def close(self):
+            self.file.close()
+            super().close()
+
+    opened = []
+
+    def counting(uri):
+        opened.append(Counting(uri))
+        return io.BufferedReader(opened[-1])
+
+    monkeypatch.setattr(ingest, "open_input", counting)
+    path = inputs / BIG_NAME
+    size = path.stat().st_size
+    first = run_slice(str(path), BIG_NAME, 0, 4)
+    assert first and opened[-1].read_bytes < size / 2  # the first quarter's members, then it stopped
+    run_slice(str(path), BIG_NAME, 3, 4)
+    assert opened[-1].read_bytes == size  # the last slice reads to the end, where the gzip trailer is checked
 
 
 @pytest.mark.parametrize("cut", [0.31, 0.67])
