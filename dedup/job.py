@@ -46,7 +46,7 @@ from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
 from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, KeyedRows, commit_files, count_rows, document_files,
                                     ensure_nonempty, map_slices, new_run, plan_parts, read_parquet, release_memory,
-                                    TASKS_PER_CORE, reading_parts, slices_of, weighted_parts,
+                                    reading_parts, slices_of, weighted_parts,
                                     resolve_document_dirs, spark_reads, write_mapped, write_mapped_outcomes,
                                     write_parquet)
 from gap_replay.core.spark import default_parallelism, spark_schema
@@ -251,7 +251,7 @@ class ParquetCorpus:
         file is read by several tasks; :func:`core.shards.weighted_parts`)."""
         return weighted_parts(self.files, rows_per_file, ends.column(FILE_KEY).to_numpy(),
                               ends.column(ROW_KEY).to_numpy(), ends.column("_length").to_numpy(),
-                              TASKS_PER_CORE * default_parallelism(self.spark))
+                              default_parallelism(self.spark))
 
     def saved_pair_texts(self, directory: str, reading: list[list[tuple]] | None = None):
         """:func:`dedup.near.candidate_texts`'s rows for the pairs' ends saved under `directory` (a, b, NODE

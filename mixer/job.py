@@ -70,6 +70,9 @@ NARROW_COLUMNS = ("id", "source", "subset", "language", "upsampling_score", "lic
 NARROW_DDL = ("id string, source string, subset string, language string, upsampling_score float, license string, "
               f"{TOKENS} long")
 U_MASK = (1 << planning.U_BITS) - 1
+# Tokenizing is the mix's heaviest work and a document's cost follows its length (papers of 500k characters beside
+# abstracts): its tasks are cut four a core, so that no core waits long on another's last task.
+COUNT_TASKS_PER_CORE = 4
 
 
 # -- Spark expressions -----------------------------------------------------------------------------
@@ -523,7 +526,8 @@ def run_mix(context: RunContext, inputs: Sequence[str], output: str,
         context.say(f"mix: counting tokens (vocabulary of {info.vocab_size:,})")
         # Python tasks read the texts with pyarrow: only the narrow rows pass through the JVM.
         files = document_files(inputs)
-        counted = map_slices(context.spark, reading_parts(context.spark, files, context.config.spark.part_mib),
+        counted = map_slices(context.spark, reading_parts(context.spark, files, context.config.spark.part_mib,
+                                                          tasks_per_core=COUNT_TASKS_PER_CORE),
                              token_counter(spec, info.sha256, keep=NARROW_COLUMNS), NARROW_DDL,
                              columns=(*NARROW_COLUMNS, "text"))
         narrow = with_mix_columns(counted, settings)

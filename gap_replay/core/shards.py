@@ -356,19 +356,17 @@ def plan_parts(files: Sequence[str], part_bytes: int, sizes: Sequence[int] | Non
     return parts or [[]]  # no input: one empty part, so the output still has its files
 
 
-TASKS_PER_CORE = 4  # passes cut for the cores: a task this share of a core's input, so that one slow task
-# (long texts, a cluster of near-duplicates in one file) is a small part of the pass
-
-
-def reading_parts(spark, files: Sequence[str], part_mib: int, sizes: Sequence[int] | None = None) -> list[list[tuple]]:
+def reading_parts(spark, files: Sequence[str], part_mib: int, sizes: Sequence[int] | None = None,
+                  tasks_per_core: int = 1) -> list[list[tuple]]:
     """:func:`plan_parts` for a pass that writes no file (its rows do not depend on how it is cut): parts of a
-    TASKS_PER_CORE-th of a core's share of the input (``defaultParallelism``), at least 1 MiB and at most
-    `part_mib` MiB, so that every core has work however small the input, and the work evens out."""
+    `tasks_per_core`-th of a core's share of the input (``defaultParallelism``), at least 1 MiB and at most
+    `part_mib` MiB, so that every core has work however small the input. More tasks a core evens out a pass
+    whose documents vary much in cost (each task costs a little, which a light pass feels)."""
     from gap_replay.core.ingest import listed_sizes
     from gap_replay.core.spark import default_parallelism
 
     sizes = list(sizes) if sizes is not None else listed_sizes(list(files))
-    share = -(-sum(sizes) // (TASKS_PER_CORE * max(1, default_parallelism(spark))))
+    share = -(-sum(sizes) // (max(1, tasks_per_core) * default_parallelism(spark)))
     return plan_parts(files, max(1 << 20, min(part_mib << 20, share)), sizes)
 
 
@@ -594,9 +592,10 @@ def write_mapped(spark, parts: list[list[tuple]], function: Callable[[pa.Table],
 
 
 # A mapped stage's output has at least MIN_PARTS parts when its input allows parts of MIN_PART_BYTES: each part
-# is a task, and a small input in one part would leave all but one core idle.
-MIN_PARTS = 16
-MIN_PART_BYTES = 8 << 20
+# is a task, and a small input in one part would leave all but one core idle (more, smaller parts cost each a
+# task's overhead).
+MIN_PARTS = 8
+MIN_PART_BYTES = 16 << 20
 
 
 def output_part_bytes(input_bytes: int, part_bytes: int) -> int:

@@ -54,12 +54,12 @@ def test_mapped_stage_parts_pack_files_in_order_and_cut_large_ones():
 def test_a_small_mapped_input_is_cut_into_enough_parts_for_the_cores():
     mib, part = 1 << 20, 256 << 20
     assert shards.output_part_bytes(100 * 1024 * mib, part) == part  # a large input: spark.part_mib parts
-    assert shards.output_part_bytes(320 * mib, part) == 20 * mib  # a small one: 16 parts...
-    assert shards.output_part_bytes(40 * mib, part) == 8 * mib  # ...of at least 8 MiB each
+    assert shards.output_part_bytes(320 * mib, part) == 40 * mib  # a small one: 8 parts...
+    assert shards.output_part_bytes(40 * mib, part) == 16 * mib  # ...of at least 16 MiB each
     assert shards.output_part_bytes(40 * mib, 2 * mib) == 2 * mib  # never over spark.part_mib
-    sizes = [20 * mib, 300 * mib]  # the large file cut in slices, whatever the cluster
+    sizes = [40 * mib, 280 * mib]  # the large file cut in slices, whatever the cluster
     plan = shards.plan_parts(["a", "b"], shards.output_part_bytes(sum(sizes), part), sizes)
-    assert len(plan) == 16 and plan[1] == [(1, "b", 0, 15)]
+    assert len(plan) == 8 and plan[1] == [(1, "b", 0, 7)]
 
 
 def test_a_pass_over_some_rows_reads_only_their_slices_balanced_by_weight():
