@@ -44,22 +44,22 @@ from gap_replay.dedup.settings import DedupConfig
 from gap_replay.core.ledger import StageLedger
 from gap_replay.core.runner import RunContext, run_stage, stage_fingerprint
 from gap_replay.core.schema import COLUMN_NAMES, DROP_DETAIL, DROP_REASON, OUTCOME_SCHEMA
-from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, KeyedRows, commit_files, count_rows, document_files,
-                                    ensure_nonempty, map_slices, new_run, plan_parts, read_parquet, release_memory,
-                                    reading_parts, slices_of, weighted_parts,
-                                    resolve_document_dirs, spark_reads, write_mapped, write_mapped_outcomes,
+from gap_replay.core.shards import (FILE_KEY, ROW_KEY, STAGED_DDL, KeyedRows, bounded_batches, commit_files,
+                                    count_rows, document_files, ensure_nonempty, keyed_pieces, map_slices, new_run,
+                                    plan_parts, read_parquet, reading_parts, release_memory, resolve_document_dirs,
+                                    slices_of, spark_reads, weighted_parts, write_mapped, write_mapped_outcomes,
                                     write_parquet)
 from gap_replay.core.spark import default_parallelism, spark_schema
 from gap_replay.dedup.exact import HASH_COLUMN, SOURCE_PRIORITY
 from gap_replay.dedup.lsh import optimal_bands
 from gap_replay.dedup.minhash import MinHasher
-from gap_replay.dedup.local import (DRIVER_ROWS, DRIVER_TEXT_CHARS, PAIR_BATCH_CHARS, PAIR_TASK_CHARS,
+from gap_replay.dedup.local import (DRIVER_ROWS, DRIVER_TEXT_CHARS, PAIR_BATCH_BYTES, PAIR_TASK_CHARS,
                                     candidate_pairs_local, is_none, pair_ends, priorities,
                                     rule_decisions)
 from gap_replay.dedup.near import (ANNOTATED_SCHEMA, ANNOTATION_INPUT, BANDED, BANDS, CLUSTER_SCHEMA,
                                    DRIVER_COMPONENT_PAIRS, NODE, OVERLAP, Banding, annotated_schema, annotator,
-                                   candidate_pairs, candidate_texts, cluster_writer, clusters_in_memory, clusters_of, components_of_pairs, connected_components,
-                                   pair_text_rows, score_pairs)
+                                   candidate_pairs, candidate_texts, cluster_writer, clusters_in_memory, clusters_of,
+                                   components_of_pairs, connected_components, pair_text_rows, score_pairs)
 
 STAGE = "dedup"
 CLUSTERS_DIR = "clusters"
@@ -284,7 +284,6 @@ class ParquetCorpus:
         pair (a Python shuffle), which scores its pairs as :func:`dedup.near.score_pairs` does (the same rows,
         sorted the same way, through the same function). A scoring task holds its share of the ends' texts
         (`characters` in all) at once: there are enough of them for a share to stay near PAIR_TASK_CHARS."""
-        from gap_replay.core.shards import keyed_pieces
         from gap_replay.dedup.near import _similarity_function
 
         lookup = KeyedRows(directory)
@@ -297,25 +296,18 @@ class ParquetCorpus:
                     for a, b, node, text in zip(*columns):
                         yield (a, b), (node, text)
 
-        def batches(rows):
-            """The sorted rows in batches of at most 10,000 rows and 8M characters, as Spark would send them."""
-            start = 0
-            while start < len(rows):
-                end, characters = start, 0
-                while end < len(rows) and end - start < 10_000 and (characters < PAIR_BATCH_CHARS or end == start):
-                    characters += len(rows[end][3])
-                    end += 1
-                chunk = rows[start:end]
-                yield pa.RecordBatch.from_arrays([pa.array([row[i] for row in chunk], kind) for i, kind in
-                                                  enumerate((pa.int64(), pa.int64(), pa.int64(), pa.string()))],
-                                                 names=["a", "b", NODE, "text"])
-                start = end
-
         def score(items):
             rows = sorted((a, b, node, text) for (a, b), (node, text) in items)
-            for scored in _similarity_function(ngram)(batches(rows)):
-                yield from zip(*(scored.column(name).to_pylist() for name in ("a", "b", "similarity")))
+            kinds = (pa.int64(), pa.int64(), pa.int64(), pa.string())
+            table = pa.table([pa.array([row[i] for row in rows], kind) for i, kind in enumerate(kinds)],
+                             names=["a", "b", NODE, "text"])
             del rows
+            # Scored in batches as Spark would send them: at most BATCH_ROWS rows and PAIR_BATCH_BYTES.
+            pieces = (batch for _, piece in bounded_batches(table, 0, max_bytes=PAIR_BATCH_BYTES)
+                      for batch in piece.to_batches())
+            for scored in _similarity_function(ngram)(pieces):
+                yield from zip(*(scored.column(name).to_pylist() for name in ("a", "b", "similarity")))
+            del table
             release_memory()
 
         partitions = max(default_parallelism(self.spark), -(-characters // PAIR_TASK_CHARS), 1)

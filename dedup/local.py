@@ -32,7 +32,7 @@ DRIVER_ROWS = 500_000  # up to this many documents, the rules and candidates are
 # characters, in tasks of about PAIR_TASK_CHARS characters each; above, after Spark's (which spills).
 DRIVER_TEXT_CHARS = 256 << 20
 PAIR_TASK_CHARS = 16 << 20
-PAIR_BATCH_CHARS = 8 << 20  # and scored a batch of up to this many characters at a time
+PAIR_BATCH_BYTES = 8 << 20  # and scored a batch of up to this many bytes at a time
 FILE_KEY, ROW_KEY = "_file", "_row"
 
 

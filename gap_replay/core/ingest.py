@@ -230,8 +230,8 @@ def open_text_lines(stream: BinaryIO) -> io.TextIOBase:
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
 
 
-def ranked_outcomes(parser: Parser, with_uri: bool = False,
-                    streamed: Callable[[str], bool] | None = None) -> Callable[[Iterable[tuple]], Iterator[pa.RecordBatch]]:
+def ranked_outcomes(parser: Parser, with_uri: bool = False, streamed: Callable[[str], bool] | None = None
+                    ) -> Callable[[Iterable[tuple]], Iterator[pa.RecordBatch]]:
     """A function from (file_rank, path, name, slice, slices) tuples to the files' ranked outcomes, in batches.
 
     The parser gets the open file and its name relative to the input root (``expand_named_inputs``),
@@ -255,14 +255,12 @@ def ranked_outcomes(parser: Parser, with_uri: bool = False,
     def outcomes_of(path: str, name: str, part: int, parts: int) -> Iterator[tuple[int, Outcome]]:
         position = 0
         by_bytes = parts > 1 and streamed is not None and streamed(name)
-        if by_bytes:
+        if by_bytes:  # the last slice's share runs to the end of the stream, whatever was listed
             size = listed_sizes([path])[0]
-            low, high = part * size // parts, ((part + 1) * size // parts if part < parts - 1 else None)
+            low, high = part * size // parts, ((part + 1) * size // parts if part < parts - 1 else math.inf)
 
         def own(at: int, read: int) -> bool:
-            if by_bytes:
-                return read >= low and (high is None or read < high)
-            return at % parts == part
+            return low <= read < high if by_bytes else at % parts == part
 
         read = 0  # with by_bytes: the file's bytes read when the last item came, or the failure
         try:
@@ -270,7 +268,7 @@ def ranked_outcomes(parser: Parser, with_uri: bool = False,
                 try:
                     for item in (parser(stream, name, path) if with_uri else parser(stream, name)):
                         read = stream.tell() if by_bytes else 0
-                        if by_bytes and high is not None and read >= high:
+                        if by_bytes and read >= high:
                             break  # the rest of the file is later slices'
                         if own(position, read):
                             if isinstance(item, Unit):
@@ -314,8 +312,8 @@ def ranked_outcomes(parser: Parser, with_uri: bool = False,
     return ranked
 
 
-def parse_files(parser: Parser, with_uri: bool = False,
-                streamed: Callable[[str], bool] | None = None) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+def parse_files(parser: Parser, with_uri: bool = False, streamed: Callable[[str], bool] | None = None
+                ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A mapInArrow function over (file_rank, path, name[, slice, slices]) rows yielding ranked outcomes
     (:func:`ranked_outcomes`)."""
     ranked = ranked_outcomes(parser, with_uri, streamed)

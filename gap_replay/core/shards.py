@@ -383,8 +383,9 @@ def weighted_parts(files: Sequence[str], rows_per_file: Sequence[int], file_keys
     target = total / max(1, tasks)
     parts: list[list[tuple]] = []
     load = 0.0
-    for file in np.unique(file_keys):
-        chosen = file_keys == file
+    order = np.argsort(file_keys, kind="stable")  # the rows grouped by file, one sort for all files
+    holding, starts = np.unique(file_keys[order], return_index=True)
+    for file, chosen in zip(holding, np.split(order, starts[1:])):
         rows, weight = row_keys[chosen], weights[chosen]
         count = int(rows_per_file[file])
         span = int(rows.max()) - int(rows.min()) + 1
@@ -612,8 +613,8 @@ def write_mapped_outcomes(spark, files: Sequence[str], outcomes_of: Callable[[pa
     of `files`, :func:`output_part_bytes` of input each: `part_bytes` is ``spark.part_mib``) is one Python
     task that reads its slices with pyarrow, adds the row keys (:func:`with_row_keys`), calls `outcomes_of` on
     each piece's `columns` (of `schema`) and writes the outcome rows it returns (OUTCOME_SCHEMA columns, more
-    allowed) as the part's kept shard and drop table, in input order. The same inputs and `part_bytes` give the same files
-    and bytes whatever the cluster; returns the ledger."""
+    allowed) as the part's kept shard and drop table, in input order. The same inputs and `part_bytes` give the
+    same files and bytes whatever the cluster; returns the ledger."""
     from gap_replay.core.ingest import listed_sizes
 
     sizes = listed_sizes(list(files))
